@@ -1,0 +1,438 @@
+// Package config loads vccingest settings from defaults, an optional YAML
+// file, VCCINGEST_* environment variables and command-line flags (in that
+// order of precedence, lowest first), and validates them with errors that name
+// the field and where its value came from.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Settings are the knobs of one tenant's sync. Secrets are never held here,
+// only a reference to one (ClientSecretRef).
+type Settings struct {
+	Tenant          string
+	Region          string
+	ClientID        string
+	ClientSecretRef string
+	APIURL          string
+	AuthURL         string
+	DataDir         string
+	Catalog         string // URL; empty means SQLite in DataDir
+	Bucket          string // URL; empty means file:// in DataDir
+	From, To        time.Time
+	Downloads       int
+	Window          time.Duration
+	Lookback        time.Duration
+	Settle          time.Duration
+	RateLimit       float64 // requests per second per API
+	LogFormat       string  // auto, text or json
+	LogLevel        string  // debug, info, warn or error
+}
+
+// Defaults returns the settings every source starts from.
+func Defaults() Settings {
+	return Settings{
+		Tenant:    "default",
+		Region:    "nam",
+		DataDir:   "./vccingest-data",
+		Downloads: 8,
+		Window:    time.Hour,
+		Lookback:  24 * time.Hour,
+		Settle:    15 * time.Minute,
+		RateLimit: 20,
+		LogFormat: "auto",
+		LogLevel:  "info",
+	}
+}
+
+// CatalogURL is the catalog URL in effect: Catalog, or SQLite in DataDir.
+func (s Settings) CatalogURL() string {
+	if s.Catalog != "" {
+		return s.Catalog
+	}
+	return "sqlite://" + filepath.ToSlash(filepath.Join(s.DataDir, "catalog.db"))
+}
+
+// BucketURL is the bucket URL in effect: Bucket, or file:// in DataDir.
+func (s Settings) BucketURL() string {
+	if s.Bucket != "" {
+		return s.Bucket
+	}
+	dir := filepath.Join(s.DataDir, "blobs")
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return "file://" + filepath.ToSlash(dir)
+}
+
+// Field describes one setting: its name in each source and how to set it.
+type Field struct {
+	Key  string // YAML key, e.g. client_id
+	Flag string // flag name, e.g. client-id
+	Env  string // environment variable, e.g. VCCINGEST_CLIENT_ID
+	Help string
+	set  func(*Settings, string) error
+	get  func(Settings) string
+}
+
+// Default returns the field's default value as text ("" for none).
+func (f Field) Default() string { return f.get(Defaults()) }
+
+// accessor reads and writes one setting as text.
+type accessor struct {
+	set func(*Settings, string) error
+	get func(Settings) string
+}
+
+func field(key, help string, a accessor) Field {
+	return Field{
+		Key:  key,
+		Flag: strings.ReplaceAll(key, "_", "-"),
+		Env:  "VCCINGEST_" + strings.ToUpper(key),
+		Help: help,
+		set:  a.set,
+		get:  a.get,
+	}
+}
+
+func str(p func(*Settings) *string) accessor {
+	return accessor{
+		set: func(s *Settings, v string) error { *p(s) = v; return nil },
+		get: func(s Settings) string { return *p(&s) },
+	}
+}
+
+func dur(p func(*Settings) *time.Duration) accessor {
+	return accessor{
+		set: func(s *Settings, v string) error {
+			d, err := ParseDuration(v)
+			if err != nil {
+				return err
+			}
+			*p(s) = d
+			return nil
+		},
+		get: func(s Settings) string { return FormatDuration(*p(&s)) },
+	}
+}
+
+func timestamp(p func(*Settings) *time.Time) accessor {
+	return accessor{
+		set: func(s *Settings, v string) error {
+			if v == "" {
+				*p(s) = time.Time{}
+				return nil
+			}
+			t, err := ParseTime(v)
+			if err != nil {
+				return err
+			}
+			*p(s) = t
+			return nil
+		},
+		get: func(s Settings) string {
+			if t := *p(&s); !t.IsZero() {
+				return t.Format(time.RFC3339)
+			}
+			return ""
+		},
+	}
+}
+
+// Fields lists every setting, in the order help shows them.
+func Fields() []Field {
+	return []Field{
+		field("tenant", "tenant id: the first part of every blob key and catalog row", str(func(s *Settings) *string { return &s.Tenant })),
+		field("region", "VCC region: nam, emea or apac", str(func(s *Settings) *string { return &s.Region })),
+		field("client_id", "VCC API credential client id", str(func(s *Settings) *string { return &s.ClientID })),
+		field("client_secret_ref", "where the client secret is: env:NAME or file:PATH (never the secret itself)", str(func(s *Settings) *string { return &s.ClientSecretRef })),
+		field("api_url", "override the VCC API gateway base URL (proxies, new regions, the simulator)", str(func(s *Settings) *string { return &s.APIURL })),
+		field("auth_url", "override the VCC token endpoint URL", str(func(s *Settings) *string { return &s.AuthURL })),
+		field("data_dir", "directory for the default catalog and bucket", str(func(s *Settings) *string { return &s.DataDir })),
+		field("catalog", "catalog URL (default sqlite://<data-dir>/catalog.db)", str(func(s *Settings) *string { return &s.Catalog })),
+		field("bucket", "bucket URL (default file://<data-dir>/blobs)", str(func(s *Settings) *string { return &s.Bucket })),
+		field("from", "start of an explicit range (RFC 3339 or YYYY-MM-DD, UTC); default: watermark minus lookback", timestamp(func(s *Settings) *time.Time { return &s.From })),
+		field("to", "end of an explicit range (exclusive); default: now minus settle", timestamp(func(s *Settings) *time.Time { return &s.To })),
+		field("downloads", "concurrent recording downloads", accessor{
+			set: func(s *Settings, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return fmt.Errorf("%q is not a whole number", v)
+				}
+				s.Downloads = n
+				return nil
+			},
+			get: func(s Settings) string { return strconv.Itoa(s.Downloads) },
+		}),
+		field("window", "size of one sync window", dur(func(s *Settings) *time.Duration { return &s.Window })),
+		field("lookback", "how far back each incremental run re-scans for late content", dur(func(s *Settings) *time.Duration { return &s.Lookback })),
+		field("settle", "how long after a call ends before its window is synced", dur(func(s *Settings) *time.Duration { return &s.Settle })),
+		field("rate_limit", "VCC requests per second, per API", accessor{
+			set: func(s *Settings, v string) error {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					return fmt.Errorf("%q is not a number", v)
+				}
+				s.RateLimit = f
+				return nil
+			},
+			get: func(s Settings) string { return strconv.FormatFloat(s.RateLimit, 'g', -1, 64) },
+		}),
+		field("log_format", "log format: auto (progress bar on a terminal), text or json", str(func(s *Settings) *string { return &s.LogFormat })),
+		field("log_level", "log level: debug, info, warn or error", str(func(s *Settings) *string { return &s.LogLevel })),
+	}
+}
+
+// Sources are where Load reads settings from, besides the defaults.
+type Sources struct {
+	File      string                      // optional YAML config file
+	LookupEnv func(string) (string, bool) // nil: no environment
+	Flags     map[string]string           // flag name → value, only flags the user set
+}
+
+// Load builds Settings from defaults, then the file, the environment and the
+// flags, and validates the result.
+func Load(src Sources) (Settings, error) {
+	s := Defaults()
+	byKey := map[string]Field{}
+	byFlag := map[string]Field{}
+	for _, f := range Fields() {
+		byKey[f.Key] = f
+		byFlag[f.Flag] = f
+	}
+	if src.File != "" {
+		if err := loadFile(&s, src.File, byKey); err != nil {
+			return Settings{}, err
+		}
+	}
+	if src.LookupEnv != nil {
+		for _, f := range Fields() {
+			if v, ok := src.LookupEnv(f.Env); ok {
+				if err := f.set(&s, v); err != nil {
+					return Settings{}, fmt.Errorf("environment variable %s: %w", f.Env, err)
+				}
+			}
+		}
+	}
+	flags := make([]string, 0, len(src.Flags))
+	for name := range src.Flags {
+		flags = append(flags, name)
+	}
+	sort.Strings(flags)
+	for _, name := range flags {
+		f, ok := byFlag[name]
+		if !ok {
+			return Settings{}, fmt.Errorf("flag --%s: not a setting", name)
+		}
+		if err := f.set(&s, src.Flags[name]); err != nil {
+			return Settings{}, fmt.Errorf("flag --%s: %w", name, err)
+		}
+	}
+	if err := s.Validate(); err != nil {
+		return Settings{}, err
+	}
+	return s, nil
+}
+
+func loadFile(s *Settings, path string, byKey map[string]Field) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file sets nothing
+		}
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("config file %s line %d: expected a mapping of setting: value", path, root.Line)
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		f, ok := byKey[k.Value]
+		if !ok {
+			return fmt.Errorf("config file %s line %d: unknown setting %q (known: %s)", path, k.Line, k.Value, knownKeys(byKey))
+		}
+		if prev, dup := seen[k.Value]; dup {
+			return fmt.Errorf("config file %s line %d: %s is already set on line %d", path, k.Line, k.Value, prev)
+		}
+		seen[k.Value] = k.Line
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("config file %s line %d: %s: expected a single value", path, v.Line, k.Value)
+		}
+		if k.Value == "client_secret" {
+			return fmt.Errorf("config file %s line %d: a secret is never accepted in the config file; use client_secret_ref", path, k.Line)
+		}
+		if err := f.set(s, v.Value); err != nil {
+			return fmt.Errorf("config file %s line %d: %s: %w", path, v.Line, k.Value, err)
+		}
+	}
+	return nil
+}
+
+func knownKeys(byKey map[string]Field) string {
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}
+
+// Regions are the VCC regions a credential can belong to.
+var regions = []string{"nam", "emea", "apac"}
+
+// Validate checks the settings and names the first field at fault.
+func (s Settings) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if err := ValidateTenant(s.Tenant); err != nil {
+		bad("tenant", "%v", err)
+	}
+	if s.APIURL == "" || s.AuthURL == "" {
+		ok := false
+		for _, r := range regions {
+			ok = ok || s.Region == r
+		}
+		if !ok {
+			bad("region", "%q is not a VCC region; use one of %s (or set both api_url and auth_url)", s.Region, strings.Join(regions, ", "))
+		}
+	}
+	for _, u := range []struct{ name, v string }{{"api_url", s.APIURL}, {"auth_url", s.AuthURL}} {
+		if u.v == "" {
+			continue
+		}
+		p, err := url.Parse(u.v)
+		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			bad(u.name, "%q is not an http(s) URL", u.v)
+		}
+	}
+	if s.ClientSecretRef != "" && !strings.HasPrefix(s.ClientSecretRef, "env:") && !strings.HasPrefix(s.ClientSecretRef, "file:") && !strings.HasPrefix(s.ClientSecretRef, "azkv:") {
+		bad("client_secret_ref", "must be a reference such as env:VCC_CLIENT_SECRET or file:/run/secrets/vcc (a secret itself is never accepted)")
+	}
+	if s.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if s.Downloads < 1 || s.Downloads > 256 {
+		bad("downloads", "%d is out of range; use 1 to 256", s.Downloads)
+	}
+	if s.Window < time.Minute || s.Window > 24*time.Hour {
+		bad("window", "%s is out of range; use 1m to 24h", FormatDuration(s.Window))
+	}
+	if s.Lookback < 0 {
+		bad("lookback", "must not be negative")
+	}
+	if s.Settle < 0 {
+		bad("settle", "must not be negative")
+	}
+	if s.RateLimit <= 0 {
+		bad("rate_limit", "must be above 0")
+	}
+	if !s.From.IsZero() && !s.To.IsZero() && !s.To.After(s.From) {
+		bad("to", "%s is not after from (%s)", s.To.Format(time.RFC3339), s.From.Format(time.RFC3339))
+	}
+	switch s.LogFormat {
+	case "auto", "text", "json":
+	default:
+		bad("log_format", "%q: use auto, text or json", s.LogFormat)
+	}
+	switch s.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "%q: use debug, info, warn or error", s.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+// RequireCredential reports a missing client id or secret reference; commands
+// that talk to VCC call it, commands that only read the catalog do not.
+func (s Settings) RequireCredential() error {
+	var errs []error
+	if s.ClientID == "" {
+		errs = append(errs, errors.New("client_id: not set; give --client-id or VCCINGEST_CLIENT_ID"))
+	}
+	if s.ClientSecretRef == "" {
+		errs = append(errs, errors.New("client_secret_ref: not set; give --client-secret-ref env:NAME or file:PATH, or VCCINGEST_CLIENT_SECRET_REF"))
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateTenant checks that a tenant id is safe as a key prefix.
+func ValidateTenant(id string) error {
+	if id == "" {
+		return errors.New("must not be empty")
+	}
+	if len(id) > 64 {
+		return fmt.Errorf("%d characters; use at most 64", len(id))
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return fmt.Errorf("%q: use lower-case letters, digits, - and _", id)
+		}
+	}
+	return nil
+}
+
+// ParseTime accepts RFC 3339 or a plain UTC date (YYYY-MM-DD).
+func ParseTime(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02", v); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time; use RFC 3339 (2024-03-04T09:00:00Z) or a date (2024-03-04)", v)
+}
+
+// ParseDuration accepts Go durations (90m, 1h30m) and whole days (7d).
+func ParseDuration(v string) (time.Duration, error) {
+	if strings.HasSuffix(v, "d") {
+		n, err := strconv.Atoi(strings.TrimSuffix(v, "d"))
+		if err == nil {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration; use e.g. 15m, 1h or 7d", v)
+	}
+	return d, nil
+}
+
+// FormatDuration prints d the way ParseDuration reads it, compactly.
+func FormatDuration(d time.Duration) string {
+	if d != 0 && d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+	s := d.String() // e.g. 1h30m0s
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
