@@ -106,3 +106,23 @@ func TestURLsInEffect(t *testing.T) {
 		t.Errorf("bucket = %q", got)
 	}
 }
+
+// TestREADMEConfigTable keeps the configuration table in README.md true: every
+// setting's row, as generated from Fields, must be there word for word.
+func TestREADMEConfigTable(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	for _, f := range Fields() {
+		d := "—"
+		if f.Default() != "" {
+			d = "`" + f.Default() + "`"
+		}
+		row := "| `" + f.Key + "` | `--" + f.Flag + "` | `" + f.Env + "` | " + d + " | " + f.Help + " |"
+		if !strings.Contains(readme, row) {
+			t.Errorf("README.md lacks (or has an outdated) configuration row:\n%s", row)
+		}
+	}
+}
