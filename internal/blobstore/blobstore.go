@@ -1,0 +1,257 @@
+// Package blobstore stores recordings and their metadata sidecars in a bucket
+// chosen by URL (gocloud.dev/blob), under vccingest's key layout, and commits
+// an object only when the bytes written are the bytes expected: nothing
+// partial is ever visible under a final key.
+package blobstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+	"gocloud.dev/gcerrors"
+)
+
+// Bucket is a bucket opened by Open.
+type Bucket struct {
+	b   *blob.Bucket
+	url string // for messages; holds no secret
+	dir string // file:// buckets: the directory
+}
+
+// Object describes a stored object.
+type Object struct {
+	Key    string
+	Size   int64
+	SHA256 string // lower-case hex
+}
+
+// Open opens the bucket at url. Supported: file:///abs/dir and file://./rel/dir
+// (the directory is created). The URL is checked before anything is written.
+func Open(ctx context.Context, bucketURL string) (*Bucket, error) {
+	u, err := url.Parse(bucketURL)
+	if err != nil {
+		return nil, fmt.Errorf("bucket URL %q: %w", bucketURL, err)
+	}
+	switch u.Scheme {
+	case "file":
+		return openFile(u, bucketURL)
+	case "":
+		return nil, fmt.Errorf("bucket URL %q has no scheme; use file:///path/to/dir", bucketURL)
+	default:
+		return nil, fmt.Errorf("bucket URL %q: scheme %q is not supported; use file:///path/to/dir", bucketURL, u.Scheme)
+	}
+}
+
+func openFile(u *url.URL, raw string) (*Bucket, error) {
+	dir := u.Host + u.Path // file://./rel has Host "."; file:///abs has Host ""
+	if u.Opaque != "" {
+		dir = u.Opaque
+	}
+	if dir == "" {
+		return nil, fmt.Errorf("bucket URL %q names no directory", raw)
+	}
+	dir = filepath.FromSlash(dir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("bucket directory %s cannot be created: %w", dir, err)
+	}
+	// Temporary files next to their final name: the rename that commits a
+	// write then never crosses file systems, so it is atomic.
+	b, err := fileblob.OpenBucket(dir, &fileblob.Options{NoTempDir: true, Metadata: fileblob.MetadataDontWrite, DirFileMode: 0o750})
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", dir, err)
+	}
+	return &Bucket{b: b, url: raw, dir: dir}, nil
+}
+
+// SweepTemp removes temporary files that writes cut short by a crash left in
+// a file:// bucket, if they are older than olderThan. They are never visible
+// under a final key; this only reclaims their space. Other backends need no
+// sweep: an unfinished upload there is not an object.
+func (b *Bucket) SweepTemp(olderThan time.Duration) (removed int, err error) {
+	if b.dir == "" {
+		return 0, nil
+	}
+	cutoff := time.Now().Add(-olderThan)
+	err = filepath.WalkDir(b.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !isTempName(d.Name()) {
+			return err
+		}
+		if info, err := d.Info(); err == nil && info.ModTime().Before(cutoff) {
+			if err := os.Remove(path); err == nil {
+				removed++
+			}
+		}
+		return nil
+	})
+	return removed, err
+}
+
+// isTempName matches fileblob's temporary names: <name>.<hex nanoseconds>.tmp.
+func isTempName(name string) bool {
+	rest, ok := strings.CutSuffix(name, ".tmp")
+	if !ok {
+		return false
+	}
+	i := strings.LastIndexByte(rest, '.')
+	if i < 0 || i == len(rest)-1 {
+		return false
+	}
+	for _, c := range rest[i+1:] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Close releases the bucket.
+func (b *Bucket) Close() error { return b.b.Close() }
+
+// String returns the bucket URL.
+func (b *Bucket) String() string { return b.url }
+
+// ErrMismatch reports a transfer whose length differs from the expected one.
+var ErrMismatch = errors.New("size mismatch")
+
+// Put streams r into the object key, hashing as it goes, and commits it only
+// if r ends cleanly after exactly wantSize bytes (wantSize < 0: any size).
+// Otherwise the write is aborted and nothing appears under key. Memory use is
+// constant whatever the size.
+func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, wantSize int64) (Object, error) {
+	return b.put(ctx, key, r, wantSize, "")
+}
+
+func (b *Bucket) put(ctx context.Context, key string, r io.Reader, wantSize int64, contentType string) (Object, error) {
+	if err := checkKey(key); err != nil {
+		return Object{}, err
+	}
+	// Cancelling the writer's context before Close aborts the write (gocloud
+	// semantics): that is how a bad transfer is kept from being committed.
+	wctx, abort := context.WithCancel(ctx)
+	defer abort()
+	w, err := b.b.NewWriter(wctx, key, &blob.WriterOptions{ContentType: contentType, DisableContentTypeDetection: true})
+	if err != nil {
+		return Object{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), r)
+	if err == nil && wantSize >= 0 && n != wantSize {
+		err = fmt.Errorf("%w: got %d bytes, want %d", ErrMismatch, n, wantSize)
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		abort()
+		_ = w.Close()
+		return Object{}, fmt.Errorf("write %s: not committed: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return Object{}, fmt.Errorf("commit %s: %w", key, err)
+	}
+	return Object{Key: key, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// Existing reports whether key holds a complete object of wantSize bytes
+// (wantSize <= 0: any size), and if so reads it back to return its sha256.
+// It lets a restart adopt an object whose commit landed just before a crash
+// instead of downloading it again.
+func (b *Bucket) Existing(ctx context.Context, key string, wantSize int64) (Object, bool, error) {
+	if err := checkKey(key); err != nil {
+		return Object{}, false, err
+	}
+	attrs, err := b.b.Attributes(ctx, key)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return Object{}, false, nil
+	}
+	if err != nil {
+		return Object{}, false, fmt.Errorf("stat %s: %w", key, err)
+	}
+	if wantSize > 0 && attrs.Size != wantSize {
+		return Object{}, false, nil
+	}
+	rd, err := b.b.NewReader(ctx, key, nil)
+	if err != nil {
+		return Object{}, false, fmt.Errorf("read %s: %w", key, err)
+	}
+	defer rd.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, rd)
+	if err != nil {
+		return Object{}, false, fmt.Errorf("read %s: %w", key, err)
+	}
+	return Object{Key: key, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, true, nil
+}
+
+// ReadAll returns a small object's content (sidecars, probes).
+func (b *Bucket) ReadAll(ctx context.Context, key string) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	data, err := b.b.ReadAll(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return data, nil
+}
+
+// Delete removes key; a missing key is not an error.
+func (b *Bucket) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := b.b.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// List calls fn for every object under prefix, in key order.
+func (b *Bucket) List(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	it := b.b.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("list %s: %w", prefix, err)
+		}
+		if isTempName(obj.Key) {
+			continue // a write in progress, or one a crash cut short
+		}
+		if err := fn(obj.Key, obj.Size); err != nil {
+			return err
+		}
+	}
+}
+
+// Probe checks that the bucket is writable and readable: it writes a small
+// object, reads it back, compares, and deletes it.
+func (b *Bucket) Probe(ctx context.Context) error {
+	key := fmt.Sprintf(".vccingest-probe/%d", time.Now().UnixNano())
+	want := []byte("vccingest bucket probe\n")
+	if _, err := b.put(ctx, key, strings.NewReader(string(want)), int64(len(want)), "text/plain"); err != nil {
+		return fmt.Errorf("bucket %s is not writable: %w", b.url, err)
+	}
+	got, err := b.ReadAll(ctx, key)
+	if err != nil {
+		return fmt.Errorf("bucket %s: wrote a probe but cannot read it back: %w", b.url, err)
+	}
+	if string(got) != string(want) {
+		return fmt.Errorf("bucket %s: the probe read back differs from what was written", b.url)
+	}
+	return b.Delete(ctx, key)
+}
