@@ -1,0 +1,283 @@
+// Package catalog is vccingest's metadata store: tenants and their
+// watermarks, sync windows, interactions, recordings, agents, runs and the
+// Stats rows coverage compares against, on SQLite (embedded default, through
+// modernc.org/sqlite) with versioned migrations embedded in the binary.
+//
+// The catalog is the source of truth for what is stored: a recording is
+// "stored" only through MarkStored, which succeeds once per recording.
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+)
+
+//go:embed migrations/sqlite/*.sql
+var migrationsFS embed.FS
+
+// ErrNotFound is returned when a row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrPendingMigrations reports a catalog whose schema is older than this
+// binary's.
+var ErrPendingMigrations = errors.New("the catalog has pending migrations; run `vccingest migrate` first")
+
+// Recording states.
+const (
+	StatusPending = "pending"
+	StatusStored  = "stored"
+	StatusFailed  = "failed" // for good; transient failures stay pending
+)
+
+// Catalog is an open catalog.
+type Catalog struct {
+	querier
+	db   *sql.DB
+	path string // SQLite file
+}
+
+// Tx is a catalog transaction. Its SQL transaction is also where River jobs
+// are inserted, so that a row and the job for it commit together.
+type Tx struct {
+	querier
+	tx *sql.Tx
+}
+
+// SQL returns the underlying transaction (for River's InsertTx).
+func (t *Tx) SQL() *sql.Tx { return t.tx }
+
+// dbtx is what both *sql.DB and *sql.Tx offer.
+type dbtx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// querier holds the statements that run the same in or out of a transaction.
+type querier struct{ q dbtx }
+
+// Open opens the catalog at catalogURL: sqlite:///abs/path.db,
+// sqlite://./rel/path.db or sqlite:rel/path.db. The directory is created.
+// Call EnsureSchema before use.
+func Open(ctx context.Context, catalogURL string) (*Catalog, error) {
+	path, err := SQLitePath(catalogURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("catalog directory %s cannot be created: %w", filepath.Dir(path), err)
+	}
+	// WAL lets readers (ls, show, coverage) work beside a sync; immediate
+	// transactions take the write lock up front so that concurrent writers
+	// wait (busy_timeout) instead of failing halfway.
+	dsn := "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	// One connection: SQLite has one writer at a time anyway, and River's
+	// SQLite driver asks for it to avoid SQLITE_BUSY between its own parts.
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	return &Catalog{querier: querier{q: db}, db: db, path: path}, nil
+}
+
+// SQLitePath returns the database file named by a sqlite: catalog URL.
+func SQLitePath(catalogURL string) (string, error) {
+	u, err := url.Parse(catalogURL)
+	if err != nil {
+		return "", fmt.Errorf("catalog URL %q: %w", catalogURL, err)
+	}
+	if u.Scheme != "sqlite" {
+		if u.Scheme == "postgres" || u.Scheme == "postgresql" {
+			return "", fmt.Errorf("catalog URL: PostgreSQL is not supported by this build yet; use sqlite:///path/catalog.db")
+		}
+		return "", fmt.Errorf("catalog URL %q: use sqlite:///path/to/catalog.db", catalogURL)
+	}
+	path := u.Opaque
+	if path == "" {
+		path = u.Host + u.Path
+	}
+	if path == "" {
+		return "", fmt.Errorf("catalog URL %q names no file", catalogURL)
+	}
+	return filepath.Clean(filepath.FromSlash(path)), nil
+}
+
+// Path is the database file.
+func (c *Catalog) Path() string { return c.path }
+
+// DB returns the database handle (River shares it).
+func (c *Catalog) DB() *sql.DB { return c.db }
+
+// Close closes the catalog.
+func (c *Catalog) Close() error { return c.db.Close() }
+
+// InTx runs fn in a transaction, committing if it returns nil. Inside fn use
+// only tx: the pool has one connection.
+func (c *Catalog) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	sqlTx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("catalog: begin: %w", err)
+	}
+	if err := fn(&Tx{querier: querier{q: sqlTx}, tx: sqlTx}); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("catalog: commit: %w", err)
+	}
+	return nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationsFS, "migrations/sqlite")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with its version", e.Name())
+		}
+		b, err := migrationsFS.ReadFile("migrations/sqlite/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// Pending lists the versions of migrations not applied yet.
+func (c *Catalog) Pending(ctx context.Context) ([]int, error) {
+	if _, err := c.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	applied := map[int]bool{}
+	rows, err := c.db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
+	}
+	var pending []int
+	for _, m := range ms {
+		if !applied[m.version] {
+			pending = append(pending, m.version)
+		}
+	}
+	return pending, nil
+}
+
+// Migrate applies every pending migration, each in its own transaction.
+func (c *Catalog) Migrate(ctx context.Context) (applied []int, err error) {
+	pending, err := c.Pending(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
+	}
+	todo := map[int]bool{}
+	for _, v := range pending {
+		todo[v] = true
+	}
+	for _, m := range ms {
+		if !todo[m.version] {
+			continue
+		}
+		err := c.InTx(ctx, func(tx *Tx) error {
+			if _, err := tx.tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("catalog migration %s: %w", m.name, err)
+			}
+			_, err := tx.tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, ts(time.Now()))
+			return err
+		})
+		if err != nil {
+			return applied, err
+		}
+		applied = append(applied, m.version)
+	}
+	return applied, nil
+}
+
+// EnsureSchema makes a new, empty catalog ready by applying every migration,
+// and refuses (ErrPendingMigrations) a catalog that already holds data in an
+// older schema: upgrading it is an explicit step (`vccingest migrate`).
+func (c *Catalog) EnsureSchema(ctx context.Context) error {
+	pending, err := c.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	var n int
+	if err := c.db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("%w (catalog %s, versions %v)", ErrPendingMigrations, c.path, pending)
+	}
+	_, err = c.Migrate(ctx)
+	return err
+}
+
+// tsLayout is fixed-width so that text order is time order.
+const tsLayout = "2006-01-02T15:04:05.000000000Z"
+
+func ts(t time.Time) string { return t.UTC().Format(tsLayout) }
+
+func parseTS(s string) (time.Time, error) {
+	t, err := time.Parse(tsLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("catalog: bad timestamp %q: %w", s, err)
+	}
+	return t, nil
+}
+
+func nullTS(s sql.NullString) (time.Time, error) {
+	if !s.Valid || s.String == "" {
+		return time.Time{}, nil
+	}
+	return parseTS(s.String)
+}

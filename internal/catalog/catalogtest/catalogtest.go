@@ -1,0 +1,222 @@
+// Package catalogtest is the conformance suite every catalog backend passes,
+// run against each backend's real database.
+package catalogtest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vccingest/vccingest/internal/catalog"
+)
+
+// Open returns a fresh catalog with its schema in place.
+type Open func(t *testing.T) *catalog.Catalog
+
+var t0 = time.Date(2024, 3, 4, 9, 15, 22, 0, time.UTC)
+
+// Run runs the suite.
+func Run(t *testing.T, open Open) {
+	t.Run("MarkStoredExactlyOnceUnderRace", func(t *testing.T) { markStoredOnce(t, open(t)) })
+	t.Run("InteractionEnrichesNeverErases", func(t *testing.T) { enrich(t, open(t)) })
+	t.Run("WatermarkNeverMovesBack", func(t *testing.T) { watermark(t, open(t)) })
+	t.Run("WindowSyncedOnlyWhenNothingPending", func(t *testing.T) { windows(t, open(t)) })
+	t.Run("FailuresAndRetries", func(t *testing.T) { failures(t, open(t)) })
+	t.Run("AgentsAndStats", func(t *testing.T) { agents(t, open(t)) })
+	t.Run("TxRollsBack", func(t *testing.T) { rollback(t, open(t)) })
+}
+
+func seed(t *testing.T, c *catalog.Catalog, guid string, keys ...string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.UpsertTenant(ctx, catalog.Tenant{ID: "acme", Region: "emea"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpsertInteraction(ctx, catalog.Interaction{Tenant: "acme", GUID: guid, Start: t0}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		r, err := c.EnsureRecording(ctx, catalog.Recording{Tenant: "acme", GUID: guid, ContentKey: k, Type: "callRecording", MediaType: "audio/wav", ExpectedBytes: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != catalog.StatusPending || !r.Start.Equal(t0) {
+			t.Fatalf("new recording: %+v", r)
+		}
+	}
+}
+
+func markStoredOnce(t *testing.T, c *catalog.Catalog) {
+	seed(t, c, "g1", "callRecording")
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wins := make(chan bool, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := c.MarkStored(ctx, "acme", "g1", "callRecording", 100, "abc", "acme/k.wav")
+			if err != nil {
+				t.Error(err)
+			}
+			wins <- ok
+		}()
+	}
+	wg.Wait()
+	close(wins)
+	n := 0
+	for ok := range wins {
+		if ok {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d callers stored the recording, want exactly 1", n)
+	}
+	r, err := c.Recording(ctx, "acme", "g1", "callRecording")
+	if err != nil || r.Status != catalog.StatusStored || r.SHA256 != "abc" || r.Bytes != 100 || r.BlobKey != "acme/k.wav" {
+		t.Fatalf("stored recording: %+v %v", r, err)
+	}
+	// A stored recording is never marked failed, and re-ensuring keeps it stored.
+	if err := c.MarkFailed(ctx, "acme", "g1", "callRecording", "late failure", true); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = c.EnsureRecording(ctx, catalog.Recording{Tenant: "acme", GUID: "g1", ContentKey: "callRecording", ExpectedBytes: 5})
+	if r.Status != catalog.StatusStored || r.ExpectedBytes != 100 {
+		t.Fatalf("stored recording changed: %+v", r)
+	}
+}
+
+func enrich(t *testing.T, c *catalog.Catalog) {
+	seed(t, c, "g1")
+	ctx := context.Background()
+	if err := c.UpsertInteraction(ctx, catalog.Interaction{Tenant: "acme", GUID: "g1", Start: t0, Direction: "inbound", DirectionSource: "stats", AgentID: "67833", Duration: 83 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpsertInteraction(ctx, catalog.Interaction{Tenant: "acme", GUID: "g1", Start: t0, Direction: "unknown"}); err != nil {
+		t.Fatal(err)
+	}
+	it, err := c.Interaction(ctx, "acme", "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.Direction != "inbound" || it.DirectionSource != "stats" || it.AgentID != "67833" || it.Duration != 83*time.Second {
+		t.Fatalf("enrichment erased: %+v", it)
+	}
+	if _, err := c.Interaction(ctx, "acme", "nope"); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("missing interaction: %v", err)
+	}
+}
+
+func watermark(t *testing.T, c *catalog.Catalog) {
+	seed(t, c, "g1")
+	ctx := context.Background()
+	if wm, err := c.Watermark(ctx, "acme"); err != nil || !wm.IsZero() {
+		t.Fatalf("initial watermark %v %v", wm, err)
+	}
+	for _, set := range []time.Time{t0.Add(2 * time.Hour), t0} {
+		if err := c.SetWatermark(ctx, "acme", set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if wm, _ := c.Watermark(ctx, "acme"); !wm.Equal(t0.Add(2 * time.Hour)) {
+		t.Fatalf("watermark moved back to %v", wm)
+	}
+}
+
+func windows(t *testing.T, c *catalog.Catalog) {
+	seed(t, c, "g1", "callRecording")
+	ctx := context.Background()
+	ws, we := t0.Truncate(time.Hour), t0.Truncate(time.Hour).Add(time.Hour)
+	if err := c.UpsertWindow(ctx, "acme", ws, we); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.MarkWindowSyncedIfDone(ctx, "acme", ws, we); err != nil || ok {
+		t.Fatalf("undiscovered window synced: %v %v", ok, err)
+	}
+	if err := c.MarkWindowDiscovered(ctx, "acme", ws, we, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.MarkWindowSyncedIfDone(ctx, "acme", ws, we); ok {
+		t.Fatal("window with a pending recording synced")
+	}
+	if _, err := c.MarkStored(ctx, "acme", "g1", "callRecording", 1, "x", "k"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.MarkWindowSyncedIfDone(ctx, "acme", ws, we); err != nil || !ok {
+		t.Fatalf("done window not synced: %v %v", ok, err)
+	}
+	// Re-discovery (lookback) keeps it synced.
+	if err := c.MarkWindowDiscovered(ctx, "acme", ws, we, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.MarkWindowSyncedIfDone(ctx, "acme", ws, we); !ok {
+		t.Fatal("re-discovered window lost its synced state")
+	}
+}
+
+func failures(t *testing.T, c *catalog.Catalog) {
+	seed(t, c, "g1", "a", "b")
+	ctx := context.Background()
+	if err := c.MarkFailed(ctx, "acme", "g1", "a", "503 from VCC", false); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := c.Recording(ctx, "acme", "g1", "a")
+	if r.Status != catalog.StatusPending || r.Attempts != 1 || r.LastError != "503 from VCC" {
+		t.Fatalf("transient failure: %+v", r)
+	}
+	if err := c.MarkFailed(ctx, "acme", "g1", "b", "404: content gone", true); err != nil {
+		t.Fatal(err)
+	}
+	failed, err := c.FailedRecordings(ctx, "acme", t0.Add(-time.Hour), t0.Add(time.Hour))
+	if err != nil || len(failed) != 1 || failed[0].ContentKey != "b" {
+		t.Fatalf("failed recordings: %+v %v", failed, err)
+	}
+	if failed, _ := c.FailedRecordings(ctx, "acme", t0.Add(time.Hour), t0.Add(2*time.Hour)); len(failed) != 0 {
+		t.Fatalf("failures outside the range: %+v", failed)
+	}
+}
+
+func agents(t *testing.T, c *catalog.Catalog) {
+	seed(t, c, "g1")
+	ctx := context.Background()
+	if err := c.UpsertAgents(ctx, "acme", []catalog.Agent{{AgentID: "67833", Name: "Alex Agent", Email: "a@example.com", AgentCode: "8149", Groups: []string{"Support"}}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	a, found, err := c.Agent(ctx, "acme", "67833")
+	if err != nil || !found || a.Name != "Alex Agent" || a.AgentCode != "8149" || len(a.Groups) != 1 || !a.RefreshedAt.Equal(t0) {
+		t.Fatalf("agent: %+v %v %v", a, found, err)
+	}
+	if _, found, _ := c.Agent(ctx, "acme", "nobody"); found {
+		t.Fatal("unknown agent found")
+	}
+	if ok, _ := c.HasStatsDirection(ctx, "acme", "g1"); ok {
+		t.Fatal("stats row before any was saved")
+	}
+	if err := c.UpsertStatsInteractions(ctx, []catalog.StatsInteraction{{Tenant: "acme", GUID: "g1", Start: t0, Direction: "outbound"}}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.HasStatsDirection(ctx, "acme", "g1"); !ok || err != nil {
+		t.Fatalf("stats row not found: %v", err)
+	}
+}
+
+func rollback(t *testing.T, c *catalog.Catalog) {
+	seed(t, c, "g1")
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := c.InTx(ctx, func(tx *catalog.Tx) error {
+		if _, err := tx.EnsureRecording(ctx, catalog.Recording{Tenant: "acme", GUID: "g1", ContentKey: "x"}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InTx = %v", err)
+	}
+	if _, err := c.Recording(ctx, "acme", "g1", "x"); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("rolled-back row exists: %v", err)
+	}
+}

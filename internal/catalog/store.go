@@ -1,0 +1,386 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Tenant is one VCC account.
+type Tenant struct {
+	ID        string
+	Region    string
+	Watermark time.Time
+}
+
+// Interaction is what the catalog knows about one interaction.
+type Interaction struct {
+	Tenant          string
+	GUID            string
+	Start           time.Time
+	Duration        time.Duration
+	Direction       string // inbound, outbound, internal or unknown
+	DirectionSource string // stats or unknown
+	ConnectFrom     string
+	ConnectTo       string
+	AgentID         string
+	ContentVisible  bool // seen through the Content API
+}
+
+// Recording is one recording of an interaction.
+type Recording struct {
+	Tenant        string
+	GUID          string
+	ContentKey    string
+	Type          string
+	MediaType     string
+	ExpectedBytes int64
+	Status        string // StatusPending, StatusStored or StatusFailed
+	Bytes         int64
+	SHA256        string
+	BlobKey       string
+	Attempts      int
+	LastError     string
+	StoredAt      time.Time
+	Start         time.Time // the interaction's start (filled by listings)
+}
+
+// Agent is a VCC user who handles interactions.
+type Agent struct {
+	Tenant      string
+	AgentID     string
+	UserID      string
+	Name        string
+	Email       string
+	AgentCode   string
+	Groups      []string
+	RefreshedAt time.Time
+}
+
+// StatsInteraction is one row of what the Stats API says happened.
+type StatsInteraction struct {
+	Tenant    string
+	GUID      string
+	Start     time.Time
+	Duration  time.Duration
+	Direction string
+	AgentID   string
+	Medium    string
+	Outcome   string
+}
+
+// UpsertTenant creates the tenant or updates its region.
+func (q querier) UpsertTenant(ctx context.Context, t Tenant) error {
+	now := ts(time.Now())
+	_, err := q.q.ExecContext(ctx, `INSERT INTO tenants (id, region, created_at, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET region = excluded.region, updated_at = excluded.updated_at`, t.ID, t.Region, now, now)
+	return wrap(err, "save tenant %s", t.ID)
+}
+
+// Watermark returns the tenant's watermark (zero if none yet).
+func (q querier) Watermark(ctx context.Context, tenant string) (time.Time, error) {
+	var wm sql.NullString
+	err := q.q.QueryRowContext(ctx, `SELECT watermark FROM tenants WHERE id = ?`, tenant).Scan(&wm)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, wrap(err, "read watermark of %s", tenant)
+	}
+	return nullTS(wm)
+}
+
+// SetWatermark moves the watermark forward to t; it never moves back.
+func (q querier) SetWatermark(ctx context.Context, tenant string, t time.Time) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE tenants SET watermark = ?, updated_at = ? WHERE id = ? AND (watermark IS NULL OR watermark < ?)`,
+		ts(t), ts(time.Now()), tenant, ts(t))
+	return wrap(err, "advance watermark of %s", tenant)
+}
+
+// UpsertWindow records a planned window (idempotent).
+func (q querier) UpsertWindow(ctx context.Context, tenant string, start, end time.Time) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO sync_windows (tenant, start_at, end_at, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (tenant, start_at, end_at) DO NOTHING`, tenant, ts(start), ts(end), ts(time.Now()))
+	return wrap(err, "save window")
+}
+
+// MarkWindowDiscovered records that a window's discovery finished.
+func (q querier) MarkWindowDiscovered(ctx context.Context, tenant string, start, end time.Time, interactions, statsRows int) error {
+	now := ts(time.Now())
+	_, err := q.q.ExecContext(ctx, `INSERT INTO sync_windows (tenant, start_at, end_at, status, interactions, stats_rows, discoveries, discovered_at, updated_at)
+		VALUES (?, ?, ?, 'discovered', ?, ?, 1, ?, ?)
+		ON CONFLICT (tenant, start_at, end_at) DO UPDATE SET
+			status = CASE WHEN sync_windows.status = 'synced' THEN 'synced' ELSE 'discovered' END,
+			interactions = excluded.interactions, stats_rows = excluded.stats_rows,
+			discoveries = sync_windows.discoveries + 1, discovered_at = excluded.discovered_at, updated_at = excluded.updated_at`,
+		tenant, ts(start), ts(end), interactions, statsRows, now, now)
+	return wrap(err, "mark window discovered")
+}
+
+// MarkWindowSyncedIfDone marks a window synced if it was discovered and none
+// of its recordings is still pending, and reports whether it is synced.
+func (q querier) MarkWindowSyncedIfDone(ctx context.Context, tenant string, start, end time.Time) (bool, error) {
+	now := ts(time.Now())
+	res, err := q.q.ExecContext(ctx, `UPDATE sync_windows SET status = 'synced', synced_at = ?, updated_at = ?
+		WHERE tenant = ? AND start_at = ? AND end_at = ? AND status IN ('discovered', 'synced')
+		AND NOT EXISTS (
+			SELECT 1 FROM recordings r JOIN interactions i ON i.tenant = r.tenant AND i.guid = r.guid
+			WHERE r.tenant = ? AND r.status = 'pending' AND i.start_at >= ? AND i.start_at < ?)`,
+		now, now, tenant, ts(start), ts(end), tenant, ts(start), ts(end))
+	if err != nil {
+		return false, wrap(err, "mark window synced")
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrap(err, "mark window synced")
+}
+
+// UpsertInteraction records an interaction. Later data enriches and never
+// erases: a known direction is not replaced by "unknown", nor an agent by "".
+func (q querier) UpsertInteraction(ctx context.Context, it Interaction) error {
+	now := ts(time.Now())
+	_, err := q.q.ExecContext(ctx, `INSERT INTO interactions
+		(tenant, guid, start_at, duration_ms, direction, direction_source, connect_from, connect_to, agent_id, first_seen, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, guid) DO UPDATE SET
+			start_at = excluded.start_at,
+			duration_ms = CASE WHEN excluded.duration_ms > 0 THEN excluded.duration_ms ELSE interactions.duration_ms END,
+			direction = CASE WHEN excluded.direction_source = 'stats' OR interactions.direction_source <> 'stats' AND excluded.direction <> 'unknown'
+				THEN excluded.direction ELSE interactions.direction END,
+			direction_source = CASE WHEN excluded.direction_source = 'stats' THEN 'stats' ELSE interactions.direction_source END,
+			connect_from = CASE WHEN excluded.connect_from <> '' THEN excluded.connect_from ELSE interactions.connect_from END,
+			connect_to = CASE WHEN excluded.connect_to <> '' THEN excluded.connect_to ELSE interactions.connect_to END,
+			agent_id = CASE WHEN excluded.agent_id <> '' THEN excluded.agent_id ELSE interactions.agent_id END,
+			updated_at = excluded.updated_at`,
+		it.Tenant, it.GUID, ts(it.Start), it.Duration.Milliseconds(), orUnknown(it.Direction), orUnknown(it.DirectionSource),
+		it.ConnectFrom, it.ConnectTo, it.AgentID, now, now)
+	return wrap(err, "save interaction %s", it.GUID)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// Interaction returns one interaction.
+func (q querier) Interaction(ctx context.Context, tenant, guid string) (Interaction, error) {
+	var it Interaction
+	var start string
+	var ms int64
+	err := q.q.QueryRowContext(ctx, `SELECT tenant, guid, start_at, duration_ms, direction, direction_source, connect_from, connect_to, agent_id
+		FROM interactions WHERE tenant = ? AND guid = ?`, tenant, guid).
+		Scan(&it.Tenant, &it.GUID, &start, &ms, &it.Direction, &it.DirectionSource, &it.ConnectFrom, &it.ConnectTo, &it.AgentID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Interaction{}, fmt.Errorf("interaction %s of tenant %s: %w", guid, tenant, ErrNotFound)
+	}
+	if err != nil {
+		return Interaction{}, wrap(err, "read interaction %s", guid)
+	}
+	it.Duration = time.Duration(ms) * time.Millisecond
+	it.ContentVisible = true
+	it.Start, err = parseTS(start)
+	return it, err
+}
+
+// EnsureRecording records a recording as pending if the catalog does not
+// have it yet, refreshes its listing metadata, and returns its current state.
+func (q querier) EnsureRecording(ctx context.Context, r Recording) (Recording, error) {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO recordings (tenant, guid, content_key, type, media_type, expected_bytes, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, guid, content_key) DO UPDATE SET
+			type = excluded.type, media_type = excluded.media_type, expected_bytes = excluded.expected_bytes
+		WHERE recordings.status <> 'stored'`,
+		r.Tenant, r.GUID, r.ContentKey, r.Type, r.MediaType, r.ExpectedBytes, ts(time.Now()))
+	if err != nil {
+		return Recording{}, wrap(err, "save recording %s/%s", r.GUID, r.ContentKey)
+	}
+	return q.Recording(ctx, r.Tenant, r.GUID, r.ContentKey)
+}
+
+const recordingCols = `r.tenant, r.guid, r.content_key, r.type, r.media_type, r.expected_bytes, r.status, r.bytes, r.sha256, r.blob_key, r.attempts, r.last_error, r.stored_at, i.start_at`
+
+func scanRecording(sc interface{ Scan(...any) error }) (Recording, error) {
+	var r Recording
+	var stored sql.NullString
+	var start string
+	if err := sc.Scan(&r.Tenant, &r.GUID, &r.ContentKey, &r.Type, &r.MediaType, &r.ExpectedBytes, &r.Status, &r.Bytes, &r.SHA256, &r.BlobKey, &r.Attempts, &r.LastError, &stored, &start); err != nil {
+		return Recording{}, err
+	}
+	var err error
+	if r.StoredAt, err = nullTS(stored); err != nil {
+		return Recording{}, err
+	}
+	r.Start, err = parseTS(start)
+	return r, err
+}
+
+// Recording returns one recording.
+func (q querier) Recording(ctx context.Context, tenant, guid, contentKey string) (Recording, error) {
+	r, err := scanRecording(q.q.QueryRowContext(ctx, `SELECT `+recordingCols+` FROM recordings r
+		JOIN interactions i ON i.tenant = r.tenant AND i.guid = r.guid
+		WHERE r.tenant = ? AND r.guid = ? AND r.content_key = ?`, tenant, guid, contentKey))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Recording{}, fmt.Errorf("recording %s/%s of tenant %s: %w", guid, contentKey, tenant, ErrNotFound)
+	}
+	return r, wrap(err, "read recording %s/%s", guid, contentKey)
+}
+
+// RecordingsOf returns an interaction's recordings, by content key.
+func (q querier) RecordingsOf(ctx context.Context, tenant, guid string) ([]Recording, error) {
+	return q.recordings(ctx, `SELECT `+recordingCols+` FROM recordings r
+		JOIN interactions i ON i.tenant = r.tenant AND i.guid = r.guid
+		WHERE r.tenant = ? AND r.guid = ? ORDER BY r.content_key`, tenant, guid)
+}
+
+func (q querier) recordings(ctx context.Context, query string, args ...any) ([]Recording, error) {
+	rows, err := q.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(err, "list recordings")
+	}
+	defer rows.Close()
+	var out []Recording
+	for rows.Next() {
+		r, err := scanRecording(rows)
+		if err != nil {
+			return nil, wrap(err, "list recordings")
+		}
+		out = append(out, r)
+	}
+	return out, wrap(rows.Err(), "list recordings")
+}
+
+// MarkStored records that a recording's verified bytes are in the bucket. It
+// reports whether this call stored it: of two racing callers exactly one
+// gets true.
+func (q querier) MarkStored(ctx context.Context, tenant, guid, contentKey string, size int64, sha256, blobKey string) (bool, error) {
+	now := ts(time.Now())
+	res, err := q.q.ExecContext(ctx, `UPDATE recordings SET status = 'stored', bytes = ?, sha256 = ?, blob_key = ?, stored_at = ?, last_error = '', updated_at = ?
+		WHERE tenant = ? AND guid = ? AND content_key = ? AND status <> 'stored'`,
+		size, sha256, blobKey, now, now, tenant, guid, contentKey)
+	if err != nil {
+		return false, wrap(err, "mark %s/%s stored", guid, contentKey)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrap(err, "mark %s/%s stored", guid, contentKey)
+}
+
+// MarkFailed records a failed attempt; permanent marks it failed for good.
+// A stored recording is never marked failed.
+func (q querier) MarkFailed(ctx context.Context, tenant, guid, contentKey, msg string, permanent bool) error {
+	status := StatusPending
+	if permanent {
+		status = StatusFailed
+	}
+	_, err := q.q.ExecContext(ctx, `UPDATE recordings SET status = ?, attempts = attempts + 1, last_error = ?, updated_at = ?
+		WHERE tenant = ? AND guid = ? AND content_key = ? AND status <> 'stored'`,
+		status, msg, ts(time.Now()), tenant, guid, contentKey)
+	return wrap(err, "mark %s/%s failed", guid, contentKey)
+}
+
+// FailedRecordings lists recordings failed for good whose interaction started
+// in [from, to).
+func (q querier) FailedRecordings(ctx context.Context, tenant string, from, to time.Time) ([]Recording, error) {
+	return q.recordings(ctx, `SELECT `+recordingCols+` FROM recordings r
+		JOIN interactions i ON i.tenant = r.tenant AND i.guid = r.guid
+		WHERE r.tenant = ? AND r.status = 'failed' AND i.start_at >= ? AND i.start_at < ?
+		ORDER BY i.start_at, r.guid, r.content_key`, tenant, ts(from), ts(to))
+}
+
+// UpsertAgents saves the agent cache of a tenant, stamped with at.
+func (q querier) UpsertAgents(ctx context.Context, tenant string, agents []Agent, at time.Time) error {
+	for _, a := range agents {
+		groups, err := json.Marshal(nonNil(a.Groups))
+		if err != nil {
+			return err
+		}
+		_, err = q.q.ExecContext(ctx, `INSERT INTO agents (tenant, agent_id, user_id, name, email, agent_code, groups_json, refreshed_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant, agent_id) DO UPDATE SET user_id = excluded.user_id, name = excluded.name, email = excluded.email,
+				agent_code = excluded.agent_code, groups_json = excluded.groups_json, refreshed_at = excluded.refreshed_at`,
+			tenant, a.AgentID, a.UserID, a.Name, a.Email, a.AgentCode, string(groups), ts(at))
+		if err != nil {
+			return wrap(err, "save agent %s", a.AgentID)
+		}
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Agent returns one agent from the cache; found is false if unknown.
+func (q querier) Agent(ctx context.Context, tenant, agentID string) (a Agent, found bool, err error) {
+	var groups, refreshed string
+	err = q.q.QueryRowContext(ctx, `SELECT tenant, agent_id, user_id, name, email, agent_code, groups_json, refreshed_at FROM agents WHERE tenant = ? AND agent_id = ?`,
+		tenant, agentID).Scan(&a.Tenant, &a.AgentID, &a.UserID, &a.Name, &a.Email, &a.AgentCode, &groups, &refreshed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Agent{}, false, nil
+	}
+	if err != nil {
+		return Agent{}, false, wrap(err, "read agent %s", agentID)
+	}
+	if err := json.Unmarshal([]byte(groups), &a.Groups); err != nil {
+		return Agent{}, false, fmt.Errorf("catalog: agent %s groups: %w", agentID, err)
+	}
+	a.RefreshedAt, err = parseTS(refreshed)
+	return a, true, err
+}
+
+// UpsertStatsInteractions saves Stats rows.
+func (q querier) UpsertStatsInteractions(ctx context.Context, rows []StatsInteraction) error {
+	now := ts(time.Now())
+	for _, s := range rows {
+		_, err := q.q.ExecContext(ctx, `INSERT INTO stats_interactions (tenant, guid, start_at, duration_ms, direction, agent_id, medium, outcome, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant, guid) DO UPDATE SET start_at = excluded.start_at, duration_ms = excluded.duration_ms, direction = excluded.direction,
+				agent_id = excluded.agent_id, medium = excluded.medium, outcome = excluded.outcome, updated_at = excluded.updated_at`,
+			s.Tenant, s.GUID, ts(s.Start), s.Duration.Milliseconds(), orUnknown(s.Direction), s.AgentID, s.Medium, s.Outcome, now)
+		if err != nil {
+			return wrap(err, "save stats row %s", s.GUID)
+		}
+	}
+	return nil
+}
+
+// HasStatsDirection reports whether the catalog already has the Stats row
+// (and so the direction) of an interaction.
+func (q querier) HasStatsDirection(ctx context.Context, tenant, guid string) (bool, error) {
+	var one int
+	err := q.q.QueryRowContext(ctx, `SELECT 1 FROM stats_interactions WHERE tenant = ? AND guid = ?`, tenant, guid).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, wrap(err, "read stats row %s", guid)
+}
+
+// StartRun records the start of a run and returns its id.
+func (q querier) StartRun(ctx context.Context, tenant string, from, to time.Time) (int64, error) {
+	res, err := q.q.ExecContext(ctx, `INSERT INTO runs (tenant, range_from, range_to, started_at) VALUES (?, ?, ?, ?)`, tenant, ts(from), ts(to), ts(time.Now()))
+	if err != nil {
+		return 0, wrap(err, "record run")
+	}
+	id, err := res.LastInsertId()
+	return id, wrap(err, "record run")
+}
+
+// FinishRun records the end of a run.
+func (q querier) FinishRun(ctx context.Context, id int64, status string, stored, failed, bytes int64) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE runs SET finished_at = ?, status = ?, stored = ?, failed = ?, bytes = ? WHERE id = ?`,
+		ts(time.Now()), status, stored, failed, bytes, id)
+	return wrap(err, "record run end")
+}
+
+func wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("catalog: "+format+": %w", append(args, err)...)
+}
