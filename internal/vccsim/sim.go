@@ -1,0 +1,366 @@
+// Package vccsim is a faithful local Vonage Contact Center: the token
+// endpoint, the Interaction Content, User Admin and Insights Stats APIs as
+// ../shared/vcc-api.md documents them, over a generated account with agents,
+// groups, calls and streaming WAV recordings. It models what makes VCC hard to
+// ingest from: per-scope tokens, credentials whose owner's feature
+// permissions silently hide content, content and stats that arrive late, and
+// faults (429, 5xx, resets, short bodies, slow or malformed responses). Ground
+// truth and request counters let tests check a connector against it.
+//
+// Tests, benchmarks and `vccingest demo` run against it; `vccingest sim` runs
+// it standalone.
+package vccsim
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+)
+
+// VCC scopes.
+const (
+	ScopeContent = "interaction-content:read"
+	ScopeUsers   = "users:read"
+	ScopeStats   = "stats"
+)
+
+// Config sizes and shapes the simulated account. Zero values take defaults.
+type Config struct {
+	Seed        int64
+	Start       time.Time // first simulated day (UTC midnight); default today minus Days
+	Days        int       // default 3
+	CallsPerDay int       // default 40
+	Agents      int       // default 12
+	Groups      int       // default 3
+
+	TokenTTL     time.Duration // expires_in; default 7200 s as VCC
+	ContentDelay time.Duration // content appears this long after a call ends; default 2 min
+	StatsDelay   time.Duration // stats rows appear this long after a call ends; default 5 min
+
+	// OmitContentDirection makes the Content API leave out direction, as
+	// older API versions do.
+	OmitContentDirection bool
+	// AudioBytesPerSecond sizes recordings (8-bit mono PCM); default 8000.
+	AudioBytesPerSecond int
+	// FixedRecordingSize, if set, makes every audio item exactly this size.
+	FixedRecordingSize int64
+	// HostileIDs gives a few interactions ids that are unsafe as paths.
+	HostileIDs bool
+
+	Credentials []Credential // default DefaultCredentials(Seed)
+	Faults      Faults
+	Clock       func() time.Time // default time.Now
+}
+
+func (c Config) withDefaults() Config {
+	if c.Days <= 0 {
+		c.Days = 3
+	}
+	if c.CallsPerDay <= 0 {
+		c.CallsPerDay = 40
+	}
+	if c.Agents <= 0 {
+		c.Agents = 12
+	}
+	if c.Groups <= 0 {
+		c.Groups = 3
+	}
+	if c.TokenTTL <= 0 {
+		c.TokenTTL = 7200 * time.Second
+	}
+	if c.ContentDelay == 0 {
+		c.ContentDelay = 2 * time.Minute
+	}
+	if c.StatsDelay == 0 {
+		c.StatsDelay = 5 * time.Minute
+	}
+	if c.AudioBytesPerSecond <= 0 {
+		c.AudioBytesPerSecond = 8000
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Start.IsZero() {
+		c.Start = c.Clock().UTC().Truncate(24*time.Hour).AddDate(0, 0, -c.Days)
+	}
+	c.Start = c.Start.UTC()
+	if c.Credentials == nil {
+		c.Credentials = DefaultCredentials(c.Seed)
+	}
+	return c
+}
+
+// Permissions are the credential owner's feature permissions that filter
+// what the Content API shows.
+type Permissions struct {
+	ViewInbound  bool // view inbound interaction content
+	ViewOutbound bool // view outbound interaction content
+	AccessGroups bool // access groups of users' content; without it only OwnerGroups
+}
+
+// Credential is one API credential of the account.
+type Credential struct {
+	Name         string
+	ClientID     string
+	ClientSecret string
+	Licence      string // "admin" or "supervisor"
+	Scopes       []string
+	Permissions  Permissions
+	OwnerGroups  []string // group names of the owner's reporting line
+}
+
+func (c Credential) has(scope string) bool {
+	for _, s := range c.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultCredentials are the account's credentials: a full admin one and one
+// for each way a credential can be short of something.
+func DefaultCredentials(seed int64) []Credential {
+	all := Permissions{ViewInbound: true, ViewOutbound: true, AccessGroups: true}
+	mk := func(name, licence string, p Permissions, groups []string, scopes ...string) Credential {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("vccsim/%d/%s", seed, name)))
+		return Credential{
+			Name: name, Licence: licence, Scopes: scopes, Permissions: p, OwnerGroups: groups,
+			ClientID:     "sim-" + name + "-" + hex.EncodeToString(sum[:4]),
+			ClientSecret: hex.EncodeToString(sum[4:24]),
+		}
+	}
+	return []Credential{
+		mk("admin", "admin", all, nil, ScopeContent, ScopeUsers, ScopeStats),
+		mk("supervisor", "supervisor", all, nil, ScopeContent, ScopeUsers),
+		mk("no-inbound", "admin", Permissions{ViewOutbound: true, AccessGroups: true}, nil, ScopeContent, ScopeUsers, ScopeStats),
+		mk("no-outbound", "admin", Permissions{ViewInbound: true, AccessGroups: true}, nil, ScopeContent, ScopeUsers, ScopeStats),
+		mk("own-group", "admin", Permissions{ViewInbound: true, ViewOutbound: true}, []string{"Team A"}, ScopeContent, ScopeUsers, ScopeStats),
+		mk("no-users", "admin", all, nil, ScopeContent, ScopeStats),
+	}
+}
+
+// Sim is a simulated VCC account. Its Handler serves the VCC APIs.
+type Sim struct {
+	cfg  Config
+	data *dataset
+
+	mu       sync.Mutex
+	now      time.Time // frozen clock if set
+	tokens   map[string]token
+	faults   *faultState
+	requests map[RequestStat]int
+	loads    map[string]int
+	sums     map[*Item]string
+}
+
+type token struct {
+	cred    *Credential
+	scope   string
+	expires time.Time
+}
+
+// New generates the account described by cfg.
+func New(cfg Config) (*Sim, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Days > 3660 || cfg.CallsPerDay > 1_000_000 {
+		return nil, fmt.Errorf("vccsim: %d days × %d calls per day is too large", cfg.Days, cfg.CallsPerDay)
+	}
+	for _, c := range cfg.Credentials {
+		if c.Licence == "supervisor" && c.has(ScopeStats) {
+			return nil, fmt.Errorf("vccsim: credential %q: a supervisor-licence credential cannot hold the %s scope", c.Name, ScopeStats)
+		}
+	}
+	return &Sim{
+		cfg:      cfg,
+		data:     generate(cfg),
+		tokens:   map[string]token{},
+		faults:   newFaultState(cfg.Faults),
+		requests: map[RequestStat]int{},
+		loads:    map[string]int{},
+		sums:     map[*Item]string{},
+	}, nil
+}
+
+// Credential returns the named credential, or the zero Credential.
+func (s *Sim) Credential(name string) Credential {
+	for _, c := range s.cfg.Credentials {
+		if c.Name == name {
+			return c
+		}
+	}
+	return Credential{}
+}
+
+// Credentials lists the account's credentials.
+func (s *Sim) Credentials() []Credential { return append([]Credential(nil), s.cfg.Credentials...) }
+
+// Now is the simulator's clock.
+func (s *Sim) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nowLocked()
+}
+
+func (s *Sim) nowLocked() time.Time {
+	if !s.now.IsZero() {
+		return s.now
+	}
+	return s.cfg.Clock().UTC()
+}
+
+// SetNow freezes the clock at t.
+func (s *Sim) SetNow(t time.Time) {
+	s.mu.Lock()
+	s.now = t.UTC()
+	s.mu.Unlock()
+}
+
+// Advance moves the (frozen) clock forward by d.
+func (s *Sim) Advance(d time.Duration) {
+	s.mu.Lock()
+	s.now = s.nowLocked().Add(d)
+	s.mu.Unlock()
+}
+
+// SetFaults replaces the fault configuration.
+func (s *Sim) SetFaults(f Faults) {
+	s.mu.Lock()
+	s.faults = newFaultState(f)
+	s.mu.Unlock()
+}
+
+// Agents lists the account's agents.
+func (s *Sim) Agents() []Agent {
+	out := make([]Agent, len(s.data.agents))
+	for i, a := range s.data.agents {
+		out[i] = *a
+	}
+	return out
+}
+
+// RequestStat counts requests by method, route, status and token scope.
+type RequestStat struct {
+	Method string `json:"method"`
+	Route  string `json:"route"`
+	Status int    `json:"status"`
+	Scope  string `json:"scope,omitempty"`
+	Count  int    `json:"count"`
+}
+
+func (s *Sim) count(method, route string, status int, scope string) {
+	s.mu.Lock()
+	s.requests[RequestStat{Method: method, Route: route, Status: status, Scope: scope}]++
+	s.mu.Unlock()
+}
+
+// Requests returns the request counters, sorted.
+func (s *Sim) Requests() []RequestStat {
+	s.mu.Lock()
+	out := make([]RequestStat, 0, len(s.requests))
+	for k, n := range s.requests {
+		k.Count = n
+		out = append(out, k)
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Route != b.Route {
+			return a.Route < b.Route
+		}
+		if a.Method != b.Method {
+			return a.Method < b.Method
+		}
+		if a.Status != b.Status {
+			return a.Status < b.Status
+		}
+		return a.Scope < b.Scope
+	})
+	return out
+}
+
+// Downloads counts content downloads that started (200 or 206) by
+// "guid/contentKey".
+func (s *Sim) Downloads() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.loads))
+	for k, v := range s.loads {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetRequests zeroes the request and download counters.
+func (s *Sim) ResetRequests() {
+	s.mu.Lock()
+	s.requests = map[RequestStat]int{}
+	s.loads = map[string]int{}
+	s.mu.Unlock()
+}
+
+// open returns a reader of an item's bytes.
+func (s *Sim) open(it *Interaction, item *Item) io.ReadSeeker {
+	if item.audio {
+		return newWAV(item.Length, s.cfg.AudioBytesPerSecond, item.seed)
+	}
+	return bytesReader(transcript(it, item.seed))
+}
+
+// sha256Of hashes an item's bytes once and remembers the sum.
+func (s *Sim) sha256Of(it *Interaction, item *Item) string {
+	s.mu.Lock()
+	sum, ok := s.sums[item]
+	s.mu.Unlock()
+	if ok {
+		return sum
+	}
+	h := sha256.New()
+	_, _ = io.Copy(h, s.open(it, item))
+	sum = hex.EncodeToString(h.Sum(nil))
+	s.mu.Lock()
+	s.sums[item] = sum
+	s.mu.Unlock()
+	return sum
+}
+
+// Server is a Sim served over HTTP on a loopback port.
+type Server struct {
+	*Sim
+	URL string // base URL, e.g. http://127.0.0.1:8700
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Start generates the account and serves it on a free loopback port.
+func Start(cfg Config) (*Server, error) { return StartOn("127.0.0.1:0", cfg) }
+
+// StartOn serves the account on addr.
+func StartOn(addr string, cfg Config) (*Server, error) {
+	sim, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("vccsim: listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return &Server{Sim: sim, URL: "http://" + ln.Addr().String(), srv: srv, ln: ln}, nil
+}
+
+// AuthURL is the token endpoint.
+func (s *Server) AuthURL() string { return s.URL + tokenPath }
+
+// APIURL is the API gateway base URL.
+func (s *Server) APIURL() string { return s.URL }
+
+// Close stops the server and drops open connections.
+func (s *Server) Close() { _ = s.srv.Close() }

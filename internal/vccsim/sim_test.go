@@ -1,0 +1,568 @@
+package vccsim
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+var day0 = time.Date(2024, 3, 4, 0, 0, 0, 0, time.UTC)
+
+func start(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	if cfg.Start.IsZero() {
+		cfg.Start = day0
+	}
+	s, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// token asks the token endpoint with plain net/http.
+func askToken(t testing.TB, s *Server, c Credential, scope string, basic bool) (int, map[string]any) {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}
+	if !basic {
+		form.Set("client_id", c.ClientID)
+		form.Set("client_secret", c.ClientSecret)
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.AuthURL(), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basic {
+		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("token response: %v", err)
+	}
+	return resp.StatusCode, body
+}
+
+func mustToken(t testing.TB, s *Server, cred, scope string) string {
+	t.Helper()
+	code, body := askToken(t, s, s.Credential(cred), scope, false)
+	if code != 200 {
+		t.Fatalf("token %s/%s: %d %v", cred, scope, code, body)
+	}
+	return body["access_token"].(string)
+}
+
+func get(t testing.TB, s *Server, path, tok string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: read body: %v", path, err)
+	}
+	return resp, b
+}
+
+func TestToken(t *testing.T) {
+	s := start(t, Config{Seed: 1, Days: 1, TokenTTL: 90 * time.Second})
+	admin, sup := s.Credential("admin"), s.Credential("supervisor")
+	bad := admin
+	bad.ClientSecret = "wrong"
+	for _, tc := range []struct {
+		name  string
+		cred  Credential
+		scope string
+		basic bool
+		code  int
+		err   string
+	}{
+		{"form", admin, ScopeStats, false, 200, ""},
+		{"basic", admin, ScopeContent, true, 200, ""},
+		{"wrong secret", bad, ScopeContent, false, 400, "invalid_client"},
+		{"unknown id", Credential{ClientID: "nobody", ClientSecret: "x"}, ScopeContent, false, 400, "invalid_client"},
+		{"supervisor has no stats", sup, ScopeStats, false, 400, "invalid_scope"},
+		{"two scopes at once", admin, ScopeContent + " " + ScopeUsers, false, 400, "invalid_scope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := askToken(t, s, tc.cred, tc.scope, tc.basic)
+			if code != tc.code || (tc.err != "" && body["error"] != tc.err) {
+				t.Fatalf("got %d %v, want %d %s", code, body, tc.code, tc.err)
+			}
+			if code == 200 && (body["expires_in"] != float64(90) || body["scope"] != tc.scope || body["token_type"] != "Bearer") {
+				t.Errorf("token response %v", body)
+			}
+		})
+	}
+	if _, err := New(Config{Credentials: []Credential{{Name: "x", Licence: "supervisor", Scopes: []string{ScopeStats}}}}); err == nil {
+		t.Error("a supervisor-licence credential with stats was accepted")
+	}
+}
+
+func TestResourceAuth(t *testing.T) {
+	s := start(t, Config{Seed: 1, Days: 1})
+	s.SetNow(day0.AddDate(0, 0, 2))
+	content := mustToken(t, s, "admin", ScopeContent)
+	users := mustToken(t, s, "admin", ScopeUsers)
+	path := "/interaction-content/interactions?start=2024-03-04T00:00:00Z&end=2024-03-05T00:00:00Z"
+	for _, tc := range []struct {
+		name, tok string
+		code      int
+	}{
+		{"ok", content, 200},
+		{"missing", "", 401},
+		{"unknown", "not-a-token", 401},
+		{"other scope", users, 403},
+	} {
+		resp, body := get(t, s, path, tc.tok)
+		if resp.StatusCode != tc.code {
+			t.Errorf("%s: %d %s, want %d", tc.name, resp.StatusCode, body, tc.code)
+		}
+		if tc.code != 200 && !json.Valid(body) {
+			t.Errorf("%s: error body is not JSON: %s", tc.name, body)
+		}
+	}
+	s.Advance(2*time.Hour + time.Second)
+	if resp, _ := get(t, s, path, content); resp.StatusCode != 401 {
+		t.Errorf("expired token: %d, want 401", resp.StatusCode)
+	}
+}
+
+type listing struct {
+	Meta  meta              `json:"meta"`
+	Items []interactionJSON `json:"items"`
+}
+
+// listAll pages through the Content API.
+func listAll(t *testing.T, s *Server, tok string, from, to time.Time) []interactionJSON {
+	t.Helper()
+	var out []interactionJSON
+	for page := 1; ; page++ {
+		resp, body := get(t, s, fmt.Sprintf("/interaction-content/interactions?start=%s&end=%s&page=%d&pageSize=7",
+			from.Format(time.RFC3339), to.Format(time.RFC3339), page), tok, "Accept", acceptContent)
+		if resp.StatusCode != 200 {
+			t.Fatalf("list: %d %s", resp.StatusCode, body)
+		}
+		var l listing
+		if err := json.Unmarshal(body, &l); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, l.Items...)
+		if page >= l.Meta.PageCount {
+			return out
+		}
+	}
+}
+
+func TestPermissionsHideExactlyTheRightInteractions(t *testing.T) {
+	s := start(t, Config{Seed: 4, Days: 2, CallsPerDay: 60})
+	from, to := day0, day0.AddDate(0, 0, 2)
+	all := s.Truth(from, to, "admin")
+	for _, tc := range []struct {
+		cred   string
+		hidden func(TruthInteraction) bool
+	}{
+		{"admin", func(TruthInteraction) bool { return false }},
+		{"no-inbound", func(it TruthInteraction) bool { return it.Direction == "inbound" }},
+		{"no-outbound", func(it TruthInteraction) bool { return it.Direction == "outbound" }},
+		{"own-group", func(it TruthInteraction) bool { return it.Groups[0] != "Team A" }},
+	} {
+		t.Run(tc.cred, func(t *testing.T) {
+			c := s.Credential(tc.cred)
+			got := map[string]bool{}
+			for _, it := range listAll(t, s, mustToken(t, s, tc.cred, ScopeContent), from, to) {
+				got[it.GUID] = true
+			}
+			truth := s.Truth(from, to, c.ClientID)
+			want, hidden := 0, 0
+			for i, it := range truth.Interactions {
+				recorded := len(all.Interactions[i].Content) > 0
+				switch {
+				case recorded && tc.hidden(it):
+					hidden++
+					if it.Visible || got[it.GUID] || !strings.HasPrefix(it.HiddenReason, "permission") {
+						t.Errorf("%s (%s, %v) should be hidden by permission: visible=%v listed=%v reason=%q", it.GUID, it.Direction, it.Groups, it.Visible, got[it.GUID], it.HiddenReason)
+					}
+				case recorded:
+					want++
+					if !it.Visible || !got[it.GUID] {
+						t.Errorf("%s should be visible: truth %v, listed %v", it.GUID, it.Visible, got[it.GUID])
+					}
+				default:
+					if got[it.GUID] {
+						t.Errorf("%s has no content but was listed", it.GUID)
+					}
+				}
+			}
+			if len(got) != want {
+				t.Errorf("listed %d, truth says %d visible", len(got), want)
+			}
+			if tc.cred != "admin" && hidden == 0 {
+				t.Fatal("the dataset hides nothing; the test proves nothing")
+			}
+		})
+	}
+
+	// A hidden recording downloads as an unknown one; Stats and Users are not
+	// filtered.
+	tok := mustToken(t, s, "no-inbound", ScopeContent)
+	var hiddenGUID string
+	for _, it := range s.Truth(from, to, "no-inbound").Interactions {
+		if !it.Visible && strings.HasPrefix(it.HiddenReason, "permission") {
+			hiddenGUID = it.GUID
+			break
+		}
+	}
+	r1, b1 := get(t, s, "/interaction-content/interactions/"+hiddenGUID+"/content/callRecording", tok)
+	r2, b2 := get(t, s, "/interaction-content/interactions/00000000-0000-4000-8000-000000000000/content/callRecording", tok)
+	if r1.StatusCode != 404 || r1.StatusCode != r2.StatusCode || string(b1) != string(b2) {
+		t.Errorf("hidden download %d %s; unknown %d %s", r1.StatusCode, b1, r2.StatusCode, b2)
+	}
+	count := func(cred string) float64 {
+		_, b := get(t, s, "/stats/interactions?start=2024-03-04T00:00:00Z&end=2024-03-06T00:00:00Z&limit=1", mustToken(t, s, cred, ScopeStats))
+		var v struct{ Meta meta }
+		_ = json.Unmarshal(b, &v)
+		return float64(v.Meta.TotalCount)
+	}
+	if a, n := count("admin"), count("no-inbound"); a != n || a != float64(len(all.Interactions)) {
+		t.Errorf("stats totals: admin %v, no-inbound %v, truth %d", a, n, len(all.Interactions))
+	}
+}
+
+func TestDownloadMatchesTruthAndIsAPlayableWAV(t *testing.T) {
+	s := start(t, Config{Seed: 9, Days: 1, CallsPerDay: 10})
+	tok := mustToken(t, s, "admin", ScopeContent)
+	checked := 0
+	for _, it := range s.Truth(day0, day0.AddDate(0, 0, 1), "admin").Interactions {
+		for _, c := range it.Content {
+			resp, body := get(t, s, "/interaction-content/interactions/"+it.GUID+"/content/"+url.PathEscape(c.ContentKey), tok)
+			sum := sha256.Sum256(body)
+			if resp.StatusCode != 200 || int64(len(body)) != c.Size || resp.ContentLength != c.Size || hex.EncodeToString(sum[:]) != c.SHA256 || resp.Header.Get("Content-Type") != c.ContentType {
+				t.Fatalf("%s/%s: %d, %d bytes, type %s; truth %+v", it.GUID, c.ContentKey, resp.StatusCode, len(body), resp.Header.Get("Content-Type"), c)
+			}
+			if c.ContentType == "audio/wav" {
+				if string(body[0:4]) != "RIFF" || string(body[8:16]) != "WAVEfmt " || string(body[36:40]) != "data" ||
+					int(binary.LittleEndian.Uint32(body[40:])) != len(body)-44 || binary.LittleEndian.Uint16(body[20:]) != 1 {
+					t.Fatalf("%s: not a PCM WAV: % x", c.ContentKey, body[:44])
+				}
+			} else if !json.Valid(body) {
+				t.Fatalf("%s: invalid JSON", c.ContentKey)
+			}
+			checked++
+		}
+	}
+	if checked < 5 {
+		t.Fatalf("only %d items", checked)
+	}
+	// Same seed, same bytes; another seed, other bytes.
+	a := New2(t, Config{Seed: 9, Start: day0, Days: 1, CallsPerDay: 10}).Truth(day0, day0.AddDate(0, 0, 1), "admin")
+	b := s.Truth(day0, day0.AddDate(0, 0, 1), "admin")
+	c := New2(t, Config{Seed: 10, Start: day0, Days: 1, CallsPerDay: 10}).Truth(day0, day0.AddDate(0, 0, 1), "admin")
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	jc, _ := json.Marshal(c)
+	if string(ja) != string(jb) || string(ja) == string(jc) {
+		t.Error("the dataset is not a function of the seed")
+	}
+}
+
+func New2(t *testing.T, cfg Config) *Sim {
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRange(t *testing.T) {
+	s := start(t, Config{Seed: 2, Days: 1, CallsPerDay: 5, FixedRecordingSize: 100_000})
+	tok := mustToken(t, s, "admin", ScopeContent)
+	it := s.Truth(day0, day0.AddDate(0, 0, 1), "admin").Interactions
+	var guid string
+	for _, i := range it {
+		if len(i.Content) > 0 && i.Content[0].ContentKey == "callRecording" {
+			guid = i.GUID
+		}
+	}
+	p := "/interaction-content/interactions/" + guid + "/content/callRecording"
+	_, full := get(t, s, p, tok)
+	for _, tc := range []struct {
+		rng    string
+		code   int
+		lo, hi int
+	}{
+		{"bytes=0-0", 206, 0, 1},
+		{"bytes=100-4195", 206, 100, 4196},
+		{"bytes=99990-", 206, 99990, 100000},
+		{"bytes=-10", 206, 99990, 100000},
+		{"bytes=99999-200000", 206, 99999, 100000},
+		{"bytes=100000-", 416, 0, 0},
+		{"items=1-2", 416, 0, 0},
+	} {
+		resp, body := get(t, s, p, tok, "Range", tc.rng)
+		if resp.StatusCode != tc.code {
+			t.Errorf("%s: %d, want %d", tc.rng, resp.StatusCode, tc.code)
+			continue
+		}
+		if tc.code == 206 {
+			want := fmt.Sprintf("bytes %d-%d/100000", tc.lo, tc.hi-1)
+			if string(body) != string(full[tc.lo:tc.hi]) || resp.Header.Get("Content-Range") != want {
+				t.Errorf("%s: Content-Range %q (want %q), body equal %v", tc.rng, resp.Header.Get("Content-Range"), want, string(body) == string(full[tc.lo:tc.hi]))
+			}
+		}
+	}
+}
+
+func TestLateArrival(t *testing.T) {
+	s := start(t, Config{Seed: 5, Days: 1, CallsPerDay: 20, ContentDelay: 10 * time.Minute, StatsDelay: 30 * time.Minute})
+	truth := s.Truth(day0, day0.AddDate(0, 0, 1), "admin")
+	var it TruthInteraction
+	for _, i := range truth.Interactions {
+		if len(i.Content) > 0 {
+			it = i
+			break
+		}
+	}
+	s.SetNow(it.End.Add(9 * time.Minute))
+	ctok, stok := mustToken(t, s, "admin", ScopeContent), mustToken(t, s, "admin", ScopeStats)
+	one := "/interaction-content/interactions/" + it.GUID
+	if r, _ := get(t, s, one, ctok); r.StatusCode != 404 {
+		t.Errorf("content visible %d before its delay", r.StatusCode)
+	}
+	s.Advance(time.Minute)
+	if r, _ := get(t, s, one, ctok); r.StatusCode != 200 {
+		t.Errorf("content not visible after its delay: %d", r.StatusCode)
+	}
+	if r, _ := get(t, s, "/stats/interactions/"+it.GUID, stok); r.StatusCode != 404 {
+		t.Errorf("stats visible %d before its delay", r.StatusCode)
+	}
+	s.Advance(20 * time.Minute)
+	r, b := get(t, s, "/stats/interactions/"+it.GUID, stok)
+	var st statsJSON
+	_ = json.Unmarshal(b, &st)
+	if r.StatusCode != 200 || strings.ToLower(st.Direction) != it.Direction || *st.Channels[1].Party.ID != it.AgentID {
+		t.Errorf("stats after delay: %d %s", r.StatusCode, b)
+	}
+}
+
+func TestUsers(t *testing.T) {
+	s := start(t, Config{Seed: 1, Days: 1, Agents: 7})
+	tok := mustToken(t, s, "admin", ScopeUsers)
+	_, bare := get(t, s, "/useradmin/users?include=All", tok)
+	var users []userJSON
+	if err := json.Unmarshal(bare, &users); err != nil || len(users) != 7 {
+		t.Fatalf("bare list: %v, %d users", err, len(users))
+	}
+	_, paged := get(t, s, "/useradmin/users?include=All&page=2&pageSize=5", tok)
+	var env struct {
+		Meta  meta       `json:"meta"`
+		Items []userJSON `json:"items"`
+	}
+	if err := json.Unmarshal(paged, &env); err != nil || len(env.Items) != 2 || env.Meta.TotalCount != 7 || env.Meta.PageCount != 2 {
+		t.Fatalf("paged list: %v %+v", err, env.Meta)
+	}
+	u := users[0]
+	if u.UserAccountConfiguration.AgentConfiguration.AgentDisplayID == "" || u.AgentID == "" || len(u.Groups) != 1 || u.Email == "" {
+		t.Errorf("user lacks fields: %+v", u)
+	}
+	r, b := get(t, s, "/useradmin/users/"+u.UserID, tok)
+	if r.StatusCode != 200 || !strings.Contains(string(b), u.Email) {
+		t.Errorf("get user: %d %s", r.StatusCode, b)
+	}
+}
+
+func TestBadInputGetsTheDocumentedError(t *testing.T) {
+	s := start(t, Config{Seed: 1, Days: 1})
+	c, u, st := mustToken(t, s, "admin", ScopeContent), mustToken(t, s, "admin", ScopeUsers), mustToken(t, s, "admin", ScopeStats)
+	for _, tc := range []struct {
+		path, tok string
+		code      int
+		msg       string
+	}{
+		{"/interaction-content/interactions?start=yesterday&end=2024-03-05T00:00:00Z", c, 400, "start"},
+		{"/interaction-content/interactions?end=2024-03-05T00:00:00Z", c, 400, "required"},
+		{"/interaction-content/interactions?start=2024-03-01T00:00:00Z&end=2024-03-09T00:00:01Z", c, 400, "7 days"},
+		{"/interaction-content/interactions?start=2024-03-05T00:00:00Z&end=2024-03-04T00:00:00Z", c, 400, "later"},
+		{"/interaction-content/interactions?start=2024-03-04T00:00:00Z&end=2024-03-05T00:00:00Z&pageSize=0", c, 400, "pageSize"},
+		{"/interaction-content/interactions?start=2024-03-04T00:00:00Z&end=2024-03-05T00:00:00Z&pageSize=1001", c, 400, "pageSize"},
+		{"/interaction-content/interactions?start=2024-03-04T00:00:00Z&end=2024-03-05T00:00:00Z&page=x", c, 400, "page"},
+		{"/interaction-content/interactions?start=2024-03-04T00:00:00Z&end=2024-03-05T00:00:00Z&direction=sideways", c, 400, "direction"},
+		{"/stats/interactions?start=2024-01-01T00:00:00Z&end=2024-03-01T00:00:00Z", st, 400, "Request window size limit exceeded 31 days"},
+		{"/stats/interactions?start=2024-03-04T00:00:00Z&limit=-1", st, 400, "limit"},
+		{"/useradmin/users?page=0", u, 400, "page"},
+		{"/interaction-content/nothing-here", c, 404, "No HTTP resource"},
+		{"/interaction-content/interactions/unknown-guid", c, 404, "not found"},
+		{"/stats/interactions/unknown-guid", st, 404, "not found"},
+	} {
+		r, b := get(t, s, tc.path, tc.tok)
+		var body struct{ Message string }
+		if r.StatusCode != tc.code || json.Unmarshal(b, &body) != nil || !strings.Contains(body.Message, tc.msg) {
+			t.Errorf("%s: %d %s; want %d with a message about %q", tc.path, r.StatusCode, b, tc.code, tc.msg)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodDelete, s.URL+"/useradmin/users", nil)
+	req.Header.Set("Authorization", "Bearer "+u)
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 405 {
+		t.Errorf("DELETE: %v %v", r, err)
+	}
+}
+
+func TestFaultRatesWithinTolerance(t *testing.T) {
+	s := start(t, Config{Seed: 1, Days: 1, Faults: Faults{Seed: 3, Rate429: 0.10, Rate5xx: 0.05, RetryAfter: 2 * time.Second, RateMalformedJSON: 0.05}})
+	tok := mustToken(t, s, "admin", ScopeUsers)
+	const n = 3000
+	counts := map[string]int{}
+	for range n {
+		r, b := get(t, s, "/useradmin/users?include=All", tok)
+		switch {
+		case r.StatusCode == 429:
+			counts["429"]++
+			if r.Header.Get("Retry-After") != "2" {
+				t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
+			}
+		case r.StatusCode >= 500:
+			counts["5xx"]++
+		case !json.Valid(b):
+			counts["malformed"]++
+		}
+	}
+	for k, rate := range map[string]float64{"429": 0.10, "5xx": 0.05, "malformed": 0.05} {
+		got := float64(counts[k]) / n
+		if got < rate*0.75 || got > rate*1.25 {
+			t.Errorf("%s rate %.3f, want %.2f ± 25%%", k, got, rate)
+		}
+	}
+}
+
+func TestScheduledFaults(t *testing.T) {
+	s := start(t, Config{Seed: 1, Days: 1, CallsPerDay: 5, FixedRecordingSize: 1 << 20})
+	var guid string
+	for _, it := range s.Truth(day0, day0.AddDate(0, 0, 1), "admin").Interactions {
+		if len(it.Content) > 0 && it.Content[0].ContentKey == "callRecording" {
+			guid = it.GUID
+		}
+	}
+	tok := mustToken(t, s, "admin", ScopeContent)
+	s.SetFaults(Faults{Schedule: []ScheduledFault{
+		{Route: RouteContent, Nth: 1, Fault: FaultReset},
+		{Route: RouteContent, Nth: 2, Fault: FaultShortBody},
+		{Route: RouteContent, Nth: 3, Fault: Fault5xx},
+	}, TokenOutage: true})
+	p := s.URL + "/interaction-content/interactions/" + guid + "/content/callRecording"
+	for i, want := range []string{"reset", "short", "5xx", "ok"} {
+		req, _ := http.NewRequest(http.MethodGet, p, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		switch want {
+		case "reset", "short":
+			if err == nil || n >= 1<<20 {
+				t.Errorf("request %d: read %d bytes, err %v; want a broken body", i+1, n, err)
+			}
+			if want == "short" && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("short body: %v, want unexpected EOF", err)
+			}
+		case "5xx":
+			if resp.StatusCode < 500 {
+				t.Errorf("request 3: %d", resp.StatusCode)
+			}
+		case "ok":
+			if err != nil || n != 1<<20 {
+				t.Errorf("request 4: %d bytes, %v", n, err)
+			}
+		}
+	}
+	if code, body := askToken(t, s, s.Credential("admin"), ScopeUsers, false); code != 503 {
+		t.Errorf("token outage: %d %v", code, body)
+	}
+	var seen []string
+	for _, r := range s.Requests() {
+		seen = append(seen, fmt.Sprintf("%s %d %d", r.Route, r.Status, r.Count))
+	}
+	sort.Strings(seen)
+	if !strings.Contains(strings.Join(seen, "\n"), RouteToken+" 503 1") {
+		t.Errorf("request counters miss the outage: %v", seen)
+	}
+}
+
+// Streaming a large recording allocates a fixed amount, whatever its size.
+func TestStreamingAllocatesLittle(t *testing.T) {
+	s := start(t, Config{Seed: 1, Days: 1, CallsPerDay: 3, FixedRecordingSize: 64 << 20})
+	guid, tok := firstRecording(t, s), mustToken(t, s, "admin", ScopeContent)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	stream(t, s, guid, tok)
+	runtime.ReadMemStats(&after)
+	if a := after.TotalAlloc - before.TotalAlloc; a > 8<<20 {
+		t.Errorf("streaming 64 MiB allocated %d bytes (client and server together)", a)
+	}
+}
+
+func firstRecording(t testing.TB, s *Server) string {
+	for _, it := range s.data.interactions {
+		if len(it.Content) > 0 && it.Content[0].Key == "callRecording" {
+			return it.GUID
+		}
+	}
+	t.Fatal("no recording")
+	return ""
+}
+
+func stream(t testing.TB, s *Server, guid, tok string) int64 {
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/interaction-content/interactions/"+guid+"/content/callRecording", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// BenchmarkStream1GiB streams one 1 GiB recording over loopback; allocations
+// are the server's and the client's together (target: under 8 MiB in total).
+func BenchmarkStream1GiB(b *testing.B) {
+	s := start(b, Config{Seed: 1, Days: 1, CallsPerDay: 3, FixedRecordingSize: 1 << 30})
+	guid, tok := firstRecording(b, s), mustToken(b, s, "admin", ScopeContent)
+	b.SetBytes(1 << 30)
+	b.ReportAllocs()
+	for b.Loop() {
+		if n := stream(b, s, guid, tok); n != 1<<30 {
+			b.Fatalf("%d bytes", n)
+		}
+	}
+}
