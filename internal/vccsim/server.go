@@ -64,8 +64,8 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	case match(segs, "stats", "interactions", "*"):
 		q.route, handle, scope, accept = RouteStatsInteraction, s.serveStatsInteraction, ScopeStats, acceptStats
 	default:
+		rec.onHeader = func(code int) { s.count(r.Method, "unknown", code, "") }
 		writeMessage(rec, http.StatusNotFound, "No HTTP resource was found that matches the request URI.")
-		s.count(r.Method, "unknown", rec.status(), "")
 		return
 	}
 	for i, seg := range segs {
@@ -73,7 +73,9 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 			q.params = append(q.params, seg)
 		}
 	}
-	defer func() { s.count(r.Method, q.route, rec.status(), q.scope) }()
+	// Counted when the status is sent, so a test that has read a whole
+	// body sees its request counted.
+	rec.onHeader = func(code int) { s.count(r.Method, q.route, code, q.scope) }
 
 	wantMethod := http.MethodGet
 	if q.route == RouteToken {
@@ -85,6 +87,9 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if q.route == RouteToken && r.ParseForm() == nil {
+		q.scope = r.PostForm.Get("scope") // counted by the scope asked for
+	}
 	s.mu.Lock()
 	fs := s.faults
 	s.mu.Unlock()
@@ -171,31 +176,28 @@ func accepts(header, want string) bool {
 // recorder remembers the status for the request counters.
 type recorder struct {
 	http.ResponseWriter
-	code int
+	code     int
+	onHeader func(code int)
 }
 
 func (r *recorder) WriteHeader(code int) {
 	if r.code == 0 {
 		r.code = code
+		if r.onHeader != nil {
+			r.onHeader(code)
+		}
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
 	if r.code == 0 {
-		r.code = http.StatusOK
+		r.WriteHeader(http.StatusOK)
 	}
 	return r.ResponseWriter.Write(p)
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-func (r *recorder) status() int {
-	if r.code == 0 {
-		return http.StatusOK
-	}
-	return r.code
-}
 
 func writeMessage(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"message": msg})
@@ -275,7 +277,6 @@ func (s *Sim) serveToken(q *request) {
 	s.mu.Lock()
 	s.tokens[tok] = token{cred: cred, scope: scope, expires: s.nowLocked().Add(s.cfg.TokenTTL)}
 	s.mu.Unlock()
-	q.scope = scope
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": tok,
@@ -467,7 +468,7 @@ func (s *Sim) serveInteractions(q *request) {
 	cred := s.credentialOf(q.r)
 	now := s.Now()
 	agent := v.Get("handlingAgentId")
-	var items []interactionJSON
+	var matched []*Interaction
 	for _, it := range s.data.between(start, end) {
 		if ok, _ := s.visible(cred, it, now); !ok {
 			continue
@@ -476,10 +477,14 @@ func (s *Sim) serveInteractions(q *request) {
 			!strings.HasPrefix(it.ConnectFrom, v.Get("connectFrom")) || !strings.HasPrefix(it.ConnectTo, v.Get("connectTo")) {
 			continue
 		}
+		matched = append(matched, it)
+	}
+	lo, hi, m := pageOf(len(matched), page, size)
+	items := make([]interactionJSON, 0, hi-lo)
+	for _, it := range matched[lo:hi] {
 		items = append(items, s.interactionJSON(it))
 	}
-	lo, hi, m := pageOf(len(items), page, size)
-	q.writeBody(acceptContent, map[string]any{"meta": m, "items": nonNil(items[lo:hi])})
+	q.writeBody(acceptContent, map[string]any{"meta": m, "items": items})
 }
 
 func nonNil[T any](s []T) []T {

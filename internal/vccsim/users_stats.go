@@ -185,12 +185,12 @@ func (s *Sim) serveStatsInteractions(q *request) {
 		writeMessage(q.w, http.StatusBadRequest, err.Error())
 		return
 	}
-	var items []statsJSON
+	var matched []*Interaction
 	switch include {
 	case "", "Started":
 		for _, it := range s.data.between(start, end) {
 			if s.statsAvailable(it, now) {
-				items = append(items, s.statsJSON(it))
+				matched = append(matched, it)
 			}
 		}
 	default: // StartedOrEnded and Processed: by when the row became available
@@ -204,16 +204,20 @@ func (s *Sim) serveStatsInteractions(q *request) {
 				inWindow = inWindow || (!it.Start.Before(start) && it.Start.Before(end))
 			}
 			if inWindow && s.statsAvailable(it, now) {
-				items = append(items, s.statsJSON(it))
+				matched = append(matched, it)
 			}
 		}
 	}
-	lo, hi, m := pageOf(len(items), page, limit)
+	lo, hi, m := pageOf(len(matched), page, limit)
+	items := make([]statsJSON, 0, hi-lo)
+	for _, it := range matched[lo:hi] {
+		items = append(items, s.statsJSON(it))
+	}
 	upTo := end
 	if now.Before(upTo) {
 		upTo = now
 	}
-	q.writeBody(acceptStats, map[string]any{"meta": m, "items": nonNil(items[lo:hi]), "upTo": upTo.Format(isoMillis)})
+	q.writeBody(acceptStats, map[string]any{"meta": m, "items": items, "upTo": upTo.Format(isoMillis)})
 }
 
 func (s *Sim) serveStatsInteraction(q *request) {

@@ -1,0 +1,159 @@
+package vcc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// tokenSource holds one scope's token. VCC issues one token per scope, so a
+// client that needs three scopes holds three of these. The mutex makes
+// concurrent callers share one token request.
+type tokenSource struct {
+	c     *Client
+	scope string
+
+	mu     sync.Mutex
+	tok    *oauth2.Token
+	issued time.Time
+}
+
+// earlyExpiry is how long before its expiry a token is renewed: a fifth of
+// its lifetime, at most five minutes (a 2 h VCC token is renewed after 1 h 55).
+func earlyExpiry(lifetime time.Duration) time.Duration {
+	return min(lifetime/5, 5*time.Minute)
+}
+
+func (ts *tokenSource) valid(now time.Time) bool {
+	if ts.tok == nil || ts.tok.AccessToken == "" {
+		return false
+	}
+	if ts.tok.Expiry.IsZero() {
+		return true
+	}
+	return now.Before(ts.tok.Expiry.Add(-earlyExpiry(ts.tok.Expiry.Sub(ts.issued))))
+}
+
+// token returns a valid access token, requesting one if needed.
+func (ts *tokenSource) token(ctx context.Context) (string, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.valid(time.Now()) {
+		return ts.tok.AccessToken, nil
+	}
+	tok, err := ts.fetch(ctx)
+	if err != nil {
+		return "", err
+	}
+	ts.tok, ts.issued = tok, time.Now()
+	return tok.AccessToken, nil
+}
+
+// invalidate drops the token if it is still the one the caller used.
+func (ts *tokenSource) invalidate(used string) {
+	ts.mu.Lock()
+	if ts.tok != nil && ts.tok.AccessToken == used {
+		ts.tok = nil
+	}
+	ts.mu.Unlock()
+}
+
+// fetch asks the token endpoint, retrying while it is unavailable.
+func (ts *tokenSource) fetch(ctx context.Context) (*oauth2.Token, error) {
+	c := ts.c
+	cc := clientcredentials.Config{
+		ClientID:     c.cfg.ClientID,
+		ClientSecret: c.cfg.ClientSecret.Reveal(),
+		TokenURL:     c.auth.String(),
+		Scopes:       []string{ts.scope},
+		AuthStyle:    oauth2.AuthStyleInParams,
+	}
+	hc := &http.Client{Transport: uaTransport{base: c.http.Transport, ua: c.ua}, Timeout: time.Minute}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
+	deadline := time.Now().Add(c.cfg.MaxElapsed)
+	var last error
+	for attempt := 1; attempt <= c.cfg.MaxAttempts; attempt++ {
+		tok, err := cc.Token(ctx)
+		if err == nil {
+			c.count("token", http.StatusOK, ts.scope)
+			c.log.Debug("VCC token issued", "scope", ts.scope, "expires_in", time.Until(tok.Expiry).Round(time.Second))
+			return tok, nil
+		}
+		var re *oauth2.RetrieveError
+		switch {
+		case errors.As(err, &re) && re.Response != nil:
+			c.count("token", re.Response.StatusCode, ts.scope)
+			switch re.ErrorCode {
+			case "invalid_client", "unauthorized_client":
+				return nil, ErrBadCredentials
+			case "invalid_scope":
+				return nil, &ScopeError{Scope: ts.scope, Purpose: scopePurpose[ts.scope]}
+			}
+			if re.Response.StatusCode == http.StatusUnauthorized {
+				return nil, ErrBadCredentials
+			}
+			if re.Response.StatusCode < 500 && re.Response.StatusCode != http.StatusTooManyRequests {
+				return nil, fmt.Errorf("VCC token endpoint answered %d %s for scope %s", re.Response.StatusCode, http.StatusText(re.Response.StatusCode), ts.scope)
+			}
+			last = fmt.Errorf("%w: %d %s", ErrTokenUnavailable, re.Response.StatusCode, http.StatusText(re.Response.StatusCode))
+		default:
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			c.count("token", 0, ts.scope)
+			// Network errors carry the token URL, never the form body.
+			last = fmt.Errorf("%w: %v", ErrTokenUnavailable, scrub(err))
+		}
+		wait := c.backoff(attempt, 0)
+		if time.Now().Add(wait).After(deadline) {
+			break
+		}
+		c.log.Warn("VCC token endpoint unavailable; retrying", "scope", ts.scope, "attempt", attempt, "wait", wait, "error", last)
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+	return nil, last
+}
+
+// scrub keeps only the outer message of an oauth2 transport error.
+func scrub(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return errors.New("token request failed")
+	}
+	return err
+}
+
+// CheckScope gets a token for scope: nil if the credential holds it,
+// *ScopeError if not, ErrBadCredentials if the credential is refused.
+func (c *Client) CheckScope(ctx context.Context, scope string) error {
+	ts, ok := c.tokens[scope]
+	if !ok {
+		return fmt.Errorf("unknown VCC scope %q", scope)
+	}
+	_, err := ts.token(ctx)
+	return err
+}
+
+// uaTransport sets User-Agent on every request.
+type uaTransport struct {
+	base http.RoundTripper
+	ua   string
+}
+
+func (t uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r2 := r.Clone(r.Context())
+	r2.Header.Set("User-Agent", t.ua)
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(r2)
+}

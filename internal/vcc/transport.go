@@ -1,0 +1,279 @@
+package vcc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// api describes one VCC API behind the gateway.
+type api struct {
+	name   string // for counters, logs and errors
+	prefix string // path prefix under the gateway
+	scope  string
+	accept string
+}
+
+var (
+	apiContent = api{"content", "/interaction-content", ScopeContent, "application/vnd.newvoicemedia.v2+json"}
+	apiUsers   = api{"users", "/useradmin", ScopeUsers, "application/json"} // Accept inferred
+	apiStats   = api{"stats", "/stats", ScopeStats, "application/vnd.newvoicemedia.v3+json"}
+)
+
+// call is one GET to a resource API.
+type call struct {
+	api    api
+	path   []string // unescaped path segments after the prefix
+	query  url.Values
+	header http.Header
+}
+
+func (k call) url(base *url.URL) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimRight(base.String(), "/"))
+	b.WriteString(k.api.prefix)
+	for _, seg := range k.path {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(seg))
+	}
+	if len(k.query) > 0 {
+		b.WriteByte('?')
+		b.WriteString(k.query.Encode())
+	}
+	return b.String()
+}
+
+// logPath is the request path for logs and errors: ids, no query.
+func (k call) logPath() string {
+	p := k.api.prefix
+	for _, seg := range k.path {
+		p += "/" + url.PathEscape(seg)
+	}
+	return p
+}
+
+// retryable is an attempt's failure that another attempt may fix.
+type retryable struct {
+	err   error
+	after time.Duration // Retry-After, if the server gave one
+}
+
+func (r *retryable) Error() string { return r.err.Error() }
+func (r *retryable) Unwrap() error { return r.err }
+
+// do sends k with retries and returns a 2xx response whose body the caller
+// must close. It retries 429, 5xx and network errors with exponential backoff
+// and jitter (honouring Retry-After), bounded by MaxAttempts and MaxElapsed,
+// and renews the scope's token once on a 401.
+func (c *Client) do(ctx context.Context, k call) (*http.Response, error) {
+	var resp *http.Response
+	err := c.retry(ctx, k, func(attempt int) error {
+		var err error
+		resp, err = c.once(ctx, k)
+		return err
+	})
+	return resp, err
+}
+
+// retry runs fn until it succeeds, fails for good or the budget is spent.
+func (c *Client) retry(ctx context.Context, k call, fn func(attempt int) error) error {
+	deadline := time.Now().Add(c.cfg.MaxElapsed)
+	for attempt := 1; ; attempt++ {
+		err := fn(attempt)
+		var r *retryable
+		if err == nil || !errors.As(err, &r) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		wait := c.backoff(attempt, r.after)
+		if attempt >= c.cfg.MaxAttempts || time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("%w (gave up after %d attempts)", r.err, attempt)
+		}
+		c.log.Debug("VCC request failed; retrying", "api", k.api.name, "path", k.logPath(), "attempt", attempt, "wait", wait.Round(time.Millisecond), "error", r.err)
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// once sends k, renewing the token once on a 401. Failures worth retrying
+// come back as *retryable.
+func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
+	ts := c.tokens[k.api.scope]
+	for renewed := false; ; renewed = true {
+		tok, err := ts.token(ctx)
+		if err != nil {
+			if errors.Is(err, ErrTokenUnavailable) {
+				return nil, &retryable{err: err}
+			}
+			return nil, err
+		}
+		if err := c.limit[k.api.name].Wait(ctx); err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url(c.api), nil)
+		if err != nil {
+			return nil, fmt.Errorf("VCC %s API: build request %s: %w", k.api.name, k.logPath(), err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("User-Agent", c.ua)
+		if k.api.accept != "" {
+			req.Header.Set("Accept", k.api.accept)
+		}
+		for h, v := range k.header {
+			req.Header[h] = v
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			c.count(k.api.name, 0, k.api.scope)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, &retryable{err: fmt.Errorf("VCC %s API: GET %s: %w", k.api.name, k.logPath(), stripURL(err))}
+		}
+		c.count(k.api.name, resp.StatusCode, k.api.scope)
+		c.log.Debug("VCC request", "api", k.api.name, "path", k.logPath(), "status", resp.StatusCode)
+		switch s := resp.StatusCode; {
+		case s >= 200 && s < 300:
+			return resp, nil
+		case s == http.StatusUnauthorized && !renewed:
+			drain(resp)
+			ts.invalidate(tok)
+			continue
+		case s == http.StatusTooManyRequests || s >= 500:
+			apiErr := c.apiError(k, resp)
+			return nil, &retryable{err: apiErr, after: retryAfter(resp.Header.Get("Retry-After"))}
+		case s == http.StatusForbidden:
+			err := c.apiError(k, resp)
+			return nil, fmt.Errorf("%w (the token for %s was refused: the credential may lack this scope)", err, k.api.scope)
+		default:
+			return nil, c.apiError(k, resp)
+		}
+	}
+}
+
+// stripURL drops the URL from a *url.Error: it holds the query, and logs
+// name the path already.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func (c *Client) apiError(k call, resp *http.Response) *APIError {
+	defer drain(resp)
+	e := &APIError{API: k.api.name, Method: http.MethodGet, Path: k.logPath(), Status: resp.StatusCode}
+	var body struct {
+		Message string `json:"message"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if json.Unmarshal(b, &body) == nil {
+		e.Message = body.Message
+	}
+	return e
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	resp.Body.Close()
+}
+
+// retryAfter parses Retry-After: seconds or an HTTP date.
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
+// backoff is the wait before the next attempt: Retry-After if the server
+// set one, else exponential with jitter, capped at 30 s.
+func (c *Client) backoff(attempt int, after time.Duration) time.Duration {
+	if after > 0 {
+		return after
+	}
+	d := c.cfg.MinBackoff << min(attempt-1, 10)
+	d = min(d, 30*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// errTooLarge: a JSON response passed the size cap.
+var errTooLarge = errors.New("too large")
+
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// getJSON GETs k and decodes its JSON body into a new T, retrying a body
+// that is cut off or malformed as it would a 5xx.
+func getJSON[T any](ctx context.Context, c *Client, k call) (T, error) {
+	var out T
+	err := c.retry(ctx, k, func(int) error {
+		resp, err := c.once(ctx, k)
+		if err != nil {
+			return err
+		}
+		defer drain(resp)
+		var v T
+		dec := json.NewDecoder(&capReader{r: resp.Body, left: c.cfg.MaxJSONBytes})
+		if err := dec.Decode(&v); err != nil {
+			if errors.Is(err, errTooLarge) {
+				return fmt.Errorf("VCC %s API: GET %s: the response is larger than the %d-byte cap on JSON responses", k.api.name, k.logPath(), c.cfg.MaxJSONBytes)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return &retryable{err: fmt.Errorf("VCC %s API: GET %s: unreadable JSON: %w", k.api.name, k.logPath(), err)}
+		}
+		out = v
+		return nil
+	})
+	return out, err
+}
+
+// missing is the error for a required field VCC left out.
+func missing(a api, what, field string) error {
+	return fmt.Errorf("VCC %s API returned %s without the required field %q", a.name, what, field)
+}

@@ -1,0 +1,303 @@
+// Package vcc is the client of the Vonage Contact Center APIs vccingest
+// reads: the OAuth 2.0 token endpoint, Interaction Content, User Admin and
+// Insights Stats. It holds one token per scope (requested only when a call
+// needs that scope, cached, renewed before expiry), retries what is worth
+// retrying (honouring Retry-After), limits its request rate per API, caps the
+// size of JSON it reads, resumes broken downloads with Range, and only ever
+// sends GET to a resource API.
+//
+// Neither the client secret nor a bearer token appears in any error, log line
+// or formatted value of this package.
+package vcc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/vccingest/vccingest/internal/secret"
+)
+
+// The three VCC scopes.
+const (
+	ScopeContent = "interaction-content:read"
+	ScopeUsers   = "users:read"
+	ScopeStats   = "stats"
+)
+
+// scopePurpose says what each scope is needed for, for error messages.
+var scopePurpose = map[string]string{
+	ScopeContent: "finding and downloading recordings (Interaction Content API)",
+	ScopeUsers:   "resolving agents' names, emails and agent codes (User Admin API)",
+	ScopeStats:   "the authoritative call direction and the coverage check (Insights Stats API)",
+}
+
+// regions maps a VCC region to its token endpoint and API gateway.
+var regions = map[string][2]string{
+	"nam":  {"https://nam.cc.vonage.com/Auth/connect/token", "https://nam.api.cc.vonage.com"},
+	"emea": {"https://emea.cc.vonage.com/Auth/connect/token", "https://emea.api.cc.vonage.com"},
+	"apac": {"https://apac.cc.vonage.com/Auth/connect/token", "https://apac.api.cc.vonage.com"},
+}
+
+// Regions lists the known regions.
+func Regions() []string {
+	out := make([]string, 0, len(regions))
+	for r := range regions {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Endpoints returns the token endpoint and API gateway base URL of a region.
+func Endpoints(region string) (authURL, apiURL string, err error) {
+	e, ok := regions[strings.ToLower(region)]
+	if !ok {
+		return "", "", fmt.Errorf("unknown VCC region %q: use one of %s, or set --auth-url and --api-url", region, strings.Join(Regions(), ", "))
+	}
+	return e[0], e[1], nil
+}
+
+// Errors a caller can act on.
+var (
+	// ErrBadCredentials: the token endpoint refused the client id or secret.
+	ErrBadCredentials = errors.New("VCC refused the API credential (invalid_client): check the client id and the client secret")
+	// ErrTokenUnavailable: the token endpoint could not be reached or failed.
+	ErrTokenUnavailable = errors.New("the VCC token endpoint is unavailable")
+	// ErrNotFound: the resource does not exist or the credential may not see it.
+	ErrNotFound = errors.New("not found")
+)
+
+// ScopeError says that the credential does not hold a scope.
+type ScopeError struct {
+	Scope   string
+	Purpose string
+}
+
+func (e *ScopeError) Error() string {
+	msg := fmt.Sprintf("the VCC credential does not hold the %q scope, needed for %s: add the scope to the API credential in VCC Admin", e.Scope, e.Purpose)
+	if e.Scope == ScopeStats {
+		msg += " (a credential created by a supervisor-licence user cannot hold stats; create it as an admin-licence user)"
+	}
+	return msg
+}
+
+// APIError is an unexpected answer from a VCC API.
+type APIError struct {
+	API     string // content, users or stats
+	Method  string
+	Path    string
+	Status  int
+	Message string // the error body's message, if any
+}
+
+func (e *APIError) Error() string {
+	msg := fmt.Sprintf("VCC %s API: %s %s: %d %s", e.API, e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// Unwrap makes a 404 match ErrNotFound.
+func (e *APIError) Unwrap() error {
+	if e.Status == http.StatusNotFound {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Config configures a Client.
+type Config struct {
+	Region       string // informational once AuthURL and APIURL are set
+	AuthURL      string // token endpoint; default from Region
+	APIURL       string // API gateway base URL; default from Region
+	ClientID     string
+	ClientSecret secret.Value
+
+	Downloads    int           // concurrent downloads the transport is sized for; default 8
+	RateLimit    float64       // requests per second per API; 0 means no limit
+	MaxAttempts  int           // attempts per request; default 8
+	MaxElapsed   time.Duration // total time for one request's retries; default 5 min
+	MinBackoff   time.Duration // first retry wait; default 500 ms
+	MaxJSONBytes int64         // cap on one JSON response; default 64 MiB
+	Logger       *slog.Logger
+	Version      string       // for User-Agent
+	HTTPClient   *http.Client // optional; default a tuned transport
+}
+
+// Client calls the VCC APIs. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	auth    *url.URL
+	api     *url.URL
+	http    *http.Client
+	log     *slog.Logger
+	ua      string
+	tokens  map[string]*tokenSource
+	limit   map[string]*rate.Limiter
+	mu      sync.Mutex
+	counter map[Counter]int64
+}
+
+// New checks cfg and returns a client. It makes no request.
+func New(cfg Config) (*Client, error) {
+	if cfg.AuthURL == "" || cfg.APIURL == "" {
+		a, b, err := Endpoints(cfg.Region)
+		if err != nil {
+			return nil, err
+		}
+		cfg.AuthURL, cfg.APIURL = cmpOr(cfg.AuthURL, a), cmpOr(cfg.APIURL, b)
+	}
+	if cfg.ClientID == "" {
+		return nil, errors.New("no VCC client id: set --client-id or VCCINGEST_CLIENT_ID")
+	}
+	if cfg.ClientSecret.IsZero() {
+		return nil, errors.New("no VCC client secret: set --client-secret-ref (env:NAME or file:PATH)")
+	}
+	authU, err := checkURL("auth URL", cfg.AuthURL)
+	if err != nil {
+		return nil, err
+	}
+	apiU, err := checkURL("API URL", cfg.APIURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Downloads <= 0 {
+		cfg.Downloads = 8
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 8
+	}
+	if cfg.MaxElapsed <= 0 {
+		cfg.MaxElapsed = 5 * time.Minute
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxJSONBytes <= 0 {
+		cfg.MaxJSONBytes = 64 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: newTransport(cfg.Downloads)}
+	}
+	c := &Client{
+		cfg: cfg, auth: authU, api: apiU, http: hc, log: cfg.Logger,
+		ua:      "vccingest/" + cmpOr(cfg.Version, "dev"),
+		tokens:  map[string]*tokenSource{},
+		limit:   map[string]*rate.Limiter{},
+		counter: map[Counter]int64{},
+	}
+	for _, scope := range []string{ScopeContent, ScopeUsers, ScopeStats} {
+		c.tokens[scope] = &tokenSource{c: c, scope: scope}
+	}
+	for _, a := range []string{apiContent.name, apiUsers.name, apiStats.name} {
+		lim := rate.Inf
+		burst := 1
+		if cfg.RateLimit > 0 {
+			lim, burst = rate.Limit(cfg.RateLimit), max(1, int(cfg.RateLimit))
+		}
+		c.limit[a] = rate.NewLimiter(lim, burst)
+	}
+	return c, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// checkURL accepts https URLs, and http ones only on a loopback host.
+func checkURL(what, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("VCC %s %q is not an absolute URL", what, raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("VCC %s %q: plain http is only allowed to a loopback host; use https", what, raw)
+		}
+	default:
+		return nil, fmt.Errorf("VCC %s %q: use an https URL", what, raw)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("VCC %s must not carry credentials", what)
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newTransport is one tuned transport: connections are reused across the
+// download concurrency plus the listing calls.
+func newTransport(downloads int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 2 * (downloads + 8)
+	t.MaxIdleConnsPerHost = downloads + 8
+	t.IdleConnTimeout = 90 * time.Second
+	t.ResponseHeaderTimeout = 2 * time.Minute
+	t.TLSHandshakeTimeout = 15 * time.Second
+	t.ExpectContinueTimeout = time.Second
+	return t
+}
+
+// Counter is one request counter: API (token, content, users, stats), HTTP
+// status (0 for a network error) and scope.
+type Counter struct {
+	API    string
+	Status int
+	Scope  string
+}
+
+// CounterValue is a counter with its count.
+type CounterValue struct {
+	Counter
+	Count int64
+}
+
+// Counters returns the request counters, for metrics.
+func (c *Client) Counters() []CounterValue {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]CounterValue, 0, len(c.counter))
+	for k, v := range c.counter {
+		out = append(out, CounterValue{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.API != b.API {
+			return a.API < b.API
+		}
+		return a.Status < b.Status
+	})
+	return out
+}
+
+func (c *Client) count(api string, status int, scope string) {
+	c.mu.Lock()
+	c.counter[Counter{API: api, Status: status, Scope: scope}]++
+	c.mu.Unlock()
+}
