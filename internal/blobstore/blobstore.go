@@ -35,6 +35,9 @@ type Object struct {
 	Key    string
 	Size   int64
 	SHA256 string // lower-case hex
+	// Duration is the play time of a WAV recording, read from its header
+	// while it streams; 0 for anything else.
+	Duration time.Duration
 }
 
 // Open opens the bucket at url. Supported: file:///abs/dir and file://./rel/dir
@@ -145,8 +148,8 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, wantSize int6
 	if err != nil {
 		return Object{}, fmt.Errorf("write %s: %w", key, err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), r)
+	h, hd := sha256.New(), &head{}
+	n, err := io.Copy(io.MultiWriter(w, h, hd), r)
 	if err == nil && wantSize >= 0 && n != wantSize {
 		err = fmt.Errorf("%w: got %d bytes, want %d", ErrMismatch, n, wantSize)
 	}
@@ -161,7 +164,8 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, wantSize int6
 	if err := w.Close(); err != nil {
 		return Object{}, fmt.Errorf("commit %s: %w", key, err)
 	}
-	return Object{Key: key, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	d, _ := wavDuration(hd.buf, n)
+	return Object{Key: key, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Duration: d}, nil
 }
 
 // Existing reports whether key holds a complete object of wantSize bytes
@@ -187,12 +191,13 @@ func (b *Bucket) Existing(ctx context.Context, key string, wantSize int64) (Obje
 		return Object{}, false, fmt.Errorf("read %s: %w", key, err)
 	}
 	defer rd.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, rd)
+	h, hd := sha256.New(), &head{}
+	n, err := io.Copy(io.MultiWriter(h, hd), rd)
 	if err != nil {
 		return Object{}, false, fmt.Errorf("read %s: %w", key, err)
 	}
-	return Object{Key: key, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, true, nil
+	d, _ := wavDuration(hd.buf, n)
+	return Object{Key: key, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Duration: d}, true, nil
 }
 
 // ReadAll returns a small object's content (sidecars, probes).

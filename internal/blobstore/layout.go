@@ -129,7 +129,7 @@ func truncate(s string) string {
 const SidecarSchemaVersion = 1
 
 // Sidecar is interaction.json, the metadata record beside an interaction's
-// recordings. Its schema is documented in docs/sidecar.md.
+// recordings. Its schema is documented in README.md ("Where recordings go").
 type Sidecar struct {
 	SchemaVersion   int                `json:"schema_version"`
 	Tenant          string             `json:"tenant"`
