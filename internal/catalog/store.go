@@ -27,7 +27,9 @@ type Interaction struct {
 	ConnectFrom     string
 	ConnectTo       string
 	AgentID         string
-	ContentVisible  bool // seen through the Content API
+	ContentVisible  bool  // seen through the Content API
+	Rev             int64 // bumped whenever what the sidecar shows changes
+	SidecarRev      int64 // the Rev the bucket's sidecar shows
 }
 
 // Recording is one recording of an interaction.
@@ -42,6 +44,7 @@ type Recording struct {
 	Bytes         int64
 	SHA256        string
 	BlobKey       string
+	Duration      time.Duration // play time of stored audio; 0 if unknown
 	Attempts      int
 	LastError     string
 	StoredAt      time.Time
@@ -159,6 +162,26 @@ func (q querier) UpsertInteraction(ctx context.Context, it Interaction) error {
 	return wrap(err, "save interaction %s", it.GUID)
 }
 
+// SidecarStale reports whether the interaction has a stored recording and
+// its sidecar does not show its current state (never written, or written
+// before the last change).
+func (q querier) SidecarStale(ctx context.Context, tenant, guid string) (bool, error) {
+	var stale bool
+	err := q.q.QueryRowContext(ctx, `SELECT i.rev > i.sidecar_rev AND EXISTS (
+			SELECT 1 FROM recordings r WHERE r.tenant = i.tenant AND r.guid = i.guid AND r.status = 'stored')
+		FROM interactions i WHERE i.tenant = ? AND i.guid = ?`, tenant, guid).Scan(&stale)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return stale, wrap(err, "read sidecar state of %s", guid)
+}
+
+// MarkSidecarWritten records that the bucket's sidecar shows rev.
+func (q querier) MarkSidecarWritten(ctx context.Context, tenant, guid string, rev int64) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE interactions SET sidecar_rev = MAX(sidecar_rev, ?) WHERE tenant = ? AND guid = ?`, rev, tenant, guid)
+	return wrap(err, "record sidecar of %s", guid)
+}
+
 func orUnknown(s string) string {
 	if s == "" {
 		return "unknown"
@@ -171,9 +194,9 @@ func (q querier) Interaction(ctx context.Context, tenant, guid string) (Interact
 	var it Interaction
 	var start string
 	var ms int64
-	err := q.q.QueryRowContext(ctx, `SELECT tenant, guid, start_at, duration_ms, direction, direction_source, connect_from, connect_to, agent_id
+	err := q.q.QueryRowContext(ctx, `SELECT tenant, guid, start_at, duration_ms, direction, direction_source, connect_from, connect_to, agent_id, rev, sidecar_rev
 		FROM interactions WHERE tenant = ? AND guid = ?`, tenant, guid).
-		Scan(&it.Tenant, &it.GUID, &start, &ms, &it.Direction, &it.DirectionSource, &it.ConnectFrom, &it.ConnectTo, &it.AgentID)
+		Scan(&it.Tenant, &it.GUID, &start, &ms, &it.Direction, &it.DirectionSource, &it.ConnectFrom, &it.ConnectTo, &it.AgentID, &it.Rev, &it.SidecarRev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Interaction{}, fmt.Errorf("interaction %s of tenant %s: %w", guid, tenant, ErrNotFound)
 	}
@@ -201,15 +224,17 @@ func (q querier) EnsureRecording(ctx context.Context, r Recording) (Recording, e
 	return q.Recording(ctx, r.Tenant, r.GUID, r.ContentKey)
 }
 
-const recordingCols = `r.tenant, r.guid, r.content_key, r.type, r.media_type, r.expected_bytes, r.status, r.bytes, r.sha256, r.blob_key, r.attempts, r.last_error, r.stored_at, i.start_at`
+const recordingCols = `r.tenant, r.guid, r.content_key, r.type, r.media_type, r.expected_bytes, r.status, r.bytes, r.sha256, r.blob_key, r.duration_ms, r.attempts, r.last_error, r.stored_at, i.start_at`
 
 func scanRecording(sc interface{ Scan(...any) error }) (Recording, error) {
 	var r Recording
 	var stored sql.NullString
 	var start string
-	if err := sc.Scan(&r.Tenant, &r.GUID, &r.ContentKey, &r.Type, &r.MediaType, &r.ExpectedBytes, &r.Status, &r.Bytes, &r.SHA256, &r.BlobKey, &r.Attempts, &r.LastError, &stored, &start); err != nil {
+	var ms int64
+	if err := sc.Scan(&r.Tenant, &r.GUID, &r.ContentKey, &r.Type, &r.MediaType, &r.ExpectedBytes, &r.Status, &r.Bytes, &r.SHA256, &r.BlobKey, &ms, &r.Attempts, &r.LastError, &stored, &start); err != nil {
 		return Recording{}, err
 	}
+	r.Duration = time.Duration(ms) * time.Millisecond
 	var err error
 	if r.StoredAt, err = nullTS(stored); err != nil {
 		return Recording{}, err
@@ -256,11 +281,11 @@ func (q querier) recordings(ctx context.Context, query string, args ...any) ([]R
 // MarkStored records that a recording's verified bytes are in the bucket. It
 // reports whether this call stored it: of two racing callers exactly one
 // gets true.
-func (q querier) MarkStored(ctx context.Context, tenant, guid, contentKey string, size int64, sha256, blobKey string) (bool, error) {
+func (q querier) MarkStored(ctx context.Context, tenant, guid, contentKey string, size int64, sha256, blobKey string, duration time.Duration) (bool, error) {
 	now := ts(time.Now())
-	res, err := q.q.ExecContext(ctx, `UPDATE recordings SET status = 'stored', bytes = ?, sha256 = ?, blob_key = ?, stored_at = ?, last_error = '', updated_at = ?
+	res, err := q.q.ExecContext(ctx, `UPDATE recordings SET status = 'stored', bytes = ?, sha256 = ?, blob_key = ?, duration_ms = ?, stored_at = ?, last_error = '', updated_at = ?
 		WHERE tenant = ? AND guid = ? AND content_key = ? AND status <> 'stored'`,
-		size, sha256, blobKey, now, now, tenant, guid, contentKey)
+		size, sha256, blobKey, duration.Milliseconds(), now, now, tenant, guid, contentKey)
 	if err != nil {
 		return false, wrap(err, "mark %s/%s stored", guid, contentKey)
 	}

@@ -26,6 +26,53 @@ func Run(t *testing.T, open Open) {
 	t.Run("FailuresAndRetries", func(t *testing.T) { failures(t, open(t)) })
 	t.Run("AgentsAndStats", func(t *testing.T) { agents(t, open(t)) })
 	t.Run("TxRollsBack", func(t *testing.T) { rollback(t, open(t)) })
+	t.Run("SidecarStaleUntilWrittenAndAfterEachChange", func(t *testing.T) { sidecarRev(t, open(t)) })
+}
+
+func sidecarRev(t *testing.T, c *catalog.Catalog) {
+	seed(t, c, "g1", "callRecording", "voicemail")
+	ctx := context.Background()
+	stale := func(want bool, when string) int64 {
+		t.Helper()
+		got, err := c.SidecarStale(ctx, "acme", "g1")
+		if err != nil || got != want {
+			t.Fatalf("%s: stale = %v, %v; want %v", when, got, err, want)
+		}
+		it, err := c.Interaction(ctx, "acme", "g1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return it.Rev
+	}
+	stale(false, "nothing stored yet")
+	if _, err := c.MarkStored(ctx, "acme", "g1", "callRecording", 100, "abc", "k1", 0); err != nil {
+		t.Fatal(err)
+	}
+	rev := stale(true, "a recording stored, no sidecar")
+	if err := c.MarkSidecarWritten(ctx, "acme", "g1", rev); err != nil {
+		t.Fatal(err)
+	}
+	stale(false, "sidecar written")
+	// The same data again changes nothing; new data makes it stale.
+	if err := c.UpsertInteraction(ctx, catalog.Interaction{Tenant: "acme", GUID: "g1", Start: t0}); err != nil {
+		t.Fatal(err)
+	}
+	stale(false, "rediscovered unchanged")
+	if err := c.UpsertInteraction(ctx, catalog.Interaction{Tenant: "acme", GUID: "g1", Start: t0, Direction: "outbound", DirectionSource: "stats"}); err != nil {
+		t.Fatal(err)
+	}
+	rev = stale(true, "direction arrived")
+	if err := c.MarkSidecarWritten(ctx, "acme", "g1", rev-1); err != nil {
+		t.Fatal(err)
+	}
+	stale(true, "an older sidecar written late")
+	if _, err := c.MarkStored(ctx, "acme", "g1", "voicemail", 100, "def", "k2", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MarkSidecarWritten(ctx, "acme", "g1", rev); err != nil {
+		t.Fatal(err)
+	}
+	stale(true, "second recording stored after the sidecar was built")
 }
 
 func seed(t *testing.T, c *catalog.Catalog, guid string, keys ...string) {
@@ -57,7 +104,7 @@ func markStoredOnce(t *testing.T, c *catalog.Catalog) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok, err := c.MarkStored(ctx, "acme", "g1", "callRecording", 100, "abc", "acme/k.wav")
+			ok, err := c.MarkStored(ctx, "acme", "g1", "callRecording", 100, "abc", "acme/k.wav", 0)
 			if err != nil {
 				t.Error(err)
 			}
@@ -142,7 +189,7 @@ func windows(t *testing.T, c *catalog.Catalog) {
 	if ok, _ := c.MarkWindowSyncedIfDone(ctx, "acme", ws, we); ok {
 		t.Fatal("window with a pending recording synced")
 	}
-	if _, err := c.MarkStored(ctx, "acme", "g1", "callRecording", 1, "x", "k"); err != nil {
+	if _, err := c.MarkStored(ctx, "acme", "g1", "callRecording", 1, "x", "k", 0); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := c.MarkWindowSyncedIfDone(ctx, "acme", ws, we); err != nil || !ok {

@@ -35,9 +35,22 @@ CREATE TABLE interactions (
     agent_id         TEXT NOT NULL DEFAULT '',
     first_seen       TEXT NOT NULL,
     updated_at       TEXT NOT NULL,
+    rev              INTEGER NOT NULL DEFAULT 1,       -- bumped whenever the sidecar's content changes
+    sidecar_rev      INTEGER NOT NULL DEFAULT 0,       -- the rev the bucket's interaction.json shows
     PRIMARY KEY (tenant, guid)
 );
 CREATE INDEX interactions_by_start ON interactions (tenant, start_at);
+
+-- What the sidecar shows changed: it must be written again. Triggers keep
+-- this in the same statement as the change, so no crash can lose it.
+CREATE TRIGGER interactions_rev AFTER UPDATE ON interactions
+WHEN OLD.direction IS NOT NEW.direction OR OLD.direction_source IS NOT NEW.direction_source
+  OR OLD.duration_ms IS NOT NEW.duration_ms OR OLD.agent_id IS NOT NEW.agent_id
+  OR OLD.connect_from IS NOT NEW.connect_from OR OLD.connect_to IS NOT NEW.connect_to
+  OR OLD.start_at IS NOT NEW.start_at
+BEGIN
+    UPDATE interactions SET rev = rev + 1 WHERE tenant = NEW.tenant AND guid = NEW.guid;
+END;
 
 CREATE TABLE recordings (
     tenant         TEXT NOT NULL,
@@ -50,6 +63,7 @@ CREATE TABLE recordings (
     bytes          INTEGER NOT NULL DEFAULT 0,
     sha256         TEXT NOT NULL DEFAULT '',
     blob_key       TEXT NOT NULL DEFAULT '',
+    duration_ms    INTEGER NOT NULL DEFAULT 0,         -- play time of stored audio, from its header
     attempts       INTEGER NOT NULL DEFAULT 0,         -- failed attempts
     last_error     TEXT NOT NULL DEFAULT '',
     stored_at      TEXT,
@@ -58,6 +72,12 @@ CREATE TABLE recordings (
     FOREIGN KEY (tenant, guid) REFERENCES interactions (tenant, guid)
 );
 CREATE INDEX recordings_by_status ON recordings (tenant, status);
+
+CREATE TRIGGER recordings_stored_rev AFTER UPDATE OF status ON recordings
+WHEN NEW.status = 'stored' AND OLD.status IS NOT 'stored'
+BEGIN
+    UPDATE interactions SET rev = rev + 1 WHERE tenant = NEW.tenant AND guid = NEW.guid;
+END;
 
 CREATE TABLE agents (
     tenant       TEXT NOT NULL REFERENCES tenants (id),
