@@ -39,7 +39,7 @@ no setup.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCmd())
+	root.AddCommand(newDemoCmd(), newSyncCmd(), newLsCmd(), newShowCmd(), newSimCmd(), newVersionCmd())
 	return root
 }
 

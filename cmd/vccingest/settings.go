@@ -28,12 +28,17 @@ func addSettingsFlags(cmd *cobra.Command) {
 func loadSettings(cmd *cobra.Command) (config.Settings, error) {
 	flags := map[string]string{}
 	file := os.Getenv("VCCINGEST_CONFIG")
+	settings := map[string]bool{}
+	for _, f := range config.Fields() {
+		settings[f.Flag] = true
+	}
 	cmd.Flags().Visit(func(f *pflag.Flag) {
-		if f.Name == "config" {
+		switch {
+		case f.Name == "config":
 			file = f.Value.String()
-			return
+		case settings[f.Name]:
+			flags[f.Name] = f.Value.String()
 		}
-		flags[f.Name] = f.Value.String()
 	})
 	s, err := config.Load(config.Sources{File: file, LookupEnv: os.LookupEnv, Flags: flags})
 	if err != nil {

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vccingest/vccingest/internal/vccsim"
+)
+
+// BenchmarkSyncVsRawDownload syncs 32 recordings of 16 MiB with the real
+// binary (--downloads 8) and, for comparison, downloads the same recordings
+// with plain net/http at the same concurrency into files on the same disk.
+// It reports both rates and their ratio (target: e2e/raw ≥ 0.9).
+func BenchmarkSyncVsRawDownload(b *testing.B) {
+	const size = 16 << 20
+	e := newE2E(b, vccsim.Config{Seed: 41, Days: 1, CallsPerDay: 36, FixedRecordingSize: size}, "admin")
+	var syncTime, rawTime time.Duration
+	var syncBytes, rawBytes int64
+	for b.Loop() {
+		e.dataDir = b.TempDir()
+		began := time.Now()
+		r := e.syncAll("--downloads", "8", "--log-format", "json", "--log-level", "error")
+		syncTime += time.Since(began)
+		if r.code != 0 {
+			b.Fatalf("sync: %d %s", r.code, r.stderr)
+		}
+		syncBytes += dirBytes(b, filepath.Join(e.dataDir, "blobs"), ".wav")
+
+		began = time.Now()
+		rawBytes += rawDownload(b, e, b.TempDir(), 8)
+		rawTime += time.Since(began)
+	}
+	e2eRate := float64(syncBytes) / syncTime.Seconds() / 1e6
+	rawRate := float64(rawBytes) / rawTime.Seconds() / 1e6
+	b.ReportMetric(e2eRate, "e2e-MB/s")
+	b.ReportMetric(rawRate, "raw-MB/s")
+	b.ReportMetric(e2eRate/rawRate, "e2e/raw")
+}
+
+func dirBytes(b *testing.B, dir, suffix string) (n int64) {
+	_ = filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+		if err == nil && strings.HasSuffix(path, suffix) {
+			n += info.Size()
+		}
+		return nil
+	})
+	if n == 0 {
+		b.Fatal("nothing stored")
+	}
+	return n
+}
+
+// rawDownload fetches every visible call recording with plain net/http.
+func rawDownload(b *testing.B, e *e2e, dir string, workers int) int64 {
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {e.cred.ClientID}, "client_secret": {e.cred.ClientSecret}, "scope": {vccsim.ScopeContent}}
+	resp, err := http.PostForm(e.sim.AuthURL(), form)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	var paths []string
+	for _, it := range e.sim.Truth(e.from, e.to, e.cred.ClientID).Interactions {
+		for _, c := range it.Content {
+			if it.Visible && isRecordingType(c.Type) {
+				paths = append(paths, "/interaction-content/interactions/"+it.GUID+"/content/"+c.ContentKey)
+			}
+		}
+	}
+	work := make(chan string)
+	var mu sync.Mutex
+	var total int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for p := range work {
+				req, _ := http.NewRequest(http.MethodGet, e.sim.URL+p, nil)
+				req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d-%d.wav", w, len(p))+filepath.Base(filepath.Dir(filepath.Dir(p)))))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				n, err := io.Copy(f, resp.Body)
+				resp.Body.Close()
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					b.Error(err)
+				}
+				mu.Lock()
+				total += n
+				mu.Unlock()
+			}
+		})
+	}
+	for _, p := range paths {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	return total
+}
+
+// BenchmarkSyncPeakRSS1GiB syncs one 1 GiB recording with the real binary
+// and reports the process's peak resident memory (target: under 64 MiB).
+func BenchmarkSyncPeakRSS1GiB(b *testing.B) {
+	e := newE2E(b, vccsim.Config{Seed: 2, Days: 1, CallsPerDay: 1, FixedRecordingSize: 1 << 30}, "admin")
+	var peak int64
+	for b.Loop() {
+		e.dataDir = b.TempDir()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		cmd := e.command(ctx, "sync", "--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339), "--log-format", "json", "--log-level", "error")
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			b.Fatalf("sync: %v\n%s", err, out)
+		}
+		if n := dirBytes(b, filepath.Join(e.dataDir, "blobs"), ".wav"); n != 1<<30 {
+			b.Fatalf("stored %d bytes, want 1 GiB", n)
+		}
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			peak = max(peak, ru.Maxrss*1024)
+		}
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+}

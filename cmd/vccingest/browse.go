@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/config"
+)
+
+// openCatalogForReading opens an existing catalog; it never creates one.
+func openCatalogForReading(ctx context.Context, s config.Settings) (*catalog.Catalog, error) {
+	if path, err := catalog.SQLitePath(s.CatalogURL()); err == nil {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, &exitError{code: 2, err: fmt.Errorf("no catalog at %s: run vccingest sync (or vccingest demo) first, or set --data-dir/--catalog", path)}
+		}
+	}
+	cat, err := catalog.Open(ctx, s.CatalogURL())
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	if err := cat.EnsureSchema(ctx); err != nil {
+		cat.Close()
+		return nil, &exitError{code: 2, err: err}
+	}
+	return cat, nil
+}
+
+type lsItem struct {
+	InteractionID   string    `json:"interaction_id"`
+	Start           time.Time `json:"start"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	Direction       string    `json:"direction"`
+	AgentID         string    `json:"agent_id,omitempty"`
+	AgentName       string    `json:"agent_name,omitempty"`
+	Recordings      int       `json:"recordings"`
+	Stored          int       `json:"stored"`
+	Failed          int       `json:"failed"`
+	Bytes           int64     `json:"bytes"`
+}
+
+func newLsCmd() *cobra.Command {
+	var (
+		asJSON bool
+		limit  int
+	)
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List synced interactions and their recordings",
+		Example: `  vccingest ls --data-dir ./vccingest-data
+  vccingest ls --from 2024-03-04 --to 2024-03-05 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := loadSettings(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			cat, err := openCatalogForReading(ctx, s)
+			if err != nil {
+				return err
+			}
+			defer cat.Close()
+			rows, err := cat.ListInteractions(ctx, catalog.Filter{Tenant: s.Tenant, From: s.From, To: s.To, Limit: limit})
+			if err != nil {
+				return err
+			}
+			items := make([]lsItem, 0, len(rows))
+			for _, r := range rows {
+				items = append(items, lsItem{
+					InteractionID: r.GUID, Start: r.Start, DurationSeconds: r.Duration.Seconds(), Direction: r.Direction,
+					AgentID: r.AgentID, AgentName: r.AgentName, Recordings: r.Recordings, Stored: r.Stored, Failed: r.Failed, Bytes: r.Bytes,
+				})
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), items)
+			}
+			return writeLsTable(cmd.OutOrStdout(), items)
+		},
+	}
+	addSettingsFlags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many interactions (0: all)")
+	return cmd
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeLsTable(w io.Writer, items []lsItem) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "START (UTC)\tINTERACTION\tDIRECTION\tAGENT\tDURATION\tRECORDINGS\tBYTES")
+	var stored, total int
+	var bytes int64
+	for _, it := range items {
+		recs := fmt.Sprintf("%d/%d stored", it.Stored, it.Recordings)
+		if it.Failed > 0 {
+			recs += fmt.Sprintf(", %d failed", it.Failed)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Start.UTC().Format("2006-01-02 15:04:05"), printable(it.InteractionID),
+			it.Direction, orDefault(it.AgentName, it.AgentID), (time.Duration(it.DurationSeconds * float64(time.Second))).Round(time.Second), recs, humanBytes(it.Bytes))
+		stored += it.Stored
+		total += it.Recordings
+		bytes += it.Bytes
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d interactions, %d of %d recordings stored, %s\n", len(items), stored, total, humanBytes(bytes))
+	return err
+}
+
+// printable quotes an id that holds anything a terminal would interpret.
+func printable(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Sprintf("%q", s)
+		}
+	}
+	return s
+}
+
+type showRecording struct {
+	ContentKey string     `json:"content_key"`
+	Type       string     `json:"type"`
+	MediaType  string     `json:"media_type"`
+	Status     string     `json:"status"`
+	Bytes      int64      `json:"bytes"`
+	SHA256     string     `json:"sha256,omitempty"`
+	BlobKey    string     `json:"blob_key,omitempty"`
+	StoredAt   *time.Time `json:"stored_at,omitempty"`
+	Attempts   int        `json:"failed_attempts,omitempty"`
+	LastError  string     `json:"last_error,omitempty"`
+}
+
+type showAgent struct {
+	ID        string   `json:"id"`
+	Name      string   `json:"name,omitempty"`
+	Email     string   `json:"email,omitempty"`
+	AgentCode string   `json:"agent_code,omitempty"`
+	Groups    []string `json:"groups,omitempty"`
+}
+
+type showItem struct {
+	InteractionID   string          `json:"interaction_id"`
+	Tenant          string          `json:"tenant"`
+	Start           time.Time       `json:"start"`
+	DurationSeconds float64         `json:"duration_seconds"`
+	Direction       string          `json:"direction"`
+	DirectionSource string          `json:"direction_source"`
+	ConnectFrom     string          `json:"connect_from,omitempty"`
+	ConnectTo       string          `json:"connect_to,omitempty"`
+	Agent           *showAgent      `json:"agent,omitempty"`
+	Recordings      []showRecording `json:"recordings"`
+}
+
+func newShowCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "show <interaction-id>",
+		Short:   "Show one synced interaction: agent, direction, recordings and where they are stored",
+		Example: `  vccingest show 2480fc2c-bbd7-427c-9439-02f76583aef5 --json`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := loadSettings(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			cat, err := openCatalogForReading(ctx, s)
+			if err != nil {
+				return err
+			}
+			defer cat.Close()
+			it, err := cat.Interaction(ctx, s.Tenant, args[0])
+			if errors.Is(err, catalog.ErrNotFound) {
+				return &exitError{code: 1, err: fmt.Errorf("interaction %s is not in the catalog (tenant %s): check the id, or sync the window it is in", printable(args[0]), s.Tenant)}
+			}
+			if err != nil {
+				return err
+			}
+			recs, err := cat.RecordingsOf(ctx, s.Tenant, it.GUID)
+			if err != nil {
+				return err
+			}
+			out := showItem{InteractionID: it.GUID, Tenant: it.Tenant, Start: it.Start, DurationSeconds: it.Duration.Seconds(),
+				Direction: it.Direction, DirectionSource: it.DirectionSource, ConnectFrom: it.ConnectFrom, ConnectTo: it.ConnectTo,
+				Recordings: []showRecording{}}
+			if it.AgentID != "" {
+				out.Agent = &showAgent{ID: it.AgentID}
+				if a, found, err := cat.Agent(ctx, s.Tenant, it.AgentID); err != nil {
+					return err
+				} else if found {
+					out.Agent.Name, out.Agent.Email, out.Agent.AgentCode, out.Agent.Groups = a.Name, a.Email, a.AgentCode, a.Groups
+				}
+			}
+			for _, r := range recs {
+				sr := showRecording{ContentKey: r.ContentKey, Type: r.Type, MediaType: r.MediaType, Status: r.Status, Bytes: r.Bytes,
+					SHA256: r.SHA256, BlobKey: r.BlobKey, Attempts: r.Attempts, LastError: r.LastError}
+				if !r.StoredAt.IsZero() {
+					at := r.StoredAt
+					sr.StoredAt = &at
+				}
+				out.Recordings = append(out.Recordings, sr)
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), out)
+			}
+			return writeShow(cmd.OutOrStdout(), out, s.BucketURL())
+		},
+	}
+	addSettingsFlags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func writeShow(w io.Writer, it showItem, bucket string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "interaction\t%s\n", printable(it.InteractionID))
+	fmt.Fprintf(tw, "start\t%s (%s)\n", it.Start.UTC().Format(time.RFC3339), (time.Duration(it.DurationSeconds * float64(time.Second))).Round(time.Second))
+	fmt.Fprintf(tw, "direction\t%s (source: %s)\n", it.Direction, it.DirectionSource)
+	fmt.Fprintf(tw, "from → to\t%s → %s\n", it.ConnectFrom, it.ConnectTo)
+	if a := it.Agent; a != nil {
+		fmt.Fprintf(tw, "agent\t%s <%s>, agent code %s, id %s, groups %v\n", orDefault(a.Name, "(unknown)"), a.Email, a.AgentCode, a.ID, a.Groups)
+	}
+	fmt.Fprintf(tw, "bucket\t%s\n", bucket)
+	for _, r := range it.Recordings {
+		fmt.Fprintf(tw, "recording\t%s (%s, %s): %s", r.ContentKey, r.Type, r.MediaType, r.Status)
+		switch r.Status {
+		case catalog.StatusStored:
+			fmt.Fprintf(tw, ", %s, sha256 %s\n\t  %s\n", humanBytes(r.Bytes), r.SHA256, r.BlobKey)
+		case catalog.StatusFailed:
+			fmt.Fprintf(tw, " after %d attempts: %s\n", r.Attempts, r.LastError)
+		default:
+			fmt.Fprintln(tw)
+		}
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vccingest/vccingest/internal/blobstore"
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/config"
+	"github.com/vccingest/vccingest/internal/ingest"
+	"github.com/vccingest/vccingest/internal/secret"
+	"github.com/vccingest/vccingest/internal/vcc"
+)
+
+func newSyncCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Sync recordings of the configured tenant once, then exit",
+		Long: `Sync discovers the interactions of each window, resolves agents and
+direction, and stores every recording the credential can see, exactly once.
+
+Without --from/--to it syncs incrementally: from the watermark (the end of the
+last fully synced window) minus --lookback, to now minus --settle. With
+--from/--to it backfills that range.
+
+Exit codes: 0 all done; 1 some recordings failed for good (they are listed);
+2 bad configuration or credentials.`,
+		Example: `  export VCC_SECRET=...   # or keep it in a file readable only by you
+  vccingest sync --region emea --client-id abc123 --client-secret-ref env:VCC_SECRET
+  vccingest sync --config vccingest.yaml --from 2024-03-01 --to 2024-03-08`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := loadSettings(cmd)
+			if err != nil {
+				return err
+			}
+			if err := s.RequireCredential(); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("configuration: %w", err)}
+			}
+			sec, err := secret.Resolve(cmd.Context(), s.ClientSecretRef)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			return runSync(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), s, sec)
+		},
+	}
+	addSettingsFlags(cmd)
+	return cmd
+}
+
+// runSync wires the packages for one sync of s and prints its summary.
+func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, sec secret.Value) error {
+	logger, bar := newLogger(stderr, s)
+	authURL, apiURL := s.AuthURL, s.APIURL
+	if authURL == "" || apiURL == "" {
+		a, b, err := vcc.Endpoints(s.Region)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		authURL, apiURL = orDefault(authURL, a), orDefault(apiURL, b)
+	}
+	client, err := vcc.New(vcc.Config{
+		Region:       s.Region,
+		AuthURL:      authURL,
+		APIURL:       apiURL,
+		ClientID:     s.ClientID,
+		ClientSecret: sec,
+		Downloads:    s.Downloads,
+		RateLimit:    s.RateLimit,
+		Logger:       logger,
+		Version:      version,
+	})
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+
+	if path, err := catalog.SQLitePath(s.CatalogURL()); err == nil {
+		lock, err := ingest.AcquireLock(path + ".lock")
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		defer lock.Release()
+	}
+	cat, err := catalog.Open(ctx, s.CatalogURL())
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	defer cat.Close()
+	if err := cat.EnsureSchema(ctx); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	bucket, err := blobstore.Open(ctx, s.BucketURL())
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	defer bucket.Close()
+
+	progress := &ingest.Progress{}
+	eng, err := ingest.New(ingest.Config{
+		Tenant:    &ingest.Tenant{ID: s.Tenant, Region: s.Region, APIBase: apiURL, VCC: client},
+		Catalog:   cat,
+		Bucket:    bucket,
+		Downloads: s.Downloads,
+		Window:    s.Window,
+		Lookback:  s.Lookback,
+		Settle:    s.Settle,
+		Logger:    logger,
+		Progress:  progress,
+		Version:   version,
+	})
+	if err != nil {
+		return err
+	}
+	r := ingest.Range{From: s.From, To: s.To, Backfill: !s.From.IsZero() || !s.To.IsZero()}
+	if r.From.IsZero() || r.To.IsZero() {
+		wm, err := cat.Watermark(ctx, s.Tenant)
+		if err != nil {
+			return err
+		}
+		inc := ingest.PlanRange(wm, time.Now(), s.Lookback, s.Settle, s.Window)
+		if r.From.IsZero() {
+			r.From = inc.From
+		}
+		if r.To.IsZero() {
+			r.To = inc.To
+		}
+	}
+	logger.Info("sync starting", "tenant", s.Tenant, "from", r.From, "to", r.To, "catalog", s.CatalogURL(), "bucket", s.BucketURL())
+
+	var wg sync.WaitGroup
+	barCtx, stopBar := context.WithCancel(ctx)
+	if bar {
+		wg.Add(1)
+		go func() { defer wg.Done(); showProgress(barCtx, stderr, progress) }()
+	}
+	rep, err := eng.Sync(ctx, r)
+	stopBar()
+	wg.Wait()
+	if err != nil {
+		return classify(err)
+	}
+	printReport(stdout, rep)
+	if len(rep.Failures) > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d recording(s) failed for good (listed above)", len(rep.Failures))}
+	}
+	return nil
+}
+
+// classify maps an error to the documented exit codes.
+func classify(err error) error {
+	var se *vcc.ScopeError
+	if errors.Is(err, vcc.ErrBadCredentials) || errors.As(err, &se) {
+		return &exitError{code: 2, err: err}
+	}
+	return &exitError{code: 1, err: err}
+}
+
+func printReport(w io.Writer, rep *ingest.Report) {
+	p := rep.Progress
+	fmt.Fprintf(w, "synced %s to %s (%d windows) in %s\n", rep.Range.From.Format(time.RFC3339), rep.Range.To.Format(time.RFC3339), rep.Windows, rep.Elapsed.Round(100*time.Millisecond))
+	fmt.Fprintf(w, "  interactions seen:   %d\n", p.Interactions)
+	fmt.Fprintf(w, "  recordings stored:   %d new, %d already stored\n", p.RecordingsStored, p.RecordingsSkipped)
+	fmt.Fprintf(w, "  bytes downloaded:    %s\n", humanBytes(p.BytesDownloaded))
+	if p.Rejected > 0 {
+		fmt.Fprintf(w, "  interactions rejected (unsafe ids): %d\n", p.Rejected)
+	}
+	fmt.Fprintf(w, "  failed for good:     %d\n", len(rep.Failures))
+	for _, f := range rep.Failures {
+		fmt.Fprintf(w, "    %q/%q: %s\n", f.GUID, f.ContentKey, f.LastError)
+	}
+	if !rep.Watermark.IsZero() {
+		fmt.Fprintf(w, "  watermark:           %s\n", rep.Watermark.Format(time.RFC3339))
+	}
+	for _, warn := range rep.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", warn)
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func orDefault(v, d string) string {
+	if v != "" {
+		return v
+	}
+	return d
+}

@@ -1,0 +1,372 @@
+package ingest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/vccingest/vccingest/internal/blobstore"
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/vcc"
+)
+
+// Tenant is one VCC account being synced.
+type Tenant struct {
+	ID      string
+	Region  string // for provenance
+	APIBase string // for provenance
+	VCC     VCC
+
+	// StatsGranted is set by Preflight: without the stats scope recordings
+	// are still ingested, with direction "unknown".
+	StatsGranted bool
+}
+
+// Config wires a pipeline to its catalog, bucket and tenant.
+type Config struct {
+	Tenant    *Tenant
+	Catalog   *catalog.Catalog
+	Bucket    *blobstore.Bucket
+	Downloads int           // concurrent downloads (default 8)
+	Window    time.Duration // default 1h
+	Lookback  time.Duration // default 24h
+	Settle    time.Duration // default 15m
+	Logger    *slog.Logger
+	Progress  *Progress // optional; read it for a progress display
+	Now       func() time.Time
+	Version   string
+}
+
+// pipeline is what the workers share.
+type pipeline struct {
+	cat      *catalog.Catalog
+	bucket   *blobstore.Bucket
+	log      *slog.Logger
+	progress *Progress
+	now      func() time.Time
+	version  string
+
+	mu      sync.RWMutex
+	tenants map[string]*Tenant
+}
+
+func (p *pipeline) tenant(id string) (*Tenant, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	t, ok := p.tenants[id]
+	if !ok {
+		return nil, fmt.Errorf("tenant %q is not configured in this process", id)
+	}
+	return t, nil
+}
+
+// Engine runs syncs for one tenant on the embedded (SQLite) catalog.
+type Engine struct {
+	cfg Config
+	p   *pipeline
+}
+
+// New checks cfg and returns an Engine.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Tenant == nil || cfg.Tenant.VCC == nil || cfg.Catalog == nil || cfg.Bucket == nil {
+		return nil, errors.New("ingest: Tenant (with VCC), Catalog and Bucket are required")
+	}
+	if cfg.Downloads <= 0 {
+		cfg.Downloads = 8
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = time.Hour
+	}
+	if cfg.Lookback < 0 || cfg.Settle < 0 {
+		return nil, errors.New("ingest: Lookback and Settle must not be negative")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = &Progress{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Engine{cfg: cfg, p: &pipeline{
+		cat:      cfg.Catalog,
+		bucket:   cfg.Bucket,
+		log:      cfg.Logger,
+		progress: cfg.Progress,
+		now:      cfg.Now,
+		version:  cfg.Version,
+		tenants:  map[string]*Tenant{cfg.Tenant.ID: cfg.Tenant},
+	}}, nil
+}
+
+// ErrScope reports a scope the run cannot do without; the message says which
+// scope and how to grant it.
+var ErrScope = errors.New("missing scope")
+
+// Preflight requests a token for each scope a sync needs before any work is
+// queued. Content and Users are required; Stats is optional (direction is
+// then "unknown", and the returned warning says why).
+func (e *Engine) Preflight(ctx context.Context) (warnings []string, err error) {
+	t := e.cfg.Tenant
+	for _, scope := range []string{vcc.ScopeContent, vcc.ScopeUsers} {
+		if err := t.VCC.CheckScope(ctx, scope); err != nil {
+			return nil, err
+		}
+	}
+	err = t.VCC.CheckScope(ctx, vcc.ScopeStats)
+	var se *vcc.ScopeError
+	switch {
+	case err == nil:
+		t.StatsGranted = true
+	case errors.As(err, &se):
+		t.StatsGranted = false
+		warnings = append(warnings, "the credential lacks the stats scope, so call direction is recorded as \"unknown\" and coverage cannot compare with what happened: "+err.Error())
+	default:
+		return nil, err
+	}
+	return warnings, nil
+}
+
+// Report is the outcome of one sync.
+type Report struct {
+	Range     Range
+	Windows   int
+	Progress  Snapshot
+	Watermark time.Time
+	Failures  []catalog.Recording // recordings that failed for good in the range
+	Warnings  []string
+	Elapsed   time.Duration
+}
+
+// Sync runs one sync of r (see PlanRange for an incremental one) to
+// completion: it refreshes the agent cache, queues the windows, works every
+// job, and advances the watermark over the windows that are done.
+func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
+	start := time.Now()
+	t := e.cfg.Tenant
+	log := e.cfg.Logger.With("tenant", t.ID)
+	warnings, err := e.Preflight(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	db := e.cfg.Catalog.DB()
+	if err := MigrateQueueSQLite(ctx, db); err != nil {
+		return nil, err
+	}
+	driver := riversqlite.New(db)
+	if n, err := rescueOrphans(ctx, driver.GetExecutor()); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Info("resumed jobs left running by a stopped process", "jobs", n)
+	}
+	// The caller holds the data-dir lock, so any temporary object in the
+	// bucket is the leftover of a killed process: none is being written.
+	if n, err := e.cfg.Bucket.SweepTemp(0); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Info("removed partial downloads left by a stopped process", "objects", n)
+	}
+	if err := e.cfg.Catalog.UpsertTenant(ctx, catalog.Tenant{ID: t.ID, Region: t.Region}); err != nil {
+		return nil, err
+	}
+	if err := e.refreshAgents(ctx, t); err != nil {
+		return nil, err
+	}
+
+	windows, err := Windows(r.From, r.To, e.cfg.Window)
+	if err != nil {
+		return nil, err
+	}
+	e.p.progress.WindowsPlanned.Add(int64(len(windows)))
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &discoverWorker{p: e.p})
+	river.AddWorker(workers, &fetchWorker{p: e.p})
+	client, err := river.NewClient(driver, &river.Config{
+		Logger:            quietRiverLogger(e.cfg.Logger),
+		Queues:            map[string]river.QueueConfig{queueDiscover: {MaxWorkers: 2}, queueDownload: {MaxWorkers: e.cfg.Downloads}},
+		Workers:           workers,
+		RetryPolicy:       retryPolicy{},
+		FetchPollInterval: 100 * time.Millisecond,
+		FetchCooldown:     20 * time.Millisecond,
+		JobTimeout:        -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start job queue: %w", err)
+	}
+
+	runID, err := e.cfg.Catalog.StartRun(ctx, t.ID, r.From, r.To)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.cfg.Catalog.InTx(ctx, func(tx *catalog.Tx) error {
+		for _, w := range windows {
+			if err := tx.UpsertWindow(ctx, t.ID, w.Start, w.End); err != nil {
+				return err
+			}
+			if _, err := client.InsertTx(ctx, tx.SQL(), DiscoverArgs{Tenant: t.ID, Start: w.Start, End: w.End}, nil); err != nil {
+				return fmt.Errorf("queue window %s: %w", w, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	if err := client.Start(workCtx); err != nil {
+		return nil, fmt.Errorf("start job queue: %w", err)
+	}
+	waitErr := e.waitIdle(ctx, client)
+	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancelStop()
+	if waitErr != nil {
+		// Interrupted: stop taking work, let running downloads finish for a
+		// moment, then cancel them; River retries them on the next run.
+		if err := client.Stop(stopCtx); err != nil {
+			_ = client.StopAndCancel(stopCtx)
+		}
+	} else if err := client.Stop(stopCtx); err != nil {
+		return nil, fmt.Errorf("stop job queue: %w", err)
+	}
+
+	rep := &Report{Range: r, Windows: len(windows), Warnings: warnings}
+	finishCtx := context.WithoutCancel(ctx)
+	wm, err := e.advanceWatermark(finishCtx, t, windows)
+	if err != nil {
+		return nil, err
+	}
+	rep.Watermark = wm
+	rep.Failures, err = e.cfg.Catalog.FailedRecordings(finishCtx, t.ID, r.From, r.To)
+	if err != nil {
+		return nil, err
+	}
+	rep.Progress = e.p.progress.Snapshot()
+	rep.Elapsed = time.Since(start)
+	status := "done"
+	if waitErr != nil {
+		status = "interrupted"
+	} else if len(rep.Failures) > 0 {
+		status = "failures"
+	}
+	if err := e.cfg.Catalog.FinishRun(finishCtx, runID, status, rep.Progress.RecordingsStored, rep.Progress.RecordingsFailed, rep.Progress.BytesDownloaded); err != nil {
+		return nil, err
+	}
+	if waitErr != nil {
+		return rep, waitErr
+	}
+	return rep, nil
+}
+
+// waitIdle returns when no discover or fetch job is left to run.
+func (e *Engine) waitIdle(ctx context.Context, client *river.Client[*sql.Tx]) error {
+	params := river.NewJobListParams().
+		Kinds(DiscoverArgs{}.Kind(), FetchArgs{}.Kind()).
+		States(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending).
+		First(1)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		res, err := client.JobList(ctx, params)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("check job queue: %w", err)
+		}
+		if len(res.Jobs) == 0 {
+			return nil
+		}
+	}
+}
+
+// advanceWatermark moves the tenant's watermark over the windows that are
+// now fully synced (discovered, and every recording stored or failed for
+// good), as far as they join the current watermark without a gap.
+func (e *Engine) advanceWatermark(ctx context.Context, t *Tenant, windows []Window) (time.Time, error) {
+	old, err := e.cfg.Catalog.Watermark(ctx, t.ID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	wm := old
+	for _, w := range windows {
+		if !wm.IsZero() && w.Start.After(wm) {
+			break // a gap: the watermark only moves over contiguous windows
+		}
+		synced, err := e.cfg.Catalog.MarkWindowSyncedIfDone(ctx, t.ID, w.Start, w.End)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !synced {
+			break
+		}
+		if w.End.After(wm) {
+			wm = w.End
+		}
+	}
+	if wm.After(old) {
+		if err := e.cfg.Catalog.SetWatermark(ctx, t.ID, wm); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return wm, nil
+}
+
+// refreshAgents loads every user into the agent cache, once per run.
+func (e *Engine) refreshAgents(ctx context.Context, t *Tenant) error {
+	var agents []catalog.Agent
+	for u, err := range t.VCC.Users(ctx) {
+		if err != nil {
+			return fmt.Errorf("list users (agents): %w", err)
+		}
+		if u.AgentID == "" {
+			continue
+		}
+		a := catalog.Agent{Tenant: t.ID, AgentID: u.AgentID, UserID: u.UserID, Name: u.Name, Email: u.Email, AgentCode: u.AgentCode}
+		for _, g := range u.Groups {
+			a.Groups = append(a.Groups, g.Name)
+		}
+		agents = append(agents, a)
+	}
+	return e.cfg.Catalog.UpsertAgents(ctx, t.ID, agents, e.p.now())
+}
+
+// quietRiverLogger keeps River's own chatter out of the user's way: River
+// logs job errors that the pipeline already reports in its own words.
+func quietRiverLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(levelFloor{h: l.Handler(), min: slog.LevelError})
+}
+
+type levelFloor struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (f levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.h.Enabled(ctx, l)
+}
+func (f levelFloor) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
+func (f levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFloor{h: f.h.WithAttrs(as), min: f.min}
+}
+func (f levelFloor) WithGroup(g string) slog.Handler {
+	return levelFloor{h: f.h.WithGroup(g), min: f.min}
+}

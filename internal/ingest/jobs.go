@@ -1,0 +1,320 @@
+package ingest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/vccingest/vccingest/internal/blobstore"
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/vcc"
+)
+
+// DiscoverArgs asks for one window of one tenant to be discovered.
+type DiscoverArgs struct {
+	Tenant string    `json:"tenant" river:"unique"`
+	Start  time.Time `json:"start" river:"unique"`
+	End    time.Time `json:"end" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (DiscoverArgs) Kind() string { return "vccingest.discover" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (DiscoverArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queueDiscover, MaxAttempts: 10, UniqueOpts: uniqueWhileActive}
+}
+
+// FetchArgs asks for one recording to be downloaded and stored.
+type FetchArgs struct {
+	Tenant     string `json:"tenant" river:"unique"`
+	GUID       string `json:"guid" river:"unique"`
+	ContentKey string `json:"content_key" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (FetchArgs) Kind() string { return "vccingest.fetch" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (FetchArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queueDownload, MaxAttempts: 12, UniqueOpts: uniqueWhileActive}
+}
+
+// discoverWorker lists a window's interactions and queues their recordings.
+type discoverWorker struct {
+	river.WorkerDefaults[DiscoverArgs]
+	p *pipeline
+}
+
+func (w *discoverWorker) Timeout(*river.Job[DiscoverArgs]) time.Duration { return 30 * time.Minute }
+
+func (w *discoverWorker) Work(ctx context.Context, job *river.Job[DiscoverArgs]) error {
+	t, err := w.p.tenant(job.Args.Tenant)
+	if err != nil {
+		return river.JobCancel(err)
+	}
+	win := Window{Start: job.Args.Start, End: job.Args.End}
+	log := w.p.log.With("tenant", t.ID, "window", win.String())
+
+	// Stats first: it is the authoritative direction and the record of what
+	// happened, which coverage compares with what Content shows.
+	stats := map[string]vcc.StatsInteraction{}
+	if t.StatsGranted {
+		var rows []catalog.StatsInteraction
+		for si, err := range t.VCC.StatsInteractions(ctx, win.Start, win.End) {
+			if err != nil {
+				return fmt.Errorf("list Stats interactions of window %s: %w", win, err)
+			}
+			stats[si.GUID] = si
+			rows = append(rows, statsRow(t.ID, si))
+		}
+		if err := w.p.cat.UpsertStatsInteractions(ctx, rows); err != nil {
+			return err
+		}
+	}
+
+	seen := 0
+	for it, err := range t.VCC.Interactions(ctx, win.Start, win.End) {
+		if err != nil {
+			return fmt.Errorf("list Content interactions of window %s: %w", win, err)
+		}
+		seen++
+		if err := w.p.discovered(ctx, t, it, stats); err != nil {
+			return err
+		}
+	}
+	if err := w.p.cat.MarkWindowDiscovered(ctx, t.ID, win.Start, win.End, seen, len(stats)); err != nil {
+		return err
+	}
+	w.p.progress.WindowsDone.Add(1)
+	log.Debug("window discovered", "interactions", seen, "stats_rows", len(stats))
+	return nil
+}
+
+// discovered records one interaction and queues each of its recordings that
+// is not stored yet, in one transaction: the catalog row and its fetch job
+// commit together or not at all.
+func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction, stats map[string]vcc.StatsInteraction) error {
+	p.progress.Interactions.Add(1)
+	row := catalog.Interaction{
+		Tenant:          t.ID,
+		GUID:            it.GUID,
+		Start:           it.Start,
+		ConnectFrom:     it.ConnectFrom,
+		ConnectTo:       it.ConnectTo,
+		Direction:       "unknown",
+		DirectionSource: "unknown",
+		ContentVisible:  true,
+	}
+	if len(it.AgentIDs) > 0 {
+		row.AgentID = it.AgentIDs[0]
+	}
+	si, ok := stats[it.GUID]
+	if !ok && t.StatsGranted {
+		// Not in the window's Stats listing (Stats lags behind Content, or the
+		// call straddles the boundary): ask for this one interaction, once.
+		known, err := p.cat.HasStatsDirection(ctx, t.ID, it.GUID)
+		if err != nil {
+			return err
+		}
+		if !known {
+			one, err := t.VCC.StatsInteraction(ctx, it.GUID)
+			switch {
+			case err == nil:
+				si, ok = one, true
+				if err := p.cat.UpsertStatsInteractions(ctx, []catalog.StatsInteraction{statsRow(t.ID, one)}); err != nil {
+					return err
+				}
+			case errors.Is(err, vcc.ErrNotFound):
+				// Not in Stats yet; a later run's lookback fills it in.
+			default:
+				return fmt.Errorf("get Stats of interaction %s: %w", it.GUID, err)
+			}
+		}
+	}
+	if ok {
+		row.Direction, row.DirectionSource = si.Direction, "stats"
+		row.Duration = si.Duration
+		if row.AgentID == "" {
+			row.AgentID = si.AgentID
+		}
+	}
+
+	idErr := blobstore.ValidateID(it.GUID)
+	if idErr != nil {
+		p.progress.Rejected.Add(1)
+		p.log.Warn("interaction rejected: its id is not safe as a storage key", "tenant", t.ID, "id", fmt.Sprintf("%q", truncate(it.GUID, 80)), "error", idErr)
+	}
+	err := p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+		if err := tx.UpsertInteraction(ctx, row); err != nil {
+			return err
+		}
+		for _, item := range it.Content {
+			if !IsRecording(item.Type) {
+				continue
+			}
+			rec, err := tx.EnsureRecording(ctx, catalog.Recording{
+				Tenant:        t.ID,
+				GUID:          it.GUID,
+				ContentKey:    item.Key,
+				Type:          item.Type,
+				MediaType:     item.ContentType,
+				ExpectedBytes: item.Length,
+			})
+			if err != nil {
+				return err
+			}
+			if rec.Status == catalog.StatusStored {
+				p.progress.RecordingsSkipped.Add(1)
+				continue
+			}
+			if idErr != nil {
+				if err := tx.MarkFailed(ctx, t.ID, it.GUID, item.Key, "rejected: the interaction id is not safe as a storage key: "+idErr.Error(), true); err != nil {
+					return err
+				}
+				p.progress.RecordingsFailed.Add(1)
+				continue
+			}
+			if err := keyCheck(item.Key); err != nil {
+				if err := tx.MarkFailed(ctx, t.ID, it.GUID, item.Key, "rejected: the content key is not safe as a storage key: "+err.Error(), true); err != nil {
+					return err
+				}
+				p.progress.RecordingsFailed.Add(1)
+				continue
+			}
+			client, err := river.ClientFromContextSafely[*sql.Tx](ctx)
+			if err != nil {
+				return err
+			}
+			res, err := client.InsertTx(ctx, tx.SQL(), FetchArgs{Tenant: t.ID, GUID: it.GUID, ContentKey: item.Key}, nil)
+			if err != nil {
+				return fmt.Errorf("queue download of %s/%s: %w", it.GUID, item.Key, err)
+			}
+			if !res.UniqueSkippedAsDuplicate {
+				p.progress.RecordingsQueued.Add(1)
+				p.progress.BytesExpected.Add(item.Length)
+			}
+		}
+		return nil
+	})
+	if err != nil || idErr != nil {
+		return err
+	}
+	return p.ensureSidecar(ctx, t, it.GUID)
+}
+
+func keyCheck(contentKey string) error { return blobstore.ValidateID(contentKey) }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func statsRow(tenant string, si vcc.StatsInteraction) catalog.StatsInteraction {
+	return catalog.StatsInteraction{
+		Tenant:    tenant,
+		GUID:      si.GUID,
+		Start:     si.Start,
+		Duration:  si.Duration,
+		Direction: si.Direction,
+		AgentID:   si.AgentID,
+		Medium:    si.Medium,
+		Outcome:   si.Outcome,
+	}
+}
+
+// fetchWorker downloads one recording into the bucket.
+type fetchWorker struct {
+	river.WorkerDefaults[FetchArgs]
+	p *pipeline
+}
+
+// Timeout bounds one attempt. The VCC client bounds each request and resumes
+// broken transfers; this is the backstop for a transfer that crawls.
+func (w *fetchWorker) Timeout(*river.Job[FetchArgs]) time.Duration { return 2 * time.Hour }
+
+func (w *fetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error {
+	a := job.Args
+	t, err := w.p.tenant(a.Tenant)
+	if err != nil {
+		return river.JobCancel(err)
+	}
+	err = w.p.fetch(ctx, t, a.GUID, a.ContentKey)
+	if err == nil {
+		return nil
+	}
+	permanent := errors.Is(err, vcc.ErrNotFound) || errors.Is(err, errPermanent)
+	last := permanent || job.Attempt >= job.MaxAttempts
+	if ctx.Err() != nil && !last {
+		return err // shutting down: River retries it, nothing to record
+	}
+	if merr := w.p.cat.MarkFailed(context.WithoutCancel(ctx), a.Tenant, a.GUID, a.ContentKey, err.Error(), last); merr != nil {
+		return errors.Join(err, merr)
+	}
+	if last {
+		w.p.progress.RecordingsFailed.Add(1)
+		w.p.log.Error("recording failed for good", "tenant", a.Tenant, "interaction", a.GUID, "content", a.ContentKey, "attempts", job.Attempt, "error", err)
+		return river.JobCancel(err)
+	}
+	w.p.progress.RecordingsRetried.Add(1)
+	w.p.log.Warn("recording download failed; will retry", "tenant", a.Tenant, "interaction", a.GUID, "content", a.ContentKey, "attempt", job.Attempt, "error", err)
+	return err
+}
+
+// errPermanent marks failures that no retry can fix.
+var errPermanent = errors.New("permanent")
+
+// fetch stores one recording unless it is stored already.
+func (p *pipeline) fetch(ctx context.Context, t *Tenant, guid, contentKey string) error {
+	rec, err := p.cat.Recording(ctx, t.ID, guid, contentKey)
+	if err != nil {
+		return err
+	}
+	if rec.Status == catalog.StatusStored {
+		return nil // exactly once: a second job or a re-run finds it stored
+	}
+	it, err := p.cat.Interaction(ctx, t.ID, guid)
+	if err != nil {
+		return err
+	}
+	key, err := blobstore.RecordingKey(t.ID, it.Start, guid, contentKey, blobstore.ExtForMediaType(rec.MediaType))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errPermanent, err)
+	}
+
+	// A process killed between the bucket commit and the catalog commit left a
+	// complete object under the final key: verify it instead of downloading
+	// again.
+	obj, found, err := p.bucket.Existing(ctx, key, rec.ExpectedBytes)
+	if err != nil {
+		return err
+	}
+	if !found {
+		content, err := t.VCC.Open(ctx, guid, contentKey)
+		if err != nil {
+			return fmt.Errorf("download %s/%s: %w", guid, contentKey, err)
+		}
+		obj, err = p.bucket.Put(ctx, key, countingReader{r: content, n: &p.progress.BytesDownloaded}, content.Size)
+		content.Close()
+		if err != nil {
+			return fmt.Errorf("store %s/%s: %w", guid, contentKey, err)
+		}
+		if rec.ExpectedBytes > 0 && obj.Size != rec.ExpectedBytes {
+			p.log.Warn("recording size differs from the Content API listing; stored as served", "interaction", guid, "content", contentKey, "listed", rec.ExpectedBytes, "served", obj.Size)
+		}
+	}
+	stored, err := p.cat.MarkStored(context.WithoutCancel(ctx), t.ID, guid, contentKey, obj.Size, obj.SHA256, obj.Key, obj.Duration)
+	if err != nil {
+		return err
+	}
+	if stored {
+		p.progress.RecordingsStored.Add(1)
+	}
+	return p.writeSidecar(context.WithoutCancel(ctx), t, guid)
+}

@@ -1,0 +1,115 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/vccingest/vccingest/internal/blobstore"
+	"github.com/vccingest/vccingest/internal/catalog"
+)
+
+// writeSidecar writes interaction.json from the catalog's current state.
+//
+// Several recordings of one interaction may finish at once, each writing the
+// sidecar; a writer that read the catalog before another recording was marked
+// could finish last and leave a stale file. So each writer re-reads the
+// catalog after its write and writes again until what it wrote is current:
+// the last write to land is always checked by its writer.
+func (p *pipeline) writeSidecar(ctx context.Context, t *Tenant, guid string) error {
+	for range 5 {
+		sc, key, _, err := p.buildSidecar(ctx, t, guid)
+		if err != nil {
+			return err
+		}
+		if err := p.bucket.WriteSidecar(ctx, key, sc); err != nil {
+			return fmt.Errorf("write sidecar of %s: %w", guid, err)
+		}
+		now, _, rev, err := p.buildSidecar(ctx, t, guid)
+		if err != nil {
+			return err
+		}
+		now.Provenance.FetchedAt = sc.Provenance.FetchedAt
+		if reflect.DeepEqual(now, sc) {
+			return p.cat.MarkSidecarWritten(ctx, t.ID, guid, rev)
+		}
+	}
+	return fmt.Errorf("sidecar of %s kept changing while being written; it will be rewritten by the next run", guid)
+}
+
+// ensureSidecar writes the sidecar if the catalog says it is missing or
+// stale: a process killed between storing a recording and writing its
+// sidecar, or direction that arrived after the recording was stored.
+func (p *pipeline) ensureSidecar(ctx context.Context, t *Tenant, guid string) error {
+	stale, err := p.cat.SidecarStale(ctx, t.ID, guid)
+	if err != nil || !stale {
+		return err
+	}
+	return p.writeSidecar(ctx, t, guid)
+}
+
+// buildSidecar builds the sidecar from the catalog and returns its key and
+// the interaction's rev it shows.
+func (p *pipeline) buildSidecar(ctx context.Context, t *Tenant, guid string) (blobstore.Sidecar, string, int64, error) {
+	it, err := p.cat.Interaction(ctx, t.ID, guid)
+	if err != nil {
+		return blobstore.Sidecar{}, "", 0, err
+	}
+	recs, err := p.cat.RecordingsOf(ctx, t.ID, guid)
+	if err != nil {
+		return blobstore.Sidecar{}, "", 0, err
+	}
+	key, err := blobstore.SidecarKey(t.ID, it.Start, guid)
+	if err != nil {
+		return blobstore.Sidecar{}, "", 0, err
+	}
+	sc := blobstore.Sidecar{
+		SchemaVersion:   blobstore.SidecarSchemaVersion,
+		Tenant:          t.ID,
+		InteractionID:   guid,
+		Start:           it.Start.UTC(),
+		Direction:       it.Direction,
+		DirectionSource: it.DirectionSource,
+		ConnectFrom:     it.ConnectFrom,
+		ConnectTo:       it.ConnectTo,
+		Provenance: blobstore.Provenance{
+			Region:    t.Region,
+			APIBase:   t.APIBase,
+			FetchedAt: p.now().UTC().Truncate(time.Second),
+			Version:   p.version,
+		},
+	}
+	if it.Duration > 0 {
+		end := it.Start.Add(it.Duration).UTC()
+		sc.End = &end
+		sc.DurationSeconds = it.Duration.Seconds()
+	}
+	if it.AgentID != "" {
+		sc.Agent = &blobstore.Agent{ID: it.AgentID}
+		ag, found, err := p.cat.Agent(ctx, t.ID, it.AgentID)
+		if err != nil {
+			return blobstore.Sidecar{}, "", 0, err
+		}
+		if found {
+			sc.Agent.Name, sc.Agent.Email, sc.Agent.AgentCode = ag.Name, ag.Email, ag.AgentCode
+			sc.Groups = ag.Groups
+		}
+	}
+	for _, r := range recs {
+		if r.Status != catalog.StatusStored {
+			continue
+		}
+		sc.Recordings = append(sc.Recordings, blobstore.SidecarRecording{
+			ContentKey: r.ContentKey,
+			Type:       r.Type,
+			MediaType:  r.MediaType,
+			Bytes:      r.Bytes,
+			SHA256:     r.SHA256,
+			BlobKey:    r.BlobKey,
+
+			DurationSeconds: r.Duration.Seconds(),
+		})
+	}
+	return sc, key, it.Rev, nil
+}
