@@ -196,11 +196,11 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	river.AddWorker(workers, &fetchWorker{p: e.p})
 	client, err := river.NewClient(driver, &river.Config{
 		Logger:            quietRiverLogger(e.cfg.Logger),
-		Queues:            map[string]river.QueueConfig{queueDiscover: {MaxWorkers: 2}, queueDownload: {MaxWorkers: e.cfg.Downloads}},
+		Queues:            map[string]river.QueueConfig{queueDiscover: {MaxWorkers: 4}, queueDownload: {MaxWorkers: e.cfg.Downloads}},
 		Workers:           workers,
 		RetryPolicy:       retryPolicy{},
-		FetchPollInterval: 100 * time.Millisecond,
-		FetchCooldown:     20 * time.Millisecond,
+		FetchPollInterval: 50 * time.Millisecond,
+		FetchCooldown:     10 * time.Millisecond,
 		JobTimeout:        -1,
 	})
 	if err != nil {
