@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/config"
+	"github.com/vccingest/vccingest/internal/coverage"
 )
 
 // openCatalogForReading opens an existing catalog; it never creates one.
@@ -247,4 +249,20 @@ func writeShow(w io.Writer, it showItem, bucket string) error {
 		}
 	}
 	return tw.Flush()
+}
+
+func writeCoverage(w io.Writer, r coverage.Report) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%s\tstats\tshown\tstored\thidden\tnot recorded\tpending\tfailed\t\n", strings.ToUpper(r.By))
+	for _, b := range append(r.Buckets, r.Total) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", b.Key, b.Calls, b.InContent, b.Stored, b.Hidden, b.NotRecorded, b.Pending, b.Failed)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "failed: %s: %s\n", printable(f.GUID), f.Error)
+	}
+	printGaps(w, r.Diagnosis)
+	return nil
 }

@@ -15,6 +15,7 @@ func newDemoCmd() *cobra.Command {
 		days, callsPerDay int
 		seed              int64
 		credential        string
+		full              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -25,7 +26,12 @@ into --data-dir (default ./vccingest-data) and prints what was stored.
 
 Everything is real except VCC itself: the OAuth token exchange, paging,
 retries, streaming downloads, the River job queue, the SQLite catalog and the
-file bucket. Run it twice: the second run downloads nothing.`,
+file bucket. Run it twice: the second run downloads nothing.
+
+By default the simulated credential's user lacks one feature permission
+("View outbound interaction content"), as real credentials often do: the
+summary shows how vccingest finds and explains what VCC silently withholds.
+--full-permissions syncs with a credential that sees everything.`,
 		Example: `  vccingest demo
   vccingest demo --days 7 --calls-per-day 300 --data-dir /tmp/vcc-demo
   vccingest ls --data-dir ./vccingest-data`,
@@ -42,6 +48,12 @@ file bucket. Run it twice: the second run downloads nothing.`,
 				return fmt.Errorf("start the simulator: %w", err)
 			}
 			defer sim.Close()
+			if credential == "" {
+				credential = "no-outbound"
+				if full {
+					credential = "admin"
+				}
+			}
 			cred := sim.Credential(credential)
 			if cred.ClientID == "" {
 				return &exitError{code: 2, err: fmt.Errorf("--credential %q: the simulator has no such credential", credential)}
@@ -61,6 +73,7 @@ file bucket. Run it twice: the second run downloads nothing.`,
 	cmd.Flags().IntVar(&days, "days", 3, "days of simulated calls, ending at today's midnight (UTC)")
 	cmd.Flags().IntVar(&callsPerDay, "calls-per-day", 40, "simulated calls per day")
 	cmd.Flags().Int64Var(&seed, "seed", 1, "simulator seed: the same seed gives the same account and the same bytes")
-	cmd.Flags().StringVar(&credential, "credential", "admin", "simulated credential to sync with (see vccingest sim)")
+	cmd.Flags().StringVar(&credential, "credential", "", "simulated credential to sync with (see vccingest sim); default no-outbound, or admin with --full-permissions")
+	cmd.Flags().BoolVar(&full, "full-permissions", false, "sync with a credential whose user has every feature permission")
 	return cmd
 }

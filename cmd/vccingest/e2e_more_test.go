@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -148,5 +149,115 @@ func TestLsAndShow(t *testing.T) {
 	}
 	if r := e.run("show", "no-such-interaction"); r.code != 1 || !strings.Contains(r.stderr, "not in the catalog") {
 		t.Errorf("show unknown: exit %d %q", r.code, r.stderr)
+	}
+}
+
+// coverage --json reconciles with ground truth: every call Stats reports is
+// stored, hidden, not recorded, pending or failed.
+func TestCoverageReconcilesWithTruth(t *testing.T) {
+	e := newE2E(t, vccsim.Config{Seed: 23, Days: 2, CallsPerDay: 60, FixedRecordingSize: 8 << 10}, "own-group")
+	r := e.syncAll()
+	if r.code != 0 {
+		t.Fatalf("sync exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "WARNING") || !strings.Contains(r.stdout, "Access groups of users' content") {
+		t.Errorf("the sync summary does not warn about the group permission:\n%s", r.stdout)
+	}
+	r = e.run("coverage", "--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339), "--by", "group", "--json")
+	var rep struct {
+		Total struct {
+			Calls       int `json:"calls_in_stats"`
+			Shown       int `json:"shown_by_content"`
+			Stored      int `json:"stored"`
+			Hidden      int `json:"hidden_by_permission"`
+			NotRecorded int `json:"not_recorded"`
+			Pending     int `json:"pending"`
+			Failed      int `json:"failed"`
+		} `json:"total"`
+		Diagnosis struct {
+			Gaps []struct{ Permission string } `json:"gaps"`
+		} `json:"diagnosis"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); r.code != 0 || err != nil {
+		t.Fatalf("coverage --json: exit %d, %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+	}
+	truth := e.sim.Truth(e.from, e.to, e.cred.ClientID)
+	var visible, byPermission, notRecorded int
+	for _, it := range truth.Interactions {
+		switch {
+		case it.Visible:
+			visible++
+		case strings.HasPrefix(it.HiddenReason, "permission"):
+			byPermission++
+		default:
+			notRecorded++
+		}
+	}
+	tot := rep.Total
+	if tot.Calls != len(truth.Interactions) || tot.Stored+tot.Hidden+tot.NotRecorded+tot.Pending+tot.Failed != tot.Calls {
+		t.Errorf("totals %+v do not add up to the %d calls of ground truth", tot, len(truth.Interactions))
+	}
+	// An unrecorded call in a hidden segment is indistinguishable from a
+	// hidden one, so hidden may include some of truth's unrecorded calls.
+	if tot.Stored != visible || tot.Shown != visible || tot.Hidden < byPermission || tot.Hidden+tot.NotRecorded != byPermission+notRecorded || tot.Pending != 0 || tot.Failed != 0 {
+		t.Errorf("coverage %+v; truth: %d visible, %d hidden by permission, %d not recorded", tot, visible, byPermission, notRecorded)
+	}
+	if len(rep.Diagnosis.Gaps) != 1 || !strings.HasPrefix(rep.Diagnosis.Gaps[0].Permission, "Access groups") {
+		t.Errorf("diagnosis %+v", rep.Diagnosis)
+	}
+}
+
+func TestDoctor(t *testing.T) {
+	for _, tc := range []struct {
+		cred string
+		code int
+		want []string
+		not  []string
+	}{
+		{"admin", 0, []string{"ok    scope interaction-content:read", "ok    scope stats", "look granted", "bucket"}, []string{"FAIL", "WARN"}},
+		{"no-users", 1, []string{"FAIL  scope users:read", `"users:read" scope`}, nil},
+		{"supervisor", 1, []string{"FAIL  scope stats", "supervisor-licence", "admin-licence"}, nil},
+		{"no-inbound", 1, []string{`WARN  permission "View inbound interaction content" is likely missing`, "evidence:", "fix:"}, []string{"View outbound interaction content\" is likely"}},
+	} {
+		t.Run(tc.cred, func(t *testing.T) {
+			e := newE2E(t, vccsim.Config{Seed: 29, Days: 2, CallsPerDay: 60, FixedRecordingSize: 1000}, tc.cred)
+			r := e.run("doctor", "--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339))
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d", r.code, tc.code)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("output lacks %q", w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(r.stdout, w) {
+					t.Errorf("output has %q", w)
+				}
+			}
+			if t.Failed() {
+				t.Logf("stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+			}
+			if d := contentDownloads(e.sim); d != 0 {
+				t.Errorf("doctor downloaded %d recordings", d)
+			}
+		})
+	}
+}
+
+// The demo's default credential lacks a permission, and says so.
+func TestDemoShowsThePermissionGap(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(binPath, "demo", "--data-dir", dir, "--days", "1", "--calls-per-day", "60", "--log-format", "text")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `lacks the feature permission "View outbound interaction content"`) {
+		t.Errorf("demo output does not explain the gap:\n%s", out)
+	}
+	out, err = exec.Command(binPath, "demo", "--data-dir", t.TempDir(), "--days", "1", "--calls-per-day", "60", "--full-permissions", "--log-format", "text").CombinedOutput()
+	if err != nil || strings.Contains(string(out), "WARNING") {
+		t.Errorf("demo --full-permissions: %v\n%s", err, out)
 	}
 }

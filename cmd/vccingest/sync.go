@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/config"
+	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/ingest"
 	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/vcc"
@@ -40,12 +42,9 @@ Exit codes: 0 all done; 1 some recordings failed for good (they are listed);
 			if err != nil {
 				return err
 			}
-			if err := s.RequireCredential(); err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("configuration: %w", err)}
-			}
-			sec, err := secret.Resolve(cmd.Context(), s.ClientSecretRef)
+			sec, err := resolveCredential(cmd.Context(), s)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return err
 			}
 			return runSync(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), s, sec)
 		},
@@ -57,27 +56,9 @@ Exit codes: 0 all done; 1 some recordings failed for good (they are listed);
 // runSync wires the packages for one sync of s and prints its summary.
 func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, sec secret.Value) error {
 	logger, bar := newLogger(stderr, s)
-	authURL, apiURL := s.AuthURL, s.APIURL
-	if authURL == "" || apiURL == "" {
-		a, b, err := vcc.Endpoints(s.Region)
-		if err != nil {
-			return &exitError{code: 2, err: err}
-		}
-		authURL, apiURL = orDefault(authURL, a), orDefault(apiURL, b)
-	}
-	client, err := vcc.New(vcc.Config{
-		Region:       s.Region,
-		AuthURL:      authURL,
-		APIURL:       apiURL,
-		ClientID:     s.ClientID,
-		ClientSecret: sec,
-		Downloads:    s.Downloads,
-		RateLimit:    s.RateLimit,
-		Logger:       logger,
-		Version:      version,
-	})
+	client, apiURL, err := newVCCClient(s, sec, logger)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 
 	if path, err := catalog.SQLitePath(s.CatalogURL()); err == nil {
@@ -177,9 +158,11 @@ func printReport(w io.Writer, rep *ingest.Report) {
 	if !rep.Watermark.IsZero() {
 		fmt.Fprintf(w, "  watermark:           %s\n", rep.Watermark.Format(time.RFC3339))
 	}
+	fmt.Fprintf(w, "  %s\n", rep.Coverage.Summary())
 	for _, warn := range rep.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
+	printGaps(w, rep.Coverage.Diagnosis)
 }
 
 func humanBytes(n int64) string {
@@ -200,4 +183,44 @@ func orDefault(v, d string) string {
 		return v
 	}
 	return d
+}
+
+// printGaps warns loudly about each likely missing feature permission.
+func printGaps(w io.Writer, d coverage.Diagnosis) {
+	for _, g := range d.Gaps {
+		fmt.Fprintf(w, "WARNING: VCC silently withheld %d calls: the credential's user likely lacks the feature permission %q.\n", g.Hidden, g.Permission)
+		fmt.Fprintf(w, "         evidence: %s\n", g.Evidence)
+		fmt.Fprintf(w, "         fix: in the VCC Admin Portal, give the user who created the API credential %q, then sync again (the lookback re-scans recent days; use --from/--to for older ones)\n", g.Permission)
+	}
+	if d.Note != "" && len(d.Gaps) == 0 {
+		fmt.Fprintf(w, "note: %s\n", d.Note)
+	}
+}
+
+// newVCCClient builds the VCC client from the settings; errors are
+// configuration errors (exit 2).
+func newVCCClient(s config.Settings, sec secret.Value, logger *slog.Logger) (*vcc.Client, string, error) {
+	authURL, apiURL := s.AuthURL, s.APIURL
+	if authURL == "" || apiURL == "" {
+		a, b, err := vcc.Endpoints(s.Region)
+		if err != nil {
+			return nil, "", &exitError{code: 2, err: err}
+		}
+		authURL, apiURL = orDefault(authURL, a), orDefault(apiURL, b)
+	}
+	client, err := vcc.New(vcc.Config{
+		Region:       s.Region,
+		AuthURL:      authURL,
+		APIURL:       apiURL,
+		ClientID:     s.ClientID,
+		ClientSecret: sec,
+		Downloads:    s.Downloads,
+		RateLimit:    s.RateLimit,
+		Logger:       logger,
+		Version:      version,
+	})
+	if err != nil {
+		return nil, "", &exitError{code: 2, err: err}
+	}
+	return client, apiURL, nil
 }

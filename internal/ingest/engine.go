@@ -15,6 +15,7 @@ import (
 
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/vcc"
 )
 
@@ -143,6 +144,7 @@ type Report struct {
 	Progress  Snapshot
 	Watermark time.Time
 	Failures  []catalog.Recording // recordings that failed for good in the range
+	Coverage  coverage.Report     // of the range, by direction
 	Warnings  []string
 	Elapsed   time.Duration
 }
@@ -254,6 +256,10 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	rep.Coverage, err = Coverage(finishCtx, e.cfg.Catalog, t.ID, r.From, r.To, "direction", e.cfg.Lookback)
+	if err != nil {
+		return nil, err
+	}
 	rep.Progress = e.p.progress.Snapshot()
 	rep.Elapsed = time.Since(start)
 	status := "done"
@@ -277,7 +283,7 @@ func (e *Engine) waitIdle(ctx context.Context, client *river.Client[*sql.Tx]) er
 		Kinds(DiscoverArgs{}.Kind(), FetchArgs{}.Kind()).
 		States(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending).
 		First(1)
-	tick := time.NewTicker(200 * time.Millisecond)
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {

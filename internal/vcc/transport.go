@@ -142,6 +142,7 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 			return nil, &retryable{err: fmt.Errorf("VCC %s API: GET %s: %w", k.api.name, k.logPath(), stripURL(err))}
 		}
 		c.count(k.api.name, resp.StatusCode, k.api.scope)
+		c.noteDate(resp.Header)
 		c.log.Debug("VCC request", "api", k.api.name, "path", k.logPath(), "status", resp.StatusCode)
 		switch s := resp.StatusCode; {
 		case s >= 200 && s < 300:

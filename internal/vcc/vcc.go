@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -147,6 +148,21 @@ type Client struct {
 	limit   map[string]*rate.Limiter
 	mu      sync.Mutex
 	counter map[Counter]int64
+	skew    atomic.Int64 // server Date minus local time, of the last response
+	skewSet atomic.Bool
+}
+
+// ClockSkew is the server's clock minus ours, from the Date header of the
+// last response (1 s resolution); ok is false before any response.
+func (c *Client) ClockSkew() (skew time.Duration, ok bool) {
+	return time.Duration(c.skew.Load()), c.skewSet.Load()
+}
+
+func (c *Client) noteDate(h http.Header) {
+	if d, err := http.ParseTime(h.Get("Date")); err == nil {
+		c.skew.Store(int64(d.Sub(time.Now().Truncate(time.Second))))
+		c.skewSet.Store(true)
+	}
 }
 
 // New checks cfg and returns a client. It makes no request.

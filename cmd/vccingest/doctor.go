@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vccingest/vccingest/internal/blobstore"
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/config"
+	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/ingest"
+	"github.com/vccingest/vccingest/internal/secret"
+	"github.com/vccingest/vccingest/internal/vcc"
+)
+
+// resolveCredential checks that a credential is configured and reads its
+// secret.
+func resolveCredential(ctx context.Context, s config.Settings) (secret.Value, error) {
+	if err := s.RequireCredential(); err != nil {
+		return secret.Value{}, &exitError{code: 2, err: fmt.Errorf("configuration: %w", err)}
+	}
+	sec, err := secret.Resolve(ctx, s.ClientSecretRef)
+	if err != nil {
+		return secret.Value{}, &exitError{code: 2, err: err}
+	}
+	return sec, nil
+}
+
+func newDoctorCmd() *cobra.Command {
+	var days int
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the credential, its scopes and permissions, the clock and storage; explain what VCC withholds",
+		Long: `Doctor checks, before a first sync or any time, everything a sync depends on:
+each scope (a token and one minimal read), the VCC clock, the data dir and the
+bucket (write, read back, delete a probe). Then it compares what the Stats API
+says happened over a recent window (default the last 7 days; --from/--to to
+choose) with what the Content API shows, and names each feature permission
+the credential's user is likely missing, with the evidence.
+
+Exit codes: 0 all good; 1 something to fix (listed); 2 bad configuration.`,
+		Example: `  vccingest doctor --region emea --client-id abc123 --client-secret-ref env:VCC_SECRET`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := loadSettings(cmd)
+			if err != nil {
+				return err
+			}
+			sec, err := resolveCredential(cmd.Context(), s)
+			if err != nil {
+				return err
+			}
+			logger, _ := newLogger(cmd.ErrOrStderr(), s)
+			client, _, err := newVCCClient(s, sec, logger)
+			if err != nil {
+				return err
+			}
+			from, to := s.From, s.To
+			if to.IsZero() {
+				to = time.Now().UTC().Add(-s.Settle).Truncate(time.Minute)
+			}
+			if from.IsZero() {
+				from = to.AddDate(0, 0, -days)
+			}
+			problems := runDoctor(cmd.Context(), cmd.OutOrStdout(), s, client, from, to)
+			if problems > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("doctor found %d problem(s) (listed above)", problems)}
+			}
+			return nil
+		},
+	}
+	addSettingsFlags(cmd)
+	cmd.Flags().IntVar(&days, "days", 7, "days before now that the permission probe compares (unless --from/--to)")
+	return cmd
+}
+
+// runDoctor prints one line per check and returns the number of problems.
+func runDoctor(ctx context.Context, w io.Writer, s config.Settings, client *vcc.Client, from, to time.Time) (problems int) {
+	ok := func(format string, a ...any) { fmt.Fprintf(w, "ok    "+format+"\n", a...) }
+	bad := func(format string, a ...any) {
+		problems++
+		fmt.Fprintf(w, "FAIL  "+format+"\n", a...)
+	}
+	warn := func(format string, a ...any) {
+		problems++
+		fmt.Fprintf(w, "WARN  "+format+"\n", a...)
+	}
+
+	// Scopes: a token and one minimal read each.
+	recent := time.Now().UTC().Add(-time.Hour)
+	granted := map[string]bool{}
+	for _, sc := range []struct {
+		scope, what string
+		read        func() error
+	}{
+		{vcc.ScopeContent, "Interaction Content API", func() error { return first(client.Interactions(ctx, recent, recent.Add(time.Hour))) }},
+		{vcc.ScopeUsers, "User Admin API", func() error { return first(client.Users(ctx)) }},
+		{vcc.ScopeStats, "Insights Stats API", func() error { return first(client.StatsInteractions(ctx, recent, recent.Add(time.Hour))) }},
+	} {
+		err := client.CheckScope(ctx, sc.scope)
+		if err == nil {
+			err = sc.read()
+		}
+		var se *vcc.ScopeError
+		switch {
+		case err == nil:
+			granted[sc.scope] = true
+			ok("scope %-26s token issued, %s answered", sc.scope, sc.what)
+		case errors.Is(err, vcc.ErrBadCredentials):
+			bad("credential: %v", err)
+			return problems // nothing else can work
+		case errors.As(err, &se):
+			bad("scope %-26s not granted: %v", sc.scope, err)
+		case errors.Is(err, vcc.ErrTokenUnavailable):
+			bad("scope %-26s the token endpoint is unreachable (region %s): %v", sc.scope, s.Region, err)
+		default:
+			bad("scope %-26s %s failed: %v", sc.scope, sc.what, err)
+		}
+	}
+	if skew, known := client.ClockSkew(); known {
+		if skew < -time.Minute || skew > time.Minute {
+			warn("clock: this machine is %s off VCC's clock; token expiry and windows depend on it: sync the clock (NTP)", skew.Abs().Round(time.Second))
+		} else {
+			ok("clock: within %s of VCC's", max(skew.Abs(), time.Second).Round(time.Second))
+		}
+	}
+
+	// Storage.
+	if err := probeDataDir(s.DataDir); err != nil {
+		bad("data dir: %v", err)
+	} else {
+		ok("data dir %s is writable", s.DataDir)
+	}
+	if b, err := blobstore.Open(ctx, s.BucketURL()); err != nil {
+		bad("bucket: %v", err)
+	} else {
+		if err := b.Probe(ctx); err != nil {
+			bad("bucket %s: %v", s.BucketURL(), err)
+		} else {
+			ok("bucket %s: wrote, read back and deleted a probe object", s.BucketURL())
+		}
+		b.Close()
+	}
+	if _, err := catalog.SQLitePath(s.CatalogURL()); err == nil {
+		if c, err := catalog.Open(ctx, s.CatalogURL()); err != nil {
+			bad("catalog: %v", err)
+		} else {
+			if err := c.EnsureSchema(ctx); err != nil {
+				bad("catalog %s: %v", s.CatalogURL(), err)
+			} else {
+				ok("catalog %s is ready", s.CatalogURL())
+			}
+			c.Close()
+		}
+	}
+
+	// Permissions.
+	if !granted[vcc.ScopeContent] || !granted[vcc.ScopeStats] || !granted[vcc.ScopeUsers] {
+		warn("permissions: not probed; the probe needs all three scopes")
+		return problems
+	}
+	d, calls, err := ingest.Probe(ctx, client, from, to)
+	if err != nil {
+		bad("permission probe: %v", err)
+		return problems
+	}
+	window := fmt.Sprintf("%s to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	switch {
+	case len(d.Gaps) > 0:
+		for _, g := range d.Gaps {
+			warn("permission %q is likely missing: %d of %d calls (%s) are withheld.\n      evidence: %s\n      fix: in the VCC Admin Portal, give the user who created this API credential %q", g.Permission, g.Hidden, calls, window, g.Evidence, g.Permission)
+		}
+	case d.Note != "":
+		warn("permissions: %s (%s)", d.Note, window)
+	default:
+		ok("permissions: Content shows every kind of call Stats reports (%d calls, %s): %q, %q and %q look granted", calls, window, coverage.PermViewInbound, coverage.PermViewOutbound, coverage.PermAccessGroups)
+	}
+	return problems
+}
+
+// first reads the first item of a listing, or its error.
+func first[T any](seq func(func(T, error) bool)) error {
+	for _, err := range seq {
+		return err
+	}
+	return nil
+}
+
+// probeDataDir creates the data dir and writes, reads and removes a file in it.
+func probeDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".doctor-probe-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	defer os.Remove(name)
+	if _, err := f.WriteString("vccingest doctor probe\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(name)
+	if err != nil || string(b) != "vccingest doctor probe\n" {
+		return fmt.Errorf("read back %s: %v", filepath.Base(name), err)
+	}
+	return os.Remove(name)
+}
+
+func newCoverageCmd() *cobra.Command {
+	var (
+		by     string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "coverage",
+		Short: "Report what Stats says happened vs what was shown and stored, and why each call is missing",
+		Long: `Coverage answers from the catalog alone (no VCC call): for the synced range,
+per day, agent, group or direction, how many calls Stats reports, how many the
+Content API showed, how many are stored, and for every missing call one cause:
+hidden by a permission (which), not recorded, pending (VCC may still publish it,
+or downloads still to do), or failed for good (why).
+
+Without --from/--to it covers the last 7 days.`,
+		Example: `  vccingest coverage --by group
+  vccingest coverage --from 2024-03-01 --to 2024-03-08 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := loadSettings(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			cat, err := openCatalogForReading(ctx, s)
+			if err != nil {
+				return err
+			}
+			defer cat.Close()
+			from, to := s.From, s.To
+			if to.IsZero() {
+				to = time.Now().UTC()
+			}
+			if from.IsZero() {
+				from = to.AddDate(0, 0, -7)
+			}
+			rep, err := ingest.Coverage(ctx, cat, s.Tenant, from, to, by, s.Lookback)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), rep)
+			}
+			return writeCoverage(cmd.OutOrStdout(), rep)
+		},
+	}
+	addSettingsFlags(cmd)
+	cmd.Flags().StringVar(&by, "by", "day", "bucket by day, agent, group or direction")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
