@@ -17,6 +17,7 @@ func newSimCmd() *cobra.Command {
 		days, callsPerDay int
 		agents            int
 		tokenTTL          time.Duration
+		recordingSize     int64
 	)
 	cmd := &cobra.Command{
 		Use:   "sim",
@@ -34,7 +35,7 @@ Ground truth and counters are served outside the VCC paths:
 		Example: `  vccingest sim --listen 127.0.0.1:8700 --seed 1 --days 7 --calls-per-day 2000`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sim, err := vccsim.StartOn(listen, vccsim.Config{Seed: seed, Days: days, CallsPerDay: callsPerDay, Agents: agents, TokenTTL: tokenTTL})
+			sim, err := vccsim.StartOn(listen, vccsim.Config{Seed: seed, Days: days, CallsPerDay: callsPerDay, Agents: agents, TokenTTL: tokenTTL, FixedRecordingSize: recordingSize})
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
@@ -59,6 +60,7 @@ Ground truth and counters are served outside the VCC paths:
 	f.IntVar(&callsPerDay, "calls-per-day", 2000, "calls per day")
 	f.IntVar(&agents, "agents", 12, "agents in the account")
 	f.DurationVar(&tokenTTL, "token-ttl", 7200*time.Second, "access token lifetime (expires_in)")
+	f.Int64Var(&recordingSize, "recording-size", 0, "make every recording exactly this many bytes (0: proportional to call duration)")
 	return cmd
 }
 

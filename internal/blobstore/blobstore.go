@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"gocloud.dev/blob"
@@ -125,6 +126,13 @@ func (b *Bucket) Close() error { return b.b.Close() }
 // String returns the bucket URL.
 func (b *Bucket) String() string { return b.url }
 
+// copyBufs are the buffers uploads stream through: big enough that a
+// transfer costs few system calls, pooled so memory stays flat.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// onlyReader hides a reader's WriteTo so that CopyBuffer uses the buffer.
+type onlyReader struct{ io.Reader }
+
 // ErrMismatch reports a transfer whose length differs from the expected one.
 var ErrMismatch = errors.New("size mismatch")
 
@@ -149,7 +157,9 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, wantSize int6
 		return Object{}, fmt.Errorf("write %s: %w", key, err)
 	}
 	h, hd := sha256.New(), &head{}
-	n, err := io.Copy(io.MultiWriter(w, h, hd), r)
+	buf := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(io.MultiWriter(w, h, hd), onlyReader{r}, *buf)
+	copyBufs.Put(buf)
 	if err == nil && wantSize >= 0 && n != wantSize {
 		err = fmt.Errorf("%w: got %d bytes, want %d", ErrMismatch, n, wantSize)
 	}

@@ -35,7 +35,7 @@ func (q querier) ListInteractions(ctx context.Context, f Filter) ([]Listing, err
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	rows, err := q.q.QueryContext(ctx, `SELECT i.tenant, i.guid, i.start_at, i.duration_ms, i.direction, i.direction_source,
+	rows, err := q.query(ctx, `SELECT i.tenant, i.guid, i.start_at, i.duration_ms, i.direction, i.direction_source,
 			i.connect_from, i.connect_to, i.agent_id, COALESCE(MAX(a.name), ''),
 			COUNT(r.content_key),
 			COALESCE(SUM(CASE WHEN r.status = 'stored' THEN 1 ELSE 0 END), 0),

@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
@@ -66,8 +67,113 @@ type dbtx interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// querier holds the statements that run the same in or out of a transaction.
-type querier struct{ q dbtx }
+// querier holds the statements that run the same in or out of a
+// transaction. Statements are prepared once per catalog and reused: parsing
+// SQL is most of the cost of a small statement on SQLite.
+type querier struct {
+	q     dbtx
+	stmts *stmtCache
+	tx    *sql.Tx // set inside a transaction
+}
+
+type stmtCache struct {
+	db     *sql.DB
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	wanted map[string]bool // first seen inside a transaction: prepare later
+}
+
+// get returns the cached statement for query; prepare says whether to
+// prepare it on a miss (never inside a transaction: the pool's one
+// connection is the transaction's, so preparing on the pool would wait for
+// it forever).
+func (c *stmtCache) get(ctx context.Context, query string, prepare bool) (*sql.Stmt, error) {
+	c.mu.Lock()
+	s, ok := c.m[query]
+	if !ok && !prepare {
+		c.wanted[query] = true
+	}
+	var later []string
+	if prepare {
+		for w := range c.wanted {
+			later = append(later, w)
+		}
+		clear(c.wanted)
+	}
+	c.mu.Unlock()
+	for _, w := range later {
+		if w != query {
+			_, _ = c.get(ctx, w, true)
+		}
+	}
+	if ok || !prepare {
+		return s, nil
+	}
+	// Prepare without the lock: it may wait for the connection, which a
+	// transaction needing a cached statement holds.
+	s, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[query]; ok {
+		s.Close()
+		return prev, nil
+	}
+	c.m[query] = s
+	return s, nil
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.m {
+		s.Close()
+	}
+	c.m = map[string]*sql.Stmt{}
+}
+
+// stmt returns the prepared statement for query, bound to the transaction
+// if there is one; nil (run it unprepared) for a statement first seen
+// inside a transaction.
+func (q querier) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s, err := q.stmts.get(ctx, query, q.tx == nil)
+	if err != nil || s == nil || q.tx == nil {
+		return s, err
+	}
+	return q.tx.StmtContext(ctx, s), nil
+}
+
+func (q querier) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	s, err := q.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return q.q.ExecContext(ctx, query, args...)
+	}
+	return s.ExecContext(ctx, args...)
+}
+
+func (q querier) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := q.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return q.q.QueryContext(ctx, query, args...)
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+func (q querier) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	s, err := q.stmt(ctx, query)
+	if err != nil || s == nil {
+		return q.q.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	return s.QueryRowContext(ctx, args...)
+}
 
 // Open opens the catalog at catalogURL: sqlite:///abs/path.db,
 // sqlite://./rel/path.db or sqlite:rel/path.db. The directory is created.
@@ -95,7 +201,8 @@ func Open(ctx context.Context, catalogURL string) (*Catalog, error) {
 		db.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
-	return &Catalog{querier: querier{q: db}, db: db, path: path}, nil
+	stmts := &stmtCache{db: db, m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
+	return &Catalog{querier: querier{q: db, stmts: stmts}, db: db, path: path}, nil
 }
 
 // SQLitePath returns the database file named by a sqlite: catalog URL.
@@ -127,7 +234,10 @@ func (c *Catalog) Path() string { return c.path }
 func (c *Catalog) DB() *sql.DB { return c.db }
 
 // Close closes the catalog.
-func (c *Catalog) Close() error { return c.db.Close() }
+func (c *Catalog) Close() error {
+	c.stmts.close()
+	return c.db.Close()
+}
 
 // InTx runs fn in a transaction, committing if it returns nil. Inside fn use
 // only tx: the pool has one connection.
@@ -136,7 +246,7 @@ func (c *Catalog) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("catalog: begin: %w", err)
 	}
-	if err := fn(&Tx{querier: querier{q: sqlTx}, tx: sqlTx}); err != nil {
+	if err := fn(&Tx{querier: querier{q: sqlTx, stmts: c.stmts, tx: sqlTx}, tx: sqlTx}); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}

@@ -36,7 +36,7 @@ func (q querier) Calls(ctx context.Context, tenant string, from, to time.Time) (
 		name   string
 		groups []string
 	}{}
-	arows, err := q.q.QueryContext(ctx, `SELECT agent_id, name, groups_json FROM agents WHERE tenant = ?`, tenant)
+	arows, err := q.query(ctx, `SELECT agent_id, name, groups_json FROM agents WHERE tenant = ?`, tenant)
 	if err != nil {
 		return nil, wrap(err, "read agents")
 	}
@@ -75,7 +75,7 @@ func (q querier) Calls(ctx context.Context, tenant string, from, to time.Time) (
 		return nil
 	}
 
-	srows, err := q.q.QueryContext(ctx, `SELECT guid, start_at, duration_ms, direction, agent_id FROM stats_interactions
+	srows, err := q.query(ctx, `SELECT guid, start_at, duration_ms, direction, agent_id FROM stats_interactions
 		WHERE tenant = ? AND start_at >= ? AND start_at < ?`, tenant, f, t)
 	if err != nil {
 		return nil, wrap(err, "read stats")
@@ -97,7 +97,7 @@ func (q querier) Calls(ctx context.Context, tenant string, from, to time.Time) (
 		return nil, wrap(err, "read stats")
 	}
 
-	irows, err := q.q.QueryContext(ctx, `SELECT i.guid, i.start_at, i.duration_ms, i.direction, i.agent_id, r.status, r.last_error
+	irows, err := q.query(ctx, `SELECT i.guid, i.start_at, i.duration_ms, i.direction, i.agent_id, r.status, r.last_error
 		FROM interactions i LEFT JOIN recordings r ON r.tenant = i.tenant AND r.guid = i.guid
 		WHERE i.tenant = ? AND i.start_at >= ? AND i.start_at < ?`, tenant, f, t)
 	if err != nil {
@@ -157,7 +157,7 @@ func (q querier) checkedAt(ctx context.Context, tenant string, calls []CallRow) 
 	if len(calls) == 0 {
 		return nil
 	}
-	rows, err := q.q.QueryContext(ctx, `SELECT start_at, end_at, discovered_at FROM sync_windows
+	rows, err := q.query(ctx, `SELECT start_at, end_at, discovered_at FROM sync_windows
 		WHERE tenant = ? AND end_at > ? AND start_at <= ? AND discovered_at IS NOT NULL ORDER BY start_at`,
 		tenant, ts(calls[0].Start), ts(calls[len(calls)-1].Start))
 	if err != nil {

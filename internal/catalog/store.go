@@ -78,7 +78,7 @@ type StatsInteraction struct {
 // UpsertTenant creates the tenant or updates its region.
 func (q querier) UpsertTenant(ctx context.Context, t Tenant) error {
 	now := ts(time.Now())
-	_, err := q.q.ExecContext(ctx, `INSERT INTO tenants (id, region, created_at, updated_at) VALUES (?, ?, ?, ?)
+	_, err := q.exec(ctx, `INSERT INTO tenants (id, region, created_at, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET region = excluded.region, updated_at = excluded.updated_at`, t.ID, t.Region, now, now)
 	return wrap(err, "save tenant %s", t.ID)
 }
@@ -86,7 +86,7 @@ func (q querier) UpsertTenant(ctx context.Context, t Tenant) error {
 // Watermark returns the tenant's watermark (zero if none yet).
 func (q querier) Watermark(ctx context.Context, tenant string) (time.Time, error) {
 	var wm sql.NullString
-	err := q.q.QueryRowContext(ctx, `SELECT watermark FROM tenants WHERE id = ?`, tenant).Scan(&wm)
+	err := q.queryRow(ctx, `SELECT watermark FROM tenants WHERE id = ?`, tenant).Scan(&wm)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
 	}
@@ -98,14 +98,14 @@ func (q querier) Watermark(ctx context.Context, tenant string) (time.Time, error
 
 // SetWatermark moves the watermark forward to t; it never moves back.
 func (q querier) SetWatermark(ctx context.Context, tenant string, t time.Time) error {
-	_, err := q.q.ExecContext(ctx, `UPDATE tenants SET watermark = ?, updated_at = ? WHERE id = ? AND (watermark IS NULL OR watermark < ?)`,
+	_, err := q.exec(ctx, `UPDATE tenants SET watermark = ?, updated_at = ? WHERE id = ? AND (watermark IS NULL OR watermark < ?)`,
 		ts(t), ts(time.Now()), tenant, ts(t))
 	return wrap(err, "advance watermark of %s", tenant)
 }
 
 // UpsertWindow records a planned window (idempotent).
 func (q querier) UpsertWindow(ctx context.Context, tenant string, start, end time.Time) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO sync_windows (tenant, start_at, end_at, updated_at) VALUES (?, ?, ?, ?)
+	_, err := q.exec(ctx, `INSERT INTO sync_windows (tenant, start_at, end_at, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (tenant, start_at, end_at) DO NOTHING`, tenant, ts(start), ts(end), ts(time.Now()))
 	return wrap(err, "save window")
 }
@@ -113,7 +113,7 @@ func (q querier) UpsertWindow(ctx context.Context, tenant string, start, end tim
 // MarkWindowDiscovered records that a window's discovery finished.
 func (q querier) MarkWindowDiscovered(ctx context.Context, tenant string, start, end time.Time, interactions, statsRows int) error {
 	now := ts(time.Now())
-	_, err := q.q.ExecContext(ctx, `INSERT INTO sync_windows (tenant, start_at, end_at, status, interactions, stats_rows, discoveries, discovered_at, updated_at)
+	_, err := q.exec(ctx, `INSERT INTO sync_windows (tenant, start_at, end_at, status, interactions, stats_rows, discoveries, discovered_at, updated_at)
 		VALUES (?, ?, ?, 'discovered', ?, ?, 1, ?, ?)
 		ON CONFLICT (tenant, start_at, end_at) DO UPDATE SET
 			status = CASE WHEN sync_windows.status = 'synced' THEN 'synced' ELSE 'discovered' END,
@@ -127,7 +127,7 @@ func (q querier) MarkWindowDiscovered(ctx context.Context, tenant string, start,
 // of its recordings is still pending, and reports whether it is synced.
 func (q querier) MarkWindowSyncedIfDone(ctx context.Context, tenant string, start, end time.Time) (bool, error) {
 	now := ts(time.Now())
-	res, err := q.q.ExecContext(ctx, `UPDATE sync_windows SET status = 'synced', synced_at = ?, updated_at = ?
+	res, err := q.exec(ctx, `UPDATE sync_windows SET status = 'synced', synced_at = ?, updated_at = ?
 		WHERE tenant = ? AND start_at = ? AND end_at = ? AND status IN ('discovered', 'synced')
 		AND NOT EXISTS (
 			SELECT 1 FROM recordings r JOIN interactions i ON i.tenant = r.tenant AND i.guid = r.guid
@@ -144,7 +144,7 @@ func (q querier) MarkWindowSyncedIfDone(ctx context.Context, tenant string, star
 // erases: a known direction is not replaced by "unknown", nor an agent by "".
 func (q querier) UpsertInteraction(ctx context.Context, it Interaction) error {
 	now := ts(time.Now())
-	_, err := q.q.ExecContext(ctx, `INSERT INTO interactions
+	_, err := q.exec(ctx, `INSERT INTO interactions
 		(tenant, guid, start_at, duration_ms, direction, direction_source, connect_from, connect_to, agent_id, first_seen, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant, guid) DO UPDATE SET
@@ -167,7 +167,7 @@ func (q querier) UpsertInteraction(ctx context.Context, it Interaction) error {
 // before the last change).
 func (q querier) SidecarStale(ctx context.Context, tenant, guid string) (bool, error) {
 	var stale bool
-	err := q.q.QueryRowContext(ctx, `SELECT i.rev > i.sidecar_rev AND EXISTS (
+	err := q.queryRow(ctx, `SELECT i.rev > i.sidecar_rev AND EXISTS (
 			SELECT 1 FROM recordings r WHERE r.tenant = i.tenant AND r.guid = i.guid AND r.status = 'stored')
 		FROM interactions i WHERE i.tenant = ? AND i.guid = ?`, tenant, guid).Scan(&stale)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -178,7 +178,7 @@ func (q querier) SidecarStale(ctx context.Context, tenant, guid string) (bool, e
 
 // MarkSidecarWritten records that the bucket's sidecar shows rev.
 func (q querier) MarkSidecarWritten(ctx context.Context, tenant, guid string, rev int64) error {
-	_, err := q.q.ExecContext(ctx, `UPDATE interactions SET sidecar_rev = MAX(sidecar_rev, ?) WHERE tenant = ? AND guid = ?`, rev, tenant, guid)
+	_, err := q.exec(ctx, `UPDATE interactions SET sidecar_rev = MAX(sidecar_rev, ?) WHERE tenant = ? AND guid = ?`, rev, tenant, guid)
 	return wrap(err, "record sidecar of %s", guid)
 }
 
@@ -194,7 +194,7 @@ func (q querier) Interaction(ctx context.Context, tenant, guid string) (Interact
 	var it Interaction
 	var start string
 	var ms int64
-	err := q.q.QueryRowContext(ctx, `SELECT tenant, guid, start_at, duration_ms, direction, direction_source, connect_from, connect_to, agent_id, rev, sidecar_rev
+	err := q.queryRow(ctx, `SELECT tenant, guid, start_at, duration_ms, direction, direction_source, connect_from, connect_to, agent_id, rev, sidecar_rev
 		FROM interactions WHERE tenant = ? AND guid = ?`, tenant, guid).
 		Scan(&it.Tenant, &it.GUID, &start, &ms, &it.Direction, &it.DirectionSource, &it.ConnectFrom, &it.ConnectTo, &it.AgentID, &it.Rev, &it.SidecarRev)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -212,7 +212,7 @@ func (q querier) Interaction(ctx context.Context, tenant, guid string) (Interact
 // EnsureRecording records a recording as pending if the catalog does not
 // have it yet, refreshes its listing metadata, and returns its current state.
 func (q querier) EnsureRecording(ctx context.Context, r Recording) (Recording, error) {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO recordings (tenant, guid, content_key, type, media_type, expected_bytes, updated_at)
+	_, err := q.exec(ctx, `INSERT INTO recordings (tenant, guid, content_key, type, media_type, expected_bytes, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant, guid, content_key) DO UPDATE SET
 			type = excluded.type, media_type = excluded.media_type, expected_bytes = excluded.expected_bytes
@@ -245,7 +245,7 @@ func scanRecording(sc interface{ Scan(...any) error }) (Recording, error) {
 
 // Recording returns one recording.
 func (q querier) Recording(ctx context.Context, tenant, guid, contentKey string) (Recording, error) {
-	r, err := scanRecording(q.q.QueryRowContext(ctx, `SELECT `+recordingCols+` FROM recordings r
+	r, err := scanRecording(q.queryRow(ctx, `SELECT `+recordingCols+` FROM recordings r
 		JOIN interactions i ON i.tenant = r.tenant AND i.guid = r.guid
 		WHERE r.tenant = ? AND r.guid = ? AND r.content_key = ?`, tenant, guid, contentKey))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -262,7 +262,7 @@ func (q querier) RecordingsOf(ctx context.Context, tenant, guid string) ([]Recor
 }
 
 func (q querier) recordings(ctx context.Context, query string, args ...any) ([]Recording, error) {
-	rows, err := q.q.QueryContext(ctx, query, args...)
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, wrap(err, "list recordings")
 	}
@@ -283,7 +283,7 @@ func (q querier) recordings(ctx context.Context, query string, args ...any) ([]R
 // gets true.
 func (q querier) MarkStored(ctx context.Context, tenant, guid, contentKey string, size int64, sha256, blobKey string, duration time.Duration) (bool, error) {
 	now := ts(time.Now())
-	res, err := q.q.ExecContext(ctx, `UPDATE recordings SET status = 'stored', bytes = ?, sha256 = ?, blob_key = ?, duration_ms = ?, stored_at = ?, last_error = '', updated_at = ?
+	res, err := q.exec(ctx, `UPDATE recordings SET status = 'stored', bytes = ?, sha256 = ?, blob_key = ?, duration_ms = ?, stored_at = ?, last_error = '', updated_at = ?
 		WHERE tenant = ? AND guid = ? AND content_key = ? AND status <> 'stored'`,
 		size, sha256, blobKey, duration.Milliseconds(), now, now, tenant, guid, contentKey)
 	if err != nil {
@@ -300,7 +300,7 @@ func (q querier) MarkFailed(ctx context.Context, tenant, guid, contentKey, msg s
 	if permanent {
 		status = StatusFailed
 	}
-	_, err := q.q.ExecContext(ctx, `UPDATE recordings SET status = ?, attempts = attempts + 1, last_error = ?, updated_at = ?
+	_, err := q.exec(ctx, `UPDATE recordings SET status = ?, attempts = attempts + 1, last_error = ?, updated_at = ?
 		WHERE tenant = ? AND guid = ? AND content_key = ? AND status <> 'stored'`,
 		status, msg, ts(time.Now()), tenant, guid, contentKey)
 	return wrap(err, "mark %s/%s failed", guid, contentKey)
@@ -322,7 +322,7 @@ func (q querier) UpsertAgents(ctx context.Context, tenant string, agents []Agent
 		if err != nil {
 			return err
 		}
-		_, err = q.q.ExecContext(ctx, `INSERT INTO agents (tenant, agent_id, user_id, name, email, agent_code, groups_json, refreshed_at)
+		_, err = q.exec(ctx, `INSERT INTO agents (tenant, agent_id, user_id, name, email, agent_code, groups_json, refreshed_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (tenant, agent_id) DO UPDATE SET user_id = excluded.user_id, name = excluded.name, email = excluded.email,
 				agent_code = excluded.agent_code, groups_json = excluded.groups_json, refreshed_at = excluded.refreshed_at`,
@@ -344,7 +344,7 @@ func nonNil(s []string) []string {
 // Agent returns one agent from the cache; found is false if unknown.
 func (q querier) Agent(ctx context.Context, tenant, agentID string) (a Agent, found bool, err error) {
 	var groups, refreshed string
-	err = q.q.QueryRowContext(ctx, `SELECT tenant, agent_id, user_id, name, email, agent_code, groups_json, refreshed_at FROM agents WHERE tenant = ? AND agent_id = ?`,
+	err = q.queryRow(ctx, `SELECT tenant, agent_id, user_id, name, email, agent_code, groups_json, refreshed_at FROM agents WHERE tenant = ? AND agent_id = ?`,
 		tenant, agentID).Scan(&a.Tenant, &a.AgentID, &a.UserID, &a.Name, &a.Email, &a.AgentCode, &groups, &refreshed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Agent{}, false, nil
@@ -363,7 +363,7 @@ func (q querier) Agent(ctx context.Context, tenant, agentID string) (a Agent, fo
 func (q querier) UpsertStatsInteractions(ctx context.Context, rows []StatsInteraction) error {
 	now := ts(time.Now())
 	for _, s := range rows {
-		_, err := q.q.ExecContext(ctx, `INSERT INTO stats_interactions (tenant, guid, start_at, duration_ms, direction, agent_id, medium, outcome, updated_at)
+		_, err := q.exec(ctx, `INSERT INTO stats_interactions (tenant, guid, start_at, duration_ms, direction, agent_id, medium, outcome, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (tenant, guid) DO UPDATE SET start_at = excluded.start_at, duration_ms = excluded.duration_ms, direction = excluded.direction,
 				agent_id = excluded.agent_id, medium = excluded.medium, outcome = excluded.outcome, updated_at = excluded.updated_at`,
@@ -379,7 +379,7 @@ func (q querier) UpsertStatsInteractions(ctx context.Context, rows []StatsIntera
 // (and so the direction) of an interaction.
 func (q querier) HasStatsDirection(ctx context.Context, tenant, guid string) (bool, error) {
 	var one int
-	err := q.q.QueryRowContext(ctx, `SELECT 1 FROM stats_interactions WHERE tenant = ? AND guid = ?`, tenant, guid).Scan(&one)
+	err := q.queryRow(ctx, `SELECT 1 FROM stats_interactions WHERE tenant = ? AND guid = ?`, tenant, guid).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -388,7 +388,7 @@ func (q querier) HasStatsDirection(ctx context.Context, tenant, guid string) (bo
 
 // StartRun records the start of a run and returns its id.
 func (q querier) StartRun(ctx context.Context, tenant string, from, to time.Time) (int64, error) {
-	res, err := q.q.ExecContext(ctx, `INSERT INTO runs (tenant, range_from, range_to, started_at) VALUES (?, ?, ?, ?)`, tenant, ts(from), ts(to), ts(time.Now()))
+	res, err := q.exec(ctx, `INSERT INTO runs (tenant, range_from, range_to, started_at) VALUES (?, ?, ?, ?)`, tenant, ts(from), ts(to), ts(time.Now()))
 	if err != nil {
 		return 0, wrap(err, "record run")
 	}
@@ -398,7 +398,7 @@ func (q querier) StartRun(ctx context.Context, tenant string, from, to time.Time
 
 // FinishRun records the end of a run.
 func (q querier) FinishRun(ctx context.Context, id int64, status string, stored, failed, bytes int64) error {
-	_, err := q.q.ExecContext(ctx, `UPDATE runs SET finished_at = ?, status = ?, stored = ?, failed = ?, bytes = ? WHERE id = ?`,
+	_, err := q.exec(ctx, `UPDATE runs SET finished_at = ?, status = ?, stored = ?, failed = ?, bytes = ? WHERE id = ?`,
 		ts(time.Now()), status, stored, failed, bytes, id)
 	return wrap(err, "record run end")
 }

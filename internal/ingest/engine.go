@@ -187,6 +187,7 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 		return nil, err
 	}
 
+	log.Debug("ready to queue", "elapsed", time.Since(start))
 	windows, err := Windows(r.From, r.To, e.cfg.Window)
 	if err != nil {
 		return nil, err
@@ -202,7 +203,7 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 		Workers:           workers,
 		RetryPolicy:       retryPolicy{},
 		FetchPollInterval: 50 * time.Millisecond,
-		FetchCooldown:     10 * time.Millisecond,
+		FetchCooldown:     2 * time.Millisecond,
 		JobTimeout:        -1,
 	})
 	if err != nil {
@@ -232,7 +233,9 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	if err := client.Start(workCtx); err != nil {
 		return nil, fmt.Errorf("start job queue: %w", err)
 	}
+	log.Debug("queue started", "elapsed", time.Since(start))
 	waitErr := e.waitIdle(ctx, client)
+	log.Debug("queue idle", "elapsed", time.Since(start))
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancelStop()
 	if waitErr != nil {
@@ -245,6 +248,7 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 		return nil, fmt.Errorf("stop job queue: %w", err)
 	}
 
+	log.Debug("queue stopped", "elapsed", time.Since(start))
 	rep := &Report{Range: r, Windows: len(windows), Warnings: warnings}
 	finishCtx := context.WithoutCancel(ctx)
 	wm, err := e.advanceWatermark(finishCtx, t, windows)
@@ -262,6 +266,7 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	}
 	rep.Progress = e.p.progress.Snapshot()
 	rep.Elapsed = time.Since(start)
+	log.Debug("report ready", "elapsed", rep.Elapsed)
 	status := "done"
 	if waitErr != nil {
 		status = "interrupted"

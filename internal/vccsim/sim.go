@@ -236,6 +236,19 @@ func (s *Sim) SetFaults(f Faults) {
 	s.mu.Unlock()
 }
 
+// IssuedTokens lists every access token issued so far, so a test can scan
+// logs and files for them.
+func (s *Sim) IssuedTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.tokens))
+	for t := range s.tokens {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Agents lists the account's agents.
 func (s *Sim) Agents() []Agent {
 	out := make([]Agent, len(s.data.agents))
@@ -303,6 +316,22 @@ func (s *Sim) ResetRequests() {
 	s.requests = map[RequestStat]int{}
 	s.loads = map[string]int{}
 	s.mu.Unlock()
+}
+
+// ContentBytes returns a content item's bytes (nil if unknown); for tests
+// with small recordings.
+func (s *Sim) ContentBytes(guid, contentKey string) []byte {
+	it, ok := s.data.byGUID[guid]
+	if !ok {
+		return nil
+	}
+	for i := range it.Content {
+		if it.Content[i].Key == contentKey {
+			b, _ := io.ReadAll(s.open(it, &it.Content[i]))
+			return b
+		}
+	}
+	return nil
 }
 
 // open returns a reader of an item's bytes.
