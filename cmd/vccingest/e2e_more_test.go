@@ -218,9 +218,12 @@ func TestDoctor(t *testing.T) {
 		{"no-users", 1, []string{"FAIL  scope users:read", `"users:read" scope`}, nil},
 		{"supervisor", 1, []string{"FAIL  scope stats", "supervisor-licence", "admin-licence"}, nil},
 		{"no-inbound", 1, []string{`WARN  permission "View inbound interaction content" is likely missing`, "evidence:", "fix:"}, []string{"View outbound interaction content\" is likely"}},
+		{"no-content", 1, []string{"FAIL  scope interaction-content:read", `"interaction-content:read" scope`, "ok    scope users:read", "ok    scope stats"}, nil},
 	} {
 		t.Run(tc.cred, func(t *testing.T) {
-			e := newE2E(t, vccsim.Config{Seed: 29, Days: 2, CallsPerDay: 60, FixedRecordingSize: 1000}, tc.cred)
+			creds := append(vccsim.DefaultCredentials(29), vccsim.Credential{Name: "no-content", ClientID: "no-content-id", ClientSecret: "no-content-secret",
+				Licence: "admin", Scopes: []string{vccsim.ScopeUsers, vccsim.ScopeStats}, Permissions: vccsim.Permissions{ViewInbound: true, ViewOutbound: true, AccessGroups: true}})
+			e := newE2E(t, vccsim.Config{Seed: 29, Days: 2, CallsPerDay: 60, FixedRecordingSize: 1000, Credentials: creds}, tc.cred)
 			r := e.run("doctor", "--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339))
 			if r.code != tc.code {
 				t.Errorf("exit %d, want %d", r.code, tc.code)

@@ -19,7 +19,9 @@ func showProgress(ctx context.Context, w io.Writer, p *ingest.Progress) {
 	name := func(s string) decor.Decorator { return decor.Name(s, decor.WC{W: 12, C: decor.DindentRight}) }
 	windows := c.AddBar(0,
 		mpb.PrependDecorators(name("windows"), decor.CountersNoUnit("%d / %d", decor.WC{W: 12})),
-		mpb.AppendDecorators(decor.Percentage(decor.WC{W: 5})))
+		mpb.AppendDecorators(decor.Percentage(decor.WC{W: 5}), decor.Any(func(decor.Statistics) string {
+			return "  " + strconv.FormatInt(p.Snapshot().Interactions, 10) + " interactions"
+		})))
 	recordings := c.AddBar(0,
 		mpb.PrependDecorators(name("recordings"), decor.CountersNoUnit("%d / %d", decor.WC{W: 12})),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {

@@ -429,3 +429,51 @@ func TestJSONShapeAndSizeErrors(t *testing.T) {
 		t.Errorf("unknown fields: %v", err)
 	}
 }
+
+// Counters and User-Agent: what the service will publish as metrics, and
+// how VCC sees us.
+func TestCountersAndUserAgent(t *testing.T) {
+	sim := startSim(t, vccsim.Config{Seed: 1, Days: 1})
+	var agents []string
+	var mu sync.Mutex
+	f := newClient(t, sim, "admin", func(c *Config) {
+		c.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			mu.Lock()
+			agents = append(agents, r.Header.Get("User-Agent"))
+			mu.Unlock()
+			return http.DefaultTransport.RoundTrip(r)
+		})}
+	})
+	ctx := context.Background()
+	id := sim.Agents()[0].UserID
+	for range 3 {
+		if _, err := f.c.User(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _ = f.c.User(ctx, "missing")
+	got := map[Counter]int64{}
+	for _, cv := range f.c.Counters() {
+		got[cv.Counter] = cv.Count
+	}
+	want := map[Counter]int64{
+		{API: "token", Status: 200, Scope: ScopeUsers}: 1,
+		{API: "users", Status: 200, Scope: ScopeUsers}: 3,
+		{API: "users", Status: 404, Scope: ScopeUsers}: 1,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("counters %v, want %v", got, want)
+	}
+	for _, ua := range agents {
+		if ua != "vccingest/test" {
+			t.Errorf("User-Agent %q", ua)
+		}
+	}
+	if len(agents) != 5 {
+		t.Errorf("%d requests seen", len(agents))
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

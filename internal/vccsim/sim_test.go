@@ -566,3 +566,58 @@ func BenchmarkStream1GiB(b *testing.B) {
 		}
 	}
 }
+
+func TestSlowFirstByte(t *testing.T) {
+	s := start(t, Config{Seed: 1, Days: 1})
+	tok := mustToken(t, s, "admin", ScopeUsers)
+	s.SetFaults(Faults{SlowFirstByte: 300 * time.Millisecond, Schedule: []ScheduledFault{{Route: RouteUsers, Nth: 1, Fault: FaultSlowFirstByte}}})
+	began := time.Now()
+	if r, _ := get(t, s, "/useradmin/users", tok); r.StatusCode != 200 {
+		t.Fatalf("status %d", r.StatusCode)
+	}
+	if d := time.Since(began); d < 300*time.Millisecond {
+		t.Errorf("first byte after %s, want at least 300ms", d)
+	}
+}
+
+// The simulator's own endpoints: truth, counters, clock and faults over HTTP.
+func TestSimEndpoints(t *testing.T) {
+	s := start(t, Config{Seed: 6, Days: 1, CallsPerDay: 5, FixedRecordingSize: 1000})
+	do := func(method, path, body string) (int, []byte) {
+		req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	admin := s.Credential("admin")
+	code, b := do("GET", "/_sim/truth?from=2024-03-04T00:00:00Z&to=2024-03-05T00:00:00Z&client_id="+admin.ClientID, "")
+	var truth Truth
+	if err := json.Unmarshal(b, &truth); code != 200 || err != nil || len(truth.Interactions) != 5 || truth.Credential != "admin" {
+		t.Fatalf("truth: %d %v %+v", code, err, truth)
+	}
+	mustToken(t, s, "admin", ScopeStats)
+	code, b = do("GET", "/_sim/requests", "")
+	if code != 200 || !strings.Contains(string(b), `"route":"POST /Auth/connect/token"`) {
+		t.Errorf("requests: %d %s", code, b)
+	}
+	code, b = do("POST", "/_sim/clock?set=2024-03-06T00:00:00Z&advance=90m", "")
+	if code != 200 || !strings.Contains(string(b), "2024-03-06T01:30:00Z") || !s.Now().Equal(time.Date(2024, 3, 6, 1, 30, 0, 0, time.UTC)) {
+		t.Errorf("clock: %d %s", code, b)
+	}
+	if code, _ := do("POST", "/_sim/faults", `{"TokenOutage": true}`); code != 204 {
+		t.Errorf("faults: %d", code)
+	}
+	if code, _ := askToken(t, s, admin, ScopeUsers, false); code != 503 {
+		t.Errorf("token during outage: %d", code)
+	}
+	if code, _ := do("POST", "/_sim/faults", `{"NoSuchFault": 1}`); code != 400 {
+		t.Errorf("bad faults: %d", code)
+	}
+	if code, _ := do("GET", "/_sim/truth?from=yesterday", ""); code != 400 {
+		t.Errorf("bad truth query: %d", code)
+	}
+}
