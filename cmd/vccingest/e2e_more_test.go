@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io/fs"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/vccsim"
 )
 
@@ -262,5 +271,72 @@ func TestDemoShowsThePermissionGap(t *testing.T) {
 	out, err = exec.Command(binPath, "demo", "--data-dir", t.TempDir(), "--days", "1", "--calls-per-day", "60", "--full-permissions", "--log-format", "text").CombinedOutput()
 	if err != nil || strings.Contains(string(out), "WARNING") {
 		t.Errorf("demo --full-permissions: %v\n%s", err, out)
+	}
+}
+
+// A full sync into an S3 bucket (an in-process S3 server on loopback):
+// every object's sha256 equals ground truth, and nothing else is there.
+func TestSync_ToS3(t *testing.T) {
+	backend := s3mem.New()
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	defer srv.Close()
+	if err := backend.CreateBucket("recordings"); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+	} {
+		t.Setenv(k, v)
+	}
+	bucketURL := "s3://recordings?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + url.QueryEscape(srv.URL)
+
+	e := newE2E(t, vccsim.Config{Seed: 37, Days: 1, CallsPerDay: 30, FixedRecordingSize: 300 << 10}, "admin")
+	r := e.syncAll("--bucket", bucketURL)
+	if r.code != 0 {
+		t.Fatalf("sync exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	ctx := context.Background()
+	b, err := blobstore.Open(ctx, bucketURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	want := map[string]string{}
+	for _, it := range e.sim.Truth(e.from, e.to, e.cred.ClientID).Interactions {
+		for _, c := range it.Content {
+			if it.Visible && isRecordingType(c.Type) {
+				want["default/"+it.Start.Format("2006/01/02")+"/"+it.GUID+"/"+c.ContentKey+extFor(c.ContentType)] = c.SHA256
+			}
+		}
+	}
+	got := 0
+	err = b.List(ctx, "", func(key string, size int64) error {
+		if strings.HasSuffix(key, "/interaction.json") {
+			return nil
+		}
+		data, err := b.ReadAll(ctx, key)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		if w, ok := want[key]; !ok || w != hex.EncodeToString(sum[:]) {
+			t.Errorf("object %s: expected %v, sha256 matches %v", key, ok, w == hex.EncodeToString(sum[:]))
+		}
+		got++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != len(want) || got == 0 {
+		t.Errorf("%d objects in S3, ground truth has %d recordings", got, len(want))
+	}
+
+	// A bucket that does not exist is a clear error before any download.
+	e.sim.ResetRequests()
+	r = e.syncAll("--bucket", strings.Replace(bucketURL, "s3://recordings", "s3://missing-bucket", 1), "--data-dir", t.TempDir())
+	if r.code != 2 || !strings.Contains(r.stderr, "missing-bucket") || contentDownloads(e.sim) != 0 {
+		t.Errorf("missing bucket: exit %d, %d downloads, stderr %q", r.code, contentDownloads(e.sim), r.stderr)
 	}
 }

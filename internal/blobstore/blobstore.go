@@ -20,15 +20,18 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/azureblob" // azblob:// URLs
 	"gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/s3blob" // s3:// URLs
 	"gocloud.dev/gcerrors"
 )
 
 // Bucket is a bucket opened by Open.
 type Bucket struct {
-	b   *blob.Bucket
-	url string // for messages; holds no secret
-	dir string // file:// buckets: the directory
+	b     *blob.Bucket
+	url   string // for messages; holds no secret
+	dir   string // file:// buckets: the directory
+	cloud bool   // s3:// or azblob://
 }
 
 // Object describes a stored object.
@@ -51,11 +54,35 @@ func Open(ctx context.Context, bucketURL string) (*Bucket, error) {
 	switch u.Scheme {
 	case "file":
 		return openFile(u, bucketURL)
+	case "s3", "azblob":
+		return openCloud(ctx, u, bucketURL)
 	case "":
-		return nil, fmt.Errorf("bucket URL %q has no scheme; use file:///path/to/dir", bucketURL)
+		return nil, fmt.Errorf("bucket URL %q has no scheme; use file:///path/to/dir, s3://bucket or azblob://container", bucketURL)
 	default:
-		return nil, fmt.Errorf("bucket URL %q: scheme %q is not supported; use file:///path/to/dir", bucketURL, u.Scheme)
+		return nil, fmt.Errorf("bucket URL %q: scheme %q is not supported; use file:///path/to/dir, s3://bucket or azblob://container", bucketURL, u.Scheme)
 	}
+}
+
+// openCloud opens an S3 (s3://bucket?region=…&endpoint=…&use_path_style=true)
+// or Azure Blob Storage (azblob://container, account from AZURE_STORAGE_*)
+// bucket through gocloud.dev's URL openers, and checks that it is there and
+// reachable with the credentials at hand before anything is downloaded.
+func openCloud(ctx context.Context, u *url.URL, raw string) (*Bucket, error) {
+	shown := u.Scheme + "://" + u.Host // query parameters may name endpoints and accounts, never keys
+	b, err := blob.OpenBucket(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", shown, err)
+	}
+	ok, err := b.IsAccessible(ctx)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("bucket %s is not reachable with these credentials: %w", shown, err)
+	}
+	if !ok {
+		b.Close()
+		return nil, fmt.Errorf("bucket %s does not exist: create it, or fix the bucket URL", shown)
+	}
+	return &Bucket{b: b, url: raw, cloud: true}, nil
 }
 
 func openFile(u *url.URL, raw string) (*Bucket, error) {
@@ -152,7 +179,13 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, wantSize int6
 	// semantics): that is how a bad transfer is kept from being committed.
 	wctx, abort := context.WithCancel(ctx)
 	defer abort()
-	w, err := b.b.NewWriter(wctx, key, &blob.WriterOptions{ContentType: contentType, DisableContentTypeDetection: true})
+	opts := &blob.WriterOptions{ContentType: contentType, DisableContentTypeDetection: true}
+	if b.cloud {
+		// One 5 MiB part in flight per upload: memory stays flat whatever
+		// the recording size and the download concurrency.
+		opts.BufferSize, opts.MaxConcurrency = 5<<20, 1
+	}
+	w, err := b.b.NewWriter(wctx, key, opts)
 	if err != nil {
 		return Object{}, fmt.Errorf("write %s: %w", key, err)
 	}
