@@ -19,6 +19,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
+	"github.com/vccingest/vccingest/internal/blobstore/azuritetest"
 	"github.com/vccingest/vccingest/internal/vccsim"
 )
 
@@ -292,6 +293,28 @@ func TestSync_ToS3(t *testing.T) {
 	bucketURL := "s3://recordings?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + url.QueryEscape(srv.URL)
 
 	e := newE2E(t, vccsim.Config{Seed: 37, Days: 1, CallsPerDay: 30, FixedRecordingSize: 300 << 10}, "admin")
+	e.syncToBucket(bucketURL)
+
+	// A bucket that does not exist is a clear error before any download.
+	e.sim.ResetRequests()
+	r := e.syncAll("--bucket", strings.Replace(bucketURL, "s3://recordings", "s3://missing-bucket", 1), "--data-dir", t.TempDir())
+	if r.code != 2 || !strings.Contains(r.stderr, "missing-bucket") || contentDownloads(e.sim) != 0 {
+		t.Errorf("missing bucket: exit %d, %d downloads, stderr %q", r.code, contentDownloads(e.sim), r.stderr)
+	}
+}
+
+// A full sync into Azure Blob Storage (Azurite on loopback).
+func TestSync_ToAzureBlob(t *testing.T) {
+	bucketURL := azuritetest.Start(t, "recordings")
+	e := newE2E(t, vccsim.Config{Seed: 43, Days: 1, CallsPerDay: 30, FixedRecordingSize: 300 << 10}, "admin")
+	e.syncToBucket(bucketURL)
+}
+
+// syncToBucket syncs into bucketURL and checks the bucket against ground
+// truth: every recording once with its sha256, nothing else.
+func (e *e2e) syncToBucket(bucketURL string) {
+	t := e.t
+	t.Helper()
 	r := e.syncAll("--bucket", bucketURL)
 	if r.code != 0 {
 		t.Fatalf("sync exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -330,13 +353,6 @@ func TestSync_ToS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got != len(want) || got == 0 {
-		t.Errorf("%d objects in S3, ground truth has %d recordings", got, len(want))
-	}
-
-	// A bucket that does not exist is a clear error before any download.
-	e.sim.ResetRequests()
-	r = e.syncAll("--bucket", strings.Replace(bucketURL, "s3://recordings", "s3://missing-bucket", 1), "--data-dir", t.TempDir())
-	if r.code != 2 || !strings.Contains(r.stderr, "missing-bucket") || contentDownloads(e.sim) != 0 {
-		t.Errorf("missing bucket: exit %d, %d downloads, stderr %q", r.code, contentDownloads(e.sim), r.stderr)
+		t.Errorf("%d objects in the bucket, ground truth has %d recordings", got, len(want))
 	}
 }

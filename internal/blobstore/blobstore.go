@@ -201,7 +201,7 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, wantSize int6
 	}
 	if err != nil {
 		abort()
-		_ = w.Close()
+		closeAborted(w)
 		return Object{}, fmt.Errorf("write %s: not committed: %w", key, err)
 	}
 	if err := w.Close(); err != nil {
@@ -209,6 +209,16 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, wantSize int6
 	}
 	d, _ := wavDuration(hd.buf, n)
 	return Object{Key: key, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Duration: d}, nil
+}
+
+// closeAborted closes a writer whose context is cancelled, which makes
+// gocloud.dev abort the upload. gocloud.dev v0.47's azureblob writer can
+// dereference a nil pipe in Close after such an abort (the upload goroutine
+// clears it concurrently); the upload is aborted either way, so that panic
+// is contained here rather than taking the process down.
+func closeAborted(w *blob.Writer) {
+	defer func() { _ = recover() }()
+	_ = w.Close()
 }
 
 // Existing reports whether key holds a complete object of wantSize bytes

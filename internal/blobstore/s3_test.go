@@ -11,6 +11,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
+	"github.com/vccingest/vccingest/internal/blobstore/azuritetest"
 	"github.com/vccingest/vccingest/internal/blobstore/blobstoretest"
 )
 
@@ -51,4 +52,15 @@ func TestS3MissingBucketIsAClearError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no-such-bucket") || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("missing bucket: %v", err)
 	}
+}
+
+func TestAzureBucket(t *testing.T) {
+	blobstoretest.Run(t, func(t *testing.T) *blobstore.Bucket {
+		b, err := blobstore.Open(context.Background(), azuritetest.Start(t, "recordings"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	})
 }
