@@ -208,16 +208,22 @@ func newVCCClient(s config.Settings, sec secret.Value, logger *slog.Logger) (*vc
 		}
 		authURL, apiURL = orDefault(authURL, a), orDefault(apiURL, b)
 	}
+	var refresh func(context.Context) (secret.Value, error)
+	if s.ClientSecretRef != "" {
+		ref := s.ClientSecretRef
+		refresh = func(ctx context.Context) (secret.Value, error) { return secret.Resolve(ctx, ref) }
+	}
 	client, err := vcc.New(vcc.Config{
-		Region:       s.Region,
-		AuthURL:      authURL,
-		APIURL:       apiURL,
-		ClientID:     s.ClientID,
-		ClientSecret: sec,
-		Downloads:    s.Downloads,
-		RateLimit:    s.RateLimit,
-		Logger:       logger,
-		Version:      version,
+		RefreshSecret: refresh,
+		Region:        s.Region,
+		AuthURL:       authURL,
+		APIURL:        apiURL,
+		ClientID:      s.ClientID,
+		ClientSecret:  sec,
+		Downloads:     s.Downloads,
+		RateLimit:     s.RateLimit,
+		Logger:        logger,
+		Version:       version,
 	})
 	if err != nil {
 		return nil, "", &exitError{code: 2, err: err}

@@ -158,7 +158,7 @@ func Fields() []Field {
 		field("tenant", "tenant id: the first part of every blob key and catalog row", str(func(s *Settings) *string { return &s.Tenant })),
 		field("region", "VCC region: nam, emea or apac", str(func(s *Settings) *string { return &s.Region })),
 		field("client_id", "VCC API credential client id", str(func(s *Settings) *string { return &s.ClientID })),
-		field("client_secret_ref", "where the client secret is: env:NAME or file:PATH (never the secret itself)", str(func(s *Settings) *string { return &s.ClientSecretRef })),
+		field("client_secret_ref", "where the client secret is: env:NAME, file:PATH or azkv://VAULT/NAME[/VERSION] (never the secret itself)", str(func(s *Settings) *string { return &s.ClientSecretRef })),
 		field("api_url", "override the VCC API gateway base URL (proxies, new regions, the simulator)", str(func(s *Settings) *string { return &s.APIURL })),
 		field("auth_url", "override the VCC token endpoint URL", str(func(s *Settings) *string { return &s.AuthURL })),
 		field("data_dir", "directory for the default catalog and bucket", str(func(s *Settings) *string { return &s.DataDir })),

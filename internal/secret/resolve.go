@@ -16,6 +16,15 @@ var ErrBadReference = errors.New("bad secret reference")
 type Resolver struct {
 	// LookupEnv replaces os.LookupEnv (tests).
 	LookupEnv func(string) (string, bool)
+	// AzureKeyVault configures azkv:// references.
+	AzureKeyVault AzureKeyVault
+}
+
+func (r Resolver) lookupEnv(name string) (string, bool) {
+	if r.LookupEnv != nil {
+		return r.LookupEnv(name)
+	}
+	return os.LookupEnv(name)
 }
 
 // Resolve resolves ref with the zero Resolver.
@@ -28,6 +37,9 @@ func Resolve(ctx context.Context, ref string) (Value, error) {
 //	env:NAME    the environment variable NAME
 //	file:PATH   the content of PATH (one trailing newline removed); the file
 //	            must not be readable by group or others
+//	azkv://VAULT/NAME[/VERSION]
+//	            the secret NAME (that version, or the current one) of the
+//	            Azure Key Vault VAULT
 //
 // The error names the reference, never the secret.
 func (r Resolver) Resolve(ctx context.Context, ref string) (Value, error) {
@@ -36,7 +48,7 @@ func (r Resolver) Resolve(ctx context.Context, ref string) (Value, error) {
 	}
 	scheme, rest, ok := strings.Cut(ref, ":")
 	if !ok || rest == "" {
-		return Value{}, fmt.Errorf("%w %q: use env:NAME or file:PATH (a secret itself is never accepted)", ErrBadReference, Describe(ref))
+		return Value{}, fmt.Errorf("%w %q: use env:NAME, file:PATH or azkv://vault/secret (a secret itself is never accepted)", ErrBadReference, Describe(ref))
 	}
 	switch scheme {
 	case "env":
@@ -54,8 +66,10 @@ func (r Resolver) Resolve(ctx context.Context, ref string) (Value, error) {
 		return New(v), nil
 	case "file":
 		return readFile(rest)
+	case "azkv":
+		return r.resolveAzkv(ctx, ref)
 	default:
-		return Value{}, fmt.Errorf("%w %q: unknown scheme %q; use env:NAME or file:PATH", ErrBadReference, Describe(ref), scheme)
+		return Value{}, fmt.Errorf("%w %q: unknown scheme %q; use env:NAME, file:PATH or azkv://vault/secret", ErrBadReference, Describe(ref), scheme)
 	}
 }
 

@@ -79,9 +79,9 @@ func TestResolve(t *testing.T) {
 		{ref: "file:" + open, errHas: "chmod 600"},
 		{ref: "file:" + empty, errHas: "empty"},
 		{ref: "file:" + filepath.Join(dir, "nope"), errHas: "no such file"},
-		{ref: canary, errHas: "env:NAME or file:PATH"},
+		{ref: canary, errHas: "env:NAME, file:PATH or azkv://vault/secret"},
 		{ref: "vault:" + canary, errHas: "unknown scheme"},
-		{ref: "", errHas: "env:NAME or file:PATH"},
+		{ref: "", errHas: "env:NAME, file:PATH or azkv://vault/secret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {

@@ -69,11 +69,12 @@ func (ts *tokenSource) fetch(ctx context.Context) (*oauth2.Token, error) {
 	c := ts.c
 	cc := clientcredentials.Config{
 		ClientID:     c.cfg.ClientID,
-		ClientSecret: c.cfg.ClientSecret.Reveal(),
+		ClientSecret: c.clientSecret().Reveal(),
 		TokenURL:     c.auth.String(),
 		Scopes:       []string{ts.scope},
 		AuthStyle:    oauth2.AuthStyleInParams,
 	}
+	refreshed := false
 	hc := &http.Client{Transport: uaTransport{base: c.http.Transport, ua: c.ua}, Timeout: time.Minute}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
 	deadline := time.Now().Add(c.cfg.MaxElapsed)
@@ -91,6 +92,12 @@ func (ts *tokenSource) fetch(ctx context.Context) (*oauth2.Token, error) {
 			c.count("token", re.Response.StatusCode, ts.scope)
 			switch re.ErrorCode {
 			case "invalid_client", "unauthorized_client":
+				if !refreshed && c.refreshSecret(ctx) {
+					refreshed = true
+					cc.ClientSecret = c.clientSecret().Reveal()
+					attempt--
+					continue
+				}
 				return nil, ErrBadCredentials
 			case "invalid_scope":
 				return nil, &ScopeError{Scope: ts.scope, Purpose: scopePurpose[ts.scope]}

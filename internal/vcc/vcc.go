@@ -11,6 +11,7 @@
 package vcc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -124,6 +125,10 @@ type Config struct {
 	APIURL       string // API gateway base URL; default from Region
 	ClientID     string
 	ClientSecret secret.Value
+	// RefreshSecret, if set, re-reads the client secret when the token
+	// endpoint refuses it (invalid_client): a secret rotated in Azure Key
+	// Vault is picked up without a restart.
+	RefreshSecret func(ctx context.Context) (secret.Value, error)
 
 	Downloads    int           // concurrent downloads the transport is sized for; default 8
 	RateLimit    float64       // requests per second per API; 0 means no limit
@@ -148,8 +153,35 @@ type Client struct {
 	limit   map[string]*rate.Limiter
 	mu      sync.Mutex
 	counter map[Counter]int64
+	secret  secret.Value // guarded by mu; replaced by RefreshSecret
 	skew    atomic.Int64 // server Date minus local time, of the last response
 	skewSet atomic.Bool
+}
+
+func (c *Client) clientSecret() secret.Value {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.secret
+}
+
+// refreshSecret re-reads the secret; it reports whether it changed.
+func (c *Client) refreshSecret(ctx context.Context) bool {
+	if c.cfg.RefreshSecret == nil {
+		return false
+	}
+	v, err := c.cfg.RefreshSecret(ctx)
+	if err != nil {
+		c.log.Warn("re-reading the VCC client secret failed", "error", err)
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v.IsZero() || v.Reveal() == c.secret.Reveal() {
+		return false
+	}
+	c.secret = v
+	c.log.Info("VCC client secret re-read after invalid_client; using the new one")
+	return true
 }
 
 // ClockSkew is the server's clock minus ours, from the Date header of the
@@ -213,6 +245,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		cfg: cfg, auth: authU, api: apiU, http: hc, log: cfg.Logger,
 		ua:      "vccingest/" + cmpOr(cfg.Version, "dev"),
+		secret:  cfg.ClientSecret,
 		tokens:  map[string]*tokenSource{},
 		limit:   map[string]*rate.Limiter{},
 		counter: map[Counter]int64{},

@@ -477,3 +477,31 @@ func TestCountersAndUserAgent(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A secret rotated at the source is re-read once when VCC answers
+// invalid_client, and the call goes on.
+func TestSecretRotation(t *testing.T) {
+	sim := startSim(t, vccsim.Config{Seed: 1, Days: 1})
+	reads := 0
+	f := newClient(t, sim, "admin", func(c *Config) {
+		c.ClientSecret = secret.New("the-old-rotated-secret")
+		c.RefreshSecret = func(context.Context) (secret.Value, error) {
+			reads++
+			return secret.New(sim.Credential("admin").ClientSecret), nil
+		}
+	})
+	if err := f.c.CheckScope(context.Background(), ScopeUsers); err != nil {
+		t.Fatal(err)
+	}
+	if reads != 1 || tokenRequests(sim, ScopeUsers) != 2 {
+		t.Errorf("%d re-reads, %d token requests; want 1 and 2", reads, tokenRequests(sim, ScopeUsers))
+	}
+	// A secret that stays wrong is ErrBadCredentials after one re-read.
+	bad := newClient(t, sim, "admin", func(c *Config) {
+		c.ClientSecret = secret.New("wrong")
+		c.RefreshSecret = func(context.Context) (secret.Value, error) { return secret.New("still-wrong"), nil }
+	})
+	if err := bad.c.CheckScope(context.Background(), ScopeStats); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("still wrong: %v", err)
+	}
+}
