@@ -308,6 +308,18 @@ func TestSync_ToAzureBlob(t *testing.T) {
 	bucketURL := azuritetest.Start(t, "recordings")
 	e := newE2E(t, vccsim.Config{Seed: 43, Days: 1, CallsPerDay: 30, FixedRecordingSize: 300 << 10}, "admin")
 	e.syncToBucket(bucketURL)
+
+	// Wrong storage credentials: a clear error before any download, and
+	// the catalog keeps what it had.
+	e.sim.ResetRequests()
+	t.Setenv("AZURE_STORAGE_KEY", "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==")
+	r := e.syncAll("--bucket", bucketURL)
+	if r.code != 2 || !strings.Contains(r.stderr, "not reachable with these credentials") || strings.Contains(r.stderr, "d3Jvbmcta2V5") || contentDownloads(e.sim) != 0 {
+		t.Errorf("wrong key: exit %d, %d downloads, stderr %q", r.code, contentDownloads(e.sim), r.stderr)
+	}
+	if r := e.run("ls", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"stored": 1`) {
+		t.Errorf("catalog after the refused run: exit %d\n%.300s", r.code, r.stdout)
+	}
 }
 
 // syncToBucket syncs into bucketURL and checks the bucket against ground

@@ -64,3 +64,10 @@ func TestAzureBucket(t *testing.T) {
 		return b
 	})
 }
+
+func TestAzureMissingContainerIsAClearError(t *testing.T) {
+	u := azuritetest.Start(t, "recordings")
+	if _, err := blobstore.Open(context.Background(), strings.Replace(u, "azblob://recordings", "azblob://missing", 1)); err == nil || !strings.Contains(err.Error(), "azblob://missing does not exist") {
+		t.Errorf("missing container: %v", err)
+	}
+}
