@@ -39,7 +39,7 @@ no setup.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDemoCmd(), newSyncCmd(), newCoverageCmd(), newDoctorCmd(), newLsCmd(), newShowCmd(), newSimCmd(), newVersionCmd())
+	root.AddCommand(newDemoCmd(), newSyncCmd(), newCoverageCmd(), newDoctorCmd(), newLsCmd(), newShowCmd(), newMigrateCmd(), newSimCmd(), newVersionCmd())
 	return root
 }
 

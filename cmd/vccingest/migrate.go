@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/ingest"
+)
+
+func newMigrateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Bring the catalog (and its job queue tables) to this version's schema",
+		Long: `Migrate applies the catalog's pending schema migrations, each in its own
+transaction, and River's job-queue migrations. Every other command refuses to
+run on a catalog with pending migrations and says to run this one; a new,
+empty catalog needs no migrate.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := loadSettings(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if path, err := catalog.SQLitePath(s.CatalogURL()); err == nil {
+				lock, err := ingest.AcquireLock(path + ".lock")
+				if err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				defer lock.Release()
+			}
+			cat, err := catalog.Open(ctx, s.CatalogURL())
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			defer cat.Close()
+			applied, err := cat.Migrate(ctx)
+			if err != nil {
+				return err
+			}
+			if err := ingest.MigrateQueueSQLite(ctx, cat.DB()); err != nil {
+				return err
+			}
+			if len(applied) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "catalog %s is up to date\n", s.CatalogURL())
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "catalog %s: applied migrations %v\n", s.CatalogURL(), applied)
+			return nil
+		},
+	}
+	addSettingsFlags(cmd)
+	return cmd
+}
