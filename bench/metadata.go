@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/catalog/catalogtest"
 	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/vcc"
 )
@@ -89,8 +90,8 @@ func discoveryRates(ctx context.Context, a *account) (client, raw float64, liste
 	return client, raw, listed, nil
 }
 
-// fillCatalog writes a catalog of n synced interactions (one stored
-// recording each, 90 % of the calls Stats reports) for the query timings.
+// fillCatalog writes a catalog of n synced interactions for the query
+// timings.
 func fillCatalog(ctx context.Context, path string, n int) error {
 	cat, err := catalog.Open(ctx, "sqlite://"+path)
 	if err != nil {
@@ -100,37 +101,5 @@ func fillCatalog(ctx context.Context, path string, n int) error {
 	if err := cat.EnsureSchema(ctx); err != nil {
 		return err
 	}
-	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	return cat.InTx(ctx, func(tx *catalog.Tx) error {
-		if err := tx.UpsertTenant(ctx, catalog.Tenant{ID: "acme"}); err != nil {
-			return err
-		}
-		var agents []catalog.Agent
-		for a := range 50 {
-			agents = append(agents, catalog.Agent{Tenant: "acme", AgentID: fmt.Sprint(a), Name: fmt.Sprint("Agent ", a), Groups: []string{fmt.Sprint("Team ", a%5)}})
-		}
-		if err := tx.UpsertAgents(ctx, "acme", agents, start); err != nil {
-			return err
-		}
-		var stats []catalog.StatsInteraction
-		for i := range n {
-			at := start.Add(time.Duration(i) * 30 * time.Second)
-			guid := fmt.Sprintf("g%07d", i)
-			dir := []string{"inbound", "outbound"}[i%2]
-			stats = append(stats, catalog.StatsInteraction{Tenant: "acme", GUID: guid, Start: at, Duration: time.Minute, Direction: dir, AgentID: fmt.Sprint(i % 50)})
-			if i%10 == 0 {
-				continue
-			}
-			if err := tx.UpsertInteraction(ctx, catalog.Interaction{Tenant: "acme", GUID: guid, Start: at, Direction: dir, DirectionSource: "stats", AgentID: fmt.Sprint(i % 50)}); err != nil {
-				return err
-			}
-			if _, err := tx.EnsureRecording(ctx, catalog.Recording{Tenant: "acme", GUID: guid, ContentKey: "callRecording", Type: "callRecording", MediaType: "audio/wav", ExpectedBytes: 1000}); err != nil {
-				return err
-			}
-			if _, err := tx.MarkStored(ctx, "acme", guid, "callRecording", 1000, "sum", "key", time.Minute); err != nil {
-				return err
-			}
-		}
-		return tx.UpsertStatsInteractions(ctx, stats)
-	})
+	return catalogtest.Fill(ctx, cat, "acme", n)
 }

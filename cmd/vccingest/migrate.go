@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/ingest"
 )
 
@@ -24,18 +23,11 @@ empty catalog needs no migrate.`,
 				return err
 			}
 			ctx := cmd.Context()
-			if path, err := catalog.SQLitePath(s.CatalogURL()); err == nil {
-				lock, err := ingest.AcquireLock(path + ".lock")
-				if err != nil {
-					return &exitError{code: 2, err: err}
-				}
-				defer lock.Release()
-			}
-			cat, err := catalog.Open(ctx, s.CatalogURL())
+			cat, closeCat, err := openCatalogExclusive(ctx, s)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return err
 			}
-			defer cat.Close()
+			defer closeCat()
 			applied, err := cat.Migrate(ctx)
 			if err != nil {
 				return err

@@ -61,18 +61,11 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 		return err
 	}
 
-	if path, err := catalog.SQLitePath(s.CatalogURL()); err == nil {
-		lock, err := ingest.AcquireLock(path + ".lock")
-		if err != nil {
-			return &exitError{code: 2, err: err}
-		}
-		defer lock.Release()
-	}
-	cat, err := catalog.Open(ctx, s.CatalogURL())
+	cat, closeCat, err := openCatalogExclusive(ctx, s)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
-	defer cat.Close()
+	defer closeCat()
 	if err := cat.EnsureSchema(ctx); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -229,4 +222,22 @@ func newVCCClient(s config.Settings, sec secret.Value, logger *slog.Logger) (*vc
 		return nil, "", &exitError{code: 2, err: err}
 	}
 	return client, apiURL, nil
+}
+
+// openCatalogExclusive opens the catalog for a process that writes it: an
+// embedded (SQLite) catalog is locked first, so only one such process runs.
+// close releases both.
+func openCatalogExclusive(ctx context.Context, s config.Settings) (cat *catalog.Catalog, close func(), err error) {
+	var lock *ingest.Lock
+	if path, err := catalog.SQLitePath(s.CatalogURL()); err == nil {
+		if lock, err = ingest.AcquireLock(path + ".lock"); err != nil {
+			return nil, nil, &exitError{code: 2, err: err}
+		}
+	}
+	cat, err = catalog.Open(ctx, s.CatalogURL())
+	if err != nil {
+		lock.Release()
+		return nil, nil, &exitError{code: 2, err: err}
+	}
+	return cat, func() { cat.Close(); lock.Release() }, nil
 }
