@@ -55,8 +55,10 @@ Exit codes: 0 all good; 1 something to fix (listed); 2 bad configuration.`,
 			}
 			sec, err := resolveCredential(cmd.Context(), s)
 			if err != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "FAIL  secret %s: %v\n", secret.Describe(s.ClientSecretRef), err)
 				return err
 			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok    secret %s resolves\n", secret.Describe(s.ClientSecretRef))
 			logger, _ := newLogger(cmd.ErrOrStderr(), s)
 			client, _, err := newVCCClient(s, sec, logger)
 			if err != nil {

@@ -224,7 +224,7 @@ func TestDoctor(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{"admin", 0, []string{"ok    scope interaction-content:read", "ok    scope stats", "look granted", "bucket"}, []string{"FAIL", "WARN"}},
+		{"admin", 0, []string{"ok    secret env:VCC_TEST_SECRET resolves", "ok    scope interaction-content:read", "ok    scope stats", "look granted", "bucket"}, []string{"FAIL", "WARN"}},
 		{"no-users", 1, []string{"FAIL  scope users:read", `"users:read" scope`}, nil},
 		{"supervisor", 1, []string{"FAIL  scope stats", "supervisor-licence", "admin-licence"}, nil},
 		{"no-inbound", 1, []string{`WARN  permission "View inbound interaction content" is likely missing`, "evidence:", "fix:"}, []string{"View outbound interaction content\" is likely"}},
