@@ -150,17 +150,15 @@ func runDoctor(ctx context.Context, w io.Writer, s config.Settings, client *vcc.
 		}
 		b.Close()
 	}
-	if _, err := catalog.SQLitePath(s.CatalogURL()); err == nil {
-		if c, err := catalog.Open(ctx, s.CatalogURL()); err != nil {
+	if c, err := catalog.Open(ctx, s.CatalogURL()); err != nil {
+		bad("catalog: %v", err)
+	} else {
+		if err := c.EnsureSchema(ctx); err != nil {
 			bad("catalog: %v", err)
 		} else {
-			if err := c.EnsureSchema(ctx); err != nil {
-				bad("catalog %s: %v", s.CatalogURL(), err)
-			} else {
-				ok("catalog %s is ready", s.CatalogURL())
-			}
-			c.Close()
+			ok("catalog (%s) is ready", c.Dialect())
 		}
+		c.Close()
 	}
 
 	// Permissions.

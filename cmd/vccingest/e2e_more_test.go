@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
@@ -382,5 +385,42 @@ func TestMigrate(t *testing.T) {
 	}
 	if r := e.run("migrate"); r.code != 0 || !strings.Contains(r.stdout, "up to date") {
 		t.Fatalf("migrate on a current catalog: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// A PostgreSQL catalog: migrate and browse work; sync says it is not
+// supported yet instead of failing halfway.
+func TestPostgresCatalogMigrateAndRefuseSync(t *testing.T) {
+	dsn := os.Getenv("VCCINGEST_TEST_POSTGRES")
+	if dsn == "" {
+		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err == nil {
+		err = admin.Ping()
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL at %s: %v", dsn, err)
+		}
+		t.Skipf("no PostgreSQL at %s: %v", dsn, err)
+	}
+	schema := fmt.Sprintf("vccingest_e2e_%d", time.Now().UnixNano())
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }()
+	catURL := dsn + "&search_path=" + schema
+
+	e := newE2E(t, vccsim.Config{Seed: 3, Days: 1, CallsPerDay: 5, FixedRecordingSize: 1000}, "admin")
+	if r := e.run("migrate", "--catalog", catURL); r.code != 0 || !strings.Contains(r.stdout, "applied migrations [1]") {
+		t.Fatalf("migrate: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := e.run("ls", "--catalog", catURL, "--json"); r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("ls: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r := e.syncAll("--catalog", catURL)
+	if r.code != 2 || !strings.Contains(r.stderr, "not synced into yet") || contentDownloads(e.sim) != 0 {
+		t.Errorf("sync on PostgreSQL: %d %q", r.code, r.stderr)
 	}
 }

@@ -31,23 +31,23 @@ func (q querier) ListInteractions(ctx context.Context, f Filter) ([]Listing, err
 	if !f.To.IsZero() {
 		to = ts(f.To)
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+	limit, args := "", []any{f.Tenant, from, to}
+	if f.Limit > 0 {
+		limit, args = "LIMIT ?", append(args, f.Limit)
 	}
 	rows, err := q.query(ctx, `SELECT i.tenant, i.guid, i.start_at, i.duration_ms, i.direction, i.direction_source,
 			i.connect_from, i.connect_to, i.agent_id, COALESCE(MAX(a.name), ''),
 			COUNT(r.content_key),
-			COALESCE(SUM(CASE WHEN r.status = 'stored' THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN r.status = 'failed' THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(r.bytes), 0)
+			CAST(COALESCE(SUM(CASE WHEN r.status = 'stored' THEN 1 ELSE 0 END), 0) AS BIGINT),
+			CAST(COALESCE(SUM(CASE WHEN r.status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT),
+			CAST(COALESCE(SUM(r.bytes), 0) AS BIGINT)
 		FROM interactions i
 		JOIN recordings r ON r.tenant = i.tenant AND r.guid = i.guid
 		LEFT JOIN agents a ON a.tenant = i.tenant AND a.agent_id = i.agent_id
 		WHERE i.tenant = ? AND i.start_at >= ? AND i.start_at < ?
 		GROUP BY i.tenant, i.guid
 		ORDER BY i.start_at, i.guid
-		LIMIT ?`, f.Tenant, from, to, limit)
+		`+limit, args...)
 	if err != nil {
 		return nil, wrap(err, "list interactions")
 	}

@@ -1,7 +1,9 @@
 // Package catalog is vccingest's metadata store: tenants and their
 // watermarks, sync windows, interactions, recordings, agents, runs and the
 // Stats rows coverage compares against, on SQLite (embedded default, through
-// modernc.org/sqlite) with versioned migrations embedded in the binary.
+// modernc.org/sqlite) or PostgreSQL (through pgx), with versioned migrations
+// per database embedded in the binary. The statements are written once, in
+// the SQL both databases share, with ? placeholders rebound for PostgreSQL.
 //
 // The catalog is the source of truth for what is stored: a recording is
 // "stored" only through MarkStored, which succeeds once per recording.
@@ -23,11 +25,18 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
 )
 
-//go:embed migrations/sqlite/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationsFS embed.FS
+
+// Dialects.
+const (
+	dialectSQLite   = "sqlite"
+	dialectPostgres = "postgres"
+)
 
 // ErrNotFound is returned when a row does not exist.
 var ErrNotFound = errors.New("not found")
@@ -46,8 +55,10 @@ const (
 // Catalog is an open catalog.
 type Catalog struct {
 	querier
-	db   *sql.DB
-	path string // SQLite file
+	db      *sql.DB
+	path    string // SQLite file
+	dialect string
+	shown   string // the URL without credentials, for messages
 }
 
 // Tx is a catalog transaction. Its SQL transaction is also where River jobs
@@ -77,6 +88,7 @@ type querier struct {
 }
 
 type stmtCache struct {
+	pg     bool // PostgreSQL: rebind ? to $n
 	db     *sql.DB
 	mu     sync.Mutex
 	m      map[string]*sql.Stmt
@@ -88,6 +100,7 @@ type stmtCache struct {
 // connection is the transaction's, so preparing on the pool would wait for
 // it forever).
 func (c *stmtCache) get(ctx context.Context, query string, prepare bool) (*sql.Stmt, error) {
+	query = c.rebind(query)
 	c.mu.Lock()
 	s, ok := c.m[query]
 	if !ok && !prepare {
@@ -125,6 +138,25 @@ func (c *stmtCache) get(ctx context.Context, query string, prepare bool) (*sql.S
 	return s, nil
 }
 
+// rebind turns ? placeholders into PostgreSQL's $1, $2, … (the catalog's
+// SQL has no ? inside string literals).
+func (c *stmtCache) rebind(query string) string {
+	if !c.pg || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 func (c *stmtCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -151,7 +183,7 @@ func (q querier) exec(ctx context.Context, query string, args ...any) (sql.Resul
 		return nil, err
 	}
 	if s == nil {
-		return q.q.ExecContext(ctx, query, args...)
+		return q.q.ExecContext(ctx, q.stmts.rebind(query), args...)
 	}
 	return s.ExecContext(ctx, args...)
 }
@@ -162,7 +194,7 @@ func (q querier) query(ctx context.Context, query string, args ...any) (*sql.Row
 		return nil, err
 	}
 	if s == nil {
-		return q.q.QueryContext(ctx, query, args...)
+		return q.q.QueryContext(ctx, q.stmts.rebind(query), args...)
 	}
 	return s.QueryContext(ctx, args...)
 }
@@ -170,7 +202,7 @@ func (q querier) query(ctx context.Context, query string, args ...any) (*sql.Row
 func (q querier) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	s, err := q.stmt(ctx, query)
 	if err != nil || s == nil {
-		return q.q.QueryRowContext(ctx, query, args...) // reports the same error
+		return q.q.QueryRowContext(ctx, q.stmts.rebind(query), args...) // reports the same error
 	}
 	return s.QueryRowContext(ctx, args...)
 }
@@ -179,6 +211,9 @@ func (q querier) queryRow(ctx context.Context, query string, args ...any) *sql.R
 // sqlite://./rel/path.db or sqlite:rel/path.db. The directory is created.
 // Call EnsureSchema before use.
 func Open(ctx context.Context, catalogURL string) (*Catalog, error) {
+	if u, err := url.Parse(catalogURL); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return openPostgres(ctx, u)
+	}
 	path, err := SQLitePath(catalogURL)
 	if err != nil {
 		return nil, err
@@ -202,8 +237,28 @@ func Open(ctx context.Context, catalogURL string) (*Catalog, error) {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
 	stmts := &stmtCache{db: db, m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
-	return &Catalog{querier: querier{q: db, stmts: stmts}, db: db, path: path}, nil
+	return &Catalog{querier: querier{q: db, stmts: stmts}, db: db, path: path, dialect: dialectSQLite, shown: "sqlite://" + path}, nil
 }
+
+// openPostgres opens a postgres:// catalog through pgx. Messages show the
+// URL without its password.
+func openPostgres(ctx context.Context, u *url.URL) (*Catalog, error) {
+	shown := u.Redacted()
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", shown, err)
+	}
+	db.SetMaxOpenConns(16)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("catalog %s is not reachable: %w", shown, err)
+	}
+	stmts := &stmtCache{pg: true, db: db, m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
+	return &Catalog{querier: querier{q: db, stmts: stmts}, db: db, dialect: dialectPostgres, shown: shown}, nil
+}
+
+// Dialect is "sqlite" or "postgres".
+func (c *Catalog) Dialect() string { return c.dialect }
 
 // SQLitePath returns the database file named by a sqlite: catalog URL.
 func SQLitePath(catalogURL string) (string, error) {
@@ -213,7 +268,7 @@ func SQLitePath(catalogURL string) (string, error) {
 	}
 	if u.Scheme != "sqlite" {
 		if u.Scheme == "postgres" || u.Scheme == "postgresql" {
-			return "", fmt.Errorf("catalog URL: PostgreSQL is not supported by this build yet; use sqlite:///path/catalog.db")
+			return "", fmt.Errorf("catalog URL: %s is PostgreSQL, not an SQLite file", u.Redacted())
 		}
 		return "", fmt.Errorf("catalog URL %q: use sqlite:///path/to/catalog.db", catalogURL)
 	}
@@ -262,8 +317,8 @@ type migration struct {
 	sql     string
 }
 
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationsFS, "migrations/sqlite")
+func migrations(dialect string) ([]migration, error) {
+	entries, err := fs.ReadDir(migrationsFS, "migrations/"+dialect)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +328,7 @@ func migrations() ([]migration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("migration %s: name must start with its version", e.Name())
 		}
-		b, err := migrationsFS.ReadFile("migrations/sqlite/" + e.Name())
+		b, err := migrationsFS.ReadFile("migrations/" + dialect + "/" + e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -304,7 +359,7 @@ func (c *Catalog) Pending(ctx context.Context) ([]int, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	ms, err := migrations()
+	ms, err := migrations(c.dialect)
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +378,7 @@ func (c *Catalog) Migrate(ctx context.Context) (applied []int, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, err := migrations()
+	ms, err := migrations(c.dialect)
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +394,7 @@ func (c *Catalog) Migrate(ctx context.Context) (applied []int, err error) {
 			if _, err := tx.tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("catalog migration %s: %w", m.name, err)
 			}
-			_, err := tx.tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, ts(time.Now()))
+			_, err := tx.exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, ts(time.Now()))
 			return err
 		})
 		if err != nil {
@@ -366,7 +421,7 @@ func (c *Catalog) EnsureSchema(ctx context.Context) error {
 		return fmt.Errorf("catalog: %w", err)
 	}
 	if n > 0 {
-		return fmt.Errorf("%w (catalog %s, versions %v)", ErrPendingMigrations, c.path, pending)
+		return fmt.Errorf("%w (catalog %s, versions %v)", ErrPendingMigrations, c.shown, pending)
 	}
 	_, err = c.Migrate(ctx)
 	return err

@@ -178,7 +178,7 @@ func (q querier) SidecarStale(ctx context.Context, tenant, guid string) (bool, e
 
 // MarkSidecarWritten records that the bucket's sidecar shows rev.
 func (q querier) MarkSidecarWritten(ctx context.Context, tenant, guid string, rev int64) error {
-	_, err := q.exec(ctx, `UPDATE interactions SET sidecar_rev = MAX(sidecar_rev, ?) WHERE tenant = ? AND guid = ?`, rev, tenant, guid)
+	_, err := q.exec(ctx, `UPDATE interactions SET sidecar_rev = ? WHERE tenant = ? AND guid = ? AND sidecar_rev < ?`, rev, tenant, guid, rev)
 	return wrap(err, "record sidecar of %s", guid)
 }
 
@@ -388,11 +388,9 @@ func (q querier) HasStatsDirection(ctx context.Context, tenant, guid string) (bo
 
 // StartRun records the start of a run and returns its id.
 func (q querier) StartRun(ctx context.Context, tenant string, from, to time.Time) (int64, error) {
-	res, err := q.exec(ctx, `INSERT INTO runs (tenant, range_from, range_to, started_at) VALUES (?, ?, ?, ?)`, tenant, ts(from), ts(to), ts(time.Now()))
-	if err != nil {
-		return 0, wrap(err, "record run")
-	}
-	id, err := res.LastInsertId()
+	var id int64
+	err := q.queryRow(ctx, `INSERT INTO runs (tenant, range_from, range_to, started_at) VALUES (?, ?, ?, ?) RETURNING id`,
+		tenant, ts(from), ts(to), ts(time.Now())).Scan(&id)
 	return id, wrap(err, "record run")
 }
 

@@ -80,6 +80,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Tenant == nil || cfg.Tenant.VCC == nil || cfg.Catalog == nil || cfg.Bucket == nil {
 		return nil, errors.New("ingest: Tenant (with VCC), Catalog and Bucket are required")
 	}
+	if d := cfg.Catalog.Dialect(); d != "sqlite" {
+		return nil, fmt.Errorf("syncing runs its job queue on an SQLite catalog in this version; a %s catalog can be migrated and browsed (ls, show, coverage), not synced into yet", d)
+	}
 	if cfg.Downloads <= 0 {
 		cfg.Downloads = 8
 	}

@@ -27,6 +27,46 @@ func Run(t *testing.T, open Open) {
 	t.Run("AgentsAndStats", func(t *testing.T) { agents(t, open(t)) })
 	t.Run("TxRollsBack", func(t *testing.T) { rollback(t, open(t)) })
 	t.Run("SidecarStaleUntilWrittenAndAfterEachChange", func(t *testing.T) { sidecarRev(t, open(t)) })
+	t.Run("ListingAndCoverageQueries", func(t *testing.T) { listing(t, open(t)) })
+}
+
+func listing(t *testing.T, c *catalog.Catalog) {
+	ctx := context.Background()
+	if err := Fill(ctx, c, "acme", 50); err != nil {
+		t.Fatal(err)
+	}
+	to := FillStart.Add(time.Hour)
+	ls, err := c.ListInteractions(ctx, catalog.Filter{Tenant: "acme", From: FillStart, To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, bytes := 0, int64(0)
+	for _, l := range ls {
+		stored += l.Stored
+		bytes += l.Bytes
+	}
+	if len(ls) != 45 || stored != 45 || bytes != 45*1000 || ls[0].AgentName == "" {
+		t.Fatalf("list: %d interactions, %d stored, %d bytes, first %+v", len(ls), stored, bytes, ls[0])
+	}
+	if few, err := c.ListInteractions(ctx, catalog.Filter{Tenant: "acme", From: FillStart, To: to, Limit: 3}); err != nil || len(few) != 3 {
+		t.Fatalf("limit 3: %d %v", len(few), err)
+	}
+	calls, err := c.Calls(ctx, "acme", FillStart, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := 0
+	for _, call := range calls {
+		if call.InContent {
+			shown++
+		}
+		if !call.InStats || len(call.Groups) != 1 || call.CheckedAt.IsZero() {
+			t.Fatalf("call %+v", call)
+		}
+	}
+	if len(calls) != 50 || shown != 45 {
+		t.Fatalf("%d calls, %d shown; want 50, 45", len(calls), shown)
+	}
 }
 
 func sidecarRev(t *testing.T, c *catalog.Catalog) {
