@@ -66,7 +66,7 @@ summary shows how vccingest finds and explains what VCC silently withholds.
 			if err := s.Validate(); err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			return runSync(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), s, secret.New(cred.ClientSecret))
+			return runSync(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), s, secret.New(cred.ClientSecret), false)
 		},
 	}
 	addSettingsFlags(cmd)

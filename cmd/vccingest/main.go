@@ -39,7 +39,7 @@ no setup.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDemoCmd(), newSyncCmd(), newCoverageCmd(), newDoctorCmd(), newLsCmd(), newShowCmd(), newMigrateCmd(), newSimCmd(), newVersionCmd())
+	root.AddCommand(newDemoCmd(), newSyncCmd(), newCoverageCmd(), newDoctorCmd(), newLsCmd(), newShowCmd(), newMigrateCmd(), newWorkerCmd(), newSimCmd(), newVersionCmd())
 	return root
 }
 

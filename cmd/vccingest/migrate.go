@@ -32,10 +32,8 @@ empty catalog needs no migrate.`,
 			if err != nil {
 				return err
 			}
-			if cat.Dialect() == "sqlite" {
-				if err := ingest.MigrateQueueSQLite(ctx, cat.DB()); err != nil {
-					return err
-				}
+			if err := ingest.MigrateQueue(ctx, cat); err != nil {
+				return err
 			}
 			if len(applied) == 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "catalog %s is up to date\n", s.CatalogURL())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 )
 
 func newSyncCmd() *cobra.Command {
+	var work bool
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Sync recordings of the configured tenant once, then exit",
@@ -46,36 +48,35 @@ Exit codes: 0 all done; 1 some recordings failed for good (they are listed);
 			if err != nil {
 				return err
 			}
-			return runSync(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), s, sec)
+			return runSync(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), s, sec, !work)
 		},
 	}
 	addSettingsFlags(cmd)
+	cmd.Flags().BoolVar(&work, "work", true, "also work the jobs; --work=false only plans them for vccingest worker processes (PostgreSQL catalog)")
 	return cmd
 }
 
-// runSync wires the packages for one sync of s and prints its summary.
-func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, sec secret.Value) error {
-	logger, bar := newLogger(stderr, s)
+// wire builds the engine for s: VCC client, catalog (locked if embedded),
+// bucket. done releases them.
+func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog.Logger, progress *ingest.Progress, planOnly bool) (*ingest.Engine, *catalog.Catalog, func(), error) {
 	client, apiURL, err := newVCCClient(s, sec, logger)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-
 	cat, closeCat, err := openCatalogExclusive(ctx, s)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	defer closeCat()
 	if err := cat.EnsureSchema(ctx); err != nil {
-		return &exitError{code: 2, err: err}
+		closeCat()
+		return nil, nil, nil, &exitError{code: 2, err: err}
 	}
 	bucket, err := blobstore.Open(ctx, s.BucketURL())
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		closeCat()
+		return nil, nil, nil, &exitError{code: 2, err: err}
 	}
-	defer bucket.Close()
-
-	progress := &ingest.Progress{}
+	done := func() { bucket.Close(); closeCat() }
 	eng, err := ingest.New(ingest.Config{
 		Tenant:    &ingest.Tenant{ID: s.Tenant, Region: s.Region, APIBase: apiURL, VCC: client},
 		Catalog:   cat,
@@ -87,10 +88,33 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 		Logger:    logger,
 		Progress:  progress,
 		Version:   version,
+		PlanOnly:  planOnly,
 	})
+	if err != nil {
+		done()
+		return nil, nil, nil, &exitError{code: 2, err: err}
+	}
+	return eng, cat, done, nil
+}
+
+// redactURL hides a URL's password (PostgreSQL DSNs may carry one).
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return "(unparsable URL)"
+}
+
+// runSync wires the packages for one sync of s and prints its summary.
+// planOnly queues the work for vccingest worker processes and waits.
+func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, sec secret.Value, planOnly bool) error {
+	logger, bar := newLogger(stderr, s)
+	progress := &ingest.Progress{}
+	eng, cat, done, err := wire(ctx, s, sec, logger, progress, planOnly)
 	if err != nil {
 		return err
 	}
+	defer done()
 	r := ingest.Range{From: s.From, To: s.To, Backfill: !s.From.IsZero() || !s.To.IsZero()}
 	if r.From.IsZero() || r.To.IsZero() {
 		wm, err := cat.Watermark(ctx, s.Tenant)
@@ -105,7 +129,7 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 			r.To = inc.To
 		}
 	}
-	logger.Info("sync starting", "tenant", s.Tenant, "from", r.From, "to", r.To, "catalog", s.CatalogURL(), "bucket", s.BucketURL())
+	logger.Info("sync starting", "tenant", s.Tenant, "from", r.From, "to", r.To, "catalog", redactURL(s.CatalogURL()), "bucket", redactURL(s.BucketURL()))
 
 	var wg sync.WaitGroup
 	barCtx, stopBar := context.WithCancel(ctx)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
@@ -44,6 +44,9 @@ type Config struct {
 	Progress  *Progress // optional; read it for a progress display
 	Now       func() time.Time
 	Version   string
+	// PlanOnly makes Sync queue the work and wait for other processes
+	// (vccingest worker, on a PostgreSQL catalog) to do it.
+	PlanOnly bool
 }
 
 // pipeline is what the workers share.
@@ -80,8 +83,8 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Tenant == nil || cfg.Tenant.VCC == nil || cfg.Catalog == nil || cfg.Bucket == nil {
 		return nil, errors.New("ingest: Tenant (with VCC), Catalog and Bucket are required")
 	}
-	if d := cfg.Catalog.Dialect(); d != "sqlite" {
-		return nil, fmt.Errorf("syncing runs its job queue on an SQLite catalog in this version; a %s catalog can be migrated and browsed (ls, show, coverage), not synced into yet", d)
+	if cfg.PlanOnly && cfg.Catalog.Dialect() == "sqlite" {
+		return nil, errors.New("ingest: an SQLite catalog is worked by the process that syncs it; planning only needs a PostgreSQL catalog and vccingest worker processes")
 	}
 	if cfg.Downloads <= 0 {
 		cfg.Downloads = 8
@@ -166,22 +169,24 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	db := e.cfg.Catalog.DB()
-	if err := MigrateQueueSQLite(ctx, db); err != nil {
+	if err := MigrateQueue(ctx, e.cfg.Catalog); err != nil {
 		return nil, err
 	}
-	driver := riversqlite.New(db)
-	if n, err := rescueOrphans(ctx, driver.GetExecutor()); err != nil {
-		return nil, err
-	} else if n > 0 {
-		log.Info("resumed jobs left running by a stopped process", "jobs", n)
-	}
-	// The caller holds the data-dir lock, so any temporary object in the
-	// bucket is the leftover of a killed process: none is being written.
-	if n, err := e.cfg.Bucket.SweepTemp(0); err != nil {
-		return nil, err
-	} else if n > 0 {
-		log.Info("removed partial downloads left by a stopped process", "objects", n)
+	driver := queueDriver(e.cfg.Catalog)
+	if e.exclusive() {
+		if n, err := rescueOrphans(ctx, driver.GetExecutor()); err != nil {
+			return nil, err
+		} else if n > 0 {
+			log.Info("resumed jobs left running by a stopped process", "jobs", n)
+		}
+		// The caller holds the data-dir lock, so any temporary object in
+		// the bucket is the leftover of a killed process: none is being
+		// written.
+		if n, err := e.cfg.Bucket.SweepTemp(0); err != nil {
+			return nil, err
+		} else if n > 0 {
+			log.Info("removed partial downloads left by a stopped process", "objects", n)
+		}
 	}
 	if err := e.cfg.Catalog.UpsertTenant(ctx, catalog.Tenant{ID: t.ID, Region: t.Region}); err != nil {
 		return nil, err
@@ -197,20 +202,9 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	}
 	e.p.progress.WindowsPlanned.Add(int64(len(windows)))
 
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &discoverWorker{p: e.p})
-	river.AddWorker(workers, &fetchWorker{p: e.p})
-	client, err := river.NewClient(driver, &river.Config{
-		Logger:            quietRiverLogger(e.cfg.Logger),
-		Queues:            map[string]river.QueueConfig{queueDiscover: {MaxWorkers: 4}, queueDownload: {MaxWorkers: e.cfg.Downloads}},
-		Workers:           workers,
-		RetryPolicy:       retryPolicy{},
-		FetchPollInterval: 50 * time.Millisecond,
-		FetchCooldown:     2 * time.Millisecond,
-		JobTimeout:        -1,
-	})
+	client, err := e.newClient(driver, !e.cfg.PlanOnly)
 	if err != nil {
-		return nil, fmt.Errorf("start job queue: %w", err)
+		return nil, err
 	}
 
 	runID, err := e.cfg.Catalog.StartRun(ctx, t.ID, r.From, r.To)
@@ -233,22 +227,28 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	if err := client.Start(workCtx); err != nil {
-		return nil, fmt.Errorf("start job queue: %w", err)
+	if !e.cfg.PlanOnly {
+		if err := client.Start(workCtx); err != nil {
+			return nil, fmt.Errorf("start job queue: %w", err)
+		}
 	}
 	log.Debug("queue started", "elapsed", time.Since(start))
 	waitErr := e.waitIdle(ctx, client)
 	log.Debug("queue idle", "elapsed", time.Since(start))
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancelStop()
-	if waitErr != nil {
+	switch {
+	case e.cfg.PlanOnly:
+	case waitErr != nil:
 		// Interrupted: stop taking work, let running downloads finish for a
 		// moment, then cancel them; River retries them on the next run.
 		if err := client.Stop(stopCtx); err != nil {
 			_ = client.StopAndCancel(stopCtx)
 		}
-	} else if err := client.Stop(stopCtx); err != nil {
-		return nil, fmt.Errorf("stop job queue: %w", err)
+	default:
+		if err := client.Stop(stopCtx); err != nil {
+			return nil, fmt.Errorf("stop job queue: %w", err)
+		}
 	}
 
 	log.Debug("queue stopped", "elapsed", time.Since(start))
@@ -283,6 +283,72 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 		return rep, waitErr
 	}
 	return rep, nil
+}
+
+// exclusive reports whether this process is the only one working the queue:
+// true on SQLite, whose data-dir lock makes it so.
+func (e *Engine) exclusive() bool { return e.cfg.Catalog.Dialect() == "sqlite" }
+
+// newClient is the River client: with work, it runs the discover and fetch
+// workers; without, it only inserts and lists.
+func (e *Engine) newClient(driver riverdriver.Driver[*sql.Tx], work bool) (*river.Client[*sql.Tx], error) {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &discoverWorker{p: e.p})
+	river.AddWorker(workers, &fetchWorker{p: e.p})
+	cfg := &river.Config{
+		Logger:            quietRiverLogger(e.cfg.Logger),
+		Workers:           workers,
+		RetryPolicy:       retryPolicy{},
+		FetchPollInterval: 50 * time.Millisecond,
+		FetchCooldown:     2 * time.Millisecond,
+		JobTimeout:        -1,
+	}
+	if work {
+		cfg.Queues = map[string]river.QueueConfig{queueDiscover: {MaxWorkers: 4}, queueDownload: {MaxWorkers: e.cfg.Downloads}}
+	}
+	if !e.exclusive() {
+		// Shared queue: a job whose worker died is rescued by River after
+		// this long (the exclusive mode rescues at start instead).
+		cfg.RescueStuckJobsAfter = 10 * time.Minute
+	}
+	client, err := river.NewClient(driver, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start job queue: %w", err)
+	}
+	return client, nil
+}
+
+// Work runs the discover and fetch workers on a shared (PostgreSQL) queue
+// until ctx ends, then stops taking jobs and lets running ones finish for
+// up to grace before cancelling them (River retries those).
+func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
+	if e.exclusive() {
+		return errors.New("a worker needs a PostgreSQL catalog: an SQLite catalog is worked by the sync that holds its lock")
+	}
+	if _, err := e.Preflight(ctx); err != nil {
+		return err
+	}
+	if err := MigrateQueue(ctx, e.cfg.Catalog); err != nil {
+		return err
+	}
+	client, err := e.newClient(queueDriver(e.cfg.Catalog), true)
+	if err != nil {
+		return err
+	}
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start job queue: %w", err)
+	}
+	e.cfg.Logger.Info("worker started", "tenant", e.cfg.Tenant.ID, "downloads", e.cfg.Downloads)
+	<-ctx.Done()
+	stopCtx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := client.Stop(stopCtx); err != nil {
+		e.cfg.Logger.Warn("jobs still running at the end of the grace period; cancelling them (they will be retried)", "grace", grace)
+		hard, cancelHard := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancelHard()
+		return client.StopAndCancel(hard)
+	}
+	return nil
 }
 
 // waitIdle returns when no discover or fetch job is left to run.

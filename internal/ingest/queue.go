@@ -10,9 +10,12 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/vccingest/vccingest/internal/catalog"
 )
 
 // Queue names. Discovery is light and latency-bound; downloads are heavy and
@@ -37,11 +40,19 @@ var uniqueWhileActive = river.UniqueOpts{
 	},
 }
 
-// MigrateQueueSQLite brings River's own tables in the SQLite catalog database
-// up to date. River shares the catalog's database so that catalog writes and
-// job inserts commit in one transaction.
-func MigrateQueueSQLite(ctx context.Context, db *sql.DB) error {
-	m, err := rivermigrate.New(riversqlite.New(db), nil)
+// queueDriver is River's driver for the catalog's database: River shares it
+// so that catalog writes and job inserts commit in one transaction.
+func queueDriver(cat *catalog.Catalog) riverdriver.Driver[*sql.Tx] {
+	if cat.Dialect() == "postgres" {
+		return riverdatabasesql.New(cat.DB())
+	}
+	return riversqlite.New(cat.DB())
+}
+
+// MigrateQueue brings River's own tables in the catalog's database up to
+// date.
+func MigrateQueue(ctx context.Context, cat *catalog.Catalog) error {
+	m, err := rivermigrate.New(queueDriver(cat), nil)
 	if err != nil {
 		return fmt.Errorf("job queue migrations: %w", err)
 	}

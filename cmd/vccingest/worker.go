@@ -1,0 +1,50 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vccingest/vccingest/internal/ingest"
+)
+
+func newWorkerCmd() *cobra.Command {
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Work discovery and download jobs from a shared PostgreSQL catalog until stopped",
+		Long: `Worker joins the job queue of a PostgreSQL catalog and works its discover and
+fetch jobs until SIGTERM or SIGINT: then it stops taking jobs, lets running
+ones finish for --grace, and cancels the rest (River retries them). A worker
+killed outright loses nothing: River rescues its jobs after 10 minutes.
+
+Run any number of workers on any number of hosts, with the same settings as
+the sync that plans the work (vccingest sync --work=false). --downloads is per
+worker; so is --rate-limit, so divide the account's budget by the workers.`,
+		Example: `  vccingest worker --catalog postgres://vcc@db/vccingest --bucket s3://recordings --client-id … --client-secret-ref azkv://vault/vcc`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := loadSettings(cmd)
+			if err != nil {
+				return err
+			}
+			sec, err := resolveCredential(cmd.Context(), s)
+			if err != nil {
+				return err
+			}
+			logger, _ := newLogger(cmd.ErrOrStderr(), s)
+			eng, _, done, err := wire(cmd.Context(), s, sec, logger, &ingest.Progress{}, false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := eng.Work(cmd.Context(), grace); err != nil {
+				return classify(err)
+			}
+			return nil
+		},
+	}
+	addSettingsFlags(cmd)
+	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
+	return cmd
+}
