@@ -78,17 +78,18 @@ func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog
 	}
 	done := func() { bucket.Close(); closeCat() }
 	eng, err := ingest.New(ingest.Config{
-		Tenant:    &ingest.Tenant{ID: s.Tenant, Region: s.Region, APIBase: apiURL, VCC: client},
-		Catalog:   cat,
-		Bucket:    bucket,
-		Downloads: s.Downloads,
-		Window:    s.Window,
-		Lookback:  s.Lookback,
-		Settle:    s.Settle,
-		Logger:    logger,
-		Progress:  progress,
-		Version:   version,
-		PlanOnly:  planOnly,
+		Tenant:      &ingest.Tenant{ID: s.Tenant, Region: s.Region, APIBase: apiURL, VCC: client},
+		Catalog:     cat,
+		Bucket:      bucket,
+		Downloads:   s.Downloads,
+		Window:      s.Window,
+		Lookback:    s.Lookback,
+		Settle:      s.Settle,
+		RescueAfter: s.RescueAfter,
+		Logger:      logger,
+		Progress:    progress,
+		Version:     version,
+		PlanOnly:    planOnly,
 	})
 	if err != nil {
 		done()

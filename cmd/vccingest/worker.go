@@ -16,7 +16,8 @@ func newWorkerCmd() *cobra.Command {
 		Long: `Worker joins the job queue of a PostgreSQL catalog and works its discover and
 fetch jobs until SIGTERM or SIGINT: then it stops taking jobs, lets running
 ones finish for --grace, and cancels the rest (River retries them). A worker
-killed outright loses nothing: River rescues its jobs after 10 minutes.
+killed outright loses nothing: River hands its jobs to another worker after
+--rescue-after.
 
 Run any number of workers on any number of hosts, with the same settings as
 the sync that plans the work (vccingest sync --work=false). --downloads is per

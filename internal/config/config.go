@@ -37,24 +37,26 @@ type Settings struct {
 	Window          time.Duration
 	Lookback        time.Duration
 	Settle          time.Duration
-	RateLimit       float64 // requests per second per API
-	LogFormat       string  // auto, text or json
-	LogLevel        string  // debug, info, warn or error
+	RescueAfter     time.Duration // shared queues: when a dead worker's job is retried
+	RateLimit       float64       // requests per second per API
+	LogFormat       string        // auto, text or json
+	LogLevel        string        // debug, info, warn or error
 }
 
 // Defaults returns the settings every source starts from.
 func Defaults() Settings {
 	return Settings{
-		Tenant:    "default",
-		Region:    "nam",
-		DataDir:   "./vccingest-data",
-		Downloads: 8,
-		Window:    time.Hour,
-		Lookback:  24 * time.Hour,
-		Settle:    15 * time.Minute,
-		RateLimit: 20,
-		LogFormat: "auto",
-		LogLevel:  "info",
+		Tenant:      "default",
+		Region:      "nam",
+		DataDir:     "./vccingest-data",
+		Downloads:   8,
+		Window:      time.Hour,
+		Lookback:    24 * time.Hour,
+		Settle:      15 * time.Minute,
+		RescueAfter: 10 * time.Minute,
+		RateLimit:   20,
+		LogFormat:   "auto",
+		LogLevel:    "info",
 	}
 }
 
@@ -180,6 +182,7 @@ func Fields() []Field {
 		field("window", "size of one sync window", dur(func(s *Settings) *time.Duration { return &s.Window })),
 		field("lookback", "how far back each incremental run re-scans for late content", dur(func(s *Settings) *time.Duration { return &s.Lookback })),
 		field("settle", "how long after a call ends before its window is synced", dur(func(s *Settings) *time.Duration { return &s.Settle })),
+		field("rescue_after", "PostgreSQL catalog: how long a job of a worker that died stays running before another takes it", dur(func(s *Settings) *time.Duration { return &s.RescueAfter })),
 		field("rate_limit", "VCC requests per second, per API", accessor{
 			set: func(s *Settings, v string) error {
 				f, err := strconv.ParseFloat(v, 64)
@@ -344,6 +347,9 @@ func (s Settings) Validate() error {
 	}
 	if s.Lookback < 0 {
 		bad("lookback", "must not be negative")
+	}
+	if s.RescueAfter < time.Second {
+		bad("rescue_after", "%s is too short; use at least 1s (longer than the slowest download)", FormatDuration(s.RescueAfter))
 	}
 	if s.Settle < 0 {
 		bad("settle", "must not be negative")

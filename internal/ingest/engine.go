@@ -44,6 +44,10 @@ type Config struct {
 	Progress  *Progress // optional; read it for a progress display
 	Now       func() time.Time
 	Version   string
+	// RescueAfter is how long a job of a worker that died stays running
+	// on a shared (PostgreSQL) queue before River hands it to another
+	// (default 10 min; keep it above the slowest download).
+	RescueAfter time.Duration
 	// PlanOnly makes Sync queue the work and wait for other processes
 	// (vccingest worker, on a PostgreSQL catalog) to do it.
 	PlanOnly bool
@@ -57,6 +61,9 @@ type pipeline struct {
 	progress *Progress
 	now      func() time.Time
 	version  string
+	// jobTimeout bounds one attempt of a job. On a shared queue it is the
+	// rescue interval too: River only rescues a job whose timeout passed.
+	jobTimeout time.Duration
 
 	mu      sync.RWMutex
 	tenants map[string]*Tenant
@@ -92,6 +99,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Window <= 0 {
 		cfg.Window = time.Hour
 	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = 10 * time.Minute
+	}
 	if cfg.Lookback < 0 || cfg.Settle < 0 {
 		return nil, errors.New("ingest: Lookback and Settle must not be negative")
 	}
@@ -111,7 +121,13 @@ func New(cfg Config) (*Engine, error) {
 		progress: cfg.Progress,
 		now:      cfg.Now,
 		version:  cfg.Version,
-		tenants:  map[string]*Tenant{cfg.Tenant.ID: cfg.Tenant},
+		jobTimeout: func() time.Duration {
+			if cfg.Catalog.Dialect() == "sqlite" {
+				return 2 * time.Hour
+			}
+			return cfg.RescueAfter
+		}(),
+		tenants: map[string]*Tenant{cfg.Tenant.ID: cfg.Tenant},
 	}}, nil
 }
 
@@ -308,8 +324,10 @@ func (e *Engine) newClient(driver riverdriver.Driver[*sql.Tx], work bool) (*rive
 	}
 	if !e.exclusive() {
 		// Shared queue: a job whose worker died is rescued by River after
-		// this long (the exclusive mode rescues at start instead).
-		cfg.RescueStuckJobsAfter = 10 * time.Minute
+		// this long (the exclusive mode rescues at start instead). River
+		// never rescues a job without a timeout, so every job has one.
+		cfg.RescueStuckJobsAfter = e.cfg.RescueAfter
+		cfg.JobTimeout = e.cfg.RescueAfter
 	}
 	client, err := river.NewClient(driver, cfg)
 	if err != nil {

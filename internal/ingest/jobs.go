@@ -237,7 +237,7 @@ type fetchWorker struct {
 
 // Timeout bounds one attempt. The VCC client bounds each request and resumes
 // broken transfers; this is the backstop for a transfer that crawls.
-func (w *fetchWorker) Timeout(*river.Job[FetchArgs]) time.Duration { return 2 * time.Hour }
+func (w *fetchWorker) Timeout(*river.Job[FetchArgs]) time.Duration { return w.p.jobTimeout }
 
 func (w *fetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error {
 	a := job.Args
