@@ -479,3 +479,52 @@ func TestWorkers_PostgresShareTheWork(t *testing.T) {
 		t.Errorf("%d downloads for %d recordings", total, n)
 	}
 }
+
+// A worker killed with -9 mid-run loses nothing: another worker gets its
+// jobs once River's rescuer (on the leader) sees them past --rescue-after.
+func TestWorkers_PostgresWorkerKilledMidRun(t *testing.T) {
+	catURL := postgresCatalog(t)
+	e := newE2E(t, vccsim.Config{Seed: 61, Days: 1, CallsPerDay: 40, FixedRecordingSize: 2 << 20}, "admin")
+	if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	common := []string{"worker", "--catalog", catURL, "--downloads", "2", "--rescue-after", "2s"}
+	victim := e.command(context.Background(), common...)
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	planner := make(chan result, 1)
+	go func() { planner <- e.syncAll("--catalog", catURL, "--work=false") }()
+	deadline := time.Now().Add(time.Minute)
+	for contentDownloads(e.sim) < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = victim.Process.Signal(syscall.SIGKILL)
+	_ = victim.Wait()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	steady := e.command(ctx, common...)
+	steady.Cancel = func() error { return steady.Process.Signal(syscall.SIGTERM) }
+	if err := steady.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-planner
+	cancel()
+	_ = steady.Wait()
+	if r.code != 0 {
+		t.Fatalf("planner: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	downloads := contentDownloads(e.sim)
+	// The dead worker's partial download is a temporary object, never under
+	// a final key; the next run removes it once it is older than twice
+	// --rescue-after, and downloads nothing.
+	time.Sleep(4500 * time.Millisecond)
+	e.sim.ResetRequests()
+	if r := e.syncAll("--catalog", catURL, "--rescue-after", "2s"); r.code != 0 || contentDownloads(e.sim) != 0 {
+		t.Errorf("re-run: exit %d, %d downloads\n%s", r.code, contentDownloads(e.sim), r.stderr)
+	}
+	n := e.verify()
+	if downloads < n || downloads > n+2 {
+		t.Errorf("%d downloads for %d recordings (at most the 2 interrupted ones twice)", downloads, n)
+	}
+}

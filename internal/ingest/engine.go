@@ -203,6 +203,15 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 		} else if n > 0 {
 			log.Info("removed partial downloads left by a stopped process", "objects", n)
 		}
+	} else {
+		// Shared queue: other workers may be writing now, but no attempt
+		// outlives its timeout (rescue_after), so older temporary objects
+		// were left by a worker that died.
+		if n, err := e.cfg.Bucket.SweepTemp(2 * e.cfg.RescueAfter); err != nil {
+			return nil, err
+		} else if n > 0 {
+			log.Info("removed partial downloads left by a worker that died", "objects", n)
+		}
 	}
 	if err := e.cfg.Catalog.UpsertTenant(ctx, catalog.Tenant{ID: t.ID, Region: t.Region}); err != nil {
 		return nil, err

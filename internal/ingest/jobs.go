@@ -50,7 +50,9 @@ type discoverWorker struct {
 	p *pipeline
 }
 
-func (w *discoverWorker) Timeout(*river.Job[DiscoverArgs]) time.Duration { return 30 * time.Minute }
+func (w *discoverWorker) Timeout(*river.Job[DiscoverArgs]) time.Duration {
+	return min(30*time.Minute, w.p.jobTimeout)
+}
 
 func (w *discoverWorker) Work(ctx context.Context, job *river.Job[DiscoverArgs]) error {
 	t, err := w.p.tenant(job.Args.Tenant)
