@@ -528,3 +528,55 @@ func TestWorkers_PostgresWorkerKilledMidRun(t *testing.T) {
 		t.Errorf("%d downloads for %d recordings (at most the 2 interrupted ones twice)", downloads, n)
 	}
 }
+
+// Two planners started at once over the same range, with two workers: one
+// window row per window, and every recording downloaded exactly once.
+func TestWorkers_PostgresTwoPlannersAtOnce(t *testing.T) {
+	catURL := postgresCatalog(t)
+	e := newE2E(t, vccsim.Config{Seed: 67, Days: 1, CallsPerDay: 40, FixedRecordingSize: 128 << 10}, "admin")
+	if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var workers []*exec.Cmd
+	for range 2 {
+		w := e.command(ctx, "worker", "--catalog", catURL, "--downloads", "2")
+		w.Cancel = func() error { return w.Process.Signal(syscall.SIGTERM) }
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		workers = append(workers, w)
+	}
+	planners := make(chan result, 2)
+	for range 2 {
+		go func() { planners <- e.syncAll("--catalog", catURL, "--work=false") }()
+	}
+	for range 2 {
+		if r := <-planners; r.code != 0 {
+			t.Errorf("planner: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+	}
+	cancel()
+	for _, w := range workers {
+		_ = w.Wait()
+	}
+	n := e.verify()
+	for key, c := range e.sim.Downloads() {
+		if c != 1 {
+			t.Errorf("%s downloaded %d times", key, c)
+		}
+	}
+	db, err := sql.Open("pgx", catURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var windows, distinct int
+	if err := db.QueryRow(`SELECT count(*), count(DISTINCT (start_at, end_at)) FROM sync_windows`).Scan(&windows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if windows != 24 || distinct != 24 || n == 0 {
+		t.Errorf("%d window rows (%d distinct) for a one-day range, %d recordings", windows, distinct, n)
+	}
+}
