@@ -393,7 +393,7 @@ func TestMigrate(t *testing.T) {
 // postgresCatalog gives a test its own schema on the test PostgreSQL and
 // returns the catalog URL. Without a server the test fails under CI and is
 // skipped, saying why, elsewhere.
-func postgresCatalog(t *testing.T) string {
+func postgresCatalog(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("VCCINGEST_TEST_POSTGRES")
 	if dsn == "" {

@@ -87,6 +87,13 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if s.cfg.Latency > 0 {
+		select {
+		case <-time.After(s.cfg.Latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if q.route == RouteToken && r.ParseForm() == nil {
 		q.scope = r.PostForm.Get("scope") // counted by the scope asked for
 	}

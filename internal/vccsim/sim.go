@@ -52,6 +52,9 @@ type Config struct {
 	FixedRecordingSize int64
 	// HostileIDs gives a few interactions ids that are unsafe as paths.
 	HostileIDs bool
+	// Latency delays every response of the VCC APIs, as a remote API
+	// would (the simulator on loopback answers in microseconds).
+	Latency time.Duration
 
 	Credentials []Credential // default DefaultCredentials(Seed)
 	Faults      Faults

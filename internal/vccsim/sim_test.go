@@ -621,3 +621,13 @@ func TestSimEndpoints(t *testing.T) {
 		t.Errorf("bad truth query: %d", code)
 	}
 }
+
+func TestLatency(t *testing.T) {
+	s := start(t, Config{Seed: 1, Days: 1, Latency: 150 * time.Millisecond})
+	began := time.Now()
+	tok := mustToken(t, s, "admin", ScopeUsers)
+	get(t, s, "/useradmin/users", tok)
+	if d := time.Since(began); d < 300*time.Millisecond {
+		t.Errorf("two requests took %s with 150ms latency each", d)
+	}
+}
