@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -197,23 +196,11 @@ func BenchmarkWorkers(b *testing.B) {
 				if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
 					b.Fatalf("migrate: %s", r.stderr)
 				}
-				ctx, cancel := context.WithCancel(context.Background())
-				var ws []*exec.Cmd
-				for range n {
-					w := e.command(ctx, "worker", "--catalog", catURL, "--downloads", "4", "--rate-limit", "1000")
-					w.Cancel = func() error { return w.Process.Signal(syscall.SIGTERM) }
-					if err := w.Start(); err != nil {
-						b.Fatal(err)
-					}
-					ws = append(ws, w)
-				}
+				stop := e.startWorkers(n, "--catalog", catURL, "--downloads", "4", "--rate-limit", "1000")
 				began := time.Now()
 				r := e.syncAll("--catalog", catURL, "--work=false")
 				elapsed += time.Since(began)
-				cancel()
-				for _, w := range ws {
-					_ = w.Wait()
-				}
+				stop()
 				if r.code != 0 {
 					b.Fatalf("planner: %s", r.stderr)
 				}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -9,22 +8,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/blobstore/azuritetest"
+	"github.com/vccingest/vccingest/internal/blobstore/s3test"
 	"github.com/vccingest/vccingest/internal/vccsim"
 )
 
@@ -283,19 +280,7 @@ func TestDemoShowsThePermissionGap(t *testing.T) {
 // A full sync into an S3 bucket (an in-process S3 server on loopback):
 // every object's sha256 equals ground truth, and nothing else is there.
 func TestSync_ToS3(t *testing.T) {
-	backend := s3mem.New()
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	defer srv.Close()
-	if err := backend.CreateBucket("recordings"); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-	} {
-		t.Setenv(k, v)
-	}
-	bucketURL := "s3://recordings?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + url.QueryEscape(srv.URL)
+	bucketURL := s3test.Start(t, "recordings")
 
 	e := newE2E(t, vccsim.Config{Seed: 37, Days: 1, CallsPerDay: 30, FixedRecordingSize: 300 << 10}, "admin")
 	e.syncToBucket(bucketURL)
@@ -445,24 +430,9 @@ func TestWorkers_PostgresShareTheWork(t *testing.T) {
 	if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
 		t.Fatalf("migrate: %d %s", r.code, r.stderr)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var workers []*exec.Cmd
-	for range 3 {
-		w := e.command(ctx, "worker", "--catalog", catURL, "--downloads", "2")
-		w.Cancel = func() error { return w.Process.Signal(syscall.SIGTERM) }
-		var errb bytes.Buffer
-		w.Stderr = &errb
-		if err := w.Start(); err != nil {
-			t.Fatal(err)
-		}
-		workers = append(workers, w)
-	}
+	stop := e.startWorkers(3, "--catalog", catURL, "--downloads", "2")
 	r := e.syncAll("--catalog", catURL, "--work=false")
-	cancel()
-	for _, w := range workers {
-		_ = w.Wait()
-	}
+	stop()
 	if r.code != 0 {
 		t.Fatalf("planner: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -537,17 +507,8 @@ func TestWorkers_PostgresTwoPlannersAtOnce(t *testing.T) {
 	if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
 		t.Fatalf("migrate: %d %s", r.code, r.stderr)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var workers []*exec.Cmd
-	for range 2 {
-		w := e.command(ctx, "worker", "--catalog", catURL, "--downloads", "2")
-		w.Cancel = func() error { return w.Process.Signal(syscall.SIGTERM) }
-		if err := w.Start(); err != nil {
-			t.Fatal(err)
-		}
-		workers = append(workers, w)
-	}
+	stop := e.startWorkers(2, "--catalog", catURL, "--downloads", "2")
+	defer stop()
 	planners := make(chan result, 2)
 	for range 2 {
 		go func() { planners <- e.syncAll("--catalog", catURL, "--work=false") }()
@@ -557,10 +518,7 @@ func TestWorkers_PostgresTwoPlannersAtOnce(t *testing.T) {
 			t.Errorf("planner: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
 	}
-	cancel()
-	for _, w := range workers {
-		_ = w.Wait()
-	}
+	stop()
 	n := e.verify()
 	for key, c := range e.sim.Downloads() {
 		if c != 1 {
@@ -578,5 +536,31 @@ func TestWorkers_PostgresTwoPlannersAtOnce(t *testing.T) {
 	}
 	if windows != 24 || distinct != 24 || n == 0 {
 		t.Errorf("%d window rows (%d distinct) for a one-day range, %d recordings", windows, distinct, n)
+	}
+}
+
+// startWorkers starts n vccingest worker processes with args; stop sends
+// them SIGTERM and waits for them (calling it again does nothing).
+func (e *e2e) startWorkers(n int, args ...string) (stop func()) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var workers []*exec.Cmd
+	for range n {
+		w := e.command(ctx, append([]string{"worker"}, args...)...)
+		w.Cancel = func() error { return w.Process.Signal(syscall.SIGTERM) }
+		if err := w.Start(); err != nil {
+			cancel()
+			e.t.Fatal(err)
+		}
+		workers = append(workers, w)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			for _, w := range workers {
+				_ = w.Wait()
+			}
+		})
 	}
 }
