@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -26,9 +27,31 @@ type Tenant struct {
 	APIBase string // for provenance
 	VCC     VCC
 
-	// StatsGranted is set by Preflight: without the stats scope recordings
-	// are still ingested, with direction "unknown".
-	StatsGranted bool
+	// Bucket receives the tenant's recordings and sidecars. Engine sets it
+	// from Config.Bucket when nil.
+	Bucket *blobstore.Bucket
+
+	// statsGranted is set by Preflight: without the stats scope recordings
+	// are still ingested, with direction "unknown". Jobs of an earlier run
+	// may read it while a new run's preflight sets it.
+	statsGranted atomic.Bool
+
+	// queues are the tenant's own River queues in a Service (so that one
+	// tenant's backlog never delays another's); empty means the shared
+	// discover and download queues of a one-tenant Engine.
+	queues tenantQueues
+}
+
+// tenantQueues names the River queues a tenant's jobs go to.
+type tenantQueues struct{ discover, download string }
+
+// insertOpts routes a job to the tenant's own queue, if it has one; River
+// takes every other option from the job's InsertOpts.
+func (q tenantQueues) insertOpts(queue string) *river.InsertOpts {
+	if queue == "" {
+		return nil
+	}
+	return &river.InsertOpts{Queue: queue}
 }
 
 // Config wires a pipeline to its catalog, bucket and tenant.
@@ -56,7 +79,6 @@ type Config struct {
 // pipeline is what the workers share.
 type pipeline struct {
 	cat      *catalog.Catalog
-	bucket   *blobstore.Bucket
 	log      *slog.Logger
 	progress *Progress
 	now      func() time.Time
@@ -93,6 +115,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.PlanOnly && cfg.Catalog.Dialect() == "sqlite" {
 		return nil, errors.New("ingest: an SQLite catalog is worked by the process that syncs it; planning only needs a PostgreSQL catalog and vccingest worker processes")
 	}
+	if cfg.Tenant.Bucket == nil {
+		cfg.Tenant.Bucket = cfg.Bucket
+	}
 	if cfg.Downloads <= 0 {
 		cfg.Downloads = 8
 	}
@@ -116,7 +141,6 @@ func New(cfg Config) (*Engine, error) {
 	}
 	return &Engine{cfg: cfg, p: &pipeline{
 		cat:      cfg.Catalog,
-		bucket:   cfg.Bucket,
 		log:      cfg.Logger,
 		progress: cfg.Progress,
 		now:      cfg.Now,
@@ -139,7 +163,10 @@ var ErrScope = errors.New("missing scope")
 // queued. Content and Users are required; Stats is optional (direction is
 // then "unknown", and the returned warning says why).
 func (e *Engine) Preflight(ctx context.Context) (warnings []string, err error) {
-	t := e.cfg.Tenant
+	return preflight(ctx, e.cfg.Tenant)
+}
+
+func preflight(ctx context.Context, t *Tenant) (warnings []string, err error) {
 	for _, scope := range []string{vcc.ScopeContent, vcc.ScopeUsers} {
 		if err := t.VCC.CheckScope(ctx, scope); err != nil {
 			return nil, err
@@ -149,9 +176,9 @@ func (e *Engine) Preflight(ctx context.Context) (warnings []string, err error) {
 	var se *vcc.ScopeError
 	switch {
 	case err == nil:
-		t.StatsGranted = true
+		t.statsGranted.Store(true)
 	case errors.As(err, &se):
-		t.StatsGranted = false
+		t.statsGranted.Store(false)
 		warnings = append(warnings, "the credential lacks the stats scope, so call direction is recorded as \"unknown\" and coverage cannot compare with what happened: "+err.Error())
 	default:
 		return nil, err
@@ -216,7 +243,7 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	if err := e.cfg.Catalog.UpsertTenant(ctx, catalog.Tenant{ID: t.ID, Region: t.Region}); err != nil {
 		return nil, err
 	}
-	if err := e.refreshAgents(ctx, t); err != nil {
+	if err := e.p.refreshAgents(ctx, t); err != nil {
 		return nil, err
 	}
 
@@ -279,7 +306,7 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	log.Debug("queue stopped", "elapsed", time.Since(start))
 	rep := &Report{Range: r, Windows: len(windows), Warnings: warnings}
 	finishCtx := context.WithoutCancel(ctx)
-	wm, err := e.advanceWatermark(finishCtx, t, windows)
+	wm, err := e.p.advanceWatermark(finishCtx, t, windows)
 	if err != nil {
 		return nil, err
 	}
@@ -408,8 +435,8 @@ func (e *Engine) waitIdle(ctx context.Context, client *river.Client[*sql.Tx]) er
 // advanceWatermark moves the tenant's watermark over the windows that are
 // now fully synced (discovered, and every recording stored or failed for
 // good), as far as they join the current watermark without a gap.
-func (e *Engine) advanceWatermark(ctx context.Context, t *Tenant, windows []Window) (time.Time, error) {
-	old, err := e.cfg.Catalog.Watermark(ctx, t.ID)
+func (p *pipeline) advanceWatermark(ctx context.Context, t *Tenant, windows []Window) (time.Time, error) {
+	old, err := p.cat.Watermark(ctx, t.ID)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -418,7 +445,7 @@ func (e *Engine) advanceWatermark(ctx context.Context, t *Tenant, windows []Wind
 		if !wm.IsZero() && w.Start.After(wm) {
 			break // a gap: the watermark only moves over contiguous windows
 		}
-		synced, err := e.cfg.Catalog.MarkWindowSyncedIfDone(ctx, t.ID, w.Start, w.End)
+		synced, err := p.cat.MarkWindowSyncedIfDone(ctx, t.ID, w.Start, w.End)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -430,7 +457,7 @@ func (e *Engine) advanceWatermark(ctx context.Context, t *Tenant, windows []Wind
 		}
 	}
 	if wm.After(old) {
-		if err := e.cfg.Catalog.SetWatermark(ctx, t.ID, wm); err != nil {
+		if err := p.cat.SetWatermark(ctx, t.ID, wm); err != nil {
 			return time.Time{}, err
 		}
 	}
@@ -438,7 +465,7 @@ func (e *Engine) advanceWatermark(ctx context.Context, t *Tenant, windows []Wind
 }
 
 // refreshAgents loads every user into the agent cache, once per run.
-func (e *Engine) refreshAgents(ctx context.Context, t *Tenant) error {
+func (p *pipeline) refreshAgents(ctx context.Context, t *Tenant) error {
 	var agents []catalog.Agent
 	for u, err := range t.VCC.Users(ctx) {
 		if err != nil {
@@ -453,7 +480,7 @@ func (e *Engine) refreshAgents(ctx context.Context, t *Tenant) error {
 		}
 		agents = append(agents, a)
 	}
-	return e.cfg.Catalog.UpsertAgents(ctx, t.ID, agents, e.p.now())
+	return p.cat.UpsertAgents(ctx, t.ID, agents, p.now())
 }
 
 // quietRiverLogger keeps River's own chatter out of the user's way: River

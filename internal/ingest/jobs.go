@@ -65,7 +65,7 @@ func (w *discoverWorker) Work(ctx context.Context, job *river.Job[DiscoverArgs])
 	// Stats first: it is the authoritative direction and the record of what
 	// happened, which coverage compares with what Content shows.
 	stats := map[string]vcc.StatsInteraction{}
-	if t.StatsGranted {
+	if t.statsGranted.Load() {
 		var rows []catalog.StatsInteraction
 		for si, err := range t.VCC.StatsInteractions(ctx, win.Start, win.End) {
 			if err != nil {
@@ -116,7 +116,7 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 		row.AgentID = it.AgentIDs[0]
 	}
 	si, ok := stats[it.GUID]
-	if !ok && t.StatsGranted {
+	if !ok && t.statsGranted.Load() {
 		// Not in the window's Stats listing (Stats lags behind Content, or the
 		// call straddles the boundary): ask for this one interaction, once.
 		known, err := p.cat.HasStatsDirection(ctx, t.ID, it.GUID)
@@ -192,7 +192,7 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 			if err != nil {
 				return err
 			}
-			res, err := client.InsertTx(ctx, tx.SQL(), FetchArgs{Tenant: t.ID, GUID: it.GUID, ContentKey: item.Key}, nil)
+			res, err := client.InsertTx(ctx, tx.SQL(), FetchArgs{Tenant: t.ID, GUID: it.GUID, ContentKey: item.Key}, t.queues.insertOpts(t.queues.download))
 			if err != nil {
 				return fmt.Errorf("queue download of %s/%s: %w", it.GUID, item.Key, err)
 			}
@@ -293,7 +293,7 @@ func (p *pipeline) fetch(ctx context.Context, t *Tenant, guid, contentKey string
 	// A process killed between the bucket commit and the catalog commit left a
 	// complete object under the final key: verify it instead of downloading
 	// again.
-	obj, found, err := p.bucket.Existing(ctx, key, rec.ExpectedBytes)
+	obj, found, err := t.Bucket.Existing(ctx, key, rec.ExpectedBytes)
 	if err != nil {
 		return err
 	}
@@ -302,7 +302,7 @@ func (p *pipeline) fetch(ctx context.Context, t *Tenant, guid, contentKey string
 		if err != nil {
 			return fmt.Errorf("download %s/%s: %w", guid, contentKey, err)
 		}
-		obj, err = p.bucket.Put(ctx, key, countingReader{r: content, n: &p.progress.BytesDownloaded}, content.Size)
+		obj, err = t.Bucket.Put(ctx, key, countingReader{r: content, n: &p.progress.BytesDownloaded}, content.Size)
 		content.Close()
 		if err != nil {
 			return fmt.Errorf("store %s/%s: %w", guid, contentKey, err)

@@ -23,7 +23,7 @@ func (p *pipeline) writeSidecar(ctx context.Context, t *Tenant, guid string) err
 		if err != nil {
 			return err
 		}
-		if err := p.bucket.WriteSidecar(ctx, key, sc); err != nil {
+		if err := t.Bucket.WriteSidecar(ctx, key, sc); err != nil {
 			return fmt.Errorf("write sidecar of %s: %w", guid, err)
 		}
 		now, _, rev, err := p.buildSidecar(ctx, t, guid)

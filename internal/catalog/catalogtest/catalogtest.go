@@ -28,6 +28,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("TxRollsBack", func(t *testing.T) { rollback(t, open(t)) })
 	t.Run("SidecarStaleUntilWrittenAndAfterEachChange", func(t *testing.T) { sidecarRev(t, open(t)) })
 	t.Run("ListingAndCoverageQueries", func(t *testing.T) { listing(t, open(t)) })
+	t.Run("TotalsRunsAndRecentFailures", func(t *testing.T) { status(t, open(t)) })
 }
 
 func listing(t *testing.T, c *catalog.Catalog) {
@@ -305,5 +306,54 @@ func rollback(t *testing.T, c *catalog.Catalog) {
 	}
 	if _, err := c.Recording(ctx, "acme", "g1", "x"); !errors.Is(err, catalog.ErrNotFound) {
 		t.Fatalf("rolled-back row exists: %v", err)
+	}
+}
+
+func status(t *testing.T, c *catalog.Catalog) {
+	seed(t, c, "g1", "a", "b", "c")
+	ctx := context.Background()
+	if _, err := c.MarkStored(ctx, "acme", "g1", "a", 1234, "sha", "k/a.wav", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MarkFailed(ctx, "acme", "g1", "b", "404: content gone", true); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Totals(ctx, "acme")
+	want := catalog.Totals{Interactions: 1, Recordings: 3, Stored: 1, Failed: 1, Pending: 1, Bytes: 1234}
+	if err != nil || got != want {
+		t.Fatalf("Totals = %+v, %v; want %+v", got, err, want)
+	}
+	if got, _ := c.Totals(ctx, "nobody"); got != (catalog.Totals{}) {
+		t.Fatalf("Totals of an unknown tenant = %+v", got)
+	}
+
+	first, err := c.StartRun(ctx, "acme", t0, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.FinishRun(ctx, first, "done", 1, 0, 1234); err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.StartRun(ctx, "acme", t0.Add(time.Hour), t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := c.Runs(ctx, "acme", 10)
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("Runs = %+v, %v", runs, err)
+	}
+	if runs[0].ID != second || runs[0].Status != "running" || !runs[0].Finished.IsZero() || !runs[0].From.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("newest run = %+v", runs[0])
+	}
+	if runs[1].ID != first || runs[1].Status != "done" || runs[1].Stored != 1 || runs[1].Bytes != 1234 || runs[1].Finished.IsZero() {
+		t.Fatalf("oldest run = %+v", runs[1])
+	}
+	if runs, _ := c.Runs(ctx, "acme", 1); len(runs) != 1 || runs[0].ID != second {
+		t.Fatalf("Runs limit 1 = %+v", runs)
+	}
+
+	failed, err := c.RecentFailures(ctx, "acme", 10)
+	if err != nil || len(failed) != 1 || failed[0].ContentKey != "b" || failed[0].LastError != "404: content gone" {
+		t.Fatalf("RecentFailures = %+v, %v", failed, err)
 	}
 }

@@ -1,0 +1,85 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Totals are a tenant's all-time counts, for the status page and metrics.
+type Totals struct {
+	Interactions int64 // seen through the Content API
+	Recordings   int64 // known recordings
+	Stored       int64
+	Failed       int64 // failed for good
+	Pending      int64
+	Bytes        int64 // stored bytes
+}
+
+// Totals counts a tenant's interactions and recordings by status.
+func (q querier) Totals(ctx context.Context, tenant string) (Totals, error) {
+	var t Totals
+	err := q.queryRow(ctx, `SELECT
+			COUNT(*),
+			COALESCE(SUM(CASE WHEN status = 'stored' THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN status = 'stored' THEN bytes ELSE 0 END), 0)
+		FROM recordings WHERE tenant = ?`, tenant).Scan(&t.Recordings, &t.Stored, &t.Failed, &t.Pending, &t.Bytes)
+	if err != nil {
+		return Totals{}, wrap(err, "count recordings of tenant %s", tenant)
+	}
+	err = q.queryRow(ctx, `SELECT COUNT(*) FROM interactions WHERE tenant = ?`, tenant).Scan(&t.Interactions)
+	return t, wrap(err, "count interactions of tenant %s", tenant)
+}
+
+// Run is one sync run of a tenant.
+type Run struct {
+	ID                    int64
+	Tenant                string
+	From, To              time.Time
+	Started, Finished     time.Time // Finished is zero while running
+	Status                string    // running, done, failures, interrupted, partial
+	Stored, Failed, Bytes int64
+}
+
+// Runs lists a tenant's latest runs, newest first.
+func (q querier) Runs(ctx context.Context, tenant string, limit int) ([]Run, error) {
+	rows, err := q.query(ctx, `SELECT id, tenant, range_from, range_to, started_at, finished_at, status, stored, failed, bytes
+		FROM runs WHERE tenant = ? ORDER BY id DESC LIMIT ?`, tenant, limit)
+	if err != nil {
+		return nil, wrap(err, "list runs of tenant %s", tenant)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		var r Run
+		var from, to, started string
+		var finished sql.NullString
+		if err := rows.Scan(&r.ID, &r.Tenant, &from, &to, &started, &finished, &r.Status, &r.Stored, &r.Failed, &r.Bytes); err != nil {
+			return nil, wrap(err, "list runs of tenant %s", tenant)
+		}
+		for _, f := range []struct {
+			dst *time.Time
+			s   string
+		}{{&r.From, from}, {&r.To, to}, {&r.Started, started}} {
+			if *f.dst, err = parseTS(f.s); err != nil {
+				return nil, err
+			}
+		}
+		if r.Finished, err = nullTS(finished); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, wrap(rows.Err(), "list runs of tenant %s", tenant)
+}
+
+// RecentFailures lists a tenant's recordings that failed for good, the most
+// recently failed first.
+func (q querier) RecentFailures(ctx context.Context, tenant string, limit int) ([]Recording, error) {
+	return q.recordings(ctx, `SELECT `+recordingCols+` FROM recordings r
+		JOIN interactions i ON i.tenant = r.tenant AND i.guid = r.guid
+		WHERE r.tenant = ? AND r.status = 'failed'
+		ORDER BY r.updated_at DESC, r.guid, r.content_key LIMIT ?`, tenant, limit)
+}

@@ -1,0 +1,634 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/coverage"
+)
+
+// TenantSpec is how a Service runs one tenant.
+type TenantSpec struct {
+	// Tenant needs ID, Region, APIBase, VCC and Bucket.
+	Tenant *Tenant
+	// Interval is how often the tenant syncs (a River periodic job).
+	Interval time.Duration
+	// Window, Lookback and Settle plan each run as for `vccingest sync`.
+	Window, Lookback, Settle time.Duration
+	// Downloads is the tenant's download concurrency: its own River queue
+	// has this many workers, so one tenant's backlog never delays another.
+	Downloads int
+	// Fingerprint identifies the tenant's configuration: Apply replaces a
+	// tenant whose fingerprint changed and leaves the others alone.
+	Fingerprint string
+}
+
+func (s *TenantSpec) defaults() error {
+	if s.Tenant == nil || s.Tenant.ID == "" || s.Tenant.VCC == nil || s.Tenant.Bucket == nil {
+		return errors.New("ingest: a tenant needs an ID, a VCC client and a bucket")
+	}
+	if s.Interval <= 0 {
+		return fmt.Errorf("ingest: tenant %s: the interval must be positive", s.Tenant.ID)
+	}
+	if s.Window <= 0 {
+		s.Window = time.Hour
+	}
+	if s.Downloads <= 0 {
+		s.Downloads = 8
+	}
+	return nil
+}
+
+// ServiceConfig wires a Service.
+type ServiceConfig struct {
+	Catalog *catalog.Catalog
+	Logger  *slog.Logger
+	Version string
+	// RescueAfter is as for Config (shared PostgreSQL queues).
+	RescueAfter time.Duration
+	// CoverageSpan is how far back the coverage shown after each run reaches
+	// (default 7 days).
+	CoverageSpan time.Duration
+	// RetryBase is the first backoff of a tenant whose sync failed (default
+	// 15 s); it doubles with each failure up to RetryMax (default 30 min).
+	RetryBase, RetryMax time.Duration
+	Now                 func() time.Time
+}
+
+// Service keeps many tenants' recordings flowing: each tenant syncs on its
+// own River periodic job, into its own River queues, so a slow or failing
+// tenant never delays another. A tenant whose sync fails is marked unhealthy
+// and retried with exponential backoff.
+type Service struct {
+	cfg    ServiceConfig
+	p      *pipeline
+	client *river.Client[*sql.Tx]
+
+	mu     sync.Mutex
+	specs  map[string]TenantSpec
+	health map[string]*health
+}
+
+// health is what the service remembers of a tenant between runs.
+type health struct {
+	running     bool
+	runs        int // finished, successful or not
+	failures    int // consecutive
+	lastError   string
+	lastErrorAt time.Time
+	nextAttempt time.Time
+	lastSuccess time.Time
+	warnings    []string
+	coverage    *coverage.Report
+	covFrom     time.Time
+	covTo       time.Time
+}
+
+const queueSchedule = "schedule"
+
+// NewService checks cfg and builds the service; Start runs it.
+func NewService(cfg ServiceConfig) (*Service, error) {
+	if cfg.Catalog == nil {
+		return nil, errors.New("ingest: a Service needs a catalog")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = 10 * time.Minute
+	}
+	if cfg.CoverageSpan <= 0 {
+		cfg.CoverageSpan = 7 * 24 * time.Hour
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 15 * time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 30 * time.Minute
+	}
+	s := &Service{cfg: cfg, specs: map[string]TenantSpec{}, health: map[string]*health{}}
+	s.p = &pipeline{
+		cat:        cfg.Catalog,
+		log:        cfg.Logger,
+		progress:   &Progress{},
+		now:        cfg.Now,
+		version:    cfg.Version,
+		jobTimeout: 2 * time.Hour,
+		tenants:    map[string]*Tenant{},
+	}
+	shared := cfg.Catalog.Dialect() != "sqlite"
+	if shared {
+		s.p.jobTimeout = cfg.RescueAfter
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &discoverWorker{p: s.p})
+	river.AddWorker(workers, &fetchWorker{p: s.p})
+	river.AddWorker(workers, &tenantSyncWorker{s: s})
+	rc := &river.Config{
+		Logger:            quietRiverLogger(cfg.Logger),
+		Workers:           workers,
+		RetryPolicy:       retryPolicy{},
+		FetchPollInterval: 100 * time.Millisecond,
+		FetchCooldown:     5 * time.Millisecond,
+		JobTimeout:        -1,
+		// A tenant sync waits for its own jobs, so each tenant needs a slot
+		// of its own: 100 tenants per process is plenty.
+		Queues: map[string]river.QueueConfig{queueSchedule: {MaxWorkers: 100}},
+	}
+	if shared {
+		rc.RescueStuckJobsAfter = cfg.RescueAfter
+		rc.JobTimeout = cfg.RescueAfter
+	}
+	client, err := river.NewClient(queueDriver(cfg.Catalog), rc)
+	if err != nil {
+		return nil, fmt.Errorf("start job queue: %w", err)
+	}
+	s.client = client
+	return s, nil
+}
+
+// Start migrates the job queue and starts working it. On an embedded
+// (SQLite) catalog it first resumes jobs a stopped process left running.
+func (s *Service) Start(ctx context.Context) error {
+	if err := MigrateQueue(ctx, s.cfg.Catalog); err != nil {
+		return err
+	}
+	if s.cfg.Catalog.Dialect() == "sqlite" {
+		n, err := rescueOrphans(ctx, queueDriver(s.cfg.Catalog).GetExecutor())
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			s.cfg.Logger.Info("resumed jobs left running by a stopped process", "jobs", n)
+		}
+	}
+	if err := s.client.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start job queue: %w", err)
+	}
+	return nil
+}
+
+// Stop stops scheduling and taking jobs, lets running ones finish for up to
+// grace, then cancels the rest (River retries them at the next start).
+func (s *Service) Stop(grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := s.client.Stop(ctx); err != nil {
+		s.cfg.Logger.Warn("jobs still running at the end of the grace period; cancelling them (they resume at the next start)", "grace", grace)
+		hard, cancelHard := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancelHard()
+		return s.client.StopAndCancel(hard)
+	}
+	return nil
+}
+
+// Apply makes specs the set of tenants: new ones are scheduled (and sync at
+// once), changed ones are replaced, missing ones stop being scheduled. Other
+// tenants' work goes on untouched. On error nothing is changed.
+func (s *Service) Apply(ctx context.Context, specs []TenantSpec) error {
+	want := map[string]TenantSpec{}
+	for _, spec := range specs {
+		if err := spec.defaults(); err != nil {
+			return err
+		}
+		if _, dup := want[spec.Tenant.ID]; dup {
+			return fmt.Errorf("ingest: tenant %s is configured twice", spec.Tenant.ID)
+		}
+		spec.Tenant.queues = queuesFor(spec.Tenant.ID)
+		want[spec.Tenant.ID] = spec
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, old := range s.specs {
+		if _, keep := want[id]; keep {
+			continue
+		}
+		s.client.PeriodicJobs().RemoveByID(periodicID(id))
+		// Queued work stays in the database; it resumes if the tenant
+		// comes back (and its windows stay below the watermark until then).
+		for _, q := range []string{old.Tenant.queues.discover, old.Tenant.queues.download} {
+			if err := s.client.Queues().Remove(ctx, q); err != nil {
+				s.cfg.Logger.Warn("stop a removed tenant's queue", "tenant", id, "queue", q, "error", err)
+			}
+		}
+		s.p.mu.Lock()
+		delete(s.p.tenants, id)
+		s.p.mu.Unlock()
+		delete(s.specs, id)
+		delete(s.health, id)
+		s.cfg.Logger.Info("tenant removed; its schedule stopped", "tenant", id)
+	}
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		spec := want[id]
+		old, had := s.specs[id]
+		if had && old.Fingerprint == spec.Fingerprint {
+			continue
+		}
+		if err := s.cfg.Catalog.UpsertTenant(ctx, catalog.Tenant{ID: id, Region: spec.Tenant.Region}); err != nil {
+			return err
+		}
+		q := spec.Tenant.queues
+		switch {
+		case !had:
+			if err := s.client.Queues().Add(q.discover, river.QueueConfig{MaxWorkers: 2}); err != nil {
+				return fmt.Errorf("tenant %s: add its discover queue: %w", id, err)
+			}
+			if err := s.client.Queues().Add(q.download, river.QueueConfig{MaxWorkers: spec.Downloads}); err != nil {
+				return fmt.Errorf("tenant %s: add its download queue: %w", id, err)
+			}
+		case old.Downloads != spec.Downloads:
+			// Waits for this tenant's running downloads; others go on.
+			if err := s.client.Queues().Remove(ctx, q.download); err != nil {
+				return fmt.Errorf("tenant %s: resize its download queue: %w", id, err)
+			}
+			if err := s.client.Queues().Add(q.download, river.QueueConfig{MaxWorkers: spec.Downloads}); err != nil {
+				return fmt.Errorf("tenant %s: add its download queue: %w", id, err)
+			}
+		}
+		s.p.mu.Lock()
+		s.p.tenants[id] = spec.Tenant
+		s.p.mu.Unlock()
+		s.client.PeriodicJobs().RemoveByID(periodicID(id))
+		if _, err := s.client.PeriodicJobs().AddSafely(river.NewPeriodicJob(
+			river.PeriodicInterval(spec.Interval),
+			func() (river.JobArgs, *river.InsertOpts) { return TenantSyncArgs{Tenant: id}, nil },
+			&river.PeriodicJobOpts{ID: periodicID(id), RunOnStart: true},
+		)); err != nil {
+			return fmt.Errorf("tenant %s: schedule: %w", id, err)
+		}
+		s.specs[id] = spec
+		if s.health[id] == nil {
+			s.health[id] = &health{}
+		}
+		verb := "tenant added"
+		if had {
+			verb = "tenant changed"
+		}
+		s.cfg.Logger.Info(verb, "tenant", id, "interval", spec.Interval, "downloads", spec.Downloads)
+	}
+	return nil
+}
+
+func periodicID(tenant string) string { return "tenant-sync-" + tenant }
+
+// riverName is the form River accepts for a queue name.
+var riverName = regexp.MustCompile(`^(?:[a-z0-9])+(?:[_|\-]?[a-z0-9]+)*$`)
+
+// queuesFor names a tenant's own queues: from its id when River accepts
+// that, else from a hash of it.
+func queuesFor(tenant string) tenantQueues {
+	base := tenant
+	if !riverName.MatchString(base) {
+		sum := sha256.Sum256([]byte(tenant))
+		base = hex.EncodeToString(sum[:8])
+	}
+	return tenantQueues{discover: "t_" + base + "_discover", download: "t_" + base + "_download"}
+}
+
+func (s *Service) spec(id string) (TenantSpec, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	spec, ok := s.specs[id]
+	return spec, ok
+}
+
+func (s *Service) update(id string, fn func(h *health)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.health[id]; h != nil {
+		fn(h)
+	}
+}
+
+// TenantSyncArgs asks for one scheduled sync of a tenant.
+type TenantSyncArgs struct {
+	Tenant string `json:"tenant" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (TenantSyncArgs) Kind() string { return "vccingest.tenant_sync" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts. A run still going (or
+// backing off) absorbs the next tick of the schedule.
+func (TenantSyncArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queueSchedule, MaxAttempts: 100, UniqueOpts: uniqueWhileActive}
+}
+
+type tenantSyncWorker struct {
+	river.WorkerDefaults[TenantSyncArgs]
+	s *Service
+}
+
+func (w *tenantSyncWorker) Timeout(*river.Job[TenantSyncArgs]) time.Duration {
+	return w.s.p.jobTimeout
+}
+
+// NextRetry backs off a failing tenant exponentially, with jitter.
+func (w *tenantSyncWorker) NextRetry(job *river.Job[TenantSyncArgs]) time.Time {
+	return w.s.cfg.Now().Add(w.s.backoff(job.Attempt))
+}
+
+func (s *Service) backoff(attempt int) time.Duration {
+	d := s.cfg.RetryBase << min(max(attempt-1, 0), 16)
+	d = min(d, s.cfg.RetryMax)
+	return d - d/10 + time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+func (w *tenantSyncWorker) Work(ctx context.Context, job *river.Job[TenantSyncArgs]) error {
+	s := w.s
+	id := job.Args.Tenant
+	spec, ok := s.spec(id)
+	if !ok {
+		return river.JobCancel(fmt.Errorf("tenant %q is no longer configured", id))
+	}
+	s.update(id, func(h *health) { h.running = true })
+	// Leave a margin under the job's timeout to record the run.
+	deadline := time.Now().Add(s.p.jobTimeout * 9 / 10)
+	err := s.syncTenant(ctx, spec, deadline)
+	now := s.cfg.Now()
+	if err != nil {
+		next := s.backoff(job.Attempt)
+		s.update(id, func(h *health) {
+			h.running = false
+			h.runs++
+			h.failures++
+			h.lastError = err.Error()
+			h.lastErrorAt = now
+			h.nextAttempt = now.Add(next)
+		})
+		s.cfg.Logger.Error("tenant sync failed; retrying with backoff", "tenant", id, "attempt", job.Attempt, "retry_in", next.Round(time.Second), "error", err)
+		return err
+	}
+	s.update(id, func(h *health) {
+		h.running = false
+		h.runs++
+		h.failures = 0
+		h.lastSuccess = now
+		h.nextAttempt = time.Time{}
+	})
+	return nil
+}
+
+// syncTenant is one scheduled run: preflight, plan, queue the windows on the
+// tenant's own queues, wait for them until deadline, advance the watermark
+// and record the run.
+func (s *Service) syncTenant(ctx context.Context, spec TenantSpec, deadline time.Time) error {
+	t := spec.Tenant
+	log := s.cfg.Logger.With("tenant", t.ID)
+	warnings, err := preflight(ctx, t)
+	if err != nil {
+		return err
+	}
+	s.update(t.ID, func(h *health) { h.warnings = warnings })
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	if err := s.p.refreshAgents(ctx, t); err != nil {
+		return err
+	}
+	wm, err := s.cfg.Catalog.Watermark(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	r := PlanRange(wm, now, spec.Lookback, spec.Settle, spec.Window)
+	windows, err := Windows(r.From, r.To, spec.Window)
+	if err != nil {
+		return err
+	}
+	if len(windows) > 0 {
+		if err := s.runWindows(ctx, t, r, windows, deadline); err != nil {
+			return err
+		}
+	}
+	return s.refreshCoverage(ctx, spec)
+}
+
+func (s *Service) runWindows(ctx context.Context, t *Tenant, r Range, windows []Window, deadline time.Time) error {
+	cat := s.cfg.Catalog
+	before, err := cat.Totals(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	runID, err := cat.StartRun(ctx, t.ID, r.From, r.To)
+	if err != nil {
+		return err
+	}
+	client := river.ClientFromContext[*sql.Tx](ctx)
+	if err := cat.InTx(ctx, func(tx *catalog.Tx) error {
+		for _, w := range windows {
+			if err := tx.UpsertWindow(ctx, t.ID, w.Start, w.End); err != nil {
+				return err
+			}
+			args := DiscoverArgs{Tenant: t.ID, Start: w.Start, End: w.End}
+			if _, err := client.InsertTx(ctx, tx.SQL(), args, t.queues.insertOpts(t.queues.discover)); err != nil {
+				return fmt.Errorf("queue window %s: %w", w, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	status := "done"
+	waitErr := s.waitTenantIdle(ctx, client, t, deadline)
+	switch {
+	case ctx.Err() != nil:
+		status = "interrupted"
+	case waitErr != nil:
+		status = "partial" // the next run goes on where this one stopped
+		s.cfg.Logger.Warn("tenant run ended with work still queued; the next run continues it", "tenant", t.ID, "reason", waitErr)
+	}
+	finish := context.WithoutCancel(ctx)
+	if _, err := s.p.advanceWatermark(finish, t, windows); err != nil {
+		return err
+	}
+	after, err := cat.Totals(finish, t.ID)
+	if err != nil {
+		return err
+	}
+	if status == "done" && after.Failed > before.Failed {
+		status = "failures"
+	}
+	if err := cat.FinishRun(finish, runID, status, after.Stored-before.Stored, after.Failed-before.Failed, after.Bytes-before.Bytes); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// waitTenantIdle returns when none of the tenant's discover or download jobs
+// is left to run, or with an error at deadline.
+func (s *Service) waitTenantIdle(ctx context.Context, client *river.Client[*sql.Tx], t *Tenant, deadline time.Time) error {
+	params := river.NewJobListParams().
+		Queues(t.queues.discover, t.queues.download).
+		States(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending).
+		First(1)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		res, err := client.JobList(ctx, params)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("check job queue: %w", err)
+		}
+		if len(res.Jobs) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the run's time is up")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// refreshCoverage recomputes the coverage the status page and metrics show.
+func (s *Service) refreshCoverage(ctx context.Context, spec TenantSpec) error {
+	to := s.cfg.Now()
+	from := to.Add(-s.cfg.CoverageSpan)
+	rep, err := Coverage(ctx, s.cfg.Catalog, spec.Tenant.ID, from, to, "direction", spec.Lookback)
+	if err != nil {
+		return err
+	}
+	s.update(spec.Tenant.ID, func(h *health) { h.coverage, h.covFrom, h.covTo = &rep, from, to })
+	return nil
+}
+
+// TenantStatus is what the service knows of one tenant.
+type TenantStatus struct {
+	ID       string
+	Region   string
+	Interval time.Duration
+	// Health is "starting" before the first run ends, then "healthy" or,
+	// after a failed run until a run succeeds, "unhealthy".
+	Health              string
+	Running             bool
+	Runs                int
+	ConsecutiveFailures int
+	LastError           string
+	LastErrorAt         time.Time
+	NextAttempt         time.Time // after a failure: when it is retried
+	LastSuccess         time.Time
+	Warnings            []string
+	Watermark           time.Time
+	Lag                 time.Duration // now − watermark; 0 before any window synced
+	// Coverage of [CoverageFrom, CoverageTo), by direction; nil before the
+	// first successful run.
+	Coverage                 *coverage.Report
+	CoverageFrom, CoverageTo time.Time
+	// VCC is the tenant's client, for its request counters.
+	VCC VCC
+}
+
+// Tenants lists the configured tenants, sorted by id.
+func (s *Service) Tenants() []TenantStatus {
+	s.mu.Lock()
+	out := make([]TenantStatus, 0, len(s.specs))
+	for id, spec := range s.specs {
+		h := s.health[id]
+		st := TenantStatus{
+			ID: id, Region: spec.Tenant.Region, Interval: spec.Interval, Health: "starting",
+			Running: h.running, Runs: h.runs, ConsecutiveFailures: h.failures,
+			LastError: h.lastError, LastErrorAt: h.lastErrorAt, NextAttempt: h.nextAttempt,
+			LastSuccess: h.lastSuccess, Warnings: h.warnings,
+			Coverage: h.coverage, CoverageFrom: h.covFrom, CoverageTo: h.covTo,
+			VCC: spec.Tenant.VCC,
+		}
+		switch {
+		case h.failures > 0:
+			st.Health = "unhealthy"
+		case h.runs > 0:
+			st.Health = "healthy"
+		}
+		out = append(out, st)
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Tenant returns one tenant's status, with its watermark and lag from the
+// catalog.
+func (s *Service) Tenant(ctx context.Context, id string) (TenantStatus, bool, error) {
+	for _, st := range s.Tenants() {
+		if st.ID != id {
+			continue
+		}
+		wm, err := s.cfg.Catalog.Watermark(ctx, id)
+		if err != nil {
+			return TenantStatus{}, true, err
+		}
+		st.Watermark = wm
+		if !wm.IsZero() {
+			st.Lag = max(s.cfg.Now().Sub(wm), 0)
+		}
+		return st, true, nil
+	}
+	return TenantStatus{}, false, nil
+}
+
+// QueueDepth counts the jobs still to do (available, scheduled, retryable,
+// running or pending), by job kind.
+func (s *Service) QueueDepth(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.cfg.Catalog.DB().QueryContext(ctx, `SELECT kind, COUNT(*) FROM river_job
+		WHERE state IN ('available', 'scheduled', 'retryable', 'running', 'pending') GROUP BY kind`)
+	if err != nil {
+		return nil, fmt.Errorf("count queued jobs: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for _, k := range []string{DiscoverArgs{}.Kind(), FetchArgs{}.Kind(), TenantSyncArgs{}.Kind()} {
+		out[k] = 0
+	}
+	for rows.Next() {
+		var kind string
+		var n int64
+		if err := rows.Scan(&kind, &n); err != nil {
+			return nil, fmt.Errorf("count queued jobs: %w", err)
+		}
+		out[kind] = n
+	}
+	return out, rows.Err()
+}
+
+// Ping checks that the catalog, and so the job queue in it, answers.
+func (s *Service) Ping(ctx context.Context) error {
+	if err := s.cfg.Catalog.DB().PingContext(ctx); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	if _, err := s.QueueDepth(ctx); err != nil {
+		return fmt.Errorf("job queue: %w", err)
+	}
+	return nil
+}

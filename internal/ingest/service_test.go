@@ -1,0 +1,182 @@
+package ingest_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vccingest/vccingest/internal/blobstore"
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/ingest"
+	"github.com/vccingest/vccingest/internal/secret"
+	"github.com/vccingest/vccingest/internal/vcc"
+	"github.com/vccingest/vccingest/internal/vccsim"
+)
+
+// serviceHarness is a Service on a real SQLite catalog and file bucket,
+// syncing tenants from one simulator.
+type serviceHarness struct {
+	sim    *vccsim.Server
+	cat    *catalog.Catalog
+	bucket *blobstore.Bucket
+	svc    *ingest.Service
+	start  time.Time
+	now    time.Time
+}
+
+func newServiceHarness(t *testing.T) *serviceHarness {
+	t.Helper()
+	ctx := context.Background()
+	start := time.Date(2024, 3, 4, 0, 0, 0, 0, time.UTC)
+	sim, err := vccsim.Start(vccsim.Config{Seed: 7, Start: start, Days: 2, CallsPerDay: 25, FixedRecordingSize: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	dir := t.TempDir()
+	cat, err := catalog.Open(ctx, "sqlite://"+filepath.Join(dir, "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	if err := cat.EnsureSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bucket, err := blobstore.Open(ctx, "file://"+filepath.ToSlash(filepath.Join(dir, "blobs")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bucket.Close() })
+	h := &serviceHarness{sim: sim, cat: cat, bucket: bucket, start: start, now: start.AddDate(0, 0, 2).Add(time.Hour)}
+	h.svc, err = ingest.NewService(ingest.ServiceConfig{
+		Catalog: cat, Now: func() time.Time { return h.now },
+		RetryBase: 200 * time.Millisecond, RetryMax: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.svc.Stop(5 * time.Second) })
+	return h
+}
+
+// spec is a tenant syncing the whole simulated dataset as credential cred,
+// with secret as its client secret.
+func (h *serviceHarness) spec(t *testing.T, id, cred, sec string) ingest.TenantSpec {
+	t.Helper()
+	c := h.sim.Credential(cred)
+	if sec == "" {
+		sec = c.ClientSecret
+	}
+	client, err := vcc.New(vcc.Config{AuthURL: h.sim.AuthURL(), APIURL: h.sim.APIURL(), ClientID: c.ClientID, ClientSecret: secret.New(sec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ingest.TenantSpec{
+		Tenant:   &ingest.Tenant{ID: id, Region: "nam", APIBase: h.sim.APIURL(), VCC: client, Bucket: h.bucket},
+		Interval: time.Hour, Lookback: 3 * 24 * time.Hour, Settle: 0, Window: 6 * time.Hour, Downloads: 4,
+		Fingerprint: id + cred + sec,
+	}
+}
+
+// waitFor polls the tenant's status until ok or fails after a generous bound
+// (a liveness bound, not a performance goal).
+func (h *serviceHarness) waitFor(t *testing.T, id string, ok func(ingest.TenantStatus) bool) ingest.TenantStatus {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, found, err := h.svc.Tenant(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found && ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tenant %s never reached the expected state; last status %+v", id, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (h *serviceHarness) visibleRecordings(cred string) int64 {
+	var n int64
+	for _, it := range h.sim.Shape(h.start, h.start.AddDate(0, 0, 2), h.sim.Credential(cred).ClientID).Interactions {
+		if !it.Visible {
+			continue
+		}
+		for _, c := range it.Content {
+			if ingest.IsRecording(c.Type) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestService_TenantsSyncIndependentlyAndAFailingOneBacksOff(t *testing.T) {
+	h := newServiceHarness(t)
+	ctx := context.Background()
+	full := h.spec(t, "full", "admin", "")
+	gap := h.spec(t, "gap", "no-outbound", "")
+	broken := h.spec(t, "broken", "admin", "not-the-secret")
+	if err := h.svc.Apply(ctx, []ingest.TenantSpec{full, gap, broken}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct{ id, cred string }{{"full", "admin"}, {"gap", "no-outbound"}} {
+		st := h.waitFor(t, tc.id, func(st ingest.TenantStatus) bool { return st.Health == "healthy" })
+		totals, err := h.cat.Totals(ctx, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := h.visibleRecordings(tc.cred); totals.Stored != want || want == 0 {
+			t.Errorf("%s: stored %d recordings, ground truth says %d are visible", tc.id, totals.Stored, want)
+		}
+		if st.Watermark.IsZero() || st.Lag <= 0 || st.Coverage == nil {
+			t.Errorf("%s: status after a run: %+v", tc.id, st)
+		}
+		runs, err := h.cat.Runs(ctx, tc.id, 5)
+		if err != nil || len(runs) != 1 || runs[0].Status != "done" || runs[0].Stored != totals.Stored {
+			t.Errorf("%s: runs %+v, %v", tc.id, runs, err)
+		}
+	}
+	st, _, _ := h.svc.Tenant(ctx, "gap")
+	if gaps := st.Coverage.Diagnosis.Gaps; len(gaps) != 1 || gaps[0].Permission != coverage.PermViewOutbound {
+		t.Errorf("gap tenant diagnosis: %+v", st.Coverage.Diagnosis)
+	}
+
+	// The broken credential fails, is marked unhealthy, and is retried with
+	// backoff: at least twice, each failure noted.
+	bst := h.waitFor(t, "broken", func(st ingest.TenantStatus) bool { return st.ConsecutiveFailures >= 2 })
+	if bst.Health != "unhealthy" || !strings.Contains(bst.LastError, "credential") || bst.NextAttempt.IsZero() {
+		t.Errorf("broken tenant: %+v", bst)
+	}
+	if strings.Contains(bst.LastError, "not-the-secret") {
+		t.Errorf("the error shows the secret: %s", bst.LastError)
+	}
+
+	// Removing a tenant stops its schedule; the others stay.
+	if err := h.svc.Apply(ctx, []ingest.TenantSpec{full, gap}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, st := range h.svc.Tenants() {
+		ids = append(ids, st.ID)
+	}
+	if strings.Join(ids, ",") != "full,gap" {
+		t.Errorf("tenants after removing one: %v", ids)
+	}
+	depth, err := h.svc.QueueDepth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if depth["vccingest.fetch"] != 0 || depth["vccingest.discover"] != 0 {
+		t.Errorf("queue depth after the runs: %v", depth)
+	}
+}
