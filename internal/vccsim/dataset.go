@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vccingest/vccingest/internal/vccsim/wav"
 )
 
 // Group is a reporting group (team) of agents.
@@ -156,10 +158,10 @@ func generate(cfg Config) *dataset {
 // recording, some a voicemail instead, some nothing; transcripts and IVR
 // audio sit beside them.
 func (d *dataset) addContent(cfg Config, r *rand.Rand, it *Interaction) {
-	wav := func(typ, key string, dur time.Duration) Item {
-		size := wavHeaderSize + int64(dur.Seconds()*float64(cfg.AudioBytesPerSecond))
+	recording := func(typ, key string, dur time.Duration) Item {
+		size := wav.HeaderSize + int64(dur.Seconds()*float64(cfg.AudioBytesPerSecond))
 		if cfg.FixedRecordingSize > 0 {
-			size = max(cfg.FixedRecordingSize, wavHeaderSize)
+			size = max(cfg.FixedRecordingSize, wav.HeaderSize)
 		}
 		return Item{Key: key, Type: typ, ContentType: "audio/wav", Length: size, seed: r.Uint64(), audio: true}
 	}
@@ -168,12 +170,12 @@ func (d *dataset) addContent(cfg Config, r *rand.Rand, it *Interaction) {
 		return
 	case p < 13 && it.Direction == "inbound": // went to voicemail
 		it.Outcome = "Voicemail"
-		it.Content = append(it.Content, wav("voicemail", uuidFrom(r), min(it.Duration, 90*time.Second)))
+		it.Content = append(it.Content, recording("voicemail", uuidFrom(r), min(it.Duration, 90*time.Second)))
 		return
 	}
-	it.Content = append(it.Content, wav("callRecording", "callRecording", it.Duration))
+	it.Content = append(it.Content, recording("callRecording", "callRecording", it.Duration))
 	if r.IntN(100) < 4 && it.Direction == "inbound" {
-		it.Content = append(it.Content, wav("ivrAudioRecording", "ivrAudioRecording", 15*time.Second))
+		it.Content = append(it.Content, recording("ivrAudioRecording", "ivrAudioRecording", 15*time.Second))
 	}
 	if r.IntN(2) == 0 {
 		tr := Item{Key: "transcript", Type: "transcript", ContentType: "application/json", seed: r.Uint64()}

@@ -21,6 +21,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/vccingest/vccingest/internal/vccsim/wav"
 )
 
 // VCC scopes.
@@ -340,7 +342,7 @@ func (s *Sim) ContentBytes(guid, contentKey string) []byte {
 // open returns a reader of an item's bytes.
 func (s *Sim) open(it *Interaction, item *Item) io.ReadSeeker {
 	if item.audio {
-		return newWAV(item.Length, s.cfg.AudioBytesPerSecond, item.seed)
+		return wav.New(item.Length, s.cfg.AudioBytesPerSecond, item.seed)
 	}
 	return bytesReader(transcript(it, item.seed))
 }
