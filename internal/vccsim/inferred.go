@@ -1,5 +1,7 @@
 package vccsim
 
+import "github.com/vccingest/vccingest/internal/vccsim/dataset"
+
 // The details below are marked (inferred) in ../shared/vcc-api.md: the
 // public VCC documentation is silent on them and this is our best reading.
 // They are kept here, in one place, so that evidence against one of them
@@ -39,7 +41,7 @@ const (
 // userAgentID is the agent id of a user as the Content and Stats APIs put it
 // on interactions (handlingAgents[].id, the Agent channel's party.id). The
 // simulator serves it as "agentId" on the user object (inferred).
-func userAgentID(a *Agent) string { return a.AgentID }
+func userAgentID(a *dataset.Agent) string { return a.AgentID }
 
 // Also inferred, and implemented in visibleInteraction: content the
 // credential may not see answers 404 exactly as content that does not exist.

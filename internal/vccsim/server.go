@@ -1,7 +1,6 @@
 package vccsim
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vccingest/vccingest/internal/vccsim/dataset"
 )
 
 // Handler serves the VCC APIs (token endpoint, Content, User Admin, Stats)
@@ -400,7 +401,7 @@ type interactionJSON struct {
 
 const isoMillis = "2006-01-02T15:04:05.000Z"
 
-func (s *Sim) interactionJSON(it *Interaction) interactionJSON {
+func (s *Sim) interactionJSON(it *dataset.Interaction) interactionJSON {
 	j := interactionJSON{
 		GUID: it.GUID, Start: it.Start.UTC().Format(isoMillis),
 		ConnectFrom: it.ConnectFrom, ConnectTo: it.ConnectTo,
@@ -417,7 +418,7 @@ func (s *Sim) interactionJSON(it *Interaction) interactionJSON {
 
 // visible decides whether cred sees it on the Content API at now, and if not,
 // why. This is the silent permission filter.
-func (s *Sim) visible(cred *Credential, it *Interaction, now time.Time) (bool, string) {
+func (s *Sim) visible(cred *Credential, it *dataset.Interaction, now time.Time) (bool, string) {
 	switch {
 	case len(it.Content) == 0:
 		return false, "not recorded: the interaction has no content"
@@ -475,8 +476,8 @@ func (s *Sim) serveInteractions(q *request) {
 	cred := s.credentialOf(q.r)
 	now := s.Now()
 	agent := v.Get("handlingAgentId")
-	var matched []*Interaction
-	for _, it := range s.data.between(start, end) {
+	var matched []*dataset.Interaction
+	for _, it := range s.data.Between(start, end) {
 		if ok, _ := s.visible(cred, it, now); !ok {
 			continue
 		}
@@ -511,29 +512,9 @@ func checkWindow(start, end time.Time, maxDays int) error {
 	return nil
 }
 
-// between returns the interactions that start in [start, end).
-func (d *dataset) between(start, end time.Time) []*Interaction {
-	lo := searchStart(d.interactions, start)
-	hi := searchStart(d.interactions, end)
-	return d.interactions[lo:hi]
-}
-
-func searchStart(its []*Interaction, t time.Time) int {
-	lo, hi := 0, len(its)
-	for lo < hi {
-		m := (lo + hi) / 2
-		if its[m].Start.Before(t) {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
-}
-
 // visibleInteraction finds an interaction the request's credential may see.
-func (s *Sim) visibleInteraction(q *request) (*Interaction, bool) {
-	it, ok := s.data.byGUID[q.params[0]]
+func (s *Sim) visibleInteraction(q *request) (*dataset.Interaction, bool) {
+	it, ok := s.data.Interaction(q.params[0])
 	if ok {
 		ok, _ = s.visible(s.credentialOf(q.r), it, s.Now())
 	}
@@ -554,7 +535,7 @@ func (s *Sim) serveContent(q *request) {
 	if !ok {
 		return
 	}
-	var item *Item
+	var item *dataset.Item
 	for i := range it.Content {
 		if it.Content[i].Key == q.params[1] {
 			item = &it.Content[i]
@@ -571,7 +552,7 @@ func (s *Sim) serveContent(q *request) {
 		writeMessage(q.w, http.StatusRequestedRangeNotSatisfiable, err.Error())
 		return
 	}
-	body := s.open(it, item)
+	body := s.data.Open(it, item)
 	if _, err := body.Seek(lo, io.SeekStart); err != nil {
 		writeMessage(q.w, http.StatusInternalServerError, "seek failed")
 		return
@@ -652,7 +633,3 @@ func parseRange(h string, size int64) (lo, hi int64, partial bool, err error) {
 		return lo, hi, true, nil
 	}
 }
-
-type bytesSeeker struct{ *bytes.Reader }
-
-func bytesReader(b []byte) io.ReadSeeker { return bytesSeeker{bytes.NewReader(b)} }

@@ -22,7 +22,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vccingest/vccingest/internal/vccsim/wav"
+	"github.com/vccingest/vccingest/internal/vccsim/dataset"
 )
 
 // VCC scopes.
@@ -154,7 +154,7 @@ func DefaultCredentials(seed int64) []Credential {
 // Sim is a simulated VCC account. Its Handler serves the VCC APIs.
 type Sim struct {
 	cfg  Config
-	data *dataset
+	data *dataset.Dataset
 
 	mu       sync.Mutex
 	now      time.Time // frozen clock if set
@@ -162,7 +162,7 @@ type Sim struct {
 	faults   *faultState
 	requests map[RequestStat]int
 	loads    map[string]int
-	sums     map[*Item]string
+	sums     map[*dataset.Item]string
 }
 
 type token struct {
@@ -182,14 +182,18 @@ func New(cfg Config) (*Sim, error) {
 			return nil, fmt.Errorf("vccsim: credential %q: a supervisor-licence credential cannot hold the %s scope", c.Name, ScopeStats)
 		}
 	}
+	data := dataset.Generate(dataset.Config{
+		Seed: cfg.Seed, Start: cfg.Start, Days: cfg.Days, CallsPerDay: cfg.CallsPerDay, Agents: cfg.Agents, Groups: cfg.Groups,
+		AudioBytesPerSecond: cfg.AudioBytesPerSecond, FixedRecordingSize: cfg.FixedRecordingSize, HostileIDs: cfg.HostileIDs,
+	})
 	return &Sim{
 		cfg:      cfg,
-		data:     generate(cfg),
+		data:     data,
 		tokens:   map[string]token{},
 		faults:   newFaultState(cfg.Faults),
 		requests: map[RequestStat]int{},
 		loads:    map[string]int{},
-		sums:     map[*Item]string{},
+		sums:     map[*dataset.Item]string{},
 	}, nil
 }
 
@@ -255,9 +259,9 @@ func (s *Sim) IssuedTokens() []string {
 }
 
 // Agents lists the account's agents.
-func (s *Sim) Agents() []Agent {
-	out := make([]Agent, len(s.data.agents))
-	for i, a := range s.data.agents {
+func (s *Sim) Agents() []dataset.Agent {
+	out := make([]dataset.Agent, len(s.data.Agents))
+	for i, a := range s.data.Agents {
 		out[i] = *a
 	}
 	return out
@@ -326,29 +330,21 @@ func (s *Sim) ResetRequests() {
 // ContentBytes returns a content item's bytes (nil if unknown); for tests
 // with small recordings.
 func (s *Sim) ContentBytes(guid, contentKey string) []byte {
-	it, ok := s.data.byGUID[guid]
+	it, ok := s.data.Interaction(guid)
 	if !ok {
 		return nil
 	}
 	for i := range it.Content {
 		if it.Content[i].Key == contentKey {
-			b, _ := io.ReadAll(s.open(it, &it.Content[i]))
+			b, _ := io.ReadAll(s.data.Open(it, &it.Content[i]))
 			return b
 		}
 	}
 	return nil
 }
 
-// open returns a reader of an item's bytes.
-func (s *Sim) open(it *Interaction, item *Item) io.ReadSeeker {
-	if item.audio {
-		return wav.New(item.Length, s.cfg.AudioBytesPerSecond, item.seed)
-	}
-	return bytesReader(transcript(it, item.seed))
-}
-
 // sha256Of hashes an item's bytes once and remembers the sum.
-func (s *Sim) sha256Of(it *Interaction, item *Item) string {
+func (s *Sim) sha256Of(it *dataset.Interaction, item *dataset.Item) string {
 	s.mu.Lock()
 	sum, ok := s.sums[item]
 	s.mu.Unlock()
@@ -356,7 +352,7 @@ func (s *Sim) sha256Of(it *Interaction, item *Item) string {
 		return sum
 	}
 	h := sha256.New()
-	_, _ = io.Copy(h, s.open(it, item))
+	_, _ = io.Copy(h, s.data.Open(it, item))
 	sum = hex.EncodeToString(h.Sum(nil))
 	s.mu.Lock()
 	s.sums[item] = sum

@@ -529,7 +529,7 @@ func TestStreamingAllocatesLittle(t *testing.T) {
 }
 
 func firstRecording(t testing.TB, s *Server) string {
-	for _, it := range s.data.interactions {
+	for _, it := range s.data.Interactions {
 		if len(it.Content) > 0 && it.Content[0].Key == "callRecording" {
 			return it.GUID
 		}

@@ -67,7 +67,7 @@ func (s *Sim) truth(from, to time.Time, clientID string, sums bool) Truth {
 	}
 	now := s.Now()
 	t := Truth{From: from.UTC(), To: to.UTC(), Credential: cred.Name, Interactions: []TruthInteraction{}}
-	for _, it := range s.data.between(from, to) {
+	for _, it := range s.data.Between(from, to) {
 		a := it.Agent
 		ti := TruthInteraction{
 			GUID: it.GUID, Start: it.Start, End: it.End(), Direction: it.Direction,

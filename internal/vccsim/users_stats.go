@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/vccingest/vccingest/internal/vccsim/dataset"
 )
 
 // ---- User Admin API ----
@@ -39,7 +41,7 @@ type groupJSON struct {
 	Name string `json:"name"`
 }
 
-func (s *Sim) userJSON(a *Agent) userJSON {
+func (s *Sim) userJSON(a *dataset.Agent) userJSON {
 	return userJSON{
 		UserID: a.UserID, AgentID: userAgentID(a), Username: a.Username, Name: a.Name, Email: a.Email,
 		Active: a.Active, LastLoginTime: s.cfg.Start.Add(-time.Hour).Format(time.RFC3339), SSOExternalID: a.AgentCode,
@@ -57,7 +59,7 @@ func (s *Sim) serveUsers(q *request) {
 		return
 	}
 	var users []userJSON
-	for _, a := range s.data.agents {
+	for _, a := range s.data.Agents {
 		if a.Active || strings.EqualFold(include, "All") {
 			users = append(users, s.userJSON(a))
 		}
@@ -81,7 +83,7 @@ func (s *Sim) serveUsers(q *request) {
 }
 
 func (s *Sim) serveUser(q *request) {
-	for _, a := range s.data.agents {
+	for _, a := range s.data.Agents {
 		if a.UserID == q.params[0] {
 			q.writeBody(acceptUsers, s.userJSON(a))
 			return
@@ -130,7 +132,7 @@ type statsJSON struct {
 	Channels               []statsChannel    `json:"channels"`
 }
 
-func (s *Sim) statsJSON(it *Interaction) statsJSON {
+func (s *Sim) statsJSON(it *dataset.Interaction) statsJSON {
 	ms := it.Duration.Milliseconds()
 	ring := min(int64(2011), ms/4)
 	agentID := userAgentID(it.Agent)
@@ -155,7 +157,7 @@ func (s *Sim) statsJSON(it *Interaction) statsJSON {
 	}
 }
 
-func (s *Sim) statsAvailable(it *Interaction, now time.Time) bool {
+func (s *Sim) statsAvailable(it *dataset.Interaction, now time.Time) bool {
 	return !now.Before(it.End().Add(s.cfg.StatsDelay))
 }
 
@@ -185,16 +187,16 @@ func (s *Sim) serveStatsInteractions(q *request) {
 		writeMessage(q.w, http.StatusBadRequest, err.Error())
 		return
 	}
-	var matched []*Interaction
+	var matched []*dataset.Interaction
 	switch include {
 	case "", "Started":
-		for _, it := range s.data.between(start, end) {
+		for _, it := range s.data.Between(start, end) {
 			if s.statsAvailable(it, now) {
 				matched = append(matched, it)
 			}
 		}
 	default: // StartedOrEnded and Processed: by when the row became available
-		for _, it := range s.data.interactions {
+		for _, it := range s.data.Interactions {
 			at := it.End()
 			if include == "Processed" {
 				at = at.Add(s.cfg.StatsDelay)
@@ -221,7 +223,7 @@ func (s *Sim) serveStatsInteractions(q *request) {
 }
 
 func (s *Sim) serveStatsInteraction(q *request) {
-	it, ok := s.data.byGUID[q.params[0]]
+	it, ok := s.data.Interaction(q.params[0])
 	if !ok || !s.statsAvailable(it, s.Now()) {
 		writeMessage(q.w, http.StatusNotFound, "Interaction not found.")
 		return
