@@ -1,7 +1,5 @@
 package vccsim
 
-import "github.com/vccingest/vccingest/internal/vccsim/dataset"
-
 // The details below are marked (inferred) in ../shared/vcc-api.md: the
 // public VCC documentation is silent on them and this is our best reading.
 // They are kept here, in one place, so that evidence against one of them
@@ -38,10 +36,8 @@ const (
 	statsMaxLimit        = 1000
 )
 
-// userAgentID is the agent id of a user as the Content and Stats APIs put it
-// on interactions (handlingAgents[].id, the Agent channel's party.id). The
-// simulator serves it as "agentId" on the user object (inferred).
-func userAgentID(a *dataset.Agent) string { return a.AgentID }
+// The agent id of a user as Content and Stats put it on interactions is
+// inferred too: see wire.AgentID.
 
 // Also inferred, and implemented in visibleInteraction: content the
 // credential may not see answers 404 exactly as content that does not exist.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vccingest/vccingest/internal/vccsim/dataset"
+	"github.com/vccingest/vccingest/internal/vccsim/wire"
 )
 
 // Handler serves the VCC APIs (token endpoint, Content, User Admin, Stats)
@@ -360,61 +361,7 @@ func parseIntParam(v url.Values, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
-type meta struct {
-	Page       int `json:"page"`
-	Count      int `json:"count"`
-	PageCount  int `json:"pageCount"`
-	TotalCount int `json:"totalCount"`
-}
-
-// pageOf slices one 1-based page out of n items.
-func pageOf(n, page, size int) (lo, hi int, m meta) {
-	m = meta{Page: page, TotalCount: n, PageCount: (n + size - 1) / size}
-	lo = min((page-1)*size, n)
-	hi = min(lo+size, n)
-	m.Count = hi - lo
-	return lo, hi, m
-}
-
 // ---- Interaction Content API ----
-
-type contentJSON struct {
-	ContentKey    string `json:"contentKey"`
-	Type          string `json:"type"`
-	ContentType   string `json:"contentType"`
-	ContentLength int64  `json:"contentLength"`
-}
-
-type idJSON struct {
-	ID string `json:"id"`
-}
-
-type interactionJSON struct {
-	GUID           string        `json:"guid"`
-	Start          string        `json:"start"`
-	ConnectFrom    string        `json:"connectFrom"`
-	ConnectTo      string        `json:"connectTo"`
-	Direction      string        `json:"direction,omitempty"`
-	HandlingAgents []idJSON      `json:"handlingAgents"`
-	Content        []contentJSON `json:"content"`
-}
-
-const isoMillis = "2006-01-02T15:04:05.000Z"
-
-func (s *Sim) interactionJSON(it *dataset.Interaction) interactionJSON {
-	j := interactionJSON{
-		GUID: it.GUID, Start: it.Start.UTC().Format(isoMillis),
-		ConnectFrom: it.ConnectFrom, ConnectTo: it.ConnectTo,
-		HandlingAgents: []idJSON{{ID: userAgentID(it.Agent)}},
-	}
-	if !s.cfg.OmitContentDirection && it.Direction != "internal" {
-		j.Direction = it.Direction
-	}
-	for _, c := range it.Content {
-		j.Content = append(j.Content, contentJSON{ContentKey: c.Key, Type: c.Type, ContentType: c.ContentType, ContentLength: c.Length})
-	}
-	return j
-}
 
 // visible decides whether cred sees it on the Content API at now, and if not,
 // why. This is the silent permission filter.
@@ -481,16 +428,16 @@ func (s *Sim) serveInteractions(q *request) {
 		if ok, _ := s.visible(cred, it, now); !ok {
 			continue
 		}
-		if (agent != "" && userAgentID(it.Agent) != agent) || (dir != "" && it.Direction != dir) ||
+		if (agent != "" && wire.AgentID(it.Agent) != agent) || (dir != "" && it.Direction != dir) ||
 			!strings.HasPrefix(it.ConnectFrom, v.Get("connectFrom")) || !strings.HasPrefix(it.ConnectTo, v.Get("connectTo")) {
 			continue
 		}
 		matched = append(matched, it)
 	}
-	lo, hi, m := pageOf(len(matched), page, size)
-	items := make([]interactionJSON, 0, hi-lo)
+	lo, hi, m := wire.Page(len(matched), page, size)
+	items := make([]wire.Interaction, 0, hi-lo)
 	for _, it := range matched[lo:hi] {
-		items = append(items, s.interactionJSON(it))
+		items = append(items, wire.NewInteraction(it, s.cfg.OmitContentDirection))
 	}
 	q.writeBody(acceptContent, map[string]any{"meta": m, "items": items})
 }
@@ -526,7 +473,7 @@ func (s *Sim) visibleInteraction(q *request) (*dataset.Interaction, bool) {
 
 func (s *Sim) serveInteraction(q *request) {
 	if it, ok := s.visibleInteraction(q); ok {
-		q.writeBody(acceptContent, s.interactionJSON(it))
+		q.writeBody(acceptContent, wire.NewInteraction(it, s.cfg.OmitContentDirection))
 	}
 }
 
