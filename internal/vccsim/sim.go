@@ -9,6 +9,10 @@
 //
 // Tests, benchmarks and `vccingest demo` run against it; `vccingest sim` runs
 // it standalone.
+//
+// The account itself comes from the dataset package, its recordings' bytes
+// from wav, and its JSON documents from wire; vccsim adds the HTTP server,
+// credentials and permissions, faults and ground truth.
 package vccsim
 
 import (
