@@ -89,7 +89,7 @@ func TestOpen_GivesLengthBytesOfTheContentType(t *testing.T) {
 		name string
 		cfg  Config
 	}{
-		{"sized by duration", config(4)},
+		{"sized by duration", func() Config { c := config(4); c.AudioBytesPerSecond = 500; return c }()},
 		{"fixed size", func() Config { c := config(5); c.FixedRecordingSize = 1000; return c }()},
 		{"fixed size below a header", func() Config { c := config(6); c.FixedRecordingSize = 10; return c }()},
 	} {
