@@ -36,10 +36,8 @@ const (
 	statsMaxLimit        = 1000
 )
 
-// userAgentID is the agent id of a user as the Content and Stats APIs put it
-// on interactions (handlingAgents[].id, the Agent channel's party.id). The
-// simulator serves it as "agentId" on the user object (inferred).
-func userAgentID(a *Agent) string { return a.AgentID }
+// The agent id of a user as Content and Stats put it on interactions is
+// inferred too: see wire.AgentID.
 
 // Also inferred, and implemented in visibleInteraction: content the
 // credential may not see answers 404 exactly as content that does not exist.

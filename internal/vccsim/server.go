@@ -1,7 +1,6 @@
 package vccsim
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vccingest/vccingest/internal/vccsim/dataset"
+	"github.com/vccingest/vccingest/internal/vccsim/wire"
 )
 
 // Handler serves the VCC APIs (token endpoint, Content, User Admin, Stats)
@@ -359,65 +361,11 @@ func parseIntParam(v url.Values, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
-type meta struct {
-	Page       int `json:"page"`
-	Count      int `json:"count"`
-	PageCount  int `json:"pageCount"`
-	TotalCount int `json:"totalCount"`
-}
-
-// pageOf slices one 1-based page out of n items.
-func pageOf(n, page, size int) (lo, hi int, m meta) {
-	m = meta{Page: page, TotalCount: n, PageCount: (n + size - 1) / size}
-	lo = min((page-1)*size, n)
-	hi = min(lo+size, n)
-	m.Count = hi - lo
-	return lo, hi, m
-}
-
 // ---- Interaction Content API ----
-
-type contentJSON struct {
-	ContentKey    string `json:"contentKey"`
-	Type          string `json:"type"`
-	ContentType   string `json:"contentType"`
-	ContentLength int64  `json:"contentLength"`
-}
-
-type idJSON struct {
-	ID string `json:"id"`
-}
-
-type interactionJSON struct {
-	GUID           string        `json:"guid"`
-	Start          string        `json:"start"`
-	ConnectFrom    string        `json:"connectFrom"`
-	ConnectTo      string        `json:"connectTo"`
-	Direction      string        `json:"direction,omitempty"`
-	HandlingAgents []idJSON      `json:"handlingAgents"`
-	Content        []contentJSON `json:"content"`
-}
-
-const isoMillis = "2006-01-02T15:04:05.000Z"
-
-func (s *Sim) interactionJSON(it *Interaction) interactionJSON {
-	j := interactionJSON{
-		GUID: it.GUID, Start: it.Start.UTC().Format(isoMillis),
-		ConnectFrom: it.ConnectFrom, ConnectTo: it.ConnectTo,
-		HandlingAgents: []idJSON{{ID: userAgentID(it.Agent)}},
-	}
-	if !s.cfg.OmitContentDirection && it.Direction != "internal" {
-		j.Direction = it.Direction
-	}
-	for _, c := range it.Content {
-		j.Content = append(j.Content, contentJSON{ContentKey: c.Key, Type: c.Type, ContentType: c.ContentType, ContentLength: c.Length})
-	}
-	return j
-}
 
 // visible decides whether cred sees it on the Content API at now, and if not,
 // why. This is the silent permission filter.
-func (s *Sim) visible(cred *Credential, it *Interaction, now time.Time) (bool, string) {
+func (s *Sim) visible(cred *Credential, it *dataset.Interaction, now time.Time) (bool, string) {
 	switch {
 	case len(it.Content) == 0:
 		return false, "not recorded: the interaction has no content"
@@ -475,21 +423,21 @@ func (s *Sim) serveInteractions(q *request) {
 	cred := s.credentialOf(q.r)
 	now := s.Now()
 	agent := v.Get("handlingAgentId")
-	var matched []*Interaction
-	for _, it := range s.data.between(start, end) {
+	var matched []*dataset.Interaction
+	for _, it := range s.data.Between(start, end) {
 		if ok, _ := s.visible(cred, it, now); !ok {
 			continue
 		}
-		if (agent != "" && userAgentID(it.Agent) != agent) || (dir != "" && it.Direction != dir) ||
+		if (agent != "" && wire.AgentID(it.Agent) != agent) || (dir != "" && it.Direction != dir) ||
 			!strings.HasPrefix(it.ConnectFrom, v.Get("connectFrom")) || !strings.HasPrefix(it.ConnectTo, v.Get("connectTo")) {
 			continue
 		}
 		matched = append(matched, it)
 	}
-	lo, hi, m := pageOf(len(matched), page, size)
-	items := make([]interactionJSON, 0, hi-lo)
+	lo, hi, m := wire.Page(len(matched), page, size)
+	items := make([]wire.Interaction, 0, hi-lo)
 	for _, it := range matched[lo:hi] {
-		items = append(items, s.interactionJSON(it))
+		items = append(items, wire.NewInteraction(it, s.cfg.OmitContentDirection))
 	}
 	q.writeBody(acceptContent, map[string]any{"meta": m, "items": items})
 }
@@ -511,29 +459,9 @@ func checkWindow(start, end time.Time, maxDays int) error {
 	return nil
 }
 
-// between returns the interactions that start in [start, end).
-func (d *dataset) between(start, end time.Time) []*Interaction {
-	lo := searchStart(d.interactions, start)
-	hi := searchStart(d.interactions, end)
-	return d.interactions[lo:hi]
-}
-
-func searchStart(its []*Interaction, t time.Time) int {
-	lo, hi := 0, len(its)
-	for lo < hi {
-		m := (lo + hi) / 2
-		if its[m].Start.Before(t) {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
-}
-
 // visibleInteraction finds an interaction the request's credential may see.
-func (s *Sim) visibleInteraction(q *request) (*Interaction, bool) {
-	it, ok := s.data.byGUID[q.params[0]]
+func (s *Sim) visibleInteraction(q *request) (*dataset.Interaction, bool) {
+	it, ok := s.data.Interaction(q.params[0])
 	if ok {
 		ok, _ = s.visible(s.credentialOf(q.r), it, s.Now())
 	}
@@ -545,7 +473,7 @@ func (s *Sim) visibleInteraction(q *request) (*Interaction, bool) {
 
 func (s *Sim) serveInteraction(q *request) {
 	if it, ok := s.visibleInteraction(q); ok {
-		q.writeBody(acceptContent, s.interactionJSON(it))
+		q.writeBody(acceptContent, wire.NewInteraction(it, s.cfg.OmitContentDirection))
 	}
 }
 
@@ -554,7 +482,7 @@ func (s *Sim) serveContent(q *request) {
 	if !ok {
 		return
 	}
-	var item *Item
+	var item *dataset.Item
 	for i := range it.Content {
 		if it.Content[i].Key == q.params[1] {
 			item = &it.Content[i]
@@ -571,7 +499,7 @@ func (s *Sim) serveContent(q *request) {
 		writeMessage(q.w, http.StatusRequestedRangeNotSatisfiable, err.Error())
 		return
 	}
-	body := s.open(it, item)
+	body := s.data.Open(it, item)
 	if _, err := body.Seek(lo, io.SeekStart); err != nil {
 		writeMessage(q.w, http.StatusInternalServerError, "seek failed")
 		return
@@ -652,7 +580,3 @@ func parseRange(h string, size int64) (lo, hi int64, partial bool, err error) {
 		return lo, hi, true, nil
 	}
 }
-
-type bytesSeeker struct{ *bytes.Reader }
-
-func bytesReader(b []byte) io.ReadSeeker { return bytesSeeker{bytes.NewReader(b)} }

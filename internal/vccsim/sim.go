@@ -9,6 +9,10 @@
 //
 // Tests, benchmarks and `vccingest demo` run against it; `vccingest sim` runs
 // it standalone.
+//
+// The account itself comes from the dataset package, its recordings' bytes
+// from wav, and its JSON documents from wire; vccsim adds the HTTP server,
+// credentials and permissions, faults and ground truth.
 package vccsim
 
 import (
@@ -21,6 +25,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/vccingest/vccingest/internal/vccsim/dataset"
 )
 
 // VCC scopes.
@@ -152,7 +158,7 @@ func DefaultCredentials(seed int64) []Credential {
 // Sim is a simulated VCC account. Its Handler serves the VCC APIs.
 type Sim struct {
 	cfg  Config
-	data *dataset
+	data *dataset.Dataset
 
 	mu       sync.Mutex
 	now      time.Time // frozen clock if set
@@ -160,7 +166,7 @@ type Sim struct {
 	faults   *faultState
 	requests map[RequestStat]int
 	loads    map[string]int
-	sums     map[*Item]string
+	sums     map[*dataset.Item]string
 }
 
 type token struct {
@@ -180,14 +186,18 @@ func New(cfg Config) (*Sim, error) {
 			return nil, fmt.Errorf("vccsim: credential %q: a supervisor-licence credential cannot hold the %s scope", c.Name, ScopeStats)
 		}
 	}
+	data := dataset.Generate(dataset.Config{
+		Seed: cfg.Seed, Start: cfg.Start, Days: cfg.Days, CallsPerDay: cfg.CallsPerDay, Agents: cfg.Agents, Groups: cfg.Groups,
+		AudioBytesPerSecond: cfg.AudioBytesPerSecond, FixedRecordingSize: cfg.FixedRecordingSize, HostileIDs: cfg.HostileIDs,
+	})
 	return &Sim{
 		cfg:      cfg,
-		data:     generate(cfg),
+		data:     data,
 		tokens:   map[string]token{},
 		faults:   newFaultState(cfg.Faults),
 		requests: map[RequestStat]int{},
 		loads:    map[string]int{},
-		sums:     map[*Item]string{},
+		sums:     map[*dataset.Item]string{},
 	}, nil
 }
 
@@ -253,9 +263,9 @@ func (s *Sim) IssuedTokens() []string {
 }
 
 // Agents lists the account's agents.
-func (s *Sim) Agents() []Agent {
-	out := make([]Agent, len(s.data.agents))
-	for i, a := range s.data.agents {
+func (s *Sim) Agents() []dataset.Agent {
+	out := make([]dataset.Agent, len(s.data.Agents))
+	for i, a := range s.data.Agents {
 		out[i] = *a
 	}
 	return out
@@ -324,29 +334,21 @@ func (s *Sim) ResetRequests() {
 // ContentBytes returns a content item's bytes (nil if unknown); for tests
 // with small recordings.
 func (s *Sim) ContentBytes(guid, contentKey string) []byte {
-	it, ok := s.data.byGUID[guid]
+	it, ok := s.data.Interaction(guid)
 	if !ok {
 		return nil
 	}
 	for i := range it.Content {
 		if it.Content[i].Key == contentKey {
-			b, _ := io.ReadAll(s.open(it, &it.Content[i]))
+			b, _ := io.ReadAll(s.data.Open(it, &it.Content[i]))
 			return b
 		}
 	}
 	return nil
 }
 
-// open returns a reader of an item's bytes.
-func (s *Sim) open(it *Interaction, item *Item) io.ReadSeeker {
-	if item.audio {
-		return newWAV(item.Length, s.cfg.AudioBytesPerSecond, item.seed)
-	}
-	return bytesReader(transcript(it, item.seed))
-}
-
 // sha256Of hashes an item's bytes once and remembers the sum.
-func (s *Sim) sha256Of(it *Interaction, item *Item) string {
+func (s *Sim) sha256Of(it *dataset.Interaction, item *dataset.Item) string {
 	s.mu.Lock()
 	sum, ok := s.sums[item]
 	s.mu.Unlock()
@@ -354,7 +356,7 @@ func (s *Sim) sha256Of(it *Interaction, item *Item) string {
 		return sum
 	}
 	h := sha256.New()
-	_, _ = io.Copy(h, s.open(it, item))
+	_, _ = io.Copy(h, s.data.Open(it, item))
 	sum = hex.EncodeToString(h.Sum(nil))
 	s.mu.Lock()
 	s.sums[item] = sum

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vccingest/vccingest/internal/vccsim/wire"
 )
 
 var day0 = time.Date(2024, 3, 4, 0, 0, 0, 0, time.UTC)
@@ -155,14 +157,14 @@ func TestResourceAuth(t *testing.T) {
 }
 
 type listing struct {
-	Meta  meta              `json:"meta"`
-	Items []interactionJSON `json:"items"`
+	Meta  wire.Meta          `json:"meta"`
+	Items []wire.Interaction `json:"items"`
 }
 
 // listAll pages through the Content API.
-func listAll(t *testing.T, s *Server, tok string, from, to time.Time) []interactionJSON {
+func listAll(t *testing.T, s *Server, tok string, from, to time.Time) []wire.Interaction {
 	t.Helper()
-	var out []interactionJSON
+	var out []wire.Interaction
 	for page := 1; ; page++ {
 		resp, body := get(t, s, fmt.Sprintf("/interaction-content/interactions?start=%s&end=%s&page=%d&pageSize=7",
 			from.Format(time.RFC3339), to.Format(time.RFC3339), page), tok, "Accept", acceptContent)
@@ -246,7 +248,7 @@ func TestPermissionsHideExactlyTheRightInteractions(t *testing.T) {
 	}
 	count := func(cred string) float64 {
 		_, b := get(t, s, "/stats/interactions?start=2024-03-04T00:00:00Z&end=2024-03-06T00:00:00Z&limit=1", mustToken(t, s, cred, ScopeStats))
-		var v struct{ Meta meta }
+		var v struct{ Meta wire.Meta }
 		_ = json.Unmarshal(b, &v)
 		return float64(v.Meta.TotalCount)
 	}
@@ -364,7 +366,7 @@ func TestLateArrival(t *testing.T) {
 	}
 	s.Advance(20 * time.Minute)
 	r, b := get(t, s, "/stats/interactions/"+it.GUID, stok)
-	var st statsJSON
+	var st wire.Stats
 	_ = json.Unmarshal(b, &st)
 	if r.StatusCode != 200 || strings.ToLower(st.Direction) != it.Direction || *st.Channels[1].Party.ID != it.AgentID {
 		t.Errorf("stats after delay: %d %s", r.StatusCode, b)
@@ -375,14 +377,14 @@ func TestUsers(t *testing.T) {
 	s := start(t, Config{Seed: 1, Days: 1, Agents: 7})
 	tok := mustToken(t, s, "admin", ScopeUsers)
 	_, bare := get(t, s, "/useradmin/users?include=All", tok)
-	var users []userJSON
+	var users []wire.User
 	if err := json.Unmarshal(bare, &users); err != nil || len(users) != 7 {
 		t.Fatalf("bare list: %v, %d users", err, len(users))
 	}
 	_, paged := get(t, s, "/useradmin/users?include=All&page=2&pageSize=5", tok)
 	var env struct {
-		Meta  meta       `json:"meta"`
-		Items []userJSON `json:"items"`
+		Meta  wire.Meta   `json:"meta"`
+		Items []wire.User `json:"items"`
 	}
 	if err := json.Unmarshal(paged, &env); err != nil || len(env.Items) != 2 || env.Meta.TotalCount != 7 || env.Meta.PageCount != 2 {
 		t.Fatalf("paged list: %v %+v", err, env.Meta)
@@ -529,7 +531,7 @@ func TestStreamingAllocatesLittle(t *testing.T) {
 }
 
 func firstRecording(t testing.TB, s *Server) string {
-	for _, it := range s.data.interactions {
+	for _, it := range s.data.Interactions {
 		if len(it.Content) > 0 && it.Content[0].Key == "callRecording" {
 			return it.GUID
 		}

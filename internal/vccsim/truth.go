@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/vccingest/vccingest/internal/vccsim/wire"
 )
 
 // Truth is what really happened in a window, and what one credential can see
@@ -67,11 +69,11 @@ func (s *Sim) truth(from, to time.Time, clientID string, sums bool) Truth {
 	}
 	now := s.Now()
 	t := Truth{From: from.UTC(), To: to.UTC(), Credential: cred.Name, Interactions: []TruthInteraction{}}
-	for _, it := range s.data.between(from, to) {
+	for _, it := range s.data.Between(from, to) {
 		a := it.Agent
 		ti := TruthInteraction{
 			GUID: it.GUID, Start: it.Start, End: it.End(), Direction: it.Direction,
-			AgentID: userAgentID(a), AgentName: a.Name, AgentEmail: a.Email, AgentCode: a.AgentCode,
+			AgentID: wire.AgentID(a), AgentName: a.Name, AgentEmail: a.Email, AgentCode: a.AgentCode,
 			Groups:       []string{a.Group.Name},
 			StatsVisible: s.statsAvailable(it, now),
 		}

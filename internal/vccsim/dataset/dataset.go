@@ -1,13 +1,38 @@
-package vccsim
+// Package dataset generates a simulated VCC account deterministically from a
+// seed: reporting groups, agents, calls with their content items, and the
+// bytes of each item.
+package dataset
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vccingest/vccingest/internal/vccsim/wav"
 )
+
+// Config sizes and shapes the account. Generate takes it as given: the
+// counts and AudioBytesPerSecond must be positive (vccsim fills defaults).
+type Config struct {
+	Seed        int64
+	Start       time.Time // first day (UTC midnight)
+	Days        int
+	CallsPerDay int
+	Agents      int
+	Groups      int
+
+	// AudioBytesPerSecond sizes recordings (8-bit mono PCM).
+	AudioBytesPerSecond int
+	// FixedRecordingSize, if set, makes every audio item exactly this size.
+	FixedRecordingSize int64
+	// HostileIDs gives a few interactions ids that are unsafe as paths.
+	HostileIDs bool
+}
 
 // Group is a reporting group (team) of agents.
 type Group struct {
@@ -51,15 +76,16 @@ type Item struct {
 	ContentType string
 	Length      int64
 	seed        uint64
-	audio       bool // generated WAV; otherwise small JSON built by body()
+	audio       bool // generated WAV; otherwise a small JSON transcript
 }
 
-// dataset is the whole simulated account, generated from Config.
-type dataset struct {
-	groups       []Group
-	agents       []*Agent
-	interactions []*Interaction // sorted by Start, then GUID
-	byGUID       map[string]*Interaction
+// Dataset is the whole simulated account.
+type Dataset struct {
+	Agents       []*Agent
+	Interactions []*Interaction // sorted by Start, then GUID
+
+	byGUID    map[string]*Interaction
+	audioRate int
 }
 
 var (
@@ -80,25 +106,27 @@ func uuidFrom(r *rand.Rand) string {
 
 func phone(r *rand.Rand) string { return fmt.Sprintf("+1555%07d", r.IntN(10_000_000)) }
 
-// generate builds the account deterministically from cfg.
-func generate(cfg Config) *dataset {
+// Generate builds the account from cfg: the same Config gives the same
+// account, byte for byte.
+func Generate(cfg Config) *Dataset {
 	r := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x7cc5))
-	d := &dataset{byGUID: map[string]*Interaction{}}
+	d := &Dataset{byGUID: map[string]*Interaction{}, audioRate: cfg.AudioBytesPerSecond}
+	groups := make([]Group, 0, cfg.Groups)
 	for i := range cfg.Groups {
-		d.groups = append(d.groups, Group{ID: uuidFrom(r), Name: fmt.Sprintf("Team %c", 'A'+i%26)})
+		groups = append(groups, Group{ID: uuidFrom(r), Name: fmt.Sprintf("Team %c", 'A'+i%26)})
 	}
 	for i := range cfg.Agents {
 		first := firstNames[r.IntN(len(firstNames))]
 		last := lastNames[r.IntN(len(lastNames))]
 		user := fmt.Sprintf("%s.%s%d", strings.ToLower(first), strings.ToLower(asciiOnly(last)), i+1)
-		d.agents = append(d.agents, &Agent{
+		d.Agents = append(d.Agents, &Agent{
 			UserID:    uuidFrom(r),
 			AgentID:   fmt.Sprintf("%d", 67800+i),
 			Username:  user + "@example.com",
 			Name:      first + " " + last,
 			Email:     user + "@example.com",
 			AgentCode: fmt.Sprintf("%d", 8100+i),
-			Group:     d.groups[i%len(d.groups)],
+			Group:     groups[i%len(groups)],
 			Active:    r.IntN(20) != 0,
 		})
 	}
@@ -115,7 +143,7 @@ func generate(cfg Config) *dataset {
 			it.Start = midnight.Add(time.Duration(hour * float64(time.Hour))).Truncate(time.Millisecond)
 			secs := 20 + int(math.Min(-math.Log(1-r.Float64())*180, 1500))
 			it.Duration = time.Duration(secs)*time.Second + time.Duration(r.IntN(1000))*time.Millisecond
-			it.Agent = d.agents[r.IntN(len(d.agents))]
+			it.Agent = d.Agents[r.IntN(len(d.Agents))]
 			it.ServiceName = services[r.IntN(len(services))]
 			switch p := r.IntN(100); {
 			case p < 60:
@@ -123,30 +151,30 @@ func generate(cfg Config) *dataset {
 			case p < 95:
 				it.Direction, it.ConnectFrom, it.ConnectTo = "outbound", ivr, phone(r)
 			default:
-				it.Direction, it.ConnectFrom, it.ConnectTo = "internal", it.Agent.AgentID, d.agents[r.IntN(len(d.agents))].AgentID
+				it.Direction, it.ConnectFrom, it.ConnectTo = "internal", it.Agent.AgentID, d.Agents[r.IntN(len(d.Agents))].AgentID
 			}
 			it.Outcome = "Handled by agent"
 			d.addContent(cfg, r, it)
-			d.interactions = append(d.interactions, it)
+			d.Interactions = append(d.Interactions, it)
 		}
 	}
 	if cfg.HostileIDs {
 		hostile := []string{"../../../etc/passwd", strings.Repeat("a", 300), "bad\x01id\nx", `..\..\windows`}
 		for i, id := range hostile {
-			if i >= len(d.interactions) {
+			if i >= len(d.Interactions) {
 				break
 			}
-			d.interactions[(i*7+3)%len(d.interactions)].GUID = id
+			d.Interactions[(i*7+3)%len(d.Interactions)].GUID = id
 		}
 	}
-	sort.Slice(d.interactions, func(i, j int) bool {
-		a, b := d.interactions[i], d.interactions[j]
+	sort.Slice(d.Interactions, func(i, j int) bool {
+		a, b := d.Interactions[i], d.Interactions[j]
 		if !a.Start.Equal(b.Start) {
 			return a.Start.Before(b.Start)
 		}
 		return a.GUID < b.GUID
 	})
-	for _, it := range d.interactions {
+	for _, it := range d.Interactions {
 		d.byGUID[it.GUID] = it
 	}
 	return d
@@ -155,11 +183,11 @@ func generate(cfg Config) *dataset {
 // addContent decides what VCC recorded for a call: most calls have a call
 // recording, some a voicemail instead, some nothing; transcripts and IVR
 // audio sit beside them.
-func (d *dataset) addContent(cfg Config, r *rand.Rand, it *Interaction) {
-	wav := func(typ, key string, dur time.Duration) Item {
-		size := wavHeaderSize + int64(dur.Seconds()*float64(cfg.AudioBytesPerSecond))
+func (d *Dataset) addContent(cfg Config, r *rand.Rand, it *Interaction) {
+	recording := func(typ, key string, dur time.Duration) Item {
+		size := wav.HeaderSize + int64(dur.Seconds()*float64(cfg.AudioBytesPerSecond))
 		if cfg.FixedRecordingSize > 0 {
-			size = max(cfg.FixedRecordingSize, wavHeaderSize)
+			size = max(cfg.FixedRecordingSize, wav.HeaderSize)
 		}
 		return Item{Key: key, Type: typ, ContentType: "audio/wav", Length: size, seed: r.Uint64(), audio: true}
 	}
@@ -168,12 +196,12 @@ func (d *dataset) addContent(cfg Config, r *rand.Rand, it *Interaction) {
 		return
 	case p < 13 && it.Direction == "inbound": // went to voicemail
 		it.Outcome = "Voicemail"
-		it.Content = append(it.Content, wav("voicemail", uuidFrom(r), min(it.Duration, 90*time.Second)))
+		it.Content = append(it.Content, recording("voicemail", uuidFrom(r), min(it.Duration, 90*time.Second)))
 		return
 	}
-	it.Content = append(it.Content, wav("callRecording", "callRecording", it.Duration))
+	it.Content = append(it.Content, recording("callRecording", "callRecording", it.Duration))
 	if r.IntN(100) < 4 && it.Direction == "inbound" {
-		it.Content = append(it.Content, wav("ivrAudioRecording", "ivrAudioRecording", 15*time.Second))
+		it.Content = append(it.Content, recording("ivrAudioRecording", "ivrAudioRecording", 15*time.Second))
 	}
 	if r.IntN(2) == 0 {
 		tr := Item{Key: "transcript", Type: "transcript", ContentType: "application/json", seed: r.Uint64()}
@@ -198,6 +226,43 @@ func transcript(it *Interaction, seed uint64) []byte {
 	b.WriteString("]}")
 	return []byte(b.String())
 }
+
+// Interaction finds an interaction by its GUID.
+func (d *Dataset) Interaction(guid string) (*Interaction, bool) {
+	it, ok := d.byGUID[guid]
+	return it, ok
+}
+
+// Between returns the interactions that start in [start, end).
+func (d *Dataset) Between(start, end time.Time) []*Interaction {
+	lo := searchStart(d.Interactions, start)
+	hi := searchStart(d.Interactions, end)
+	return d.Interactions[lo:hi]
+}
+
+func searchStart(its []*Interaction, t time.Time) int {
+	lo, hi := 0, len(its)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if its[m].Start.Before(t) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// Open returns a reader of the bytes of item, one of its content items.
+// Audio is generated as it is read, so opening a 1 GiB recording is cheap.
+func (d *Dataset) Open(it *Interaction, item *Item) io.ReadSeeker {
+	if item.audio {
+		return wav.New(item.Length, d.audioRate, item.seed)
+	}
+	return bytesSeeker{bytes.NewReader(transcript(it, item.seed))}
+}
+
+type bytesSeeker struct{ *bytes.Reader }
 
 func asciiOnly(s string) string {
 	return strings.Map(func(r rune) rune {

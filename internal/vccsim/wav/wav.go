@@ -1,4 +1,7 @@
-package vccsim
+// Package wav generates playable WAV recordings of any size from a seed,
+// byte by byte as they are read, so that a Range request or a 1 GiB
+// recording costs no memory.
+package wav
 
 import (
 	"encoding/binary"
@@ -6,10 +9,12 @@ import (
 	"math"
 )
 
-const (
-	wavHeaderSize = 44
-	wavBlock      = 4096
-)
+// HeaderSize is the size of the RIFF header that starts every file; the
+// audio samples follow it.
+const HeaderSize = 44
+
+// blockSize is how many samples are generated at once.
+const blockSize = 4096
 
 // sine is one period of a sine wave as unsigned 8-bit PCM around 128.
 var sine = func() (t [256]byte) {
@@ -19,21 +24,24 @@ var sine = func() (t [256]byte) {
 	return t
 }()
 
-// wavReader produces a playable 8-bit mono PCM WAV file of a given size,
+// Reader produces a playable 8-bit mono PCM WAV file of a given size,
 // generated on the fly from a seed: a tone that changes pitch every second
 // with a little noise. Any byte range can be produced without producing what
-// comes before it, so Range requests and 1 GiB recordings cost no memory.
-type wavReader struct {
+// comes before it.
+type Reader struct {
 	size, off int64
 	rate      int64
 	seed      uint64
-	header    [wavHeaderSize]byte
-	buf       [wavBlock]byte
+	header    [HeaderSize]byte
+	buf       [blockSize]byte
 	bufBlock  int64 // index of the data block in buf, -1 for none
 }
 
-func newWAV(size int64, rate int, seed uint64) *wavReader {
-	w := &wavReader{size: size, rate: int64(rate), seed: seed, bufBlock: -1}
+// New returns a Reader of a size-byte WAV file (size at least HeaderSize)
+// with rate samples, and so bytes, per second. The same size, rate and seed
+// give the same bytes.
+func New(size int64, rate int, seed uint64) *Reader {
+	w := &Reader{size: size, rate: int64(rate), seed: seed, bufBlock: -1}
 	h := w.header[:]
 	copy(h[0:], "RIFF")
 	binary.LittleEndian.PutUint32(h[4:], uint32(size-8))
@@ -46,27 +54,28 @@ func newWAV(size int64, rate int, seed uint64) *wavReader {
 	binary.LittleEndian.PutUint16(h[32:], 1)            // block align
 	binary.LittleEndian.PutUint16(h[34:], 8)            // bits per sample
 	copy(h[36:], "data")
-	binary.LittleEndian.PutUint32(h[40:], uint32(size-wavHeaderSize))
+	binary.LittleEndian.PutUint32(h[40:], uint32(size-HeaderSize))
 	return w
 }
 
-func (w *wavReader) Read(p []byte) (int, error) {
+// Read implements io.Reader.
+func (w *Reader) Read(p []byte) (int, error) {
 	if w.off >= w.size {
 		return 0, io.EOF
 	}
 	n := 0
 	for n < len(p) && w.off < w.size {
 		var m int
-		if w.off < wavHeaderSize {
+		if w.off < HeaderSize {
 			m = copy(p[n:], w.header[w.off:])
 		} else {
-			d := w.off - wavHeaderSize
-			block := d / wavBlock
+			d := w.off - HeaderSize
+			block := d / blockSize
 			if block != w.bufBlock {
 				w.fill(block)
 			}
-			end := min(int64(wavBlock), w.size-wavHeaderSize-block*wavBlock)
-			m = copy(p[n:], w.buf[d%wavBlock:end])
+			end := min(int64(blockSize), w.size-HeaderSize-block*blockSize)
+			m = copy(p[n:], w.buf[d%blockSize:end])
 		}
 		n += m
 		w.off += int64(m)
@@ -75,7 +84,7 @@ func (w *wavReader) Read(p []byte) (int, error) {
 }
 
 // Seek supports io.SeekStart only, which is all Range needs.
-func (w *wavReader) Seek(offset int64, whence int) (int64, error) {
+func (w *Reader) Seek(offset int64, whence int) (int64, error) {
 	if whence != io.SeekStart || offset < 0 {
 		return 0, io.ErrUnexpectedEOF
 	}
@@ -90,10 +99,10 @@ func splitmix(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-func (w *wavReader) fill(block int64) {
+func (w *Reader) fill(block int64) {
 	w.bufBlock = block
 	noise := splitmix(w.seed ^ uint64(block)*0x2545f4914f6cdd1d)
-	s := block * wavBlock // sample index of buf[0]
+	s := block * blockSize // sample index of buf[0]
 	var step uint32
 	segEnd := int64(-1)
 	var segStart int64
