@@ -1,0 +1,292 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Serve is the configuration of `vccingest serve`: the service's own
+// settings and its tenants. Like Settings it holds secret references only.
+type Serve struct {
+	Listen         string        // HTTP address (default 127.0.0.1:8080)
+	AccessTokenRef string        // secret reference of the bearer token; required off loopback
+	DataDir        string        // default catalog and bucket location
+	Catalog        string        // URL; empty means SQLite in DataDir
+	Bucket         string        // default bucket URL of tenants that set none
+	RescueAfter    time.Duration // as in Settings
+	Grace          time.Duration // how long running downloads may finish at shutdown
+	LogFormat      string        // text or json
+	LogLevel       string
+	Tenants        []ServeTenant
+}
+
+// ServeTenant is one tenant of the service.
+type ServeTenant struct {
+	ID              string
+	Region          string
+	ClientID        string
+	ClientSecretRef string
+	APIURL          string
+	AuthURL         string
+	Bucket          string
+	Interval        time.Duration // how often it syncs
+	Window          time.Duration
+	Lookback        time.Duration
+	Settle          time.Duration
+	RateLimit       float64
+	Downloads       int
+	Line            int // where it starts in the file, for messages
+}
+
+// Settings are the tenant's settings in the form `vccingest sync` takes, so
+// that both build their VCC client and bucket the same way.
+func (t ServeTenant) Settings(s Serve) Settings {
+	return Settings{
+		Tenant: t.ID, Region: t.Region, ClientID: t.ClientID, ClientSecretRef: t.ClientSecretRef,
+		APIURL: t.APIURL, AuthURL: t.AuthURL, DataDir: s.DataDir, Catalog: s.Catalog, Bucket: orString(t.Bucket, s.Bucket),
+		Downloads: t.Downloads, Window: t.Window, Lookback: t.Lookback, Settle: t.Settle,
+		RescueAfter: s.RescueAfter, RateLimit: t.RateLimit, LogFormat: "text", LogLevel: s.LogLevel,
+	}
+}
+
+// Fingerprint changes whenever anything about the tenant's configuration
+// does (Line aside).
+func (t ServeTenant) Fingerprint() string {
+	t.Line = 0
+	return fmt.Sprintf("%#v", t)
+}
+
+func orString(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// LoadServe reads and validates the service's YAML config file. Errors name
+// the line, and the tenant and field at fault.
+func LoadServe(path string) (Serve, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Serve{}, fmt.Errorf("serve config: %w", err)
+	}
+	s, err := ParseServe(b)
+	if err != nil {
+		return Serve{}, fmt.Errorf("serve config %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseServe parses and validates a serve config document.
+func ParseServe(doc []byte) (Serve, error) {
+	d := Defaults()
+	s := Serve{Listen: "127.0.0.1:8080", DataDir: d.DataDir, RescueAfter: d.RescueAfter, Grace: 30 * time.Second, LogFormat: "text", LogLevel: "info"}
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(doc)).Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Serve{}, errors.New("the file is empty; it needs at least a tenants: list")
+		}
+		return Serve{}, err
+	}
+	top := map[string]func(*yaml.Node) error{
+		"listen":           scalar(func(v string) error { s.Listen = v; return nil }),
+		"access_token_ref": scalar(func(v string) error { s.AccessTokenRef = v; return nil }),
+		"data_dir":         scalar(func(v string) error { s.DataDir = v; return nil }),
+		"catalog":          scalar(func(v string) error { s.Catalog = v; return nil }),
+		"bucket":           scalar(func(v string) error { s.Bucket = v; return nil }),
+		"rescue_after":     scalar(durInto(&s.RescueAfter)),
+		"grace":            scalar(durInto(&s.Grace)),
+		"log_format":       scalar(func(v string) error { s.LogFormat = v; return nil }),
+		"log_level":        scalar(func(v string) error { s.LogLevel = v; return nil }),
+		"tenants": func(n *yaml.Node) error {
+			if n.Kind != yaml.SequenceNode {
+				return errors.New("expected a list of tenants")
+			}
+			for _, item := range n.Content {
+				t, err := parseTenant(item)
+				if err != nil {
+					return err
+				}
+				s.Tenants = append(s.Tenants, t)
+			}
+			return nil
+		},
+	}
+	if len(root.Content) == 0 {
+		return Serve{}, errors.New("the file is empty; it needs at least a tenants: list")
+	}
+	if err := mapping(root.Content[0], top); err != nil {
+		return Serve{}, err
+	}
+	if err := s.Validate(); err != nil {
+		return Serve{}, err
+	}
+	return s, nil
+}
+
+func parseTenant(n *yaml.Node) (ServeTenant, error) {
+	d := Defaults()
+	t := ServeTenant{Region: d.Region, Interval: 15 * time.Minute, Window: d.Window, Lookback: d.Lookback, Settle: d.Settle,
+		RateLimit: d.RateLimit, Downloads: d.Downloads, Line: n.Line}
+	fields := map[string]func(*yaml.Node) error{
+		"id":                scalar(func(v string) error { t.ID = v; return nil }),
+		"region":            scalar(func(v string) error { t.Region = v; return nil }),
+		"client_id":         scalar(func(v string) error { t.ClientID = v; return nil }),
+		"client_secret_ref": scalar(func(v string) error { t.ClientSecretRef = v; return nil }),
+		"api_url":           scalar(func(v string) error { t.APIURL = v; return nil }),
+		"auth_url":          scalar(func(v string) error { t.AuthURL = v; return nil }),
+		"bucket":            scalar(func(v string) error { t.Bucket = v; return nil }),
+		"interval":          scalar(durInto(&t.Interval)),
+		"window":            scalar(durInto(&t.Window)),
+		"lookback":          scalar(durInto(&t.Lookback)),
+		"settle":            scalar(durInto(&t.Settle)),
+		"rate_limit": scalar(func(v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number", v)
+			}
+			t.RateLimit = f
+			return nil
+		}),
+		"downloads": scalar(func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a whole number", v)
+			}
+			t.Downloads = n
+			return nil
+		}),
+	}
+	if err := mapping(n, fields); err != nil {
+		return ServeTenant{}, fmt.Errorf("tenant at line %d: %w", n.Line, err)
+	}
+	return t, nil
+}
+
+// mapping applies fields to the keys of a mapping node, refusing unknown and
+// repeated keys and any secret given in place of a reference.
+func mapping(n *yaml.Node, fields map[string]func(*yaml.Node) error) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: expected a mapping of key: value", n.Line)
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Value == "client_secret" || k.Value == "access_token" {
+			return fmt.Errorf("line %d: a secret is never accepted in the config file; use %s_ref with env:, file: or azkv://", k.Line, k.Value)
+		}
+		set, ok := fields[k.Value]
+		if !ok {
+			return fmt.Errorf("line %d: unknown key %q (known: %s)", k.Line, k.Value, sortedKeys(fields))
+		}
+		if prev, dup := seen[k.Value]; dup {
+			return fmt.Errorf("line %d: %s is already set on line %d", k.Line, k.Value, prev)
+		}
+		seen[k.Value] = k.Line
+		if err := set(v); err != nil {
+			return fmt.Errorf("line %d: %s: %w", v.Line, k.Value, err)
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]func(*yaml.Node) error) string {
+	byKey := make(map[string]Field, len(m))
+	for k := range m {
+		byKey[k] = Field{}
+	}
+	return knownKeys(byKey)
+}
+
+func scalar(set func(string) error) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		if n.Kind != yaml.ScalarNode {
+			return errors.New("expected a single value")
+		}
+		return set(n.Value)
+	}
+}
+
+func durInto(d *time.Duration) func(string) error {
+	return func(v string) error {
+		x, err := ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		*d = x
+		return nil
+	}
+}
+
+// Validate checks the service settings and every tenant; errors name the
+// tenant and field at fault.
+func (s Serve) Validate() error {
+	var errs []error
+	if host, _, err := net.SplitHostPort(s.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %q is not host:port", s.Listen))
+	} else if !IsLoopbackHost(host) && s.AccessTokenRef == "" {
+		errs = append(errs, fmt.Errorf("listen: %s is not a loopback address, so an access token is required: set access_token_ref (env:NAME, file:PATH or azkv://VAULT/NAME)", s.Listen))
+	}
+	if s.AccessTokenRef != "" && !isSecretRef(s.AccessTokenRef) {
+		errs = append(errs, errors.New("access_token_ref: must be a reference such as env:VCCINGEST_ACCESS_TOKEN or file:/run/secrets/token (a token itself is never accepted)"))
+	}
+	if s.Grace < 0 {
+		errs = append(errs, errors.New("grace: must not be negative"))
+	}
+	switch s.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log_format: %q: use text or json", s.LogFormat))
+	}
+	if len(s.Tenants) == 0 {
+		errs = append(errs, errors.New("tenants: none configured; add at least one"))
+	}
+	seen := map[string]int{}
+	for i, t := range s.Tenants {
+		name := fmt.Sprintf("tenant %q (tenants[%d], line %d)", t.ID, i, t.Line)
+		if prev, dup := seen[t.ID]; dup && t.ID != "" {
+			errs = append(errs, fmt.Errorf("%s: id: already used by tenants[%d]", name, prev))
+		}
+		seen[t.ID] = i
+		if err := t.Settings(s).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+		if t.ClientID == "" {
+			errs = append(errs, fmt.Errorf("%s: client_id: not set", name))
+		}
+		if t.ClientSecretRef == "" {
+			errs = append(errs, fmt.Errorf("%s: client_secret_ref: not set; use env:NAME, file:PATH or azkv://VAULT/NAME", name))
+		}
+		if t.Interval < time.Second {
+			errs = append(errs, fmt.Errorf("%s: interval: %s is too short; use at least 1s", name, FormatDuration(t.Interval)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isSecretRef(ref string) bool {
+	for _, p := range []string{"env:", "file:", "azkv:"} {
+		if len(ref) > len(p) && ref[:len(p)] == p {
+			return true
+		}
+	}
+	return false
+}
+
+// IsLoopbackHost reports whether host (a name or an IP) is a loopback
+// address. The empty host (all interfaces) is not.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
