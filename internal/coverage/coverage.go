@@ -69,6 +69,22 @@ type Gap struct {
 	Evidence   string `json:"evidence"`
 }
 
+// Advice says in plain words what is hidden and which permission to enable,
+// e.g. "outbound calls are hidden: enable “View outbound interaction content”
+// for the credential's user".
+func (g Gap) Advice() string {
+	what := "some calls are hidden"
+	switch g.Permission {
+	case PermViewInbound:
+		what = "inbound calls are hidden"
+	case PermViewOutbound:
+		what = "outbound calls are hidden"
+	case PermAccessGroups:
+		what = "calls of agents outside the user's own groups are hidden"
+	}
+	return fmt.Sprintf("%s: enable “%s” for the credential's user", what, g.Permission)
+}
+
 // Diagnosis is the permission diagnosis of a set of calls.
 type Diagnosis struct {
 	Gaps []Gap `json:"gaps"`

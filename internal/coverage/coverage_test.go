@@ -105,3 +105,15 @@ func TestBuildReconciles(t *testing.T) {
 		t.Errorf("bad --by: %v", err)
 	}
 }
+
+func TestGapAdviceNamesWhatIsHiddenAndThePermission(t *testing.T) {
+	for _, tc := range []struct{ perm, want string }{
+		{PermViewInbound, "inbound calls are hidden: enable “View inbound interaction content” for the credential's user"},
+		{PermViewOutbound, "outbound calls are hidden: enable “View outbound interaction content” for the credential's user"},
+		{PermAccessGroups, "calls of agents outside the user's own groups are hidden: enable “Access groups of users' content (overrides line permissions)” for the credential's user"},
+	} {
+		if got := (Gap{Permission: tc.perm}).Advice(); got != tc.want {
+			t.Errorf("Advice(%s) = %q, want %q", tc.perm, got, tc.want)
+		}
+	}
+}

@@ -99,6 +99,7 @@ func (c *Client) retry(ctx context.Context, k call, fn func(attempt int) error) 
 		if attempt >= c.cfg.MaxAttempts || time.Now().Add(wait).After(deadline) {
 			return fmt.Errorf("%w (gave up after %d attempts)", r.err, attempt)
 		}
+		c.countRetry(k.api.name)
 		c.log.Debug("VCC request failed; retrying", "api", k.api.name, "path", k.logPath(), "attempt", attempt, "wait", wait.Round(time.Millisecond), "error", r.err)
 		if err := sleep(ctx, wait); err != nil {
 			return err

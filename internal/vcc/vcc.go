@@ -153,6 +153,7 @@ type Client struct {
 	limit   map[string]*rate.Limiter
 	mu      sync.Mutex
 	counter map[Counter]int64
+	retries map[string]int64 // by API
 	secret  secret.Value // guarded by mu; replaced by RefreshSecret
 	skew    atomic.Int64 // server Date minus local time, of the last response
 	skewSet atomic.Bool
@@ -249,6 +250,7 @@ func New(cfg Config) (*Client, error) {
 		tokens:  map[string]*tokenSource{},
 		limit:   map[string]*rate.Limiter{},
 		counter: map[Counter]int64{},
+		retries: map[string]int64{},
 	}
 	for _, scope := range []string{ScopeContent, ScopeUsers, ScopeStats} {
 		c.tokens[scope] = &tokenSource{c: c, scope: scope}
@@ -343,6 +345,24 @@ func (c *Client) Counters() []CounterValue {
 		return a.Status < b.Status
 	})
 	return out
+}
+
+// Retries counts the requests sent again after a failed attempt (429, 5xx,
+// network errors, broken bodies), by API, for metrics.
+func (c *Client) Retries() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.retries))
+	for k, v := range c.retries {
+		out[k] = v
+	}
+	return out
+}
+
+func (c *Client) countRetry(api string) {
+	c.mu.Lock()
+	c.retries[api]++
+	c.mu.Unlock()
 }
 
 func (c *Client) count(api string, status int, scope string) {

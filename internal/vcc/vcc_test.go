@@ -291,6 +291,9 @@ func TestRetries(t *testing.T) {
 	if n := requests(sim, vccsim.RouteUser, 0); n != 3 {
 		t.Errorf("%d requests, want 3 (5xx, malformed, ok)", n)
 	}
+	if got := f.c.Retries(); got["users"] != 3 || len(got) != 1 {
+		t.Errorf("retries %v, want users: 3 (one 429, one 5xx, one malformed body)", got)
+	}
 
 	sim.ResetRequests()
 	_, err := f.c.User(ctx, "no-such-user")
