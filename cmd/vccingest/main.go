@@ -39,7 +39,7 @@ no setup.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDemoCmd(), newSyncCmd(), newCoverageCmd(), newDoctorCmd(), newLsCmd(), newShowCmd(), newMigrateCmd(), newWorkerCmd(), newSimCmd(), newVersionCmd())
+	root.AddCommand(newDemoCmd(), newSyncCmd(), newCoverageCmd(), newDoctorCmd(), newLsCmd(), newShowCmd(), newMigrateCmd(), newWorkerCmd(), newServeCmd(), newSimCmd(), newVersionCmd())
 	return root
 }
 

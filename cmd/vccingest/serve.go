@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vccingest/vccingest/internal/blobstore"
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/config"
+	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/ingest"
+	"github.com/vccingest/vccingest/internal/secret"
+	"github.com/vccingest/vccingest/internal/server"
+)
+
+func newServeCmd() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the multi-tenant service: schedules, workers, status page, /metrics, JSON API",
+		Long: `Serve keeps every configured tenant's recordings flowing: each tenant syncs on
+its own interval (a River periodic job) into its own job queues, so a slow or
+failing tenant never delays another; a tenant whose sync fails is marked
+unhealthy and retried with backoff.
+
+HTTP (listen, default 127.0.0.1:8080): the status page at /, /healthz,
+/readyz, /metrics (Prometheus) and /api/tenants[/{id}[/coverage|/failures]].
+Listening beyond loopback requires access_token_ref; every path but the probes
+then needs "Authorization: Bearer <token>".
+
+SIGHUP re-reads the config file: tenants are added, changed or removed
+without a restart and without interrupting the others; a bad file is
+rejected and the running config stays. SIGTERM stops scheduling, lets running
+downloads finish for up to grace, and releases the rest.`,
+		Example: `  vccingest serve --config /etc/vccingest/serve.yaml
+  kill -HUP $(pidof vccingest)   # reload tenants`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				file = os.Getenv("VCCINGEST_CONFIG")
+			}
+			if file == "" {
+				return &exitError{code: 2, err: errors.New("serve needs a config file: --config serve.yaml (see README, \"vccingest serve\")")}
+			}
+			return runServe(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), file)
+		},
+	}
+	cmd.Flags().StringVar(&file, "config", "", "serve config file (YAML; env VCCINGEST_CONFIG)")
+	return cmd
+}
+
+// service is a running `vccingest serve`.
+type service struct {
+	file    string
+	log     *slog.Logger
+	svc     *ingest.Service
+	buckets map[string]*blobstore.Bucket // by URL, shared by tenants
+	running config.Serve
+
+	mu    sync.Mutex // specs is read by HTTP handlers
+	specs map[string]ingest.TenantSpec
+}
+
+func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error {
+	cfg, err := config.LoadServe(file)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	log := serveLogger(stderr, cfg)
+	var token secret.Value
+	if cfg.AccessTokenRef != "" {
+		if token, err = secret.Resolve(ctx, cfg.AccessTokenRef); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("access_token_ref: %w", err)}
+		}
+		if len(token.Reveal()) < 16 {
+			return &exitError{code: 2, err: errors.New("access_token_ref: the access token is shorter than 16 characters; use a long random one")}
+		}
+	}
+	base := config.Settings{DataDir: cfg.DataDir, Catalog: cfg.Catalog}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil && cfg.Catalog == "" {
+		return &exitError{code: 2, err: fmt.Errorf("data_dir: %w", err)}
+	}
+	cat, closeCat, err := openCatalogExclusive(ctx, base)
+	if err != nil {
+		return err
+	}
+	defer closeCat()
+	if err := cat.EnsureSchema(ctx); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	svc, err := ingest.NewService(ingest.ServiceConfig{Catalog: cat, Logger: log, Version: version, RescueAfter: cfg.RescueAfter})
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	s := &service{file: file, log: log, svc: svc, buckets: map[string]*blobstore.Bucket{}, specs: map[string]ingest.TenantSpec{}}
+	defer s.closeBuckets()
+	specs, err := s.build(ctx, cfg)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("listen: %w", err)}
+	}
+	defer ln.Close()
+	if err := svc.Start(ctx); err != nil {
+		return err
+	}
+	if err := svc.Apply(ctx, specs); err != nil {
+		_ = svc.Stop(time.Second)
+		return &exitError{code: 2, err: err}
+	}
+	s.commit(cfg, specs)
+
+	h, err := server.New(server.Config{
+		Service: svc, Catalog: cat, AccessToken: token, Logger: log, Version: version,
+		Coverage: func(ctx context.Context, tenant string, from, to time.Time, by string) (coverage.Report, error) {
+			lookback := 24 * time.Hour
+			if spec, ok := s.spec(tenant); ok {
+				lookback = spec.Lookback
+			}
+			return ingest.Coverage(ctx, cat, tenant, from, to, by, lookback)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "vccingest serve: %d tenant(s); status page on http://%s/\n", len(specs), ln.Addr())
+	log.Info("serving", "addr", ln.Addr().String(), "tenants", len(specs), "catalog", redactURL(base.CatalogURL()))
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			s.reload(ctx)
+			continue
+		case err := <-httpDone:
+			_ = svc.Stop(cfg.Grace)
+			return fmt.Errorf("http server: %w", err)
+		case <-ctx.Done():
+		}
+		break
+	}
+	log.Info("stopping: no new syncs; running downloads may finish", "grace", cfg.Grace)
+	stopErr := svc.Stop(cfg.Grace)
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	if stopErr != nil {
+		return fmt.Errorf("stop: %w", stopErr)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func serveLogger(w io.Writer, cfg config.Serve) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// build turns the config's tenants into specs: a tenant whose configuration
+// is unchanged keeps its running client (and its counters); others get a
+// new VCC client, with the secret resolved now, and their bucket.
+func (s *service) build(ctx context.Context, cfg config.Serve) ([]ingest.TenantSpec, error) {
+	var specs []ingest.TenantSpec
+	for _, t := range cfg.Tenants {
+		fp := t.Fingerprint()
+		if old, ok := s.spec(t.ID); ok && old.Fingerprint == fp {
+			specs = append(specs, old)
+			continue
+		}
+		st := t.Settings(cfg)
+		sec, err := secret.Resolve(ctx, st.ClientSecretRef)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %q: client_secret_ref: %w", t.ID, err)
+		}
+		client, apiURL, err := newVCCClient(st, sec, s.log.With("tenant", t.ID))
+		if err != nil {
+			return nil, fmt.Errorf("tenant %q: %w", t.ID, err)
+		}
+		bucket, err := s.bucket(ctx, st.BucketURL())
+		if err != nil {
+			return nil, fmt.Errorf("tenant %q: bucket: %w", t.ID, err)
+		}
+		specs = append(specs, ingest.TenantSpec{
+			Tenant:   &ingest.Tenant{ID: t.ID, Region: t.Region, APIBase: apiURL, VCC: client, Bucket: bucket},
+			Interval: t.Interval, Window: t.Window, Lookback: t.Lookback, Settle: t.Settle, Downloads: t.Downloads,
+			Fingerprint: fp,
+		})
+	}
+	return specs, nil
+}
+
+func (s *service) bucket(ctx context.Context, url string) (*blobstore.Bucket, error) {
+	if b, ok := s.buckets[url]; ok {
+		return b, nil
+	}
+	b, err := blobstore.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	s.buckets[url] = b
+	return b, nil
+}
+
+func (s *service) closeBuckets() {
+	for _, b := range s.buckets {
+		b.Close()
+	}
+}
+
+func (s *service) commit(cfg config.Serve, specs []ingest.TenantSpec) {
+	s.running = cfg
+	m := map[string]ingest.TenantSpec{}
+	for _, sp := range specs {
+		m[sp.Tenant.ID] = sp
+	}
+	s.mu.Lock()
+	s.specs = m
+	s.mu.Unlock()
+}
+
+func (s *service) spec(id string) (ingest.TenantSpec, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp, ok := s.specs[id]
+	return sp, ok
+}
+
+// reload re-reads the config file and applies its tenants; on any error the
+// running config stays.
+func (s *service) reload(ctx context.Context) {
+	s.log.Info("SIGHUP: reloading the config", "file", s.file)
+	cfg, err := config.LoadServe(s.file)
+	if err == nil {
+		err = s.restartOnly(cfg)
+	}
+	var specs []ingest.TenantSpec
+	if err == nil {
+		specs, err = s.build(ctx, cfg)
+	}
+	if err == nil {
+		err = s.svc.Apply(ctx, specs)
+	}
+	if err != nil {
+		s.log.Error("config reload rejected; the running config stays", "error", err)
+		return
+	}
+	s.commit(cfg, specs)
+	s.log.Info("config reloaded", "tenants", len(specs))
+}
+
+// restartOnly refuses a reload that changes what only a restart can.
+func (s *service) restartOnly(cfg config.Serve) error {
+	old := s.running
+	switch {
+	case cfg.Listen != old.Listen:
+		return fmt.Errorf("listen changed from %s to %s: restart the service for that", old.Listen, cfg.Listen)
+	case cfg.Catalog != old.Catalog || cfg.DataDir != old.DataDir:
+		return errors.New("catalog or data_dir changed: restart the service for that")
+	case cfg.AccessTokenRef != old.AccessTokenRef:
+		return errors.New("access_token_ref changed: restart the service for that")
+	}
+	return nil
+}
+
+// Compile-time checks that the concrete types fit the server's interfaces.
+var (
+	_ server.Service = (*ingest.Service)(nil)
+	_ server.Catalog = (*catalog.Catalog)(nil)
+)

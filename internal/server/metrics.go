@@ -1,0 +1,125 @@
+package server
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/vcc"
+)
+
+// collector reads every metric at scrape time from where it is kept: the
+// catalog (recordings, bytes), each tenant's VCC client (requests, tokens,
+// retries), the job queue (depth) and the service (health, lag, coverage).
+// So a scrape always agrees with the catalog and with what VCC saw.
+type collector struct{ s *Server }
+
+var (
+	descStored = prometheus.NewDesc("vccingest_recordings_stored_total",
+		"Recordings stored (verified, in the bucket), all time, by tenant.", []string{"tenant"}, nil)
+	descFailed = prometheus.NewDesc("vccingest_recordings_failed_total",
+		"Recordings that failed for good, all time, by tenant.", []string{"tenant"}, nil)
+	descPending = prometheus.NewDesc("vccingest_recordings_pending",
+		"Recordings discovered and not yet stored, by tenant.", []string{"tenant"}, nil)
+	descBytes = prometheus.NewDesc("vccingest_stored_bytes_total",
+		"Bytes of stored recordings, all time, by tenant.", []string{"tenant"}, nil)
+	descRequests = prometheus.NewDesc("vccingest_vcc_requests_total",
+		"VCC API requests since the tenant's client started, by API and HTTP status (0: network error).", []string{"tenant", "api", "status"}, nil)
+	descTokens = prometheus.NewDesc("vccingest_vcc_token_requests_total",
+		"OAuth token requests since the tenant's client started, by scope and HTTP status.", []string{"tenant", "scope", "status"}, nil)
+	descRetries = prometheus.NewDesc("vccingest_vcc_retries_total",
+		"VCC requests sent again after a failed attempt, by API.", []string{"tenant", "api"}, nil)
+	descQueue = prometheus.NewDesc("vccingest_queue_jobs",
+		"Jobs still to do (available, scheduled, retryable, running or pending), by kind.", []string{"kind"}, nil)
+	descLag = prometheus.NewDesc("vccingest_tenant_lag_seconds",
+		"Now minus the tenant's watermark (the end of its last fully synced window).", []string{"tenant"}, nil)
+	descHealthy = prometheus.NewDesc("vccingest_tenant_healthy",
+		"1 when the tenant's last sync succeeded, 0 after a failure (until one succeeds).", []string{"tenant"}, nil)
+	descCoverage = prometheus.NewDesc("vccingest_coverage_calls",
+		"Calls the Stats API reports over the coverage span of the tenant's last run, by cause (stored, hidden, not_recorded, pending, failed).", []string{"tenant", "cause"}, nil)
+	descGaps = prometheus.NewDesc("vccingest_coverage_permission_gap_calls",
+		"Calls VCC withheld that a missing feature permission of the credential's user explains, by permission.", []string{"tenant", "permission"}, nil)
+	descUp = prometheus.NewDesc("vccingest_metrics_errors",
+		"1 when a part of this scrape could not be read (see the log).", []string{"part"}, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descStored, descFailed, descPending, descBytes, descRequests, descTokens, descRetries, descQueue, descLag, descHealthy, descCoverage, descGaps, descUp} {
+		ch <- d
+	}
+}
+
+// counted is what a tenant's VCC client reports for metrics.
+type counted interface {
+	Counters() []vcc.CounterValue
+	Retries() map[string]int64
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log := c.s.cfg.Logger
+	catalogErr := 0.0
+	for _, t := range c.s.cfg.Service.Tenants() {
+		id := t.ID
+		if tot, err := c.s.cfg.Catalog.Totals(ctx, id); err != nil {
+			log.Error("metrics: read catalog totals", "tenant", id, "error", err)
+			catalogErr = 1
+		} else {
+			ch <- prometheus.MustNewConstMetric(descStored, prometheus.CounterValue, float64(tot.Stored), id)
+			ch <- prometheus.MustNewConstMetric(descFailed, prometheus.CounterValue, float64(tot.Failed), id)
+			ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(tot.Pending), id)
+			ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(tot.Bytes), id)
+		}
+		if v, ok := t.VCC.(counted); ok {
+			for _, cv := range v.Counters() {
+				status := strconv.Itoa(cv.Status)
+				if cv.API == "token" {
+					ch <- prometheus.MustNewConstMetric(descTokens, prometheus.CounterValue, float64(cv.Count), id, cv.Scope, status)
+					continue
+				}
+				ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(cv.Count), id, cv.API, status)
+			}
+			for api, n := range v.Retries() {
+				ch <- prometheus.MustNewConstMetric(descRetries, prometheus.CounterValue, float64(n), id, api)
+			}
+		}
+		healthy := 0.0
+		if t.Health != "unhealthy" {
+			healthy = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descHealthy, prometheus.GaugeValue, healthy, id)
+		if full, found, err := c.s.cfg.Service.Tenant(ctx, id); err != nil {
+			log.Error("metrics: read watermark", "tenant", id, "error", err)
+			catalogErr = 1
+		} else if found && !full.Watermark.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, full.Lag.Seconds(), id)
+		}
+		if rep := t.Coverage; rep != nil {
+			tot := rep.Total
+			for cause, n := range map[coverage.Cause]int{
+				coverage.CauseStored: tot.Stored, coverage.CauseHidden: tot.Hidden, coverage.CauseNotRecorded: tot.NotRecorded,
+				coverage.CausePending: tot.Pending, coverage.CauseFailed: tot.Failed,
+			} {
+				ch <- prometheus.MustNewConstMetric(descCoverage, prometheus.GaugeValue, float64(n), id, string(cause))
+			}
+			for _, g := range rep.Diagnosis.Gaps {
+				ch <- prometheus.MustNewConstMetric(descGaps, prometheus.GaugeValue, float64(g.Hidden), id, g.Permission)
+			}
+		}
+	}
+	queueErr := 0.0
+	if depth, err := c.s.cfg.Service.QueueDepth(ctx); err != nil {
+		log.Error("metrics: read queue depth", "error", err)
+		queueErr = 1
+	} else {
+		for kind, n := range depth {
+			ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), kind)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, catalogErr, "catalog")
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, queueErr, "queue")
+}
