@@ -154,8 +154,8 @@ type Client struct {
 	mu      sync.Mutex
 	counter map[Counter]int64
 	retries map[string]int64 // by API
-	secret  secret.Value // guarded by mu; replaced by RefreshSecret
-	skew    atomic.Int64 // server Date minus local time, of the last response
+	secret  secret.Value     // guarded by mu; replaced by RefreshSecret
+	skew    atomic.Int64     // server Date minus local time, of the last response
 	skewSet atomic.Bool
 }
 
