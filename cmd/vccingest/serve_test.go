@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -386,4 +388,203 @@ func apiOfRoute(route string) string {
 		return "users"
 	}
 	return "content"
+}
+
+// The status page, rendered by headless Chromium: the tenants, their counts
+// and the permission explanation are on the page a person sees.
+func TestServe_StatusPageInChromium(t *testing.T) {
+	chromium := chromiumPath(t)
+	sim := startServeSim(t)
+	s := newServed(t, sim)
+	s.writeConfig("127.0.0.1:0", "", serveTenant{"acme", "admin"}, serveTenant{"globex", "no-outbound"})
+	s.start()
+	ts := s.waitSynced("acme", "globex")
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1200, 900),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancelTimeout()
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(s.base+"/"),
+		chromedp.WaitVisible(chromedp.ID("tenant-globex")),
+	); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	if err != nil {
+		t.Fatalf("chromium: read the page: %v", err)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	if err != nil {
+		t.Fatalf("chromium: screenshot: %v", err)
+	}
+	shotPath := filepath.Join(t.TempDir(), "status.png")
+	if err := os.WriteFile(shotPath, shot, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", shotPath, len(shot))
+	if len(shot) < 10_000 {
+		t.Errorf("the screenshot is only %d bytes", len(shot))
+	}
+	for _, want := range []string{
+		"2 tenants",
+		"acme", "globex", "healthy",
+		fmt.Sprintf("%d stored", ts["acme"].Totals.Stored),
+		fmt.Sprintf("%d stored", ts["globex"].Totals.Stored),
+		"outbound calls are hidden: enable “View outbound interaction content” for the credential's user",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the rendered page lacks %q; it reads:\n%s", want, text)
+		}
+	}
+	if strings.Count(text, "calls are hidden") != 1 {
+		t.Errorf("the page names %d permission gaps, want 1 (globex only):\n%s", strings.Count(text, "calls are hidden"), text)
+	}
+	s.stop()
+}
+
+// chromiumPath finds Debian's Chromium. In CI (where .ci/run installs it) a
+// missing browser fails the test; elsewhere it skips, saying so.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("VCCINGEST_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("Chromium is not installed (.ci/run installs Debian's chromium package): the status page cannot be checked")
+	}
+	t.Skip("Chromium is not installed; set VCCINGEST_CHROMIUM or install Debian's chromium package")
+	return ""
+}
+
+// SIGHUP adds a tenant without a restart, removes one (its schedule stops),
+// and rejects a bad file, keeping the running config.
+func TestServe_ReloadAddsRemovesAndRejects(t *testing.T) {
+	sim := startServeSim(t)
+	s := newServed(t, sim)
+	s.writeConfig("127.0.0.1:0", "", serveTenant{"acme", "admin"}, serveTenant{"globex", "no-outbound"})
+	s.start()
+	pid := s.cmd.Process.Pid
+	s.waitSynced("acme", "globex")
+
+	s.writeConfig("127.0.0.1:0", "", serveTenant{"acme", "admin"}, serveTenant{"globex", "no-outbound"}, serveTenant{"initech", "own-group"})
+	s.signal(syscall.SIGHUP)
+	ts := s.waitSynced("acme", "globex", "initech")
+	if want := visibleRecordings(sim, "own-group"); ts["initech"].Totals.Stored != want {
+		t.Errorf("initech stored %d, ground truth %d", ts["initech"].Totals.Stored, want)
+	}
+	if s.cmd.Process.Pid != pid || s.cmd.ProcessState != nil {
+		t.Fatal("the service restarted")
+	}
+	if code, _ := s.get("/api/tenants/initech"); code != http.StatusOK {
+		t.Errorf("/api/tenants/initech: %d", code)
+	}
+
+	s.writeConfig("127.0.0.1:0", "", serveTenant{"acme", "admin"}, serveTenant{"initech", "own-group"})
+	s.signal(syscall.SIGHUP)
+	waitUntil(t, "globex is removed", func() bool { _, ok := s.tenants()["globex"]; return !ok })
+	if code, _ := s.get("/api/tenants/globex"); code != http.StatusNotFound {
+		t.Errorf("/api/tenants/globex after removal: %d, want 404", code)
+	}
+	if !strings.Contains(s.logs(), `msg="tenant removed; its schedule stopped" tenant=globex`) {
+		t.Errorf("no log line says globex's schedule stopped:\n%s", s.logs())
+	}
+
+	if err := os.WriteFile(s.file, []byte("tenants:\n  - id: acme\n    interval: soon\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.signal(syscall.SIGHUP)
+	waitUntil(t, "the bad config is rejected", func() bool { return strings.Contains(s.logs(), "config reload rejected; the running config stays") })
+	if !strings.Contains(s.logs(), `interval: \"soon\" is not a duration`) {
+		t.Errorf("the rejection does not name the field:\n%s", s.logs())
+	}
+	ts = s.tenants()
+	if len(ts) != 2 || ts["acme"].Health != "healthy" || ts["initech"].Health != "healthy" {
+		t.Errorf("tenants after a rejected reload: %+v", ts)
+	}
+	s.stop()
+}
+
+// waitUntil polls cond (a liveness bound, not a performance goal).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Beyond loopback the service needs an access token: without one it refuses
+// to start; with one, requests without it get 401.
+func TestServe_NonLoopbackNeedsAnAccessToken(t *testing.T) {
+	sim := startServeSim(t)
+	s := newServed(t, sim)
+	s.writeConfig("0.0.0.0:0", "", serveTenant{"acme", "admin"})
+	out, err := exec.Command(binPath, "serve", "--config", s.file).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "not a loopback address, so an access token is required: set access_token_ref") {
+		t.Fatalf("serve on 0.0.0.0 without a token: %v\n%s", err, out)
+	}
+
+	s.token = "test-access-token-0123456789abcdef"
+	s.writeConfig("0.0.0.0:0", "env:SERVE_TOKEN", serveTenant{"acme", "admin"})
+	s.start()
+	for _, p := range []string{"/", "/metrics", "/api/tenants", "/api/tenants/acme"} {
+		resp, err := http.Get(s.base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("GET %s without a token: %d %s", p, resp.StatusCode, body)
+		}
+		req, _ := http.NewRequest(http.MethodGet, s.base+p, nil)
+		req.Header.Set("Authorization", "Bearer wrong-"+s.token)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s with a wrong token: %d", p, resp.StatusCode)
+		}
+		if code, body := s.get(p); code != http.StatusOK {
+			t.Errorf("GET %s with the token: %d %s", p, code, body)
+		} else if bytes.Contains(body, []byte(s.token)) {
+			t.Errorf("GET %s shows the access token", p)
+		}
+	}
+	resp, err := http.Get(s.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz without a token: %d (probes stay open)", resp.StatusCode)
+	}
+	s.stop()
+	if strings.Contains(s.logs(), s.token) {
+		t.Error("the log shows the access token")
+	}
 }
