@@ -1,0 +1,176 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vccingest/vccingest/internal/blobstore"
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/ingest"
+	"github.com/vccingest/vccingest/internal/secret"
+	"github.com/vccingest/vccingest/internal/server"
+	"github.com/vccingest/vccingest/internal/vcc"
+	"github.com/vccingest/vccingest/internal/vccsim"
+)
+
+// newServer serves a real ingest.Service (SQLite catalog, file bucket) with
+// one tenant of a loopback simulator, on a loopback httptest server.
+func newServer(t *testing.T, token string) *httptest.Server {
+	t.Helper()
+	ctx := context.Background()
+	sim, err := vccsim.Start(vccsim.Config{Seed: 3, Start: time.Now().UTC().Truncate(24 * time.Hour).AddDate(0, 0, -1), Days: 1, CallsPerDay: 5, FixedRecordingSize: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	dir := t.TempDir()
+	cat, err := catalog.Open(ctx, "sqlite://"+filepath.Join(dir, "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	if err := cat.EnsureSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bucket, err := blobstore.Open(ctx, "file://"+filepath.ToSlash(filepath.Join(dir, "blobs")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bucket.Close() })
+	svc, err := ingest.NewService(ingest.ServiceConfig{Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Stop(5 * time.Second) })
+	cred := sim.Credential("admin")
+	client, err := vcc.New(vcc.Config{AuthURL: sim.AuthURL(), APIURL: sim.APIURL(), ClientID: cred.ClientID, ClientSecret: secret.New(cred.ClientSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Apply(ctx, []ingest.TenantSpec{{
+		Tenant:   &ingest.Tenant{ID: "acme", Region: "nam", VCC: client, Bucket: bucket},
+		Interval: time.Hour, Lookback: 48 * time.Hour,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := server.New(server.Config{
+		Service: svc, Catalog: cat, AccessToken: secret.New(token),
+		Coverage: func(ctx context.Context, tenant string, from, to time.Time, by string) (coverage.Report, error) {
+			return ingest.Coverage(ctx, cat, tenant, from, to, by, time.Hour)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func get(t *testing.T, url, token string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func TestRoutesAndErrors(t *testing.T) {
+	ts := newServer(t, "")
+	for _, tc := range []struct {
+		path       string
+		status     int
+		want, ctyp string
+	}{
+		{"/healthz", 200, "ok", "text/plain"},
+		{"/readyz", 200, "ready", "text/plain"},
+		{"/", 200, `id="tenant-acme"`, "text/html"},
+		{"/api/tenants", 200, `"id": "acme"`, "application/json"},
+		{"/api/tenants/acme", 200, `"region": "nam"`, "application/json"},
+		{"/api/tenants/nobody", 404, `no tenant \"nobody\" is configured`, "application/json"},
+		{"/api/tenants/acme/coverage?by=agent", 200, `"by": "agent"`, "application/json"},
+		{"/api/tenants/acme/coverage?from=yesterday", 400, `from: \"yesterday\" is not a time`, "application/json"},
+		{"/api/tenants/acme/coverage?from=2024-03-05&to=2024-03-04", 400, "to must be after from", "application/json"},
+		{"/api/tenants/acme/coverage?by=colour", 400, `by: \"colour\": use one of day, agent, group, direction`, "application/json"},
+		{"/api/tenants/acme/failures", 200, `"failures": []`, "application/json"},
+		{"/api/tenants/acme/failures?limit=0", 400, "limit", "application/json"},
+		{"/metrics", 200, "vccingest_tenant_healthy", "text/plain"},
+		{"/nope", 404, "", ""},
+	} {
+		status, h, body := get(t, ts.URL+tc.path, "")
+		if status != tc.status || !strings.Contains(body, tc.want) || !strings.HasPrefix(h.Get("Content-Type"), tc.ctyp) {
+			t.Errorf("GET %s = %d %q %s; want %d, %q, %s", tc.path, status, h.Get("Content-Type"), body, tc.status, tc.ctyp, tc.want)
+		}
+	}
+	resp, err := http.Post(ts.URL+"/api/tenants", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /api/tenants = %d, want 405: the API is read-only", resp.StatusCode)
+	}
+}
+
+func TestAccessToken(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	ts := newServer(t, token)
+	for _, p := range []string{"/", "/metrics", "/api/tenants", "/api/tenants/acme/coverage"} {
+		for _, tc := range []struct {
+			header string
+			want   int
+		}{{"", 401}, {"Bearer", 401}, {"Bearer x" + token, 401}, {"Basic " + token, 401}, {"Bearer " + token, 200}} {
+			req, _ := http.NewRequest(http.MethodGet, ts.URL+p, nil)
+			if tc.header != "" {
+				req.Header.Set("Authorization", tc.header)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("GET %s with %q = %d, want %d", p, tc.header, resp.StatusCode, tc.want)
+			}
+			if strings.Contains(string(body), token) {
+				t.Errorf("GET %s shows the token", p)
+			}
+			if tc.want == 401 {
+				var e struct{ Error string }
+				if json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "Authorization: Bearer") || resp.Header.Get("WWW-Authenticate") == "" {
+					t.Errorf("401 of %s does not say what to send: %s", p, body)
+				}
+			}
+		}
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if status, _, _ := get(t, ts.URL+p, ""); status != 200 {
+			t.Errorf("probe %s without a token = %d, want 200", p, status)
+		}
+	}
+}
