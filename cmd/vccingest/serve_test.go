@@ -24,6 +24,7 @@ import (
 
 	"github.com/vccingest/vccingest/internal/ingest"
 	"github.com/vccingest/vccingest/internal/vccsim"
+	"github.com/vccingest/vccingest/internal/verify"
 )
 
 // served is one `vccingest serve` process over one simulator.
@@ -35,6 +36,7 @@ type served struct {
 	cmd    *exec.Cmd
 	base   string // http://127.0.0.1:port
 	token  string
+	grace  string // default 10s
 	mu     sync.Mutex
 	stderr bytes.Buffer
 	exited chan error
@@ -46,9 +48,17 @@ type serveTenant struct{ id, cred string }
 // startSim starts a simulator whose two days of calls end at today's
 // midnight, so that a tenant's first run (now minus the lookback) covers them.
 func startServeSim(t *testing.T) *vccsim.Server {
+	return startServeSimWith(t, vccsim.Config{})
+}
+
+func startServeSimWith(t *testing.T, cfg vccsim.Config) *vccsim.Server {
 	t.Helper()
 	today := time.Now().UTC().Truncate(24 * time.Hour)
-	sim, err := vccsim.Start(vccsim.Config{Seed: 11, Start: today.AddDate(0, 0, -2), Days: 2, CallsPerDay: 40, FixedRecordingSize: 3000})
+	cfg.Seed, cfg.Start, cfg.Days, cfg.CallsPerDay = 11, today.AddDate(0, 0, -2), 2, 40
+	if cfg.FixedRecordingSize == 0 {
+		cfg.FixedRecordingSize = 3000
+	}
+	sim, err := vccsim.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +69,11 @@ func startServeSim(t *testing.T) *vccsim.Server {
 func (s *served) writeConfig(listen, tokenRef string, tenants ...serveTenant) {
 	s.t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: %s\ndata_dir: %s\ngrace: 10s\n", listen, filepath.Join(s.dir, "data"))
+	grace := s.grace
+	if grace == "" {
+		grace = "10s"
+	}
+	fmt.Fprintf(&b, "listen: %s\ndata_dir: %s\ngrace: %s\n", listen, filepath.Join(s.dir, "data"), grace)
 	if tokenRef != "" {
 		fmt.Fprintf(&b, "access_token_ref: %s\n", tokenRef)
 	}
@@ -587,4 +601,47 @@ func TestServe_NonLoopbackNeedsAnAccessToken(t *testing.T) {
 	if strings.Contains(s.logs(), s.token) {
 		t.Error("the log shows the access token")
 	}
+}
+
+// SIGTERM in the middle of a run: scheduling stops, running downloads get the
+// grace period, the rest is released; the next start finishes the job with
+// every recording stored once.
+func TestServe_SIGTERMDrainsAndTheNextStartFinishes(t *testing.T) {
+	sim := startServeSimWith(t, vccsim.Config{Latency: 150 * time.Millisecond, FixedRecordingSize: 64 << 10})
+	s := newServed(t, sim)
+	s.grace = "2s"
+	s.writeConfig("127.0.0.1:0", "", serveTenant{"acme", "admin"})
+	s.start()
+	waitUntil(t, "some recordings are stored", func() bool { return s.tenants()["acme"].Totals.Stored >= 3 })
+	s.stop()
+	if !strings.Contains(s.logs(), "stopping: no new syncs; running downloads may finish") {
+		t.Errorf("no drain log line:\n%s", s.logs())
+	}
+
+	again := &served{t: t, sim: sim, dir: s.dir, file: s.file, exited: make(chan error, 1)}
+	again.start()
+	again.waitSynced("acme")
+	if _, body := again.get("/api/tenants/acme"); !strings.Contains(string(body), `"status": "interrupted"`) {
+		t.Errorf("the first run was not interrupted by SIGTERM (the test stopped too late?): %s", body)
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	truth := sim.Truth(today.AddDate(0, 0, -2), today, sim.Credential("admin").ClientID)
+	v, err := verify.Bucket(filepath.Join(s.dir, "data", "blobs"), "acme", truth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.OK() || v.Expected == 0 {
+		t.Fatalf("after SIGTERM and a restart: %s", v)
+	}
+	extra := 0
+	for key, n := range sim.Downloads() {
+		if n > 2 {
+			t.Errorf("%s downloaded %d times", key, n)
+		}
+		extra += n - 1
+	}
+	if extra > 4 { // at most the downloads running at SIGTERM repeat
+		t.Errorf("%d downloads repeated; at most the 4 running at SIGTERM may", extra)
+	}
+	again.stop()
 }
