@@ -180,3 +180,39 @@ func TestService_TenantsSyncIndependentlyAndAFailingOneBacksOff(t *testing.T) {
 		t.Errorf("queue depth after the runs: %v", depth)
 	}
 }
+
+// A tenant whose VCC answers slowly does not hold up another: the fast one
+// finishes its run while the slow one is still in its first.
+func TestService_ASlowTenantDoesNotDelayAnother(t *testing.T) {
+	h := newServiceHarness(t)
+	ctx := context.Background()
+	slowSim, err := vccsim.Start(vccsim.Config{Seed: 8, Start: h.start, Days: 2, CallsPerDay: 25, FixedRecordingSize: 2000, Latency: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(slowSim.Close)
+	c := slowSim.Credential("admin")
+	client, err := vcc.New(vcc.Config{AuthURL: slowSim.AuthURL(), APIURL: slowSim.APIURL(), ClientID: c.ClientID, ClientSecret: secret.New(c.ClientSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := ingest.TenantSpec{
+		Tenant:   &ingest.Tenant{ID: "slow", Region: "nam", VCC: client, Bucket: h.bucket},
+		Interval: time.Hour, Lookback: 3 * 24 * time.Hour, Window: 6 * time.Hour, Downloads: 4, Fingerprint: "slow",
+	}
+	if err := h.svc.Apply(ctx, []ingest.TenantSpec{slow, h.spec(t, "fast", "admin", "")}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor(t, "slow", func(st ingest.TenantStatus) bool { return st.Running })
+	h.waitFor(t, "fast", func(st ingest.TenantStatus) bool { return st.Health == "healthy" })
+	st, _, err := h.svc.Tenant(ctx, "slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Running || st.Runs != 0 {
+		t.Errorf("the slow tenant finished before the fast one (status %+v): the test proves nothing", st)
+	}
+	if totals, _ := h.cat.Totals(ctx, "fast"); totals.Stored != h.visibleRecordings("admin") {
+		t.Errorf("fast stored %d of %d", totals.Stored, h.visibleRecordings("admin"))
+	}
+}

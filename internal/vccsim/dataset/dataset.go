@@ -164,7 +164,13 @@ func Generate(cfg Config) *Dataset {
 			if i >= len(d.Interactions) {
 				break
 			}
-			d.Interactions[(i*7+3)%len(d.Interactions)].GUID = id
+			it := d.Interactions[(i*7+3)%len(d.Interactions)]
+			it.GUID = id
+			for j, c := range it.Content {
+				if !c.audio { // a transcript names its interaction: its length changes
+					it.Content[j].Length = int64(len(transcript(it, c.seed)))
+				}
+			}
 		}
 	}
 	sort.Slice(d.Interactions, func(i, j int) bool {

@@ -170,4 +170,20 @@ func TestGenerate_HostileIDs(t *testing.T) {
 	if hostile != 4 {
 		t.Errorf("%d hostile ids, want 4", hostile)
 	}
+	// Every item's announced length is the length of what Open serves, also
+	// for the transcripts that name a hostile id.
+	for _, seed := range []int64{1, 2, 8} {
+		c := config(seed)
+		c.HostileIDs = true
+		d := Generate(c)
+		for _, it := range d.Interactions {
+			for i := range it.Content {
+				item := &it.Content[i]
+				n, err := io.Copy(io.Discard, d.Open(it, item))
+				if err != nil || n != item.Length {
+					t.Errorf("seed %d: %q/%s: Length %d, Open serves %d bytes (%v)", seed, it.GUID, item.Key, item.Length, n, err)
+				}
+			}
+		}
+	}
 }
