@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/vccingest/vccingest/internal/ingest"
 	"github.com/vccingest/vccingest/internal/vccsim"
 	"github.com/vccingest/vccingest/internal/verify"
 )
@@ -251,19 +250,8 @@ func (s *served) stop() {
 
 // visibleRecordings counts the recordings ground truth says cred can see.
 func visibleRecordings(sim *vccsim.Server, cred string) int64 {
-	var n int64
 	today := time.Now().UTC().Truncate(24 * time.Hour)
-	for _, it := range sim.Shape(today.AddDate(0, 0, -2), today, sim.Credential(cred).ClientID).Interactions {
-		if !it.Visible {
-			continue
-		}
-		for _, c := range it.Content {
-			if ingest.IsRecording(c.Type) {
-				n++
-			}
-		}
-	}
-	return n
+	return sim.Shape(today.AddDate(0, 0, -2), today, sim.Credential(cred).ClientID).VisibleRecordings()
 }
 
 // Two tenants, one with a permission gap: the API, /metrics and the logs

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
@@ -183,18 +184,8 @@ func printReport(w io.Writer, rep *ingest.Report) {
 	printGaps(w, rep.Coverage.Diagnosis)
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// humanBytes prints a byte count in binary units (1.5 GiB).
+func humanBytes(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
 
 func orDefault(v, d string) string {
 	if v != "" {

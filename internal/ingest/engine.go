@@ -407,8 +407,13 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 
 // waitIdle returns when no discover or fetch job is left to run.
 func (e *Engine) waitIdle(ctx context.Context, client *river.Client[*sql.Tx]) error {
-	params := river.NewJobListParams().
-		Kinds(DiscoverArgs{}.Kind(), FetchArgs{}.Kind()).
+	return waitJobs(ctx, client, river.NewJobListParams().Kinds(DiscoverArgs{}.Kind(), FetchArgs{}.Kind()), time.Time{})
+}
+
+// waitJobs returns when no job that params selects is left to run, or with
+// an error at deadline (if not zero).
+func waitJobs(ctx context.Context, client *river.Client[*sql.Tx], params *river.JobListParams, deadline time.Time) error {
+	params = params.
 		States(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending).
 		First(1)
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -428,6 +433,9 @@ func (e *Engine) waitIdle(ctx context.Context, client *river.Client[*sql.Tx]) er
 		}
 		if len(res.Jobs) == 0 {
 			return nil
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return errors.New("the run's time is up")
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
@@ -485,32 +484,7 @@ func (s *Service) runWindows(ctx context.Context, t *Tenant, r Range, windows []
 // waitTenantIdle returns when none of the tenant's discover or download jobs
 // is left to run, or with an error at deadline.
 func (s *Service) waitTenantIdle(ctx context.Context, client *river.Client[*sql.Tx], t *Tenant, deadline time.Time) error {
-	params := river.NewJobListParams().
-		Queues(t.queues.discover, t.queues.download).
-		States(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending).
-		First(1)
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		res, err := client.JobList(ctx, params)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("check job queue: %w", err)
-		}
-		if len(res.Jobs) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return errors.New("the run's time is up")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
+	return waitJobs(ctx, client, river.NewJobListParams().Queues(t.queues.discover, t.queues.download), deadline)
 }
 
 // refreshCoverage recomputes the coverage the status page and metrics show.

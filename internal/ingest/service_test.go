@@ -105,18 +105,7 @@ func (h *serviceHarness) waitFor(t *testing.T, id string, ok func(ingest.TenantS
 }
 
 func (h *serviceHarness) visibleRecordings(cred string) int64 {
-	var n int64
-	for _, it := range h.sim.Shape(h.start, h.start.AddDate(0, 0, 2), h.sim.Credential(cred).ClientID).Interactions {
-		if !it.Visible {
-			continue
-		}
-		for _, c := range it.Content {
-			if ingest.IsRecording(c.Type) {
-				n++
-			}
-		}
-	}
-	return n
+	return h.sim.Shape(h.start, h.start.AddDate(0, 0, 2), h.sim.Credential(cred).ClientID).VisibleRecordings()
 }
 
 func TestService_TenantsSyncIndependentlyAndAFailingOneBacksOff(t *testing.T) {

@@ -2,10 +2,11 @@ package server
 
 import (
 	"embed"
-	"fmt"
 	"html/template"
 	"net/http"
 	"time"
+
+	"github.com/dustin/go-humanize"
 )
 
 //go:embed templates/status.html
@@ -13,7 +14,7 @@ var templates embed.FS
 
 var statusTmpl = template.Must(template.New("status.html").Funcs(template.FuncMap{
 	"seconds": func(s float64) string { return (time.Duration(s) * time.Second).Round(time.Second).String() },
-	"bytes":   humanBytes,
+	"bytes":   func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
 }).ParseFS(templates, "templates/status.html"))
 
 // pageTenant is one tenant on the status page.
@@ -58,17 +59,4 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	if err := statusTmpl.Execute(w, page); err != nil {
 		s.cfg.Logger.Error("render the status page", "error", err)
 	}
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

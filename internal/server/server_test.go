@@ -26,7 +26,7 @@ import (
 func newServer(t *testing.T, token string) *httptest.Server {
 	t.Helper()
 	ctx := context.Background()
-	sim, err := vccsim.Start(vccsim.Config{Seed: 3, Start: time.Now().UTC().Truncate(24 * time.Hour).AddDate(0, 0, -1), Days: 1, CallsPerDay: 5, FixedRecordingSize: 1000})
+	sim, err := vccsim.Start(vccsim.Config{Seed: 3, Start: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1), Days: 1, CallsPerDay: 5, FixedRecordingSize: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

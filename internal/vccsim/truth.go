@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/vccingest/vccingest/internal/vccsim/wire"
@@ -160,4 +161,22 @@ func (s *Sim) serveSim(w http.ResponseWriter, r *http.Request, segs []string) {
 	default:
 		writeMessage(w, http.StatusNotFound, "unknown simulator endpoint")
 	}
+}
+
+// VisibleRecordings counts the audio items (call recordings, voicemails, IVR
+// audio) of the interactions the credential sees: what a sync of the window
+// must store.
+func (t Truth) VisibleRecordings() int64 {
+	var n int64
+	for _, it := range t.Interactions {
+		if !it.Visible {
+			continue
+		}
+		for _, c := range it.Content {
+			if strings.HasPrefix(c.ContentType, "audio/") {
+				n++
+			}
+		}
+	}
+	return n
 }
