@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -172,4 +175,119 @@ func riverJobs(t *testing.T, catURL string) []riverJob {
 		t.Fatal("no job in the queue")
 	}
 	return jobs
+}
+
+// PostgreSQL restarts in the middle of a run (pg_ctlcluster … restart):
+// the three workers and the planner ride through the outage, and the run
+// ends as any other: every recording stored once and downloaded once, every
+// job completed, none left for River's rescuer.
+//
+// The server is the one every test on the machine shares, and the restart
+// drops their connections too, so this test runs only where that is
+// acceptable: with VCCINGEST_TEST_PG_RESTART=1, or under CI (CI=true), which
+// has the server to itself. It needs pg_ctlcluster (Debian's
+// postgresql-common) and a local cluster named main.
+func TestWorkers_PostgresRestartMidRun(t *testing.T) {
+	restart := postgresRestarter(t)
+	catURL := postgresCatalog(t)
+	e := newE2E(t, vccsim.Config{Seed: 79, Days: 2, CallsPerDay: 60, FixedRecordingSize: 64 << 10}, "admin")
+	if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	want := len(recordingPaths(e))
+	// The rate limit spreads the run over some 15 s, so that the restart
+	// lands mid-run; --rescue-after is longer than the outage, so a job that
+	// needed River's rescuer would show.
+	common := []string{"--catalog", catURL, "--downloads", "2", "--rate-limit", "4", "--rescue-after", "30s"}
+	stop := e.startWorkers(3, common...)
+	defer stop()
+	planner := make(chan result, 1)
+	go func() { planner <- e.syncAll(append(common, "--work=false")...) }()
+
+	for contentDownloads(e.sim) < want/3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := postmasterStart(t, catURL)
+	restart()
+	atRestart := contentDownloads(e.sim)
+	after := postmasterStart(t, catURL)
+	t.Logf("PostgreSQL restarted after %d of %d downloads", atRestart, want)
+
+	r := <-planner
+	stop()
+	if r.code != 0 {
+		t.Fatalf("planner: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !after.After(before) || atRestart >= want {
+		t.Fatalf("the restart did not happen mid-run: server started %s then %s, %d of %d downloads before it", before, after, atRestart, want)
+	}
+	n := e.verify()
+	if d := contentDownloads(e.sim); d != n || n != want {
+		t.Errorf("%d downloads for %d recordings stored, %d visible", d, n, want)
+	}
+	for _, j := range riverJobs(t, catURL) {
+		if j.State != "completed" {
+			t.Errorf("job %d (%s) is %s after the run: %+v", j.ID, j.Kind, j.State, j.Errors)
+		}
+		for _, ae := range j.Errors {
+			if ae.Error == "Stuck job rescued by JobRescuer" {
+				t.Errorf("job %d (%s) was left running and rescued at %s", j.ID, j.Kind, ae.At.Format(time.StampMilli))
+			}
+		}
+	}
+}
+
+// postgresRestarter returns a function that restarts the local PostgreSQL
+// cluster, after checking that this run may (see
+// TestWorkers_PostgresRestartMidRun). Whatever happens, the cluster is
+// running again when the test ends.
+func postgresRestarter(t *testing.T) (restart func()) {
+	t.Helper()
+	if os.Getenv("VCCINGEST_TEST_PG_RESTART") != "1" && os.Getenv("CI") == "" {
+		t.Skip("restarts the PostgreSQL server other test runs share; set VCCINGEST_TEST_PG_RESTART=1 to run it (CI runs it)")
+	}
+	versions, err := os.ReadDir("/etc/postgresql")
+	if err != nil || len(versions) == 0 {
+		t.Fatalf("no local PostgreSQL cluster to restart (/etc/postgresql: %v)", err)
+	}
+	ctl := func(action string) error {
+		out, err := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", versions[0].Name(), "main", action).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("pg_ctlcluster %s: %w\n%s", action, err, out)
+		}
+		return nil
+	}
+	if err := ctl("status"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if ctl("status") != nil {
+			if err := ctl("start"); err != nil {
+				t.Errorf("PostgreSQL is not running after the test: %v", err)
+			}
+		}
+	})
+	return func() {
+		t.Helper()
+		// The default "fast" mode: active transactions are rolled back and
+		// every client is disconnected.
+		if err := ctl("restart"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// postmasterStart is when the PostgreSQL server behind catURL started.
+func postmasterStart(t *testing.T, catURL string) time.Time {
+	t.Helper()
+	db, err := sql.Open("pgx", catURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var at time.Time
+	if err := db.QueryRow(`SELECT pg_postmaster_start_time()`).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	return at
 }

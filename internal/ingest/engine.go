@@ -279,16 +279,20 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	log.Debug("queue stopped", "elapsed", time.Since(start))
 	rep := &Report{Range: r, Windows: len(windows), Warnings: warnings}
 	finishCtx := context.WithoutCancel(ctx)
-	wm, err := e.advanceWatermark(finishCtx, t, windows)
+	wm, err := retryUnavailable(finishCtx, log, "advance the watermark", func(ctx context.Context) (time.Time, error) { return e.advanceWatermark(ctx, t, windows) })
 	if err != nil {
 		return nil, err
 	}
 	rep.Watermark = wm
-	rep.Failures, err = e.cfg.Catalog.FailedRecordings(finishCtx, t.ID, r.From, r.To)
+	rep.Failures, err = retryUnavailable(finishCtx, log, "list failed recordings", func(ctx context.Context) ([]catalog.Recording, error) {
+		return e.cfg.Catalog.FailedRecordings(ctx, t.ID, r.From, r.To)
+	})
 	if err != nil {
 		return nil, err
 	}
-	rep.Coverage, err = Coverage(finishCtx, e.cfg.Catalog, t.ID, r.From, r.To, "direction", e.cfg.Lookback)
+	rep.Coverage, err = retryUnavailable(finishCtx, log, "report coverage", func(ctx context.Context) (coverage.Report, error) {
+		return Coverage(ctx, e.cfg.Catalog, t.ID, r.From, r.To, "direction", e.cfg.Lookback)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +305,9 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	} else if len(rep.Failures) > 0 {
 		status = "failures"
 	}
-	if err := e.cfg.Catalog.FinishRun(finishCtx, runID, status, rep.Progress.RecordingsStored, rep.Progress.RecordingsFailed, rep.Progress.BytesDownloaded); err != nil {
+	if _, err := retryUnavailable(finishCtx, log, "record the run", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, e.cfg.Catalog.FinishRun(ctx, runID, status, rep.Progress.RecordingsStored, rep.Progress.RecordingsFailed, rep.Progress.BytesDownloaded)
+	}); err != nil {
 		return nil, err
 	}
 	if waitErr != nil {
@@ -327,6 +333,7 @@ func (e *Engine) newClient(driver riverdriver.Driver[*sql.Tx], work bool) (*rive
 		FetchPollInterval: 50 * time.Millisecond,
 		FetchCooldown:     2 * time.Millisecond,
 		JobTimeout:        -1,
+		Middleware:        []rivertype.Middleware{&snoozeWhileUnavailable{log: e.cfg.Logger}},
 	}
 	if work {
 		cfg.Queues = map[string]river.QueueConfig{queueDiscover: {MaxWorkers: 4}, queueDownload: {MaxWorkers: e.cfg.Downloads}}
@@ -392,7 +399,7 @@ func (e *Engine) waitIdle(ctx context.Context, client *river.Client[*sql.Tx]) er
 			return ctx.Err()
 		case <-tick.C:
 		}
-		res, err := client.JobList(ctx, params)
+		res, err := retryUnavailable(ctx, e.cfg.Logger, "check the job queue", func(ctx context.Context) (*river.JobListResult, error) { return client.JobList(ctx, params) })
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
