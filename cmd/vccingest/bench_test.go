@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -196,7 +197,8 @@ func BenchmarkWorkers(b *testing.B) {
 				if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
 					b.Fatalf("migrate: %s", r.stderr)
 				}
-				stop := e.startWorkers(n, "--catalog", catURL, "--downloads", "4", "--rate-limit", "1000")
+				// --downloads is the tenant's, split among the workers.
+				stop := e.startWorkers(n, "--catalog", catURL, "--downloads", strconv.Itoa(4*n), "--rate-limit", "1000")
 				began := time.Now()
 				r := e.syncAll("--catalog", catURL, "--work=false")
 				elapsed += time.Since(began)

@@ -6,9 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +38,7 @@ func rescueBound(rescueAfter time.Duration) time.Duration {
 	return max(rescueAfter, riverLeaderFailover) + riverRescuerPeriod
 }
 
-// One worker is killed with -9 every 2–4 s and restarted at once while two
+// One worker is killed with -9 every 3–5 s and restarted at once while two
 // others go on, over a three-day dataset: every visible recording is stored
 // exactly once (ground truth), no object is duplicated or partial, only the
 // transfers the kills interrupted are downloaded again, and every job the
@@ -40,16 +46,17 @@ func rescueBound(rescueAfter time.Duration) time.Duration {
 func TestWorkers_PostgresRepeatedKill9(t *testing.T) {
 	const (
 		rescueAfter = 5 * time.Second
-		downloads   = 2 // per worker
+		downloads   = 2 // per worker: a third of --downloads
 	)
 	catURL := postgresCatalog(t)
 	e := newE2E(t, vccsim.Config{Seed: 73, Days: 3, CallsPerDay: 70, FixedRecordingSize: 64 << 10}, "admin")
 	if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
 		t.Fatalf("migrate: %d %s", r.code, r.stderr)
 	}
-	// The rate limit spreads the run over some 20 s, so that the kills land
-	// mid-run whatever the machine's speed.
-	common := []string{"--catalog", catURL, "--downloads", "2", "--rescue-after", rescueAfter.String(), "--rate-limit", "4"}
+	// The rate limit (the tenant's, shared by the workers) spreads the run
+	// over some 20 s, so that the kills land mid-run whatever the machine's
+	// speed.
+	common := []string{"--catalog", catURL, "--downloads", "6", "--rescue-after", rescueAfter.String(), "--rate-limit", "12"}
 	stop := e.startWorkers(2, common...)
 	defer stop()
 
@@ -68,7 +75,9 @@ func TestWorkers_PostgresRepeatedKill9(t *testing.T) {
 		case r = <-planner:
 			running = false
 			_ = victim.Process.Signal(syscall.SIGTERM)
-		case <-time.After(2*time.Second + time.Duration(rng.Int64N(int64(2*time.Second)))):
+		// A new worker starts taking jobs some 2 s after it starts (it
+		// waits for the others to make room for it in the budget).
+		case <-time.After(3*time.Second + time.Duration(rng.Int64N(int64(2*time.Second)))):
 			_ = victim.Process.Signal(syscall.SIGKILL)
 			kills = append(kills, time.Now())
 		}
@@ -195,10 +204,10 @@ func TestWorkers_PostgresRestartMidRun(t *testing.T) {
 		t.Fatalf("migrate: %d %s", r.code, r.stderr)
 	}
 	want := len(recordingPaths(e))
-	// The rate limit spreads the run over some 15 s, so that the restart
+	// The rate limit spreads the run over some 10 s, so that the restart
 	// lands mid-run; --rescue-after is longer than the outage, so a job that
 	// needed River's rescuer would show.
-	common := []string{"--catalog", catURL, "--downloads", "2", "--rate-limit", "4", "--rescue-after", "30s"}
+	common := []string{"--catalog", catURL, "--downloads", "6", "--rate-limit", "12", "--rescue-after", "30s"}
 	stop := e.startWorkers(3, common...)
 	defer stop()
 	planner := make(chan result, 1)
@@ -290,4 +299,145 @@ func postmasterStart(t *testing.T, catURL string) time.Time {
 		t.Fatal(err)
 	}
 	return at
+}
+
+// Three workers share one tenant's --rate-limit (VCC limits an account, not
+// a process): the requests VCC sees of each API, in any two seconds, stay
+// within the limit's two seconds plus one second of burst, and the run is
+// held at the limit (it is the bottleneck, so the bound is what is tested).
+// The planner's own few requests (a listing of the users) are not in it.
+func TestWorkers_PostgresShareTheRateLimit(t *testing.T) {
+	const (
+		limit  = 10.0 // requests per second per API, for the tenant
+		window = 2 * time.Second
+	)
+	catURL := postgresCatalog(t)
+	e := newE2E(t, vccsim.Config{Seed: 83, Days: 1, CallsPerDay: 100, FixedRecordingSize: 16 << 10}, "admin")
+	if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	seen := observeRequests(t, e)
+	stop := e.startWorkers(3, "--catalog", catURL, "--downloads", "6", "--rate-limit", fmt.Sprint(limit), "--api-url", seen.URL)
+	defer stop()
+	if r := e.syncAll("--catalog", catURL, "--work=false"); r.code != 0 {
+		t.Fatalf("planner: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	stop()
+	n := e.verify()
+
+	bound := int(limit*window.Seconds() + limit)
+	for _, api := range []string{"content", "stats"} {
+		at := seen.times(api)
+		peak := maxInWindow(at, window)
+		t.Logf("%s API: %d requests over %s, at most %d in %s (bound %d)", api, len(at), at[len(at)-1].Sub(at[0]).Round(time.Millisecond), peak, window, bound)
+		if peak > bound {
+			t.Errorf("%s API: %d requests within %s; the tenant's limit allows %d", api, peak, window, bound)
+		}
+		if api == "content" && peak < int(0.8*limit*window.Seconds()) {
+			t.Errorf("content API: at most %d requests within %s: the limit did not hold the run back, so the test proves little", peak, window)
+		}
+	}
+	if n < 60 {
+		t.Fatalf("only %d recordings", n)
+	}
+}
+
+// Three workers share one tenant's --downloads: against a VCC that takes
+// 300 ms to answer, with no rate limit, VCC never serves more recordings at
+// once than --downloads, and does serve that many (the limit is what holds
+// the run back).
+func TestWorkers_PostgresShareTheDownloads(t *testing.T) {
+	const downloads = 6 // for the tenant
+	catURL := postgresCatalog(t)
+	e := newE2E(t, vccsim.Config{Seed: 89, Days: 1, CallsPerDay: 60, FixedRecordingSize: 16 << 10, Latency: 300 * time.Millisecond}, "admin")
+	if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	seen := observeRequests(t, e)
+	stop := e.startWorkers(3, "--catalog", catURL, "--downloads", fmt.Sprint(downloads), "--rate-limit", "1000", "--api-url", seen.URL)
+	defer stop()
+	if r := e.syncAll("--catalog", catURL, "--work=false"); r.code != 0 {
+		t.Fatalf("planner: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	stop()
+	n := e.verify()
+	peak := seen.peakDownloads()
+	t.Logf("%d recordings, at most %d downloads at once (--downloads %d)", n, peak, downloads)
+	if peak > downloads || peak < downloads-1 {
+		t.Errorf("%d downloads at once; the tenant's --downloads is %d", peak, downloads)
+	}
+}
+
+// requestLog is a loopback reverse proxy in front of the simulator's API
+// gateway that notes when each request of each VCC API arrives, and how
+// many recording downloads are served at once.
+type requestLog struct {
+	URL string
+	mu  sync.Mutex
+	at  map[string][]time.Time
+
+	downloading, peak int
+}
+
+// peakDownloads is the most recording downloads that were served at once.
+func (l *requestLog) peakDownloads() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.peak
+}
+
+func observeRequests(t *testing.T, e *e2e) *requestLog {
+	t.Helper()
+	target, err := url.Parse(e.sim.APIURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &requestLog{at: map[string][]time.Time{}}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api := "other"
+		for prefix, name := range map[string]string{"/interaction-content/": "content", "/useradmin/": "users", "/stats/": "stats"} {
+			if strings.HasPrefix(r.URL.Path, prefix) {
+				api = name
+			}
+		}
+		download := strings.Contains(r.URL.Path, "/content/")
+		l.mu.Lock()
+		l.at[api] = append(l.at[api], time.Now())
+		if download {
+			l.downloading++
+			l.peak = max(l.peak, l.downloading)
+		}
+		l.mu.Unlock()
+		proxy.ServeHTTP(w, r)
+		if download {
+			l.mu.Lock()
+			l.downloading--
+			l.mu.Unlock()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	l.URL = srv.URL
+	return l
+}
+
+// times returns when the requests of api arrived, in order.
+func (l *requestLog) times(api string) []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at := slices.Clone(l.at[api])
+	slices.SortFunc(at, time.Time.Compare)
+	return at
+}
+
+// maxInWindow is the most of the sorted times within any span of d.
+func maxInWindow(at []time.Time, d time.Duration) int {
+	most := 0
+	for i, j := 0, 0; j < len(at); j++ {
+		for at[j].Sub(at[i]) >= d {
+			i++
+		}
+		most = max(most, j-i+1)
+	}
+	return most
 }

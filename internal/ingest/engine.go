@@ -16,6 +16,7 @@ import (
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/fleet"
 	"github.com/vccingest/vccingest/internal/vcc"
 )
 
@@ -36,7 +37,8 @@ type Config struct {
 	Tenant    *Tenant
 	Catalog   *catalog.Catalog
 	Bucket    *blobstore.Bucket
-	Downloads int           // concurrent downloads (default 8)
+	Downloads int           // concurrent downloads (default 8), of the tenant across workers
+	RateLimit float64       // VCC requests per second per API, of the tenant across workers (0: none)
 	Window    time.Duration // default 1h
 	Lookback  time.Duration // default 24h
 	Settle    time.Duration // default 15m
@@ -64,6 +66,7 @@ type pipeline struct {
 	// jobTimeout bounds one attempt of a job. On a shared queue it is the
 	// rescue interval too: River only rescues a job whose timeout passed.
 	jobTimeout time.Duration
+	slots      *fleet.Slots // this worker's share of the downloads
 
 	mu      sync.RWMutex
 	tenants map[string]*Tenant
@@ -128,6 +131,7 @@ func New(cfg Config) (*Engine, error) {
 			return cfg.RescueAfter
 		}(),
 		tenants: map[string]*Tenant{cfg.Tenant.ID: cfg.Tenant},
+		slots:   fleet.NewSlots(cfg.Downloads),
 	}}, nil
 }
 
@@ -253,6 +257,11 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	if !e.cfg.PlanOnly {
+		leave, err := e.joinFleet(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer leave()
 		if err := client.Start(workCtx); err != nil {
 			return nil, fmt.Errorf("start job queue: %w", err)
 		}
@@ -333,7 +342,7 @@ func (e *Engine) newClient(driver riverdriver.Driver[*sql.Tx], work bool) (*rive
 		FetchPollInterval: 50 * time.Millisecond,
 		FetchCooldown:     2 * time.Millisecond,
 		JobTimeout:        -1,
-		Middleware:        []rivertype.Middleware{&snoozeWhileUnavailable{log: e.cfg.Logger}},
+		Middleware:        []rivertype.Middleware{&snoozeWhileUnavailable{log: e.cfg.Logger}, &downloadSlots{p: e.p}},
 	}
 	if work {
 		cfg.Queues = map[string]river.QueueConfig{queueDiscover: {MaxWorkers: 4}, queueDownload: {MaxWorkers: e.cfg.Downloads}}
@@ -369,6 +378,11 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 	if err != nil {
 		return err
 	}
+	leave, err := e.joinFleet(ctx)
+	if err != nil {
+		return err
+	}
+	defer leave()
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
