@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -540,26 +541,36 @@ func TestWorkers_PostgresTwoPlannersAtOnce(t *testing.T) {
 }
 
 // startWorkers starts n vccingest worker processes with args; stop sends
-// them SIGTERM and waits for them (calling it again does nothing).
+// them SIGTERM and waits for them (calling it again does nothing). A worker
+// that exited on its own, or not cleanly on SIGTERM, fails the test with its
+// log.
 func (e *e2e) startWorkers(n int, args ...string) (stop func()) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var workers []*exec.Cmd
+	var logs []*bytes.Buffer
 	for range n {
 		w := e.command(ctx, append([]string{"worker"}, args...)...)
 		w.Cancel = func() error { return w.Process.Signal(syscall.SIGTERM) }
+		var log bytes.Buffer
+		w.Stderr = &log
 		if err := w.Start(); err != nil {
 			cancel()
 			e.t.Fatal(err)
 		}
 		workers = append(workers, w)
+		logs = append(logs, &log)
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			cancel()
-			for _, w := range workers {
-				_ = w.Wait()
+			for i, w := range workers {
+				// Wait reports the cancellation even when the worker
+				// stopped cleanly; its exit status is what counts.
+				if err := w.Wait(); w.ProcessState == nil || !w.ProcessState.Success() {
+					e.t.Errorf("worker %d: %v\n%s", i, err, logs[i])
+				}
 			}
 		})
 	}

@@ -83,6 +83,7 @@ func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog
 		Catalog:     cat,
 		Bucket:      bucket,
 		Downloads:   s.Downloads,
+		RateLimit:   s.RateLimit,
 		Window:      s.Window,
 		Lookback:    s.Lookback,
 		Settle:      s.Settle,

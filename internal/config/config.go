@@ -168,7 +168,7 @@ func Fields() []Field {
 		field("bucket", "bucket URL (default file://<data-dir>/blobs)", str(func(s *Settings) *string { return &s.Bucket })),
 		field("from", "start of an explicit range (RFC 3339 or YYYY-MM-DD, UTC); default: watermark minus lookback", timestamp(func(s *Settings) *time.Time { return &s.From })),
 		field("to", "end of an explicit range (exclusive); default: now minus settle", timestamp(func(s *Settings) *time.Time { return &s.To })),
-		field("downloads", "concurrent recording downloads", accessor{
+		field("downloads", "concurrent recording downloads, of the tenant across all workers", accessor{
 			set: func(s *Settings, v string) error {
 				n, err := strconv.Atoi(v)
 				if err != nil {
@@ -183,7 +183,7 @@ func Fields() []Field {
 		field("lookback", "how far back each incremental run re-scans for late content", dur(func(s *Settings) *time.Duration { return &s.Lookback })),
 		field("settle", "how long after a call ends before its window is synced", dur(func(s *Settings) *time.Duration { return &s.Settle })),
 		field("rescue_after", "PostgreSQL catalog: how long a job of a worker that died stays running before another takes it", dur(func(s *Settings) *time.Duration { return &s.RescueAfter })),
-		field("rate_limit", "VCC requests per second, per API", accessor{
+		field("rate_limit", "VCC requests per second per API, of the tenant across all workers", accessor{
 			set: func(s *Settings, v string) error {
 				f, err := strconv.ParseFloat(v, 64)
 				if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/fleet"
 	"github.com/vccingest/vccingest/internal/vcc"
 )
 
@@ -59,7 +60,8 @@ type Config struct {
 	Tenant    *Tenant
 	Catalog   *catalog.Catalog
 	Bucket    *blobstore.Bucket
-	Downloads int           // concurrent downloads (default 8)
+	Downloads int           // concurrent downloads (default 8), of the tenant across workers
+	RateLimit float64       // VCC requests per second per API, of the tenant across workers (0: none)
 	Window    time.Duration // default 1h
 	Lookback  time.Duration // default 24h
 	Settle    time.Duration // default 15m
@@ -86,6 +88,7 @@ type pipeline struct {
 	// jobTimeout bounds one attempt of a job. On a shared queue it is the
 	// rescue interval too: River only rescues a job whose timeout passed.
 	jobTimeout time.Duration
+	slots      *fleet.Slots // this worker's share of the downloads
 
 	mu      sync.RWMutex
 	tenants map[string]*Tenant
@@ -152,6 +155,7 @@ func New(cfg Config) (*Engine, error) {
 			return cfg.RescueAfter
 		}(),
 		tenants: map[string]*Tenant{cfg.Tenant.ID: cfg.Tenant},
+		slots:   fleet.NewSlots(cfg.Downloads),
 	}}, nil
 }
 
@@ -280,6 +284,11 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	if !e.cfg.PlanOnly {
+		leave, err := e.joinFleet(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer leave()
 		if err := client.Start(workCtx); err != nil {
 			return nil, fmt.Errorf("start job queue: %w", err)
 		}
@@ -306,16 +315,20 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	log.Debug("queue stopped", "elapsed", time.Since(start))
 	rep := &Report{Range: r, Windows: len(windows), Warnings: warnings}
 	finishCtx := context.WithoutCancel(ctx)
-	wm, err := e.p.advanceWatermark(finishCtx, t, windows)
+	wm, err := retryUnavailable(finishCtx, log, "advance the watermark", func(ctx context.Context) (time.Time, error) { return e.p.advanceWatermark(ctx, t, windows) })
 	if err != nil {
 		return nil, err
 	}
 	rep.Watermark = wm
-	rep.Failures, err = e.cfg.Catalog.FailedRecordings(finishCtx, t.ID, r.From, r.To)
+	rep.Failures, err = retryUnavailable(finishCtx, log, "list failed recordings", func(ctx context.Context) ([]catalog.Recording, error) {
+		return e.cfg.Catalog.FailedRecordings(ctx, t.ID, r.From, r.To)
+	})
 	if err != nil {
 		return nil, err
 	}
-	rep.Coverage, err = Coverage(finishCtx, e.cfg.Catalog, t.ID, r.From, r.To, "direction", e.cfg.Lookback)
+	rep.Coverage, err = retryUnavailable(finishCtx, log, "report coverage", func(ctx context.Context) (coverage.Report, error) {
+		return Coverage(ctx, e.cfg.Catalog, t.ID, r.From, r.To, "direction", e.cfg.Lookback)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +341,9 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	} else if len(rep.Failures) > 0 {
 		status = "failures"
 	}
-	if err := e.cfg.Catalog.FinishRun(finishCtx, runID, status, rep.Progress.RecordingsStored, rep.Progress.RecordingsFailed, rep.Progress.BytesDownloaded); err != nil {
+	if _, err := retryUnavailable(finishCtx, log, "record the run", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, e.cfg.Catalog.FinishRun(ctx, runID, status, rep.Progress.RecordingsStored, rep.Progress.RecordingsFailed, rep.Progress.BytesDownloaded)
+	}); err != nil {
 		return nil, err
 	}
 	if waitErr != nil {
@@ -354,6 +369,7 @@ func (e *Engine) newClient(driver riverdriver.Driver[*sql.Tx], work bool) (*rive
 		FetchPollInterval: 50 * time.Millisecond,
 		FetchCooldown:     2 * time.Millisecond,
 		JobTimeout:        -1,
+		Middleware:        []rivertype.Middleware{&snoozeWhileUnavailable{log: e.cfg.Logger}, &downloadSlots{p: e.p}},
 	}
 	if work {
 		cfg.Queues = map[string]river.QueueConfig{queueDiscover: {MaxWorkers: 4}, queueDownload: {MaxWorkers: e.cfg.Downloads}}
@@ -389,6 +405,11 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 	if err != nil {
 		return err
 	}
+	leave, err := e.joinFleet(ctx)
+	if err != nil {
+		return err
+	}
+	defer leave()
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
@@ -407,12 +428,12 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 
 // waitIdle returns when no discover or fetch job is left to run.
 func (e *Engine) waitIdle(ctx context.Context, client *river.Client[*sql.Tx]) error {
-	return waitJobs(ctx, client, river.NewJobListParams().Kinds(DiscoverArgs{}.Kind(), FetchArgs{}.Kind()), time.Time{})
+	return waitJobs(ctx, e.cfg.Logger, client, river.NewJobListParams().Kinds(DiscoverArgs{}.Kind(), FetchArgs{}.Kind()), time.Time{})
 }
 
 // waitJobs returns when no job that params selects is left to run, or with
 // an error at deadline (if not zero).
-func waitJobs(ctx context.Context, client *river.Client[*sql.Tx], params *river.JobListParams, deadline time.Time) error {
+func waitJobs(ctx context.Context, log *slog.Logger, client *river.Client[*sql.Tx], params *river.JobListParams, deadline time.Time) error {
 	params = params.
 		States(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending).
 		First(1)
@@ -424,7 +445,7 @@ func waitJobs(ctx context.Context, client *river.Client[*sql.Tx], params *river.
 			return ctx.Err()
 		case <-tick.C:
 		}
-		res, err := client.JobList(ctx, params)
+		res, err := retryUnavailable(ctx, log, "check the job queue", func(ctx context.Context) (*river.JobListResult, error) { return client.JobList(ctx, params) })
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

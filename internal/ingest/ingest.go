@@ -9,6 +9,12 @@
 // its bytes are committed to the bucket with the size VCC announced, and a
 // fetch job for a stored recording does nothing, so re-running a window, a
 // second worker or a restart after kill -9 never stores anything twice.
+//
+// On a shared (PostgreSQL) queue the tenant's VCC budget, Config.RateLimit
+// and Config.Downloads, holds across all the processes that work it: each
+// takes an equal share among the live ones (package fleet says how), the
+// VCC client's limiters are set to that share, and fetch jobs wait for one
+// of the process's download slots.
 package ingest
 
 import (

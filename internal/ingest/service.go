@@ -484,7 +484,7 @@ func (s *Service) runWindows(ctx context.Context, t *Tenant, r Range, windows []
 // waitTenantIdle returns when none of the tenant's discover or download jobs
 // is left to run, or with an error at deadline.
 func (s *Service) waitTenantIdle(ctx context.Context, client *river.Client[*sql.Tx], t *Tenant, deadline time.Time) error {
-	return waitJobs(ctx, client, river.NewJobListParams().Queues(t.queues.discover, t.queues.download), deadline)
+	return waitJobs(ctx, s.cfg.Logger, client, river.NewJobListParams().Queues(t.queues.discover, t.queues.download), deadline)
 }
 
 // refreshCoverage recomputes the coverage the status page and metrics show.

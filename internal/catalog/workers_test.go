@@ -1,0 +1,51 @@
+package catalog_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vccingest/vccingest/internal/catalog"
+)
+
+// Worker leases: live until they run out or are dropped, per tenant.
+func TestPostgresWorkerLeases(t *testing.T) {
+	ctx := context.Background()
+	c := openPostgres(t)
+	beat := func(tenant, id string, ttl time.Duration) []string {
+		t.Helper()
+		live, err := c.Heartbeat(ctx, tenant, id, ttl, catalog.WorkerShare{Workers: 1, Rate: 5, Downloads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return live
+	}
+	beat("acme", "b", time.Minute)
+	beat("other", "x", time.Minute)
+	if live := beat("acme", "a", time.Minute); !slices.Equal(live, []string{"a", "b"}) {
+		t.Errorf("live workers of acme: %v, want [a b]", live)
+	}
+	// A lease that ran out (a worker that died) is not live.
+	beat("acme", "c", -time.Second)
+	if live := beat("acme", "a", time.Minute); !slices.Equal(live, []string{"a", "b"}) {
+		t.Errorf("after c's lease ran out: %v, want [a b]", live)
+	}
+	if err := c.Leave(ctx, "acme", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if live := beat("acme", "a", time.Minute); !slices.Equal(live, []string{"a"}) {
+		t.Errorf("after b left: %v, want [a]", live)
+	}
+}
+
+func TestSQLiteHasNoWorkerLeases(t *testing.T) {
+	c, err := catalog.Open(context.Background(), "sqlite://"+t.TempDir()+"/c.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Heartbeat(context.Background(), "acme", "a", time.Minute, catalog.WorkerShare{}); err == nil {
+		t.Error("a worker lease on SQLite")
+	}
+}
