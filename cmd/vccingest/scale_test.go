@@ -192,9 +192,9 @@ func riverJobs(t *testing.T, catURL string) []riverJob {
 // job completed, none left for River's rescuer.
 //
 // The server is the one every test on the machine shares, and the restart
-// drops their connections too, so this test runs only where that is
-// acceptable: with VCCINGEST_TEST_PG_RESTART=1, or under CI (CI=true), which
-// has the server to itself. It needs pg_ctlcluster (Debian's
+// drops their connections too (go test runs packages in parallel), so this
+// test runs only when VCCINGEST_TEST_PG_RESTART=1: .ci/run sets it in a step
+// of its own, after the main suite, with nothing else running. It needs pg_ctlcluster (Debian's
 // postgresql-common) and a local cluster named main.
 func TestWorkers_PostgresRestartMidRun(t *testing.T) {
 	restart := postgresRestarter(t)
@@ -252,8 +252,8 @@ func TestWorkers_PostgresRestartMidRun(t *testing.T) {
 // running again when the test ends.
 func postgresRestarter(t *testing.T) (restart func()) {
 	t.Helper()
-	if os.Getenv("VCCINGEST_TEST_PG_RESTART") != "1" && os.Getenv("CI") == "" {
-		t.Skip("restarts the PostgreSQL server other test runs share; set VCCINGEST_TEST_PG_RESTART=1 to run it (CI runs it)")
+	if os.Getenv("VCCINGEST_TEST_PG_RESTART") != "1" {
+		t.Skip("restarts the PostgreSQL server other tests share; .ci/run runs it alone with VCCINGEST_TEST_PG_RESTART=1")
 	}
 	versions, err := os.ReadDir("/etc/postgresql")
 	if err != nil || len(versions) == 0 {
