@@ -36,6 +36,7 @@ type served struct {
 	base   string // http://127.0.0.1:port
 	token  string
 	grace  string // default 10s
+	cat    string // catalog URL; default SQLite in the data dir
 	mu     sync.Mutex
 	stderr bytes.Buffer
 	exited chan error
@@ -75,6 +76,9 @@ func (s *served) writeConfig(listen, tokenRef string, tenants ...serveTenant) {
 	fmt.Fprintf(&b, "listen: %s\ndata_dir: %s\ngrace: %s\n", listen, filepath.Join(s.dir, "data"), grace)
 	if tokenRef != "" {
 		fmt.Fprintf(&b, "access_token_ref: %s\n", tokenRef)
+	}
+	if s.cat != "" {
+		fmt.Fprintf(&b, "catalog: %q\n", s.cat)
 	}
 	b.WriteString("tenants:\n")
 	for _, tn := range tenants {
@@ -632,4 +636,37 @@ func TestServe_SIGTERMDrainsAndTheNextStartFinishes(t *testing.T) {
 		t.Errorf("%d downloads repeated; at most the 4 running at SIGTERM may", extra)
 	}
 	again.stop()
+}
+
+// Two serve processes on one PostgreSQL catalog share the work: River's
+// leader schedules each tenant once, either process runs its jobs, and every
+// recording is downloaded and stored once.
+func TestServe_TwoProcessesShareAPostgresCatalog(t *testing.T) {
+	catURL := postgresCatalog(t)
+	sim := startServeSim(t)
+	s := newServed(t, sim)
+	s.cat = catURL
+	s.writeConfig("127.0.0.1:0", "", serveTenant{"acme", "admin"})
+	s.start()
+	other := &served{t: t, sim: sim, dir: s.dir, file: s.file, exited: make(chan error, 1)}
+	other.start()
+	s.waitSynced("acme")
+	if ts := other.waitSynced("acme"); ts["acme"].Totals.Stored != visibleRecordings(sim, "admin") {
+		t.Errorf("stored %d, ground truth %d", ts["acme"].Totals.Stored, visibleRecordings(sim, "admin"))
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	v, err := verify.Bucket(filepath.Join(s.dir, "data", "blobs"), "acme", sim.Truth(today.AddDate(0, 0, -2), today, sim.Credential("admin").ClientID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.OK() {
+		t.Errorf("bucket: %s", v)
+	}
+	for key, n := range sim.Downloads() {
+		if n != 1 {
+			t.Errorf("%s downloaded %d times", key, n)
+		}
+	}
+	s.stop()
+	other.stop()
 }

@@ -39,13 +39,14 @@ type Run struct {
 	Tenant                string
 	From, To              time.Time
 	Started, Finished     time.Time // Finished is zero while running
-	Status                string    // running, done, failures, interrupted, partial
+	Status                string    // running, done, failures, interrupted, partial, failed
 	Stored, Failed, Bytes int64
+	Error                 string // why a failed run failed
 }
 
 // Runs lists a tenant's latest runs, newest first.
 func (q querier) Runs(ctx context.Context, tenant string, limit int) ([]Run, error) {
-	rows, err := q.query(ctx, `SELECT id, tenant, range_from, range_to, started_at, finished_at, status, stored, failed, bytes
+	rows, err := q.query(ctx, `SELECT id, tenant, range_from, range_to, started_at, finished_at, status, stored, failed, bytes, error
 		FROM runs WHERE tenant = ? ORDER BY id DESC LIMIT ?`, tenant, limit)
 	if err != nil {
 		return nil, wrap(err, "list runs of tenant %s", tenant)
@@ -56,7 +57,7 @@ func (q querier) Runs(ctx context.Context, tenant string, limit int) ([]Run, err
 		var r Run
 		var from, to, started string
 		var finished sql.NullString
-		if err := rows.Scan(&r.ID, &r.Tenant, &from, &to, &started, &finished, &r.Status, &r.Stored, &r.Failed, &r.Bytes); err != nil {
+		if err := rows.Scan(&r.ID, &r.Tenant, &from, &to, &started, &finished, &r.Status, &r.Stored, &r.Failed, &r.Bytes, &r.Error); err != nil {
 			return nil, wrap(err, "list runs of tenant %s", tenant)
 		}
 		for _, f := range []struct {

@@ -394,6 +394,13 @@ func (q querier) StartRun(ctx context.Context, tenant string, from, to time.Time
 	return id, wrap(err, "record run")
 }
 
+// AbortRun records that a run still open ended early: status "failed" (with
+// the error) or "interrupted". A run already finished is left as it is.
+func (q querier) AbortRun(ctx context.Context, id int64, status, msg string) error {
+	_, err := q.exec(ctx, `UPDATE runs SET finished_at = ?, status = ?, error = ? WHERE id = ? AND finished_at IS NULL`, ts(time.Now()), status, msg, id)
+	return wrap(err, "record the end of run %d", id)
+}
+
 // FinishRun records the end of a run.
 func (q querier) FinishRun(ctx context.Context, id int64, status string, stored, failed, bytes int64) error {
 	_, err := q.exec(ctx, `UPDATE runs SET finished_at = ?, status = ?, stored = ?, failed = ?, bytes = ? WHERE id = ?`,

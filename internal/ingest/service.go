@@ -83,14 +83,11 @@ type Service struct {
 }
 
 // health is what the service remembers of a tenant between runs.
+// Health itself is derived from the runs in the catalog, which every
+// process of a shared catalog sees alike.
 type health struct {
 	running     bool
-	runs        int // finished, successful or not
-	failures    int // consecutive
-	lastError   string
-	lastErrorAt time.Time
-	nextAttempt time.Time
-	lastSuccess time.Time
+	nextAttempt time.Time // after a failure here: when River retries
 	warnings    []string
 	coverage    *coverage.Report
 	covFrom     time.Time
@@ -372,10 +369,6 @@ func (w *tenantSyncWorker) Work(ctx context.Context, job *river.Job[TenantSyncAr
 		next := s.backoff(job.Attempt)
 		s.update(id, func(h *health) {
 			h.running = false
-			h.runs++
-			h.failures++
-			h.lastError = err.Error()
-			h.lastErrorAt = now
 			h.nextAttempt = now.Add(next)
 		})
 		s.cfg.Logger.Error("tenant sync failed; retrying with backoff", "tenant", id, "attempt", job.Attempt, "retry_in", next.Round(time.Second), "error", err)
@@ -383,57 +376,61 @@ func (w *tenantSyncWorker) Work(ctx context.Context, job *river.Job[TenantSyncAr
 	}
 	s.update(id, func(h *health) {
 		h.running = false
-		h.runs++
-		h.failures = 0
-		h.lastSuccess = now
 		h.nextAttempt = time.Time{}
 	})
 	return nil
 }
 
-// syncTenant is one scheduled run: preflight, plan, queue the windows on the
-// tenant's own queues, wait for them until deadline, advance the watermark
-// and record the run.
+// syncTenant is one scheduled run: plan, preflight, queue the windows on
+// the tenant's own queues, wait for them until deadline, advance the
+// watermark. The run is recorded in the catalog from its start, with its
+// error if it fails, so every process of a shared catalog shows the same
+// tenant health.
 func (s *Service) syncTenant(ctx context.Context, spec TenantSpec, deadline time.Time) error {
 	t := spec.Tenant
-	log := s.cfg.Logger.With("tenant", t.ID)
-	warnings, err := preflight(ctx, t)
+	cat := s.cfg.Catalog
+	wm, err := cat.Watermark(ctx, t.ID)
 	if err != nil {
 		return err
 	}
-	s.update(t.ID, func(h *health) { h.warnings = warnings })
-	for _, w := range warnings {
-		log.Warn(w)
-	}
-	if err := s.p.refreshAgents(ctx, t); err != nil {
-		return err
-	}
-	wm, err := s.cfg.Catalog.Watermark(ctx, t.ID)
-	if err != nil {
-		return err
-	}
-	now := s.cfg.Now()
-	r := PlanRange(wm, now, spec.Lookback, spec.Settle, spec.Window)
+	r := PlanRange(wm, s.cfg.Now(), spec.Lookback, spec.Settle, spec.Window)
 	windows, err := Windows(r.From, r.To, spec.Window)
 	if err != nil {
 		return err
 	}
-	if len(windows) > 0 {
-		if err := s.runWindows(ctx, t, r, windows, deadline); err != nil {
-			return err
-		}
-	}
-	return s.refreshCoverage(ctx, spec)
-}
-
-func (s *Service) runWindows(ctx context.Context, t *Tenant, r Range, windows []Window, deadline time.Time) error {
-	cat := s.cfg.Catalog
 	before, err := cat.Totals(ctx, t.ID)
 	if err != nil {
 		return err
 	}
 	runID, err := cat.StartRun(ctx, t.ID, r.From, r.To)
 	if err != nil {
+		return err
+	}
+	if err := s.runWindows(ctx, spec, runID, before, r, windows, deadline); err != nil {
+		status, msg := "failed", err.Error()
+		if ctx.Err() != nil {
+			status, msg = "interrupted", "the service stopped"
+		}
+		if aerr := cat.AbortRun(context.WithoutCancel(ctx), runID, status, msg); aerr != nil {
+			s.cfg.Logger.Error("record the end of a run", "tenant", t.ID, "error", aerr)
+		}
+		return err
+	}
+	return s.refreshCoverage(ctx, spec)
+}
+
+func (s *Service) runWindows(ctx context.Context, spec TenantSpec, runID int64, before catalog.Totals, r Range, windows []Window, deadline time.Time) error {
+	t := spec.Tenant
+	cat := s.cfg.Catalog
+	warnings, err := preflight(ctx, t)
+	if err != nil {
+		return err
+	}
+	s.update(t.ID, func(h *health) { h.warnings = warnings })
+	for _, w := range warnings {
+		s.cfg.Logger.Warn(w, "tenant", t.ID)
+	}
+	if err := s.p.refreshAgents(ctx, t); err != nil {
 		return err
 	}
 	client := river.ClientFromContext[*sql.Tx](ctx)
@@ -508,7 +505,7 @@ type TenantStatus struct {
 	// after a failed run until a run succeeds, "unhealthy".
 	Health              string
 	Running             bool
-	Runs                int
+	Runs                int // finished runs among the last 20
 	ConsecutiveFailures int
 	LastError           string
 	LastErrorAt         time.Time
@@ -525,51 +522,97 @@ type TenantStatus struct {
 	VCC VCC
 }
 
-// Tenants lists the configured tenants, sorted by id.
-func (s *Service) Tenants() []TenantStatus {
+// Tenants reports every configured tenant, sorted by id.
+func (s *Service) Tenants(ctx context.Context) ([]TenantStatus, error) {
 	s.mu.Lock()
-	out := make([]TenantStatus, 0, len(s.specs))
-	for id, spec := range s.specs {
-		h := s.health[id]
-		st := TenantStatus{
-			ID: id, Region: spec.Tenant.Region, Interval: spec.Interval, Health: "starting",
-			Running: h.running, Runs: h.runs, ConsecutiveFailures: h.failures,
-			LastError: h.lastError, LastErrorAt: h.lastErrorAt, NextAttempt: h.nextAttempt,
-			LastSuccess: h.lastSuccess, Warnings: h.warnings,
-			Coverage: h.coverage, CoverageFrom: h.covFrom, CoverageTo: h.covTo,
-			VCC: spec.Tenant.VCC,
-		}
-		switch {
-		case h.failures > 0:
-			st.Health = "unhealthy"
-		case h.runs > 0:
-			st.Health = "healthy"
-		}
-		out = append(out, st)
+	ids := make([]string, 0, len(s.specs))
+	for id := range s.specs {
+		ids = append(ids, id)
 	}
 	s.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	sort.Strings(ids)
+	out := make([]TenantStatus, 0, len(ids))
+	for _, id := range ids {
+		st, found, err := s.Tenant(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if found { // else removed meanwhile
+			out = append(out, st)
+		}
+	}
+	return out, nil
 }
 
-// Tenant returns one tenant's status, with its watermark and lag from the
-// catalog.
+// coverageMaxAge is how old the coverage shown may get before a status
+// request recomputes it (a run refreshes it too).
+const coverageMaxAge = 5 * time.Minute
+
+// Tenant reports one tenant: health, failures and runs from the catalog's
+// run records (so every process of a shared catalog agrees), watermark and
+// lag, and the coverage diagnosis.
 func (s *Service) Tenant(ctx context.Context, id string) (TenantStatus, bool, error) {
-	for _, st := range s.Tenants() {
-		if st.ID != id {
+	s.mu.Lock()
+	spec, ok := s.specs[id]
+	var h health
+	if ok {
+		h = *s.health[id]
+	}
+	s.mu.Unlock()
+	if !ok {
+		return TenantStatus{}, false, nil
+	}
+	st := TenantStatus{
+		ID: id, Region: spec.Tenant.Region, Interval: spec.Interval, Health: "starting",
+		Running: h.running, NextAttempt: h.nextAttempt, Warnings: h.warnings, VCC: spec.Tenant.VCC,
+	}
+	runs, err := s.cfg.Catalog.Runs(ctx, id, 20)
+	if err != nil {
+		return st, true, err
+	}
+	succeeded := false
+	for i, r := range runs {
+		if r.Finished.IsZero() {
+			// Open: running now, unless a process died in it long ago.
+			st.Running = st.Running || (i == 0 && s.cfg.Now().Sub(r.Started) < s.p.jobTimeout)
 			continue
 		}
-		wm, err := s.cfg.Catalog.Watermark(ctx, id)
-		if err != nil {
-			return TenantStatus{}, true, err
+		st.Runs++
+		switch {
+		case succeeded:
+		case r.Status == "failed":
+			st.ConsecutiveFailures++
+			if st.LastError == "" {
+				st.LastError, st.LastErrorAt = r.Error, r.Finished
+			}
+		default:
+			succeeded, st.LastSuccess = true, r.Finished
 		}
-		st.Watermark = wm
-		if !wm.IsZero() {
-			st.Lag = max(s.cfg.Now().Sub(wm), 0)
-		}
-		return st, true, nil
 	}
-	return TenantStatus{}, false, nil
+	switch {
+	case st.ConsecutiveFailures > 0:
+		st.Health = "unhealthy"
+	case succeeded:
+		st.Health = "healthy"
+	}
+	if st.Watermark, err = s.cfg.Catalog.Watermark(ctx, id); err != nil {
+		return st, true, err
+	}
+	if !st.Watermark.IsZero() {
+		st.Lag = max(s.cfg.Now().Sub(st.Watermark), 0)
+	}
+	if succeeded && (h.coverage == nil || s.cfg.Now().Sub(h.covTo) > coverageMaxAge) {
+		if err := s.refreshCoverage(ctx, spec); err != nil {
+			return st, true, err
+		}
+		s.mu.Lock()
+		if cur := s.health[id]; cur != nil {
+			h = *cur
+		}
+		s.mu.Unlock()
+	}
+	st.Coverage, st.CoverageFrom, st.CoverageTo = h.coverage, h.covFrom, h.covTo
+	return st, true, nil
 }
 
 // QueueDepth counts the jobs still to do (available, scheduled, retryable,

@@ -154,8 +154,12 @@ func TestService_TenantsSyncIndependentlyAndAFailingOneBacksOff(t *testing.T) {
 	if err := h.svc.Apply(ctx, []ingest.TenantSpec{full, gap}); err != nil {
 		t.Fatal(err)
 	}
+	sts, err := h.svc.Tenants(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
-	for _, st := range h.svc.Tenants() {
+	for _, st := range sts {
 		ids = append(ids, st.ID)
 	}
 	if strings.Join(ids, ",") != "full,gap" {

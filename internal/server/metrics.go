@@ -63,7 +63,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	log := c.s.cfg.Logger
 	catalogErr := 0.0
-	for _, t := range c.s.cfg.Service.Tenants() {
+	tenants, err := c.s.cfg.Service.Tenants(ctx)
+	if err != nil {
+		log.Error("metrics: read tenant status", "error", err)
+		catalogErr = 1
+	}
+	for _, t := range tenants {
 		id := t.ID
 		if tot, err := c.s.cfg.Catalog.Totals(ctx, id); err != nil {
 			log.Error("metrics: read catalog totals", "tenant", id, "error", err)
@@ -92,11 +97,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			healthy = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descHealthy, prometheus.GaugeValue, healthy, id)
-		if full, found, err := c.s.cfg.Service.Tenant(ctx, id); err != nil {
-			log.Error("metrics: read watermark", "tenant", id, "error", err)
-			catalogErr = 1
-		} else if found && !full.Watermark.IsZero() {
-			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, full.Lag.Seconds(), id)
+		if !t.Watermark.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, t.Lag.Seconds(), id)
 		}
 		if rep := t.Coverage; rep != nil {
 			tot := rep.Total

@@ -34,7 +34,7 @@ import (
 
 // Service is the running ingest service the server shows.
 type Service interface {
-	Tenants() []ingest.TenantStatus
+	Tenants(ctx context.Context) ([]ingest.TenantStatus, error)
 	Tenant(ctx context.Context, id string) (ingest.TenantStatus, bool, error)
 	QueueDepth(ctx context.Context) (map[string]int64, error)
 	Ping(ctx context.Context) error
@@ -244,13 +244,13 @@ func timePtr(t time.Time) *time.Time {
 }
 
 func (s *Server) tenants(ctx context.Context) ([]TenantJSON, error) {
+	sts, err := s.cfg.Service.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []TenantJSON
-	for _, st := range s.cfg.Service.Tenants() {
-		full, _, err := s.cfg.Service.Tenant(ctx, st.ID)
-		if err != nil {
-			return nil, err
-		}
-		v, err := s.tenantView(ctx, full, 1)
+	for _, st := range sts {
+		v, err := s.tenantView(ctx, st, 1)
 		if err != nil {
 			return nil, err
 		}

@@ -351,6 +351,18 @@ func status(t *testing.T, c *catalog.Catalog) {
 	if runs, _ := c.Runs(ctx, "acme", 1); len(runs) != 1 || runs[0].ID != second {
 		t.Fatalf("Runs limit 1 = %+v", runs)
 	}
+	if err := c.AbortRun(ctx, second, "failed", "VCC rejected the credential"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AbortRun(ctx, first, "interrupted", "too late"); err != nil {
+		t.Fatal(err)
+	}
+	if runs, _ := c.Runs(ctx, "acme", 2); runs[1].Status != "done" || runs[1].Error != "" {
+		t.Fatalf("AbortRun changed a finished run: %+v", runs[1])
+	}
+	if runs, _ := c.Runs(ctx, "acme", 1); runs[0].Status != "failed" || runs[0].Error != "VCC rejected the credential" || runs[0].Finished.IsZero() {
+		t.Fatalf("failed run = %+v", runs[0])
+	}
 
 	failed, err := c.RecentFailures(ctx, "acme", 10)
 	if err != nil || len(failed) != 1 || failed[0].ContentKey != "b" || failed[0].LastError != "404: content gone" {
