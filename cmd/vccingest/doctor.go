@@ -15,7 +15,6 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/config"
 	"github.com/vccingest/vccingest/internal/coverage"
-	"github.com/vccingest/vccingest/internal/ingest"
 	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/vcc"
 )
@@ -166,7 +165,7 @@ func runDoctor(ctx context.Context, w io.Writer, s config.Settings, client *vcc.
 		warn("permissions: not probed; the probe needs all three scopes")
 		return problems
 	}
-	d, calls, err := ingest.Probe(ctx, client, from, to)
+	d, calls, err := coverage.Probe(ctx, client, from, to)
 	if err != nil {
 		bad("permission probe: %v", err)
 		return problems
@@ -254,7 +253,7 @@ Without --from/--to it covers the last 7 days.`,
 			if from.IsZero() {
 				from = to.AddDate(0, 0, -7)
 			}
-			rep, err := ingest.Coverage(ctx, cat, s.Tenant, from, to, by, s.Lookback)
+			rep, err := coverage.FromCatalog(ctx, cat, s.Tenant, from, to, by, s.Lookback)
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}

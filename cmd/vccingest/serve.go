@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
-	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/config"
 	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/ingest"
@@ -65,12 +64,12 @@ downloads finish for up to grace, and releases the rest.`,
 type service struct {
 	file    string
 	log     *slog.Logger
-	svc     *ingest.Service
+	svc     *server.Scheduler
 	buckets map[string]*blobstore.Bucket // by URL, shared by tenants
 	running config.Serve
 
 	mu    sync.Mutex // specs is read by HTTP handlers
-	specs map[string]ingest.TenantSpec
+	specs map[string]server.TenantSpec
 }
 
 func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error {
@@ -100,11 +99,11 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error 
 	if err := cat.EnsureSchema(ctx); err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	svc, err := ingest.NewService(ingest.ServiceConfig{Catalog: cat, Logger: log, Version: version, RescueAfter: cfg.RescueAfter})
+	svc, err := server.NewScheduler(server.SchedulerConfig{Catalog: cat, Logger: log, Version: version, RescueAfter: cfg.RescueAfter})
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	s := &service{file: file, log: log, svc: svc, buckets: map[string]*blobstore.Bucket{}, specs: map[string]ingest.TenantSpec{}}
+	s := &service{file: file, log: log, svc: svc, buckets: map[string]*blobstore.Bucket{}, specs: map[string]server.TenantSpec{}}
 	defer s.closeBuckets()
 	specs, err := s.build(ctx, cfg)
 	if err != nil {
@@ -131,7 +130,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error 
 			if spec, ok := s.spec(tenant); ok {
 				lookback = spec.Lookback
 			}
-			return ingest.Coverage(ctx, cat, tenant, from, to, by, lookback)
+			return coverage.FromCatalog(ctx, cat, tenant, from, to, by, lookback)
 		},
 	})
 	if err != nil {
@@ -183,8 +182,8 @@ func serveLogger(w io.Writer, cfg config.Serve) *slog.Logger {
 // build turns the config's tenants into specs: a tenant whose configuration
 // is unchanged keeps its running client (and its counters); others get a
 // new VCC client, with the secret resolved now, and their bucket.
-func (s *service) build(ctx context.Context, cfg config.Serve) ([]ingest.TenantSpec, error) {
-	var specs []ingest.TenantSpec
+func (s *service) build(ctx context.Context, cfg config.Serve) ([]server.TenantSpec, error) {
+	var specs []server.TenantSpec
 	for _, t := range cfg.Tenants {
 		fp := t.Fingerprint()
 		if old, ok := s.spec(t.ID); ok && old.Fingerprint == fp {
@@ -204,7 +203,7 @@ func (s *service) build(ctx context.Context, cfg config.Serve) ([]ingest.TenantS
 		if err != nil {
 			return nil, fmt.Errorf("tenant %q: bucket: %w", t.ID, err)
 		}
-		specs = append(specs, ingest.TenantSpec{
+		specs = append(specs, server.TenantSpec{
 			Tenant:   &ingest.Tenant{ID: t.ID, Region: t.Region, APIBase: apiURL, VCC: client, Bucket: bucket},
 			Interval: t.Interval, Window: t.Window, Lookback: t.Lookback, Settle: t.Settle, Downloads: t.Downloads,
 			Fingerprint: fp,
@@ -231,9 +230,9 @@ func (s *service) closeBuckets() {
 	}
 }
 
-func (s *service) commit(cfg config.Serve, specs []ingest.TenantSpec) {
+func (s *service) commit(cfg config.Serve, specs []server.TenantSpec) {
 	s.running = cfg
-	m := map[string]ingest.TenantSpec{}
+	m := map[string]server.TenantSpec{}
 	for _, sp := range specs {
 		m[sp.Tenant.ID] = sp
 	}
@@ -242,7 +241,7 @@ func (s *service) commit(cfg config.Serve, specs []ingest.TenantSpec) {
 	s.mu.Unlock()
 }
 
-func (s *service) spec(id string) (ingest.TenantSpec, bool) {
+func (s *service) spec(id string) (server.TenantSpec, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sp, ok := s.specs[id]
@@ -257,7 +256,7 @@ func (s *service) reload(ctx context.Context) {
 	if err == nil {
 		err = s.restartOnly(cfg)
 	}
-	var specs []ingest.TenantSpec
+	var specs []server.TenantSpec
 	if err == nil {
 		specs, err = s.build(ctx, cfg)
 	}
@@ -285,9 +284,3 @@ func (s *service) restartOnly(cfg config.Serve) error {
 	}
 	return nil
 }
-
-// Compile-time checks that the concrete types fit the server's interfaces.
-var (
-	_ server.Service = (*ingest.Service)(nil)
-	_ server.Catalog = (*catalog.Catalog)(nil)
-)

@@ -245,9 +245,9 @@ func newVCCClient(s config.Settings, sec secret.Value, logger *slog.Logger) (*vc
 // embedded (SQLite) catalog is locked first, so only one such process runs.
 // close releases both.
 func openCatalogExclusive(ctx context.Context, s config.Settings) (cat *catalog.Catalog, close func(), err error) {
-	var lock *ingest.Lock
+	var lock *catalog.Lock
 	if path, err := catalog.SQLitePath(s.CatalogURL()); err == nil {
-		if lock, err = ingest.AcquireLock(path + ".lock"); err != nil {
+		if lock, err = catalog.AcquireLock(path + ".lock"); err != nil {
 			return nil, nil, &exitError{code: 2, err: err}
 		}
 	}

@@ -2,6 +2,8 @@
 // what the Interaction Content API showed and what was stored, gives every
 // missing call one cause, and diagnoses which feature permission of the
 // credential's user is the likely reason VCC silently withheld content.
+// FromCatalog reads the calls from the catalog a sync filled; Probe asks the
+// VCC APIs live, before any sync.
 //
 // # The diagnosis rule
 //

@@ -267,17 +267,7 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.cfg.Catalog.InTx(ctx, func(tx *catalog.Tx) error {
-		for _, w := range windows {
-			if err := tx.UpsertWindow(ctx, t.ID, w.Start, w.End); err != nil {
-				return err
-			}
-			if _, err := client.InsertTx(ctx, tx.SQL(), DiscoverArgs{Tenant: t.ID, Start: w.Start, End: w.End}, nil); err != nil {
-				return fmt.Errorf("queue window %s: %w", w, err)
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := queueWindows(ctx, e.cfg.Catalog, client, t, windows); err != nil {
 		return nil, err
 	}
 
@@ -327,7 +317,7 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 		return nil, err
 	}
 	rep.Coverage, err = retryUnavailable(finishCtx, log, "report coverage", func(ctx context.Context) (coverage.Report, error) {
-		return Coverage(ctx, e.cfg.Catalog, t.ID, r.From, r.To, "direction", e.cfg.Lookback)
+		return coverage.FromCatalog(ctx, e.cfg.Catalog, t.ID, r.From, r.To, "direction", e.cfg.Lookback)
 	})
 	if err != nil {
 		return nil, err
@@ -365,7 +355,7 @@ func (e *Engine) newClient(driver riverdriver.Driver[*sql.Tx], work bool) (*rive
 	cfg := &river.Config{
 		Logger:            quietRiverLogger(e.cfg.Logger),
 		Workers:           workers,
-		RetryPolicy:       retryPolicy{},
+		RetryPolicy:       RetryPolicy{},
 		FetchPollInterval: 50 * time.Millisecond,
 		FetchCooldown:     2 * time.Millisecond,
 		JobTimeout:        -1,

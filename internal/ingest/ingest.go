@@ -15,6 +15,10 @@
 // takes an equal share among the live ones (package fleet says how), the
 // VCC client's limiters are set to that share, and fetch jobs wait for one
 // of the process's download slots.
+//
+// Engine runs one tenant's sync to completion (`vccingest sync`, `worker`);
+// Pipeline lends the same jobs to another runner (the multi-tenant scheduler
+// of `vccingest serve`).
 package ingest
 
 import (

@@ -26,7 +26,7 @@ func (DiscoverArgs) Kind() string { return "vccingest.discover" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (DiscoverArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueDiscover, MaxAttempts: 10, UniqueOpts: uniqueWhileActive}
+	return river.InsertOpts{Queue: queueDiscover, MaxAttempts: 10, UniqueOpts: UniqueWhileActive()}
 }
 
 // FetchArgs asks for one recording to be downloaded and stored.
@@ -41,7 +41,7 @@ func (FetchArgs) Kind() string { return "vccingest.fetch" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (FetchArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueDownload, MaxAttempts: 12, UniqueOpts: uniqueWhileActive}
+	return river.InsertOpts{Queue: queueDownload, MaxAttempts: 12, UniqueOpts: UniqueWhileActive()}
 }
 
 // discoverWorker lists a window's interactions and queues their recordings.

@@ -25,19 +25,21 @@ const (
 	queueDownload = "download"
 )
 
-// uniqueWhileActive deduplicates a job against copies that are still to run or
+// UniqueWhileActive deduplicates a job against copies that are still to run or
 // running, but lets a later run insert it again once it has finished (a
 // lookback re-scan must be able to rediscover a window). River requires the
 // four non-final states to be listed.
-var uniqueWhileActive = river.UniqueOpts{
-	ByArgs: true,
-	ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable,
-		rivertype.JobStatePending,
-		rivertype.JobStateRunning,
-		rivertype.JobStateRetryable,
-		rivertype.JobStateScheduled,
-	},
+func UniqueWhileActive() river.UniqueOpts {
+	return river.UniqueOpts{
+		ByArgs: true,
+		ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable,
+			rivertype.JobStatePending,
+			rivertype.JobStateRunning,
+			rivertype.JobStateRetryable,
+			rivertype.JobStateScheduled,
+		},
+	}
 }
 
 // queueDriver is River's driver for the catalog's database: River shares it
@@ -93,13 +95,13 @@ func rescueOrphans(ctx context.Context, exec riverdriver.Executor) (int, error) 
 	return len(stuck), nil
 }
 
-// retryPolicy backs off exponentially from one second to 30 seconds with
+// RetryPolicy backs off exponentially from one second to 30 seconds with
 // jitter. River's default (attempt⁴ seconds) suits long-lived services, but a
 // `sync` run waits for its jobs, and the VCC client already retries each HTTP
 // request with its own backoff (two levels, as rclone does).
-type retryPolicy struct{}
+type RetryPolicy struct{}
 
-func (retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+func (RetryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 	d := time.Second << min(max(job.Attempt-1, 0), 5)
 	d = min(d, 30*time.Second)
 	jitter := time.Duration(rand.Int64N(int64(d) / 5))

@@ -1,6 +1,7 @@
-// Package server is the HTTP face of `vccingest serve`: liveness and
-// readiness probes, Prometheus metrics, a JSON API and a server-rendered
-// status page over a running ingest.Service.
+// Package server is `vccingest serve`: the Scheduler keeps many tenants'
+// syncs running on River periodic jobs, and the HTTP handler shows them:
+// liveness and readiness probes, Prometheus metrics, a JSON API and a
+// server-rendered status page.
 //
 // Every path but /healthz and /readyz requires "Authorization: Bearer
 // <token>" when an access token is configured (it must be when the service
@@ -28,17 +29,8 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/config"
 	"github.com/vccingest/vccingest/internal/coverage"
-	"github.com/vccingest/vccingest/internal/ingest"
 	"github.com/vccingest/vccingest/internal/secret"
 )
-
-// Service is the running ingest service the server shows.
-type Service interface {
-	Tenants(ctx context.Context) ([]ingest.TenantStatus, error)
-	Tenant(ctx context.Context, id string) (ingest.TenantStatus, bool, error)
-	QueueDepth(ctx context.Context) (map[string]int64, error)
-	Ping(ctx context.Context) error
-}
 
 // Catalog is what the server reads from the catalog.
 type Catalog interface {
@@ -53,7 +45,7 @@ type CoverageFunc func(ctx context.Context, tenant string, from, to time.Time, b
 
 // Config wires a Server.
 type Config struct {
-	Service  Service
+	Service  *Scheduler
 	Catalog  Catalog
 	Coverage CoverageFunc
 	// AccessToken, when set, is required as a bearer token on every path
@@ -200,7 +192,7 @@ type CoverageSummary struct {
 }
 
 // tenantView gathers what the page and the API show of one tenant.
-func (s *Server) tenantView(ctx context.Context, st ingest.TenantStatus, runs int) (TenantJSON, error) {
+func (s *Server) tenantView(ctx context.Context, st TenantStatus, runs int) (TenantJSON, error) {
 	v := TenantJSON{
 		ID: st.ID, Region: st.Region, Health: st.Health, Running: st.Running,
 		IntervalSeconds: st.Interval.Seconds(), ConsecutiveFailures: st.ConsecutiveFailures,
@@ -269,7 +261,7 @@ func (s *Server) apiTenants(w http.ResponseWriter, r *http.Request) {
 }
 
 // lookup finds the {id} tenant or answers 404.
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (ingest.TenantStatus, bool) {
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (TenantStatus, bool) {
 	id := r.PathValue("id")
 	st, found, err := s.cfg.Service.Tenant(r.Context(), id)
 	switch {

@@ -45,7 +45,7 @@ func newServer(t *testing.T, token string) *httptest.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bucket.Close() })
-	svc, err := ingest.NewService(ingest.ServiceConfig{Catalog: cat})
+	svc, err := server.NewScheduler(server.SchedulerConfig{Catalog: cat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func newServer(t *testing.T, token string) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Apply(ctx, []ingest.TenantSpec{{
+	if err := svc.Apply(ctx, []server.TenantSpec{{
 		Tenant:   &ingest.Tenant{ID: "acme", Region: "nam", VCC: client, Bucket: bucket},
 		Interval: time.Hour, Lookback: 48 * time.Hour,
 	}}); err != nil {
@@ -67,7 +67,7 @@ func newServer(t *testing.T, token string) *httptest.Server {
 	h, err := server.New(server.Config{
 		Service: svc, Catalog: cat, AccessToken: secret.New(token),
 		Coverage: func(ctx context.Context, tenant string, from, to time.Time, by string) (coverage.Report, error) {
-			return ingest.Coverage(ctx, cat, tenant, from, to, by, time.Hour)
+			return coverage.FromCatalog(ctx, cat, tenant, from, to, by, time.Hour)
 		},
 	})
 	if err != nil {

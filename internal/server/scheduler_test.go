@@ -1,4 +1,4 @@
-package ingest_test
+package server_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/ingest"
 	"github.com/vccingest/vccingest/internal/secret"
+	"github.com/vccingest/vccingest/internal/server"
 	"github.com/vccingest/vccingest/internal/vcc"
 	"github.com/vccingest/vccingest/internal/vccsim"
 )
@@ -22,7 +23,7 @@ type serviceHarness struct {
 	sim    *vccsim.Server
 	cat    *catalog.Catalog
 	bucket *blobstore.Bucket
-	svc    *ingest.Service
+	svc    *server.Scheduler
 	start  time.Time
 	now    time.Time
 }
@@ -51,7 +52,7 @@ func newServiceHarness(t *testing.T) *serviceHarness {
 	}
 	t.Cleanup(func() { bucket.Close() })
 	h := &serviceHarness{sim: sim, cat: cat, bucket: bucket, start: start, now: start.AddDate(0, 0, 2).Add(time.Hour)}
-	h.svc, err = ingest.NewService(ingest.ServiceConfig{
+	h.svc, err = server.NewScheduler(server.SchedulerConfig{
 		Catalog: cat, Now: func() time.Time { return h.now },
 		RetryBase: 200 * time.Millisecond, RetryMax: time.Second,
 	})
@@ -67,7 +68,7 @@ func newServiceHarness(t *testing.T) *serviceHarness {
 
 // spec is a tenant syncing the whole simulated dataset as credential cred,
 // with secret as its client secret.
-func (h *serviceHarness) spec(t *testing.T, id, cred, sec string) ingest.TenantSpec {
+func (h *serviceHarness) spec(t *testing.T, id, cred, sec string) server.TenantSpec {
 	t.Helper()
 	c := h.sim.Credential(cred)
 	if sec == "" {
@@ -77,7 +78,7 @@ func (h *serviceHarness) spec(t *testing.T, id, cred, sec string) ingest.TenantS
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ingest.TenantSpec{
+	return server.TenantSpec{
 		Tenant:   &ingest.Tenant{ID: id, Region: "nam", APIBase: h.sim.APIURL(), VCC: client, Bucket: h.bucket},
 		Interval: time.Hour, Lookback: 3 * 24 * time.Hour, Settle: 0, Window: 6 * time.Hour, Downloads: 4,
 		Fingerprint: id + cred + sec,
@@ -86,7 +87,7 @@ func (h *serviceHarness) spec(t *testing.T, id, cred, sec string) ingest.TenantS
 
 // waitFor polls the tenant's status until ok or fails after a generous bound
 // (a liveness bound, not a performance goal).
-func (h *serviceHarness) waitFor(t *testing.T, id string, ok func(ingest.TenantStatus) bool) ingest.TenantStatus {
+func (h *serviceHarness) waitFor(t *testing.T, id string, ok func(server.TenantStatus) bool) server.TenantStatus {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -114,12 +115,12 @@ func TestService_TenantsSyncIndependentlyAndAFailingOneBacksOff(t *testing.T) {
 	full := h.spec(t, "full", "admin", "")
 	gap := h.spec(t, "gap", "no-outbound", "")
 	broken := h.spec(t, "broken", "admin", "not-the-secret")
-	if err := h.svc.Apply(ctx, []ingest.TenantSpec{full, gap, broken}); err != nil {
+	if err := h.svc.Apply(ctx, []server.TenantSpec{full, gap, broken}); err != nil {
 		t.Fatal(err)
 	}
 
 	for _, tc := range []struct{ id, cred string }{{"full", "admin"}, {"gap", "no-outbound"}} {
-		st := h.waitFor(t, tc.id, func(st ingest.TenantStatus) bool { return st.Health == "healthy" })
+		st := h.waitFor(t, tc.id, func(st server.TenantStatus) bool { return st.Health == "healthy" })
 		totals, err := h.cat.Totals(ctx, tc.id)
 		if err != nil {
 			t.Fatal(err)
@@ -142,7 +143,7 @@ func TestService_TenantsSyncIndependentlyAndAFailingOneBacksOff(t *testing.T) {
 
 	// The broken credential fails, is marked unhealthy, and is retried with
 	// backoff: at least twice, each failure noted.
-	bst := h.waitFor(t, "broken", func(st ingest.TenantStatus) bool { return st.ConsecutiveFailures >= 2 })
+	bst := h.waitFor(t, "broken", func(st server.TenantStatus) bool { return st.ConsecutiveFailures >= 2 })
 	if bst.Health != "unhealthy" || !strings.Contains(bst.LastError, "credential") || bst.NextAttempt.IsZero() {
 		t.Errorf("broken tenant: %+v", bst)
 	}
@@ -151,7 +152,7 @@ func TestService_TenantsSyncIndependentlyAndAFailingOneBacksOff(t *testing.T) {
 	}
 
 	// Removing a tenant stops its schedule; the others stay.
-	if err := h.svc.Apply(ctx, []ingest.TenantSpec{full, gap}); err != nil {
+	if err := h.svc.Apply(ctx, []server.TenantSpec{full, gap}); err != nil {
 		t.Fatal(err)
 	}
 	sts, err := h.svc.Tenants(ctx)
@@ -189,15 +190,15 @@ func TestService_ASlowTenantDoesNotDelayAnother(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow := ingest.TenantSpec{
+	slow := server.TenantSpec{
 		Tenant:   &ingest.Tenant{ID: "slow", Region: "nam", VCC: client, Bucket: h.bucket},
 		Interval: time.Hour, Lookback: 3 * 24 * time.Hour, Window: 6 * time.Hour, Downloads: 4, Fingerprint: "slow",
 	}
-	if err := h.svc.Apply(ctx, []ingest.TenantSpec{slow, h.spec(t, "fast", "admin", "")}); err != nil {
+	if err := h.svc.Apply(ctx, []server.TenantSpec{slow, h.spec(t, "fast", "admin", "")}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitFor(t, "slow", func(st ingest.TenantStatus) bool { return st.Running })
-	h.waitFor(t, "fast", func(st ingest.TenantStatus) bool { return st.Health == "healthy" })
+	h.waitFor(t, "slow", func(st server.TenantStatus) bool { return st.Running })
+	h.waitFor(t, "fast", func(st server.TenantStatus) bool { return st.Health == "healthy" })
 	st, _, err := h.svc.Tenant(ctx, "slow")
 	if err != nil {
 		t.Fatal(err)

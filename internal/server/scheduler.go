@@ -1,4 +1,4 @@
-package ingest
+package server
 
 import (
 	"context"
@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -18,12 +20,13 @@ import (
 
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/ingest"
 )
 
 // TenantSpec is how a Service runs one tenant.
 type TenantSpec struct {
 	// Tenant needs ID, Region, APIBase, VCC and Bucket.
-	Tenant *Tenant
+	Tenant *ingest.Tenant
 	// Interval is how often the tenant syncs (a River periodic job).
 	Interval time.Duration
 	// Window, Lookback and Settle plan each run as for `vccingest sync`.
@@ -34,14 +37,19 @@ type TenantSpec struct {
 	// Fingerprint identifies the tenant's configuration: Apply replaces a
 	// tenant whose fingerprint changed and leaves the others alone.
 	Fingerprint string
+
+	queues tenantQueues // the tenant's own River queues
 }
+
+// tenantQueues names a tenant's own River queues.
+type tenantQueues struct{ discover, download string }
 
 func (s *TenantSpec) defaults() error {
 	if s.Tenant == nil || s.Tenant.ID == "" || s.Tenant.VCC == nil || s.Tenant.Bucket == nil {
-		return errors.New("ingest: a tenant needs an ID, a VCC client and a bucket")
+		return errors.New("server: a tenant needs an ID, a VCC client and a bucket")
 	}
 	if s.Interval <= 0 {
-		return fmt.Errorf("ingest: tenant %s: the interval must be positive", s.Tenant.ID)
+		return fmt.Errorf("server: tenant %s: the interval must be positive", s.Tenant.ID)
 	}
 	if s.Window <= 0 {
 		s.Window = time.Hour
@@ -52,8 +60,8 @@ func (s *TenantSpec) defaults() error {
 	return nil
 }
 
-// ServiceConfig wires a Service.
-type ServiceConfig struct {
+// SchedulerConfig wires a Scheduler.
+type SchedulerConfig struct {
 	Catalog *catalog.Catalog
 	Logger  *slog.Logger
 	Version string
@@ -68,16 +76,19 @@ type ServiceConfig struct {
 	Now                 func() time.Time
 }
 
-// Service keeps many tenants' recordings flowing: each tenant syncs on its
+// Scheduler keeps many tenants' recordings flowing: each tenant syncs on its
 // own River periodic job, into its own River queues, so a slow or failing
 // tenant never delays another. A tenant whose sync fails is marked unhealthy
 // and retried with exponential backoff.
-type Service struct {
-	cfg    ServiceConfig
-	p      *pipeline
-	client *river.Client[*sql.Tx]
+type Scheduler struct {
+	cfg        SchedulerConfig
+	pipe       *ingest.Pipeline
+	client     *river.Client[*sql.Tx]
+	jobTimeout time.Duration // one attempt of a job; a run leaves a margin under it
 
-	mu     sync.Mutex
+	applyMu sync.Mutex // one Apply at a time; held while River's queues change
+
+	mu     sync.Mutex // guards the maps; never held across a call into River
 	specs  map[string]TenantSpec
 	health map[string]*health
 }
@@ -87,7 +98,8 @@ type Service struct {
 // process of a shared catalog sees alike.
 type health struct {
 	running     bool
-	nextAttempt time.Time // after a failure here: when River retries
+	stop        context.CancelFunc // ends the running sync (tenant removed)
+	nextAttempt time.Time          // after a failure here: when River retries
 	warnings    []string
 	coverage    *coverage.Report
 	covFrom     time.Time
@@ -96,10 +108,10 @@ type health struct {
 
 const queueSchedule = "schedule"
 
-// NewService checks cfg and builds the service; Start runs it.
-func NewService(cfg ServiceConfig) (*Service, error) {
+// NewScheduler checks cfg and builds the service; Start runs it.
+func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.Catalog == nil {
-		return nil, errors.New("ingest: a Service needs a catalog")
+		return nil, errors.New("server: a Scheduler needs a catalog")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -119,28 +131,21 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = 30 * time.Minute
 	}
-	s := &Service{cfg: cfg, specs: map[string]TenantSpec{}, health: map[string]*health{}}
-	s.p = &pipeline{
-		cat:        cfg.Catalog,
-		log:        cfg.Logger,
-		progress:   &Progress{},
-		now:        cfg.Now,
-		version:    cfg.Version,
-		jobTimeout: 2 * time.Hour,
-		tenants:    map[string]*Tenant{},
-	}
+	s := &Scheduler{cfg: cfg, specs: map[string]TenantSpec{}, health: map[string]*health{}}
+	s.jobTimeout = 2 * time.Hour
 	shared := cfg.Catalog.Dialect() != "sqlite"
 	if shared {
-		s.p.jobTimeout = cfg.RescueAfter
+		s.jobTimeout = cfg.RescueAfter
 	}
+	s.pipe = ingest.NewPipeline(ingest.PipelineConfig{Catalog: cfg.Catalog, Logger: cfg.Logger, Version: cfg.Version, Now: cfg.Now, JobTimeout: s.jobTimeout})
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &discoverWorker{p: s.p})
-	river.AddWorker(workers, &fetchWorker{p: s.p})
+	s.pipe.Register(workers)
 	river.AddWorker(workers, &tenantSyncWorker{s: s})
 	rc := &river.Config{
-		Logger:            quietRiverLogger(cfg.Logger),
+		Logger:            ingest.RiverLogger(cfg.Logger),
 		Workers:           workers,
-		RetryPolicy:       retryPolicy{},
+		Middleware:        s.pipe.Middleware(),
+		RetryPolicy:       ingest.RetryPolicy{},
 		FetchPollInterval: 100 * time.Millisecond,
 		FetchCooldown:     5 * time.Millisecond,
 		JobTimeout:        -1,
@@ -152,7 +157,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		rc.RescueStuckJobsAfter = cfg.RescueAfter
 		rc.JobTimeout = cfg.RescueAfter
 	}
-	client, err := river.NewClient(queueDriver(cfg.Catalog), rc)
+	client, err := river.NewClient(ingest.QueueDriver(cfg.Catalog), rc)
 	if err != nil {
 		return nil, fmt.Errorf("start job queue: %w", err)
 	}
@@ -162,12 +167,12 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 
 // Start migrates the job queue and starts working it. On an embedded
 // (SQLite) catalog it first resumes jobs a stopped process left running.
-func (s *Service) Start(ctx context.Context) error {
-	if err := MigrateQueue(ctx, s.cfg.Catalog); err != nil {
+func (s *Scheduler) Start(ctx context.Context) error {
+	if err := ingest.MigrateQueue(ctx, s.cfg.Catalog); err != nil {
 		return err
 	}
 	if s.cfg.Catalog.Dialect() == "sqlite" {
-		n, err := rescueOrphans(ctx, queueDriver(s.cfg.Catalog).GetExecutor())
+		n, err := ingest.RescueOrphans(ctx, s.cfg.Catalog)
 		if err != nil {
 			return err
 		}
@@ -183,7 +188,7 @@ func (s *Service) Start(ctx context.Context) error {
 
 // Stop stops scheduling and taking jobs, lets running ones finish for up to
 // grace, then cancels the rest (River retries them at the next start).
-func (s *Service) Stop(grace time.Duration) error {
+func (s *Scheduler) Stop(grace time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := s.client.Stop(ctx); err != nil {
@@ -196,57 +201,64 @@ func (s *Service) Stop(grace time.Duration) error {
 }
 
 // Apply makes specs the set of tenants: new ones are scheduled (and sync at
-// once), changed ones are replaced, missing ones stop being scheduled. Other
-// tenants' work goes on untouched. On error nothing is changed.
-func (s *Service) Apply(ctx context.Context, specs []TenantSpec) error {
+// once), changed ones are replaced, missing ones stop being scheduled and
+// their running sync ends. Other tenants' work goes on untouched. Specs are
+// checked before anything changes; an error from the job queue can leave the
+// tenants before it applied.
+func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 	want := map[string]TenantSpec{}
 	for _, spec := range specs {
 		if err := spec.defaults(); err != nil {
 			return err
 		}
 		if _, dup := want[spec.Tenant.ID]; dup {
-			return fmt.Errorf("ingest: tenant %s is configured twice", spec.Tenant.ID)
+			return fmt.Errorf("server: tenant %s is configured twice", spec.Tenant.ID)
 		}
-		spec.Tenant.queues = queuesFor(spec.Tenant.ID)
+		spec.queues = queuesFor(spec.Tenant.ID)
+		spec.Tenant.RouteTo(spec.queues.discover, spec.queues.download)
 		want[spec.Tenant.ID] = spec
 	}
 
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id, old := range s.specs {
+	current := maps.Clone(s.specs)
+	s.mu.Unlock()
+
+	for id, old := range current {
 		if _, keep := want[id]; keep {
 			continue
 		}
 		s.client.PeriodicJobs().RemoveByID(periodicID(id))
+		s.pipe.RemoveTenant(id)
+		s.mu.Lock()
+		if h := s.health[id]; h != nil && h.stop != nil {
+			h.stop()
+		}
+		delete(s.specs, id)
+		delete(s.health, id)
+		s.mu.Unlock()
 		// Queued work stays in the database; it resumes if the tenant
 		// comes back (and its windows stay below the watermark until then).
-		for _, q := range []string{old.Tenant.queues.discover, old.Tenant.queues.download} {
+		// Removing a queue waits for its running jobs.
+		for _, q := range []string{old.queues.discover, old.queues.download} {
 			if err := s.client.Queues().Remove(ctx, q); err != nil {
 				s.cfg.Logger.Warn("stop a removed tenant's queue", "tenant", id, "queue", q, "error", err)
 			}
 		}
-		s.p.mu.Lock()
-		delete(s.p.tenants, id)
-		s.p.mu.Unlock()
-		delete(s.specs, id)
-		delete(s.health, id)
 		s.cfg.Logger.Info("tenant removed; its schedule stopped", "tenant", id)
 	}
-	ids := make([]string, 0, len(want))
-	for id := range want {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(want))
 	for _, id := range ids {
 		spec := want[id]
-		old, had := s.specs[id]
+		old, had := current[id]
 		if had && old.Fingerprint == spec.Fingerprint {
 			continue
 		}
 		if err := s.cfg.Catalog.UpsertTenant(ctx, catalog.Tenant{ID: id, Region: spec.Tenant.Region}); err != nil {
 			return err
 		}
-		q := spec.Tenant.queues
+		q := spec.queues
 		switch {
 		case !had:
 			if err := s.client.Queues().Add(q.discover, river.QueueConfig{MaxWorkers: 2}); err != nil {
@@ -264,9 +276,13 @@ func (s *Service) Apply(ctx context.Context, specs []TenantSpec) error {
 				return fmt.Errorf("tenant %s: add its download queue: %w", id, err)
 			}
 		}
-		s.p.mu.Lock()
-		s.p.tenants[id] = spec.Tenant
-		s.p.mu.Unlock()
+		s.pipe.SetTenant(spec.Tenant)
+		s.mu.Lock()
+		s.specs[id] = spec
+		if s.health[id] == nil {
+			s.health[id] = &health{}
+		}
+		s.mu.Unlock()
 		s.client.PeriodicJobs().RemoveByID(periodicID(id))
 		if _, err := s.client.PeriodicJobs().AddSafely(river.NewPeriodicJob(
 			river.PeriodicInterval(spec.Interval),
@@ -274,10 +290,6 @@ func (s *Service) Apply(ctx context.Context, specs []TenantSpec) error {
 			&river.PeriodicJobOpts{ID: periodicID(id), RunOnStart: true},
 		)); err != nil {
 			return fmt.Errorf("tenant %s: schedule: %w", id, err)
-		}
-		s.specs[id] = spec
-		if s.health[id] == nil {
-			s.health[id] = &health{}
 		}
 		verb := "tenant added"
 		if had {
@@ -304,14 +316,14 @@ func queuesFor(tenant string) tenantQueues {
 	return tenantQueues{discover: "t_" + base + "_discover", download: "t_" + base + "_download"}
 }
 
-func (s *Service) spec(id string) (TenantSpec, bool) {
+func (s *Scheduler) spec(id string) (TenantSpec, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	spec, ok := s.specs[id]
 	return spec, ok
 }
 
-func (s *Service) update(id string, fn func(h *health)) {
+func (s *Scheduler) update(id string, fn func(h *health)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if h := s.health[id]; h != nil {
@@ -330,16 +342,16 @@ func (TenantSyncArgs) Kind() string { return "vccingest.tenant_sync" }
 // InsertOpts implements river.JobArgsWithInsertOpts. A run still going (or
 // backing off) absorbs the next tick of the schedule.
 func (TenantSyncArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueSchedule, MaxAttempts: 100, UniqueOpts: uniqueWhileActive}
+	return river.InsertOpts{Queue: queueSchedule, MaxAttempts: 100, UniqueOpts: ingest.UniqueWhileActive()}
 }
 
 type tenantSyncWorker struct {
 	river.WorkerDefaults[TenantSyncArgs]
-	s *Service
+	s *Scheduler
 }
 
 func (w *tenantSyncWorker) Timeout(*river.Job[TenantSyncArgs]) time.Duration {
-	return w.s.p.jobTimeout
+	return w.s.jobTimeout
 }
 
 // NextRetry backs off a failing tenant exponentially, with jitter.
@@ -347,7 +359,7 @@ func (w *tenantSyncWorker) NextRetry(job *river.Job[TenantSyncArgs]) time.Time {
 	return w.s.cfg.Now().Add(w.s.backoff(job.Attempt))
 }
 
-func (s *Service) backoff(attempt int) time.Duration {
+func (s *Scheduler) backoff(attempt int) time.Duration {
 	d := s.cfg.RetryBase << min(max(attempt-1, 0), 16)
 	d = min(d, s.cfg.RetryMax)
 	return d - d/10 + time.Duration(rand.Int64N(int64(d)/5+1))
@@ -360,24 +372,24 @@ func (w *tenantSyncWorker) Work(ctx context.Context, job *river.Job[TenantSyncAr
 	if !ok {
 		return river.JobCancel(fmt.Errorf("tenant %q is no longer configured", id))
 	}
-	s.update(id, func(h *health) { h.running = true })
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	s.update(id, func(h *health) { h.running, h.stop = true, stop })
 	// Leave a margin under the job's timeout to record the run.
-	deadline := time.Now().Add(s.p.jobTimeout * 9 / 10)
+	deadline := time.Now().Add(s.jobTimeout * 9 / 10)
 	err := s.syncTenant(ctx, spec, deadline)
+	s.update(id, func(h *health) { h.running, h.stop = false, nil })
+	if _, still := s.spec(id); !still {
+		return river.JobCancel(fmt.Errorf("tenant %q was removed during its sync", id))
+	}
 	now := s.cfg.Now()
 	if err != nil {
 		next := s.backoff(job.Attempt)
-		s.update(id, func(h *health) {
-			h.running = false
-			h.nextAttempt = now.Add(next)
-		})
+		s.update(id, func(h *health) { h.nextAttempt = now.Add(next) })
 		s.cfg.Logger.Error("tenant sync failed; retrying with backoff", "tenant", id, "attempt", job.Attempt, "retry_in", next.Round(time.Second), "error", err)
 		return err
 	}
-	s.update(id, func(h *health) {
-		h.running = false
-		h.nextAttempt = time.Time{}
-	})
+	s.update(id, func(h *health) { h.nextAttempt = time.Time{} })
 	return nil
 }
 
@@ -386,15 +398,15 @@ func (w *tenantSyncWorker) Work(ctx context.Context, job *river.Job[TenantSyncAr
 // watermark. The run is recorded in the catalog from its start, with its
 // error if it fails, so every process of a shared catalog shows the same
 // tenant health.
-func (s *Service) syncTenant(ctx context.Context, spec TenantSpec, deadline time.Time) error {
+func (s *Scheduler) syncTenant(ctx context.Context, spec TenantSpec, deadline time.Time) error {
 	t := spec.Tenant
 	cat := s.cfg.Catalog
 	wm, err := cat.Watermark(ctx, t.ID)
 	if err != nil {
 		return err
 	}
-	r := PlanRange(wm, s.cfg.Now(), spec.Lookback, spec.Settle, spec.Window)
-	windows, err := Windows(r.From, r.To, spec.Window)
+	r := ingest.PlanRange(wm, s.cfg.Now(), spec.Lookback, spec.Settle, spec.Window)
+	windows, err := ingest.Windows(r.From, r.To, spec.Window)
 	if err != nil {
 		return err
 	}
@@ -406,7 +418,7 @@ func (s *Service) syncTenant(ctx context.Context, spec TenantSpec, deadline time
 	if err != nil {
 		return err
 	}
-	if err := s.runWindows(ctx, spec, runID, before, r, windows, deadline); err != nil {
+	if err := s.runWindows(ctx, spec, runID, before, windows, deadline); err != nil {
 		status, msg := "failed", err.Error()
 		if ctx.Err() != nil {
 			status, msg = "interrupted", "the service stopped"
@@ -419,10 +431,10 @@ func (s *Service) syncTenant(ctx context.Context, spec TenantSpec, deadline time
 	return s.refreshCoverage(ctx, spec)
 }
 
-func (s *Service) runWindows(ctx context.Context, spec TenantSpec, runID int64, before catalog.Totals, r Range, windows []Window, deadline time.Time) error {
+func (s *Scheduler) runWindows(ctx context.Context, spec TenantSpec, runID int64, before catalog.Totals, windows []ingest.Window, deadline time.Time) error {
 	t := spec.Tenant
 	cat := s.cfg.Catalog
-	warnings, err := preflight(ctx, t)
+	warnings, err := s.pipe.Prepare(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -430,27 +442,13 @@ func (s *Service) runWindows(ctx context.Context, spec TenantSpec, runID int64, 
 	for _, w := range warnings {
 		s.cfg.Logger.Warn(w, "tenant", t.ID)
 	}
-	if err := s.p.refreshAgents(ctx, t); err != nil {
-		return err
-	}
 	client := river.ClientFromContext[*sql.Tx](ctx)
-	if err := cat.InTx(ctx, func(tx *catalog.Tx) error {
-		for _, w := range windows {
-			if err := tx.UpsertWindow(ctx, t.ID, w.Start, w.End); err != nil {
-				return err
-			}
-			args := DiscoverArgs{Tenant: t.ID, Start: w.Start, End: w.End}
-			if _, err := client.InsertTx(ctx, tx.SQL(), args, t.queues.insertOpts(t.queues.discover)); err != nil {
-				return fmt.Errorf("queue window %s: %w", w, err)
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := s.pipe.QueueWindows(ctx, client, t, windows); err != nil {
 		return err
 	}
 
 	status := "done"
-	waitErr := s.waitTenantIdle(ctx, client, t, deadline)
+	waitErr := s.waitTenantIdle(ctx, client, spec, deadline)
 	switch {
 	case ctx.Err() != nil:
 		status = "interrupted"
@@ -459,7 +457,7 @@ func (s *Service) runWindows(ctx context.Context, spec TenantSpec, runID int64, 
 		s.cfg.Logger.Warn("tenant run ended with work still queued; the next run continues it", "tenant", t.ID, "reason", waitErr)
 	}
 	finish := context.WithoutCancel(ctx)
-	if _, err := s.p.advanceWatermark(finish, t, windows); err != nil {
+	if _, err := s.pipe.AdvanceWatermark(finish, t, windows); err != nil {
 		return err
 	}
 	after, err := cat.Totals(finish, t.ID)
@@ -480,15 +478,15 @@ func (s *Service) runWindows(ctx context.Context, spec TenantSpec, runID int64, 
 
 // waitTenantIdle returns when none of the tenant's discover or download jobs
 // is left to run, or with an error at deadline.
-func (s *Service) waitTenantIdle(ctx context.Context, client *river.Client[*sql.Tx], t *Tenant, deadline time.Time) error {
-	return waitJobs(ctx, s.cfg.Logger, client, river.NewJobListParams().Queues(t.queues.discover, t.queues.download), deadline)
+func (s *Scheduler) waitTenantIdle(ctx context.Context, client *river.Client[*sql.Tx], spec TenantSpec, deadline time.Time) error {
+	return ingest.WaitJobs(ctx, s.cfg.Logger, client, river.NewJobListParams().Queues(spec.queues.discover, spec.queues.download), deadline)
 }
 
 // refreshCoverage recomputes the coverage the status page and metrics show.
-func (s *Service) refreshCoverage(ctx context.Context, spec TenantSpec) error {
+func (s *Scheduler) refreshCoverage(ctx context.Context, spec TenantSpec) error {
 	to := s.cfg.Now()
 	from := to.Add(-s.cfg.CoverageSpan)
-	rep, err := Coverage(ctx, s.cfg.Catalog, spec.Tenant.ID, from, to, "direction", spec.Lookback)
+	rep, err := coverage.FromCatalog(ctx, s.cfg.Catalog, spec.Tenant.ID, from, to, "direction", spec.Lookback)
 	if err != nil {
 		return err
 	}
@@ -519,11 +517,11 @@ type TenantStatus struct {
 	Coverage                 *coverage.Report
 	CoverageFrom, CoverageTo time.Time
 	// VCC is the tenant's client, for its request counters.
-	VCC VCC
+	VCC ingest.VCC
 }
 
 // Tenants reports every configured tenant, sorted by id.
-func (s *Service) Tenants(ctx context.Context) ([]TenantStatus, error) {
+func (s *Scheduler) Tenants(ctx context.Context) ([]TenantStatus, error) {
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.specs))
 	for id := range s.specs {
@@ -551,7 +549,7 @@ const coverageMaxAge = 5 * time.Minute
 // Tenant reports one tenant: health, failures and runs from the catalog's
 // run records (so every process of a shared catalog agrees), watermark and
 // lag, and the coverage diagnosis.
-func (s *Service) Tenant(ctx context.Context, id string) (TenantStatus, bool, error) {
+func (s *Scheduler) Tenant(ctx context.Context, id string) (TenantStatus, bool, error) {
 	s.mu.Lock()
 	spec, ok := s.specs[id]
 	var h health
@@ -574,7 +572,7 @@ func (s *Service) Tenant(ctx context.Context, id string) (TenantStatus, bool, er
 	for i, r := range runs {
 		if r.Finished.IsZero() {
 			// Open: running now, unless a process died in it long ago.
-			st.Running = st.Running || (i == 0 && s.cfg.Now().Sub(r.Started) < s.p.jobTimeout)
+			st.Running = st.Running || (i == 0 && s.cfg.Now().Sub(r.Started) < s.jobTimeout)
 			continue
 		}
 		st.Runs++
@@ -617,7 +615,7 @@ func (s *Service) Tenant(ctx context.Context, id string) (TenantStatus, bool, er
 
 // QueueDepth counts the jobs still to do (available, scheduled, retryable,
 // running or pending), by job kind.
-func (s *Service) QueueDepth(ctx context.Context) (map[string]int64, error) {
+func (s *Scheduler) QueueDepth(ctx context.Context) (map[string]int64, error) {
 	rows, err := s.cfg.Catalog.DB().QueryContext(ctx, `SELECT kind, COUNT(*) FROM river_job
 		WHERE state IN ('available', 'scheduled', 'retryable', 'running', 'pending') GROUP BY kind`)
 	if err != nil {
@@ -625,7 +623,7 @@ func (s *Service) QueueDepth(ctx context.Context) (map[string]int64, error) {
 	}
 	defer rows.Close()
 	out := map[string]int64{}
-	for _, k := range []string{DiscoverArgs{}.Kind(), FetchArgs{}.Kind(), TenantSyncArgs{}.Kind()} {
+	for _, k := range []string{ingest.DiscoverArgs{}.Kind(), ingest.FetchArgs{}.Kind(), TenantSyncArgs{}.Kind()} {
 		out[k] = 0
 	}
 	for rows.Next() {
@@ -640,7 +638,7 @@ func (s *Service) QueueDepth(ctx context.Context) (map[string]int64, error) {
 }
 
 // Ping checks that the catalog, and so the job queue in it, answers.
-func (s *Service) Ping(ctx context.Context) error {
+func (s *Scheduler) Ping(ctx context.Context) error {
 	if err := s.cfg.Catalog.DB().PingContext(ctx); err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}

@@ -1,4 +1,4 @@
-package ingest_test
+package coverage_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/catalog/catalogtest"
-	"github.com/vccingest/vccingest/internal/ingest"
+	"github.com/vccingest/vccingest/internal/coverage"
 )
 
 // BenchmarkCoverage100k reports coverage over a SQLite catalog of 100,000
@@ -30,7 +30,7 @@ func BenchmarkCoverage100k(b *testing.B) {
 	start := catalogtest.FillStart
 	b.ResetTimer()
 	for b.Loop() {
-		rep, err := ingest.Coverage(ctx, cat, "acme", start, start.AddDate(1, 0, 0), "group", 24*time.Hour)
+		rep, err := coverage.FromCatalog(ctx, cat, "acme", start, start.AddDate(1, 0, 0), "group", 24*time.Hour)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package ingest_test
+package coverage_test
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vccingest/vccingest/internal/coverage"
-	"github.com/vccingest/vccingest/internal/ingest"
 	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/vcc"
 	"github.com/vccingest/vccingest/internal/vccsim"
@@ -38,7 +37,7 @@ func TestProbeNamesExactlyTheMissingPermissions(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				d, calls, err := ingest.Probe(context.Background(), client, start, start.AddDate(0, 0, 7))
+				d, calls, err := coverage.Probe(context.Background(), client, start, start.AddDate(0, 0, 7))
 				if err != nil {
 					t.Fatal(err)
 				}

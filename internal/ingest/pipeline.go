@@ -1,0 +1,134 @@
+package ingest
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/vccingest/vccingest/internal/catalog"
+)
+
+// Pipeline is the discover and fetch jobs for a changing set of tenants,
+// for a job runner other than Engine: the scheduler of `vccingest serve`
+// registers them on its own River client and routes each tenant to queues
+// of its own (Tenant.RouteTo).
+type Pipeline struct{ p *pipeline }
+
+// PipelineConfig wires a Pipeline.
+type PipelineConfig struct {
+	Catalog *catalog.Catalog
+	Logger  *slog.Logger
+	Version string
+	Now     func() time.Time
+	// JobTimeout bounds one attempt of a job (on a shared queue it is also
+	// when River rescues the job of a worker that died).
+	JobTimeout time.Duration
+}
+
+// NewPipeline returns a Pipeline with no tenants.
+func NewPipeline(cfg PipelineConfig) *Pipeline {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Pipeline{p: &pipeline{
+		cat: cfg.Catalog, log: cfg.Logger, progress: &Progress{}, now: cfg.Now,
+		version: cfg.Version, jobTimeout: cfg.JobTimeout, tenants: map[string]*Tenant{},
+	}}
+}
+
+// Register adds the discover and fetch workers to workers.
+func (p *Pipeline) Register(workers *river.Workers) {
+	river.AddWorker(workers, &discoverWorker{p: p.p})
+	river.AddWorker(workers, &fetchWorker{p: p.p})
+}
+
+// Middleware is the River middleware the jobs expect: a job that finds a
+// PostgreSQL catalog unavailable is put back without spending an attempt.
+func (p *Pipeline) Middleware() []rivertype.Middleware {
+	return []rivertype.Middleware{&snoozeWhileUnavailable{log: p.p.log}}
+}
+
+// SetTenant adds or replaces a tenant; jobs that start from now on use it.
+func (p *Pipeline) SetTenant(t *Tenant) {
+	p.p.mu.Lock()
+	defer p.p.mu.Unlock()
+	p.p.tenants[t.ID] = t
+}
+
+// RemoveTenant forgets a tenant; its jobs that start later are cancelled.
+func (p *Pipeline) RemoveTenant(id string) {
+	p.p.mu.Lock()
+	defer p.p.mu.Unlock()
+	delete(p.p.tenants, id)
+}
+
+// Prepare readies a run of t: a token for each scope (see Engine.Preflight
+// for the warnings) and the agent cache refreshed.
+func (p *Pipeline) Prepare(ctx context.Context, t *Tenant) (warnings []string, err error) {
+	if warnings, err = preflight(ctx, t); err != nil {
+		return nil, err
+	}
+	if err := p.p.cat.UpsertTenant(ctx, catalog.Tenant{ID: t.ID, Region: t.Region}); err != nil {
+		return nil, err
+	}
+	return warnings, p.p.refreshAgents(ctx, t)
+}
+
+// QueueWindows records windows and queues their discovery, in one
+// transaction.
+func (p *Pipeline) QueueWindows(ctx context.Context, client *river.Client[*sql.Tx], t *Tenant, windows []Window) error {
+	return queueWindows(ctx, p.p.cat, client, t, windows)
+}
+
+// AdvanceWatermark moves t's watermark over the windows now fully synced.
+func (p *Pipeline) AdvanceWatermark(ctx context.Context, t *Tenant, windows []Window) (time.Time, error) {
+	return p.p.advanceWatermark(ctx, t, windows)
+}
+
+// RouteTo sends t's discover and download jobs to queues of its own.
+func (t *Tenant) RouteTo(discoverQueue, downloadQueue string) {
+	t.queues = tenantQueues{discover: discoverQueue, download: downloadQueue}
+}
+
+func queueWindows(ctx context.Context, cat *catalog.Catalog, client *river.Client[*sql.Tx], t *Tenant, windows []Window) error {
+	return cat.InTx(ctx, func(tx *catalog.Tx) error {
+		for _, w := range windows {
+			if err := tx.UpsertWindow(ctx, t.ID, w.Start, w.End); err != nil {
+				return err
+			}
+			args := DiscoverArgs{Tenant: t.ID, Start: w.Start, End: w.End}
+			if _, err := client.InsertTx(ctx, tx.SQL(), args, t.queues.insertOpts(t.queues.discover)); err != nil {
+				return fmt.Errorf("queue window %s: %w", w, err)
+			}
+		}
+		return nil
+	})
+}
+
+// QueueDriver is River's driver on the catalog's database.
+func QueueDriver(cat *catalog.Catalog) riverdriver.Driver[*sql.Tx] { return queueDriver(cat) }
+
+// RescueOrphans makes jobs a stopped process left running available again.
+// Only for a catalog one process works (SQLite, under its data-dir lock).
+func RescueOrphans(ctx context.Context, cat *catalog.Catalog) (int, error) {
+	return rescueOrphans(ctx, queueDriver(cat).GetExecutor())
+}
+
+// RiverLogger keeps River's own chatter (errors the pipeline reports in its
+// own words) out of the log.
+func RiverLogger(l *slog.Logger) *slog.Logger { return quietRiverLogger(l) }
+
+// WaitJobs returns when no job that params selects is left to run, or with
+// an error at deadline (if not zero).
+func WaitJobs(ctx context.Context, log *slog.Logger, client *river.Client[*sql.Tx], params *river.JobListParams, deadline time.Time) error {
+	return waitJobs(ctx, log, client, params, deadline)
+}
