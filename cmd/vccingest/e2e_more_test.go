@@ -423,15 +423,15 @@ func TestSync_PostgresCatalog(t *testing.T) {
 	}
 }
 
-// Several worker processes share the work a planner queued: every recording
-// is stored once and downloaded once.
+// Four worker processes share the work a planner queued over a 5-day dataset:
+// every recording is stored once and downloaded once.
 func TestWorkers_PostgresShareTheWork(t *testing.T) {
 	catURL := postgresCatalog(t)
-	e := newE2E(t, vccsim.Config{Seed: 53, Days: 2, CallsPerDay: 40, FixedRecordingSize: 128 << 10}, "admin")
+	e := newE2E(t, vccsim.Config{Seed: 53, Days: 5, CallsPerDay: 20, FixedRecordingSize: 128 << 10}, "admin")
 	if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
 		t.Fatalf("migrate: %d %s", r.code, r.stderr)
 	}
-	stop := e.startWorkers(3, "--catalog", catURL, "--downloads", "2")
+	stop := e.startWorkers(4, "--catalog", catURL, "--downloads", "4")
 	r := e.syncAll("--catalog", catURL, "--work=false")
 	stop()
 	if r.code != 0 {
