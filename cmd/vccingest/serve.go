@@ -124,7 +124,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error 
 	s.commit(cfg, specs)
 
 	h, err := server.New(server.Config{
-		Service: svc, Catalog: cat, AccessToken: token, Logger: log, Version: version,
+		Scheduler: svc, Catalog: cat, AccessToken: token, Logger: log, Version: version,
 		Coverage: func(ctx context.Context, tenant string, from, to time.Time, by string) (coverage.Report, error) {
 			lookback := 24 * time.Hour
 			if spec, ok := s.spec(tenant); ok {

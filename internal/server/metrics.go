@@ -63,7 +63,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	log := c.s.cfg.Logger
 	catalogErr := 0.0
-	tenants, err := c.s.cfg.Service.Tenants(ctx)
+	tenants, err := c.s.cfg.Scheduler.Tenants(ctx)
 	if err != nil {
 		log.Error("metrics: read tenant status", "error", err)
 		catalogErr = 1
@@ -114,7 +114,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	queueErr := 0.0
-	if depth, err := c.s.cfg.Service.QueueDepth(ctx); err != nil {
+	if depth, err := c.s.cfg.Scheduler.QueueDepth(ctx); err != nil {
 		log.Error("metrics: read queue depth", "error", err)
 		queueErr = 1
 	} else {

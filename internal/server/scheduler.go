@@ -23,7 +23,7 @@ import (
 	"github.com/vccingest/vccingest/internal/ingest"
 )
 
-// TenantSpec is how a Service runs one tenant.
+// TenantSpec is how a Scheduler runs one tenant.
 type TenantSpec struct {
 	// Tenant needs ID, Region, APIBase, VCC and Bucket.
 	Tenant *ingest.Tenant
@@ -65,7 +65,7 @@ type SchedulerConfig struct {
 	Catalog *catalog.Catalog
 	Logger  *slog.Logger
 	Version string
-	// RescueAfter is as for Config (shared PostgreSQL queues).
+	// RescueAfter is as for ingest.Config (shared PostgreSQL queues).
 	RescueAfter time.Duration
 	// CoverageSpan is how far back the coverage shown after each run reaches
 	// (default 7 days).
@@ -93,7 +93,7 @@ type Scheduler struct {
 	health map[string]*health
 }
 
-// health is what the service remembers of a tenant between runs.
+// health is what this process remembers of a tenant between runs.
 // Health itself is derived from the runs in the catalog, which every
 // process of a shared catalog sees alike.
 type health struct {
@@ -108,7 +108,7 @@ type health struct {
 
 const queueSchedule = "schedule"
 
-// NewScheduler checks cfg and builds the service; Start runs it.
+// NewScheduler checks cfg and builds the scheduler; Start runs it.
 func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.Catalog == nil {
 		return nil, errors.New("server: a Scheduler needs a catalog")

@@ -17,7 +17,7 @@ import (
 	"github.com/vccingest/vccingest/internal/vccsim"
 )
 
-// serviceHarness is a Service on a real SQLite catalog and file bucket,
+// serviceHarness is a Scheduler on a real SQLite catalog and file bucket,
 // syncing tenants from one simulator.
 type serviceHarness struct {
 	sim    *vccsim.Server

@@ -45,9 +45,9 @@ type CoverageFunc func(ctx context.Context, tenant string, from, to time.Time, b
 
 // Config wires a Server.
 type Config struct {
-	Service  *Scheduler
-	Catalog  Catalog
-	Coverage CoverageFunc
+	Scheduler *Scheduler
+	Catalog   Catalog
+	Coverage  CoverageFunc
 	// AccessToken, when set, is required as a bearer token on every path
 	// but the probes.
 	AccessToken secret.Value
@@ -65,8 +65,8 @@ type Server struct {
 
 // New builds the server's routes and metrics registry.
 func New(cfg Config) (*Server, error) {
-	if cfg.Service == nil || cfg.Catalog == nil || cfg.Coverage == nil {
-		return nil, errors.New("server: Service, Catalog and Coverage are required")
+	if cfg.Scheduler == nil || cfg.Catalog == nil || cfg.Coverage == nil {
+		return nil, errors.New("server: Scheduler, Catalog and Coverage are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -129,7 +129,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.cfg.Service.Ping(ctx); err != nil {
+	if err := s.cfg.Scheduler.Ping(ctx); err != nil {
 		s.cfg.Logger.Warn("not ready", "error", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "not ready:", err)
@@ -236,7 +236,7 @@ func timePtr(t time.Time) *time.Time {
 }
 
 func (s *Server) tenants(ctx context.Context) ([]TenantJSON, error) {
-	sts, err := s.cfg.Service.Tenants(ctx)
+	sts, err := s.cfg.Scheduler.Tenants(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +263,7 @@ func (s *Server) apiTenants(w http.ResponseWriter, r *http.Request) {
 // lookup finds the {id} tenant or answers 404.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (TenantStatus, bool) {
 	id := r.PathValue("id")
-	st, found, err := s.cfg.Service.Tenant(r.Context(), id)
+	st, found, err := s.cfg.Scheduler.Tenant(r.Context(), id)
 	switch {
 	case err != nil:
 		s.internalError(w, r, err)

@@ -21,7 +21,7 @@ import (
 	"github.com/vccingest/vccingest/internal/vccsim"
 )
 
-// newServer serves a real ingest.Service (SQLite catalog, file bucket) with
+// newServer serves a real Scheduler (SQLite catalog, file bucket) with
 // one tenant of a loopback simulator, on a loopback httptest server.
 func newServer(t *testing.T, token string) *httptest.Server {
 	t.Helper()
@@ -65,7 +65,7 @@ func newServer(t *testing.T, token string) *httptest.Server {
 		t.Fatal(err)
 	}
 	h, err := server.New(server.Config{
-		Service: svc, Catalog: cat, AccessToken: secret.New(token),
+		Scheduler: svc, Catalog: cat, AccessToken: secret.New(token),
 		Coverage: func(ctx context.Context, tenant string, from, to time.Time, by string) (coverage.Report, error) {
 			return coverage.FromCatalog(ctx, cat, tenant, from, to, by, time.Hour)
 		},
