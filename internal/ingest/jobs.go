@@ -151,7 +151,9 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 		p.progress.Rejected.Add(1)
 		p.log.Warn("interaction rejected: its id is not safe as a storage key", "tenant", t.ID, "id", fmt.Sprintf("%q", truncate(it.GUID, 80)), "error", idErr)
 	}
+	fetching := false // a fetch job will write the sidecar when it stores
 	err := p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+		fetching = false // the transaction may be retried
 		if err := tx.UpsertInteraction(ctx, row); err != nil {
 			return err
 		}
@@ -196,6 +198,7 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 			if err != nil {
 				return fmt.Errorf("queue download of %s/%s: %w", it.GUID, item.Key, err)
 			}
+			fetching = true
 			if !res.UniqueSkippedAsDuplicate {
 				p.progress.RecordingsQueued.Add(1)
 				p.progress.BytesExpected.Add(item.Length)
@@ -203,7 +206,7 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 		}
 		return nil
 	})
-	if err != nil || idErr != nil {
+	if err != nil || idErr != nil || fetching {
 		return err
 	}
 	return p.ensureSidecar(ctx, t, it.GUID)
@@ -260,6 +263,11 @@ func (w *fetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 		return errors.Join(err, merr)
 	}
 	if last {
+		// No store will write this interaction's sidecar now; make sure it
+		// exists (discovery leaves it to the fetch).
+		if serr := w.p.ensureSidecar(context.WithoutCancel(ctx), t, a.GUID); serr != nil {
+			w.p.log.Warn("write the sidecar of an interaction whose recording failed", "tenant", a.Tenant, "interaction", a.GUID, "error", serr)
+		}
 		w.p.progress.RecordingsFailed.Add(1)
 		w.p.log.Error("recording failed for good", "tenant", a.Tenant, "interaction", a.GUID, "content", a.ContentKey, "attempts", job.Attempt, "error", err)
 		return river.JobCancel(err)
