@@ -6,74 +6,34 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vccingest/vccingest/internal/blobstore"
-	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
-	"github.com/vccingest/vccingest/internal/ingest"
 	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/server"
-	"github.com/vccingest/vccingest/internal/vcc"
-	"github.com/vccingest/vccingest/internal/vccsim"
 )
 
-// newServer serves a real Scheduler (SQLite catalog, file bucket) with
-// one tenant of a loopback simulator, on a loopback httptest server.
+// newServer serves a real Scheduler (SQLite catalog, file bucket; see
+// newServiceHarness) with one tenant of a loopback simulator, on a loopback
+// httptest server.
 func newServer(t *testing.T, token string) *httptest.Server {
 	t.Helper()
-	ctx := context.Background()
-	sim, err := vccsim.Start(vccsim.Config{Seed: 3, Start: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1), Days: 1, CallsPerDay: 5, FixedRecordingSize: 1000})
-	if err != nil {
+	h := newServiceHarness(t)
+	if err := h.svc.Apply(context.Background(), []server.TenantSpec{h.spec(t, "acme", "admin", "")}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sim.Close)
-	dir := t.TempDir()
-	cat, err := catalog.Open(ctx, "sqlite://"+filepath.Join(dir, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	if err := cat.EnsureSchema(ctx); err != nil {
-		t.Fatal(err)
-	}
-	bucket, err := blobstore.Open(ctx, "file://"+filepath.ToSlash(filepath.Join(dir, "blobs")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bucket.Close() })
-	svc, err := server.NewScheduler(server.SchedulerConfig{Catalog: cat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Stop(5 * time.Second) })
-	cred := sim.Credential("admin")
-	client, err := vcc.New(vcc.Config{AuthURL: sim.AuthURL(), APIURL: sim.APIURL(), ClientID: cred.ClientID, ClientSecret: secret.New(cred.ClientSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Apply(ctx, []server.TenantSpec{{
-		Tenant:   &ingest.Tenant{ID: "acme", Region: "nam", VCC: client, Bucket: bucket},
-		Interval: time.Hour, Lookback: 48 * time.Hour,
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	h, err := server.New(server.Config{
-		Scheduler: svc, Catalog: cat, AccessToken: secret.New(token),
+	srv, err := server.New(server.Config{
+		Scheduler: h.svc, Catalog: h.cat, AccessToken: secret.New(token),
 		Coverage: func(ctx context.Context, tenant string, from, to time.Time, by string) (coverage.Report, error) {
-			return coverage.FromCatalog(ctx, cat, tenant, from, to, by, time.Hour)
+			return coverage.FromCatalog(ctx, h.cat, tenant, from, to, by, time.Hour)
 		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(h)
+	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return ts
 }
