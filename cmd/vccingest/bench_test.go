@@ -214,7 +214,7 @@ func BenchmarkWorkers(b *testing.B) {
 			var elapsed time.Duration
 			for b.Loop() {
 				catURL := postgresCatalog(b)
-				e := newE2E(b, vccsim.Config{Seed: 71, Days: 1, CallsPerDay: 600, FixedRecordingSize: 64 << 10, Latency: 100 * time.Millisecond}, "admin")
+				e := newE2E(b, vccsim.Config{Seed: 71, Days: 1, CallsPerDay: 1500, FixedRecordingSize: 64 << 10, Latency: 100 * time.Millisecond}, "admin")
 				if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
 					b.Fatalf("migrate: %s", r.stderr)
 				}

@@ -248,7 +248,13 @@ func openPostgres(ctx context.Context, u *url.URL) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", shown, err)
 	}
+	// Keep every connection the pool opens: with database/sql's default of
+	// two idle ones, a busy worker closed and reopened PostgreSQL
+	// connections (a server process fork and a re-prepare of each cached
+	// statement) for almost every statement.
 	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("catalog %s is not reachable: %w", shown, err)
