@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
@@ -14,24 +13,24 @@ import (
 //
 // Several recordings of one interaction may finish at once, each writing the
 // sidecar; a writer that read the catalog before another recording was marked
-// could finish last and leave a stale file. So each writer re-reads the
-// catalog after its write and writes again until what it wrote is current:
-// the last write to land is always checked by its writer.
+// could finish last and leave a stale file. So each writer checks after its
+// write that the interaction's rev (which the catalog bumps on every change
+// the sidecar shows) is still the one it wrote, and writes again until it
+// is: the last write to land is always checked by its writer.
 func (p *pipeline) writeSidecar(ctx context.Context, t *Tenant, guid string) error {
 	for range 5 {
-		sc, key, _, err := p.buildSidecar(ctx, t, guid)
+		sc, key, rev, err := p.buildSidecar(ctx, t, guid)
 		if err != nil {
 			return err
 		}
 		if err := t.Bucket.WriteSidecar(ctx, key, sc); err != nil {
 			return fmt.Errorf("write sidecar of %s: %w", guid, err)
 		}
-		now, _, rev, err := p.buildSidecar(ctx, t, guid)
+		it, err := p.cat.Interaction(ctx, t.ID, guid)
 		if err != nil {
 			return err
 		}
-		now.Provenance.FetchedAt = sc.Provenance.FetchedAt
-		if reflect.DeepEqual(now, sc) {
+		if it.Rev == rev {
 			return p.cat.MarkSidecarWritten(ctx, t.ID, guid, rev)
 		}
 	}
