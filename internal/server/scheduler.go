@@ -354,8 +354,14 @@ func (w *tenantSyncWorker) Timeout(*river.Job[TenantSyncArgs]) time.Duration {
 	return w.s.jobTimeout
 }
 
-// NextRetry backs off a failing tenant exponentially, with jitter.
+// NextRetry backs off a failing tenant exponentially, with jitter: at the
+// time Work chose and the status shows.
 func (w *tenantSyncWorker) NextRetry(job *river.Job[TenantSyncArgs]) time.Time {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	if h := w.s.health[job.Args.Tenant]; h != nil && !h.nextAttempt.IsZero() {
+		return h.nextAttempt
+	}
 	return w.s.cfg.Now().Add(w.s.backoff(job.Attempt))
 }
 
@@ -501,9 +507,11 @@ type TenantStatus struct {
 	Interval time.Duration
 	// Health is "starting" before the first run ends, then "healthy" or,
 	// after a failed run until a run succeeds, "unhealthy".
-	Health              string
-	Running             bool
-	Runs                int // finished runs among the last 20
+	Health  string
+	Running bool
+	Runs    int // finished runs among RecentRuns
+	// RecentRuns are the tenant's latest runs (at most 20), newest first.
+	RecentRuns          []catalog.Run
 	ConsecutiveFailures int
 	LastError           string
 	LastErrorAt         time.Time
@@ -542,6 +550,9 @@ func (s *Scheduler) Tenants(ctx context.Context) ([]TenantStatus, error) {
 	return out, nil
 }
 
+// recentRuns is how many of a tenant's latest runs its status reads.
+const recentRuns = 20
+
 // coverageMaxAge is how old the coverage shown may get before a status
 // request recomputes it (a run refreshes it too).
 const coverageMaxAge = 5 * time.Minute
@@ -564,10 +575,11 @@ func (s *Scheduler) Tenant(ctx context.Context, id string) (TenantStatus, bool, 
 		ID: id, Region: spec.Tenant.Region, Interval: spec.Interval, Health: "starting",
 		Running: h.running, NextAttempt: h.nextAttempt, Warnings: h.warnings, VCC: spec.Tenant.VCC,
 	}
-	runs, err := s.cfg.Catalog.Runs(ctx, id, 20)
+	runs, err := s.cfg.Catalog.Runs(ctx, id, recentRuns)
 	if err != nil {
 		return st, true, err
 	}
+	st.RecentRuns = runs
 	succeeded := false
 	for i, r := range runs {
 		if r.Finished.IsZero() {

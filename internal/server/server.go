@@ -35,7 +35,6 @@ import (
 // Catalog is what the server reads from the catalog.
 type Catalog interface {
 	Totals(ctx context.Context, tenant string) (catalog.Totals, error)
-	Runs(ctx context.Context, tenant string, limit int) ([]catalog.Run, error)
 	RecentFailures(ctx context.Context, tenant string, limit int) ([]catalog.Recording, error)
 }
 
@@ -205,11 +204,7 @@ func (s *Server) tenantView(ctx context.Context, st TenantStatus, runs int) (Ten
 		return v, err
 	}
 	v.Totals = TotalsJSON(t)
-	rs, err := s.cfg.Catalog.Runs(ctx, st.ID, max(runs, 1))
-	if err != nil {
-		return v, err
-	}
-	for i, r := range rs {
+	for i, r := range st.RecentRuns[:min(max(runs, 1), len(st.RecentRuns))] {
 		rj := RunJSON{ID: r.ID, From: r.From, To: r.To, Started: r.Started, Finished: timePtr(r.Finished), Status: r.Status, Stored: r.Stored, Failed: r.Failed, Bytes: r.Bytes}
 		if i == 0 {
 			v.LastRun = &rj
