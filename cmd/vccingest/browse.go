@@ -185,14 +185,10 @@ func newShowCmd() *cobra.Command {
 				return err
 			}
 			defer cat.Close()
-			it, err := cat.Interaction(ctx, s.Tenant, args[0])
+			it, err := cat.Detail(ctx, s.Tenant, args[0])
 			if errors.Is(err, catalog.ErrNotFound) {
 				return &exitError{code: 1, err: fmt.Errorf("interaction %s is not in the catalog (tenant %s): check the id, or sync the window it is in", printable(args[0]), s.Tenant)}
 			}
-			if err != nil {
-				return err
-			}
-			recs, err := cat.RecordingsOf(ctx, s.Tenant, it.GUID)
 			if err != nil {
 				return err
 			}
@@ -201,13 +197,11 @@ func newShowCmd() *cobra.Command {
 				Recordings: []showRecording{}}
 			if it.AgentID != "" {
 				out.Agent = &showAgent{ID: it.AgentID}
-				if a, found, err := cat.Agent(ctx, s.Tenant, it.AgentID); err != nil {
-					return err
-				} else if found {
+				if a := it.Agent; a != nil {
 					out.Agent.Name, out.Agent.Email, out.Agent.AgentCode, out.Agent.Groups = a.Name, a.Email, a.AgentCode, a.Groups
 				}
 			}
-			for _, r := range recs {
+			for _, r := range it.Recordings {
 				sr := showRecording{ContentKey: r.ContentKey, Type: r.Type, MediaType: r.MediaType, Status: r.Status, Bytes: r.Bytes,
 					SHA256: r.SHA256, BlobKey: r.BlobKey, Attempts: r.Attempts, LastError: r.LastError}
 				if !r.StoredAt.IsZero() {

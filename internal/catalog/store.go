@@ -176,10 +176,17 @@ func (q querier) SidecarStale(ctx context.Context, tenant, guid string) (bool, e
 	return stale, wrap(err, "read sidecar state of %s", guid)
 }
 
-// MarkSidecarWritten records that the bucket's sidecar shows rev.
-func (q querier) MarkSidecarWritten(ctx context.Context, tenant, guid string, rev int64) error {
-	_, err := q.exec(ctx, `UPDATE interactions SET sidecar_rev = ? WHERE tenant = ? AND guid = ? AND sidecar_rev < ?`, rev, tenant, guid, rev)
-	return wrap(err, "record sidecar of %s", guid)
+// MarkSidecarWritten records that the bucket's sidecar shows rev, if rev is
+// still the interaction's current rev, and reports whether it was. A false
+// means the interaction changed while its sidecar was being built: the
+// sidecar must be written again.
+func (q querier) MarkSidecarWritten(ctx context.Context, tenant, guid string, rev int64) (bool, error) {
+	res, err := q.exec(ctx, `UPDATE interactions SET sidecar_rev = ? WHERE tenant = ? AND guid = ? AND rev = ?`, rev, tenant, guid, rev)
+	if err != nil {
+		return false, wrap(err, "record sidecar of %s", guid)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrap(err, "record sidecar of %s", guid)
 }
 
 func orUnknown(s string) string {
@@ -207,6 +214,48 @@ func (q querier) Interaction(ctx context.Context, tenant, guid string) (Interact
 	it.ContentVisible = true
 	it.Start, err = parseTS(start)
 	return it, err
+}
+
+// Detail is an interaction with its agent and recordings: what its sidecar
+// and `vccingest show` present.
+type Detail struct {
+	Interaction
+	Agent      *Agent // nil if the interaction has no agent or the cache does not know it
+	Recordings []Recording
+}
+
+// Detail returns an interaction with its agent and recordings, in two
+// queries.
+func (q querier) Detail(ctx context.Context, tenant, guid string) (Detail, error) {
+	var d Detail
+	var start string
+	var ms int64
+	var agentID, userID, name, email, code, groups sql.NullString
+	err := q.queryRow(ctx, `SELECT i.tenant, i.guid, i.start_at, i.duration_ms, i.direction, i.direction_source, i.connect_from, i.connect_to, i.agent_id, i.rev, i.sidecar_rev,
+			a.agent_id, a.user_id, a.name, a.email, a.agent_code, a.groups_json
+		FROM interactions i LEFT JOIN agents a ON a.tenant = i.tenant AND a.agent_id = i.agent_id AND i.agent_id <> ''
+		WHERE i.tenant = ? AND i.guid = ?`, tenant, guid).
+		Scan(&d.Tenant, &d.GUID, &start, &ms, &d.Direction, &d.DirectionSource, &d.ConnectFrom, &d.ConnectTo, &d.AgentID, &d.Rev, &d.SidecarRev,
+			&agentID, &userID, &name, &email, &code, &groups)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Detail{}, fmt.Errorf("interaction %s of tenant %s: %w", guid, tenant, ErrNotFound)
+	}
+	if err != nil {
+		return Detail{}, wrap(err, "read interaction %s", guid)
+	}
+	d.Duration = time.Duration(ms) * time.Millisecond
+	d.ContentVisible = true
+	if d.Start, err = parseTS(start); err != nil {
+		return Detail{}, err
+	}
+	if agentID.Valid {
+		d.Agent = &Agent{Tenant: tenant, AgentID: agentID.String, UserID: userID.String, Name: name.String, Email: email.String, AgentCode: code.String}
+		if err := json.Unmarshal([]byte(groups.String), &d.Agent.Groups); err != nil {
+			return Detail{}, fmt.Errorf("catalog: agent %s groups: %w", agentID.String, err)
+		}
+	}
+	d.Recordings, err = q.RecordingsOf(ctx, tenant, guid)
+	return d, err
 }
 
 // EnsureRecording records a recording as pending if the catalog does not

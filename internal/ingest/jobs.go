@@ -289,11 +289,7 @@ func (p *pipeline) fetch(ctx context.Context, t *Tenant, guid, contentKey string
 	if rec.Status == catalog.StatusStored {
 		return nil // exactly once: a second job or a re-run finds it stored
 	}
-	it, err := p.cat.Interaction(ctx, t.ID, guid)
-	if err != nil {
-		return err
-	}
-	key, err := blobstore.RecordingKey(t.ID, it.Start, guid, contentKey, blobstore.ExtForMediaType(rec.MediaType))
+	key, err := blobstore.RecordingKey(t.ID, rec.Start, guid, contentKey, blobstore.ExtForMediaType(rec.MediaType))
 	if err != nil {
 		return fmt.Errorf("%w: %v", errPermanent, err)
 	}

@@ -13,10 +13,10 @@ import (
 //
 // Several recordings of one interaction may finish at once, each writing the
 // sidecar; a writer that read the catalog before another recording was marked
-// could finish last and leave a stale file. So each writer checks after its
-// write that the interaction's rev (which the catalog bumps on every change
-// the sidecar shows) is still the one it wrote, and writes again until it
-// is: the last write to land is always checked by its writer.
+// could finish last and leave a stale file. So each writer, after its write,
+// records the interaction's rev it wrote only if that rev (which the catalog
+// bumps on every change the sidecar shows) is still current, and writes
+// again until it is: the last write to land is always checked by its writer.
 func (p *pipeline) writeSidecar(ctx context.Context, t *Tenant, guid string) error {
 	for range 5 {
 		sc, key, rev, err := p.buildSidecar(ctx, t, guid)
@@ -26,12 +26,9 @@ func (p *pipeline) writeSidecar(ctx context.Context, t *Tenant, guid string) err
 		if err := t.Bucket.WriteSidecar(ctx, key, sc); err != nil {
 			return fmt.Errorf("write sidecar of %s: %w", guid, err)
 		}
-		it, err := p.cat.Interaction(ctx, t.ID, guid)
-		if err != nil {
+		current, err := p.cat.MarkSidecarWritten(ctx, t.ID, guid, rev)
+		if err != nil || current {
 			return err
-		}
-		if it.Rev == rev {
-			return p.cat.MarkSidecarWritten(ctx, t.ID, guid, rev)
 		}
 	}
 	return fmt.Errorf("sidecar of %s kept changing while being written; it will be rewritten by the next run", guid)
@@ -51,11 +48,7 @@ func (p *pipeline) ensureSidecar(ctx context.Context, t *Tenant, guid string) er
 // buildSidecar builds the sidecar from the catalog and returns its key and
 // the interaction's rev it shows.
 func (p *pipeline) buildSidecar(ctx context.Context, t *Tenant, guid string) (blobstore.Sidecar, string, int64, error) {
-	it, err := p.cat.Interaction(ctx, t.ID, guid)
-	if err != nil {
-		return blobstore.Sidecar{}, "", 0, err
-	}
-	recs, err := p.cat.RecordingsOf(ctx, t.ID, guid)
+	it, err := p.cat.Detail(ctx, t.ID, guid)
 	if err != nil {
 		return blobstore.Sidecar{}, "", 0, err
 	}
@@ -86,16 +79,12 @@ func (p *pipeline) buildSidecar(ctx context.Context, t *Tenant, guid string) (bl
 	}
 	if it.AgentID != "" {
 		sc.Agent = &blobstore.Agent{ID: it.AgentID}
-		ag, found, err := p.cat.Agent(ctx, t.ID, it.AgentID)
-		if err != nil {
-			return blobstore.Sidecar{}, "", 0, err
-		}
-		if found {
+		if ag := it.Agent; ag != nil {
 			sc.Agent.Name, sc.Agent.Email, sc.Agent.AgentCode = ag.Name, ag.Email, ag.AgentCode
 			sc.Groups = ag.Groups
 		}
 	}
-	for _, r := range recs {
+	for _, r := range it.Recordings {
 		if r.Status != catalog.StatusStored {
 			continue
 		}

@@ -25,6 +25,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("WindowSyncedOnlyWhenNothingPending", func(t *testing.T) { windows(t, open(t)) })
 	t.Run("FailuresAndRetries", func(t *testing.T) { failures(t, open(t)) })
 	t.Run("AgentsAndStats", func(t *testing.T) { agents(t, open(t)) })
+	t.Run("DetailJoinsAgentAndRecordings", func(t *testing.T) { detail(t, open(t)) })
 	t.Run("TxRollsBack", func(t *testing.T) { rollback(t, open(t)) })
 	t.Run("SidecarStaleUntilWrittenAndAfterEachChange", func(t *testing.T) { sidecarRev(t, open(t)) })
 	t.Run("ListingAndCoverageQueries", func(t *testing.T) { listing(t, open(t)) })
@@ -90,9 +91,14 @@ func sidecarRev(t *testing.T, c *catalog.Catalog) {
 		t.Fatal(err)
 	}
 	rev := stale(true, "a recording stored, no sidecar")
-	if err := c.MarkSidecarWritten(ctx, "acme", "g1", rev); err != nil {
-		t.Fatal(err)
+	mark := func(rev int64, want bool, when string) {
+		t.Helper()
+		got, err := c.MarkSidecarWritten(ctx, "acme", "g1", rev)
+		if err != nil || got != want {
+			t.Fatalf("%s: MarkSidecarWritten(%d) = %v, %v; want %v", when, rev, got, err, want)
+		}
 	}
+	mark(rev, true, "current rev")
 	stale(false, "sidecar written")
 	// The same data again changes nothing; new data makes it stale.
 	if err := c.UpsertInteraction(ctx, catalog.Interaction{Tenant: "acme", GUID: "g1", Start: t0}); err != nil {
@@ -103,16 +109,12 @@ func sidecarRev(t *testing.T, c *catalog.Catalog) {
 		t.Fatal(err)
 	}
 	rev = stale(true, "direction arrived")
-	if err := c.MarkSidecarWritten(ctx, "acme", "g1", rev-1); err != nil {
-		t.Fatal(err)
-	}
+	mark(rev-1, false, "an older rev")
 	stale(true, "an older sidecar written late")
 	if _, err := c.MarkStored(ctx, "acme", "g1", "voicemail", 100, "def", "k2", 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.MarkSidecarWritten(ctx, "acme", "g1", rev); err != nil {
-		t.Fatal(err)
-	}
+	mark(rev, false, "a rev the second store moved past")
 	stale(true, "second recording stored after the sidecar was built")
 }
 
@@ -288,6 +290,50 @@ func agents(t *testing.T, c *catalog.Catalog) {
 	}
 	if ok, err := c.HasStatsDirection(ctx, "acme", "g1"); !ok || err != nil {
 		t.Fatalf("stats row not found: %v", err)
+	}
+}
+
+func detail(t *testing.T, c *catalog.Catalog) {
+	seed(t, c, "g1", "voicemail", "callRecording")
+	seed(t, c, "g2")
+	ctx := context.Background()
+	for guid, agent := range map[string]string{"g1": "67833", "g2": "unknown-agent"} {
+		if err := c.UpsertInteraction(ctx, catalog.Interaction{Tenant: "acme", GUID: guid, Start: t0, AgentID: agent, Direction: "inbound", DirectionSource: "stats"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seed(t, c, "g3")
+	if err := c.UpsertAgents(ctx, "acme", []catalog.Agent{{AgentID: "67833", Name: "Alex Agent", Email: "a@example.com", AgentCode: "8149", Groups: []string{"Support", "Sales"}}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.MarkStored(ctx, "acme", "g1", "callRecording", 100, "abc", "k1", 0); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Detail(ctx, "acme", "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.GUID != "g1" || d.Direction != "inbound" || !d.Start.Equal(t0) || d.Rev < 2 {
+		t.Fatalf("g1 interaction: %+v", d.Interaction)
+	}
+	if a := d.Agent; a == nil || a.AgentID != "67833" || a.Name != "Alex Agent" || a.Email != "a@example.com" || a.AgentCode != "8149" || len(a.Groups) != 2 {
+		t.Fatalf("g1 agent: %+v", d.Agent)
+	}
+	if len(d.Recordings) != 2 || d.Recordings[0].ContentKey != "callRecording" || d.Recordings[0].Status != catalog.StatusStored ||
+		d.Recordings[1].ContentKey != "voicemail" || d.Recordings[1].Status != catalog.StatusPending {
+		t.Fatalf("g1 recordings: %+v", d.Recordings)
+	}
+	for _, guid := range []string{"g2", "g3"} { // an agent the cache does not know; no agent
+		d, err := c.Detail(ctx, "acme", guid)
+		if err != nil || d.Agent != nil || len(d.Recordings) != 0 {
+			t.Fatalf("%s: %+v, %v", guid, d, err)
+		}
+	}
+	if d, _ := c.Detail(ctx, "acme", "g2"); d.AgentID != "unknown-agent" {
+		t.Fatalf("g2 agent id: %q", d.AgentID)
+	}
+	if _, err := c.Detail(ctx, "acme", "nope"); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("missing interaction: %v", err)
 	}
 }
 
