@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -126,8 +128,10 @@ func (a *account) recordingPaths() (paths []string, bytes int64) {
 }
 
 // rawDownload is the baseline: the same recordings with plain net/http at
-// the given concurrency, each into its own file under dir.
-func (a *account) rawDownload(ctx context.Context, paths []string, dir string, workers int) (int64, time.Duration, error) {
+// the given concurrency, each into its own file under dir. With hashed, each
+// body also streams through sha256 on its way to the file, as vccingest's
+// must: the floor that integrity checking sets.
+func (a *account) rawDownload(ctx context.Context, paths []string, dir string, workers int, hashed bool) (int64, time.Duration, error) {
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {a.cred.ClientID}, "client_secret": {a.cred.ClientSecret}, "scope": {vccsim.ScopeContent}}
 	resp, err := http.PostForm(a.sim.AuthURL(), form)
 	if err != nil {
@@ -151,7 +155,7 @@ func (a *account) rawDownload(ctx context.Context, paths []string, dir string, w
 	for range workers {
 		wg.Go(func() {
 			for i := range work {
-				n, err := download(ctx, client, a.sim.URL+paths[i], tok.AccessToken, filepath.Join(dir, fmt.Sprintf("%06d.wav", i)))
+				n, err := download(ctx, client, a.sim.URL+paths[i], tok.AccessToken, filepath.Join(dir, fmt.Sprintf("%06d.wav", i)), hashed)
 				mu.Lock()
 				total += n
 				if err != nil && firstErr == nil {
@@ -169,7 +173,7 @@ func (a *account) rawDownload(ctx context.Context, paths []string, dir string, w
 	return total, time.Since(began), firstErr
 }
 
-func download(ctx context.Context, client *http.Client, u, token, path string) (int64, error) {
+func download(ctx context.Context, client *http.Client, u, token, path string, hashed bool) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return 0, err
@@ -187,9 +191,27 @@ func download(ctx context.Context, client *http.Client, u, token, path string) (
 	if err != nil {
 		return 0, err
 	}
-	n, err := io.Copy(f, resp.Body)
+	var w io.Writer = f
+	if hashed {
+		w = io.MultiWriter(f, sha256.New())
+	}
+	n, err := io.Copy(w, resp.Body)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return n, err
+}
+
+// emptyTree frees the disk space of every file under dir but keeps the files
+// (truncated to zero bytes): on ext4 without a journal, as here, allocating
+// an inode skips inodes deleted within the last minute, one lookup each, so
+// a pass that follows a deletion of thousands of files pays for it. Keeping
+// the inodes until the scenario ends spares every pass that cost.
+func emptyTree(dir string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		return os.Truncate(path, 0)
+	})
 }
