@@ -1,7 +1,8 @@
 // Package catalog is vccingest's metadata store: tenants and their
 // watermarks, sync windows, interactions, recordings, agents, runs and the
 // Stats rows coverage compares against, on SQLite (embedded default, through
-// modernc.org/sqlite) or PostgreSQL (through pgx), with versioned migrations
+// modernc.org/sqlite) or PostgreSQL (through a pgx pool, which River's pgx
+// driver shares for transactional enqueue), with versioned migrations
 // per database embedded in the binary. The statements are written once, in
 // the SQL both databases share, with ? placeholders rebound for PostgreSQL.
 //
@@ -22,11 +23,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
@@ -55,8 +57,11 @@ const (
 // Catalog is an open catalog.
 type Catalog struct {
 	querier
-	db      *sql.DB
-	path    string // SQLite file
+	db      *sql.DB       // SQLite; on PostgreSQL a database/sql view of pool
+	pool    *pgxpool.Pool // PostgreSQL
+	stmts   *stmtCache    // SQLite
+	pgSQL   *pgSQL        // PostgreSQL
+	path    string        // SQLite file
 	dialect string
 	shown   string // the URL without credentials, for messages
 }
@@ -65,146 +70,32 @@ type Catalog struct {
 // are inserted, so that a row and the job for it commit together.
 type Tx struct {
 	querier
-	tx *sql.Tx
+	sqlTx *sql.Tx // SQLite
+	pgxTx pgx.Tx  // PostgreSQL
 }
 
-// SQL returns the underlying transaction (for River's InsertTx).
-func (t *Tx) SQL() *sql.Tx { return t.tx }
+// SQL returns the SQLite transaction (for River's InsertTx with its SQLite
+// driver); nil on PostgreSQL.
+func (t *Tx) SQL() *sql.Tx { return t.sqlTx }
 
-// dbtx is what both *sql.DB and *sql.Tx offer.
-type dbtx interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
+// Pgx returns the PostgreSQL transaction (for River's InsertTx with its pgx
+// driver); nil on SQLite.
+func (t *Tx) Pgx() pgx.Tx { return t.pgxTx }
 
 // querier holds the statements that run the same in or out of a
-// transaction. Statements are prepared once per catalog and reused: parsing
-// SQL is most of the cost of a small statement on SQLite.
-type querier struct {
-	q     dbtx
-	stmts *stmtCache
-	tx    *sql.Tx // set inside a transaction
-}
-
-type stmtCache struct {
-	pg     bool // PostgreSQL: rebind ? to $n
-	db     *sql.DB
-	mu     sync.Mutex
-	m      map[string]*sql.Stmt
-	wanted map[string]bool // first seen inside a transaction: prepare later
-}
-
-// get returns the cached statement for query; prepare says whether to
-// prepare it on a miss (never inside a transaction: the pool's one
-// connection is the transaction's, so preparing on the pool would wait for
-// it forever).
-func (c *stmtCache) get(ctx context.Context, query string, prepare bool) (*sql.Stmt, error) {
-	query = c.rebind(query)
-	c.mu.Lock()
-	s, ok := c.m[query]
-	if !ok && !prepare {
-		c.wanted[query] = true
-	}
-	var later []string
-	if prepare {
-		for w := range c.wanted {
-			later = append(later, w)
-		}
-		clear(c.wanted)
-	}
-	c.mu.Unlock()
-	for _, w := range later {
-		if w != query {
-			_, _ = c.get(ctx, w, true)
-		}
-	}
-	if ok || !prepare {
-		return s, nil
-	}
-	// Prepare without the lock: it may wait for the connection, which a
-	// transaction needing a cached statement holds.
-	s, err := c.db.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if prev, ok := c.m[query]; ok {
-		s.Close()
-		return prev, nil
-	}
-	c.m[query] = s
-	return s, nil
-}
-
-// rebind turns ? placeholders into PostgreSQL's $1, $2, … (the catalog's
-// SQL has no ? inside string literals).
-func (c *stmtCache) rebind(query string) string {
-	if !c.pg || !strings.Contains(query, "?") {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func (c *stmtCache) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.m {
-		s.Close()
-	}
-	c.m = map[string]*sql.Stmt{}
-}
-
-// stmt returns the prepared statement for query, bound to the transaction
-// if there is one; nil (run it unprepared) for a statement first seen
-// inside a transaction.
-func (q querier) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	s, err := q.stmts.get(ctx, query, q.tx == nil)
-	if err != nil || s == nil || q.tx == nil {
-		return s, err
-	}
-	return q.tx.StmtContext(ctx, s), nil
-}
+// transaction, on either database.
+type querier struct{ q dbtx }
 
 func (q querier) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	s, err := q.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if s == nil {
-		return q.q.ExecContext(ctx, q.stmts.rebind(query), args...)
-	}
-	return s.ExecContext(ctx, args...)
+	return q.q.exec(ctx, query, args...)
 }
 
-func (q querier) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	s, err := q.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if s == nil {
-		return q.q.QueryContext(ctx, q.stmts.rebind(query), args...)
-	}
-	return s.QueryContext(ctx, args...)
+func (q querier) query(ctx context.Context, query string, args ...any) (rows, error) {
+	return q.q.query(ctx, query, args...)
 }
 
-func (q querier) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	s, err := q.stmt(ctx, query)
-	if err != nil || s == nil {
-		return q.q.QueryRowContext(ctx, q.stmts.rebind(query), args...) // reports the same error
-	}
-	return s.QueryRowContext(ctx, args...)
+func (q querier) queryRow(ctx context.Context, query string, args ...any) row {
+	return q.q.queryRow(ctx, query, args...)
 }
 
 // Open opens the catalog at catalogURL: sqlite:///abs/path.db,
@@ -237,30 +128,31 @@ func Open(ctx context.Context, catalogURL string) (*Catalog, error) {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
 	stmts := &stmtCache{db: db, m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
-	return &Catalog{querier: querier{q: db, stmts: stmts}, db: db, path: path, dialect: dialectSQLite, shown: "sqlite://" + path}, nil
+	return &Catalog{querier: querier{q: sqlQuerier{q: db, stmts: stmts}}, db: db, stmts: stmts, path: path, dialect: dialectSQLite, shown: "sqlite://" + path}, nil
 }
 
-// openPostgres opens a postgres:// catalog through pgx. Messages show the
-// URL without its password.
+// openPostgres opens a postgres:// catalog through a pgx pool, which River's
+// pgx driver shares. Messages show the URL without its password.
 func openPostgres(ctx context.Context, u *url.URL) (*Catalog, error) {
 	shown := u.Redacted()
-	db, err := sql.Open("pgx", u.String())
+	cfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("catalog URL %s: %w", shown, err)
+	}
+	if !strings.Contains(u.RawQuery, "pool_max_conns") {
+		// River holds one for LISTEN and its jobs each take one at a time.
+		cfg.MaxConns = 16
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", shown, err)
 	}
-	// Keep every connection the pool opens: with database/sql's default of
-	// two idle ones, a busy worker closed and reopened PostgreSQL
-	// connections (a server process fork and a re-prepare of each cached
-	// statement) for almost every statement.
-	db.SetMaxOpenConns(16)
-	db.SetMaxIdleConns(16)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
 		return nil, fmt.Errorf("catalog %s is not reachable: %w", shown, err)
 	}
-	stmts := &stmtCache{pg: true, db: db, m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
-	return &Catalog{querier: querier{q: db, stmts: stmts}, db: db, dialect: dialectPostgres, shown: shown}, nil
+	sqls := &pgSQL{}
+	return &Catalog{querier: querier{q: pgxQuerier{q: pool, sqls: sqls}}, db: stdlib.OpenDBFromPool(pool), pool: pool, pgSQL: sqls, dialect: dialectPostgres, shown: shown}, nil
 }
 
 // Dialect is "sqlite" or "postgres".
@@ -291,23 +183,47 @@ func SQLitePath(catalogURL string) (string, error) {
 // Path is the database file.
 func (c *Catalog) Path() string { return c.path }
 
-// DB returns the database handle (River shares it).
+// DB returns a database/sql handle on the catalog's database (River's
+// SQLite driver shares it).
 func (c *Catalog) DB() *sql.DB { return c.db }
+
+// Pool returns the PostgreSQL connection pool (River's pgx driver shares
+// it); nil on SQLite.
+func (c *Catalog) Pool() *pgxpool.Pool { return c.pool }
 
 // Close closes the catalog.
 func (c *Catalog) Close() error {
+	if c.pool != nil {
+		err := c.db.Close()
+		c.pool.Close()
+		return err
+	}
 	c.stmts.close()
 	return c.db.Close()
 }
 
 // InTx runs fn in a transaction, committing if it returns nil. Inside fn use
-// only tx: the pool has one connection.
+// only tx: the SQLite pool has one connection.
 func (c *Catalog) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	if c.pool != nil {
+		pgxTx, err := c.pool.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("catalog: begin: %w", err)
+		}
+		if err := fn(&Tx{querier: querier{q: pgxQuerier{q: pgxTx, sqls: c.pgSQL}}, pgxTx: pgxTx}); err != nil {
+			_ = pgxTx.Rollback(context.WithoutCancel(ctx))
+			return err
+		}
+		if err := pgxTx.Commit(ctx); err != nil {
+			return fmt.Errorf("catalog: commit: %w", err)
+		}
+		return nil
+	}
 	sqlTx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("catalog: begin: %w", err)
 	}
-	if err := fn(&Tx{querier: querier{q: sqlTx, stmts: c.stmts, tx: sqlTx}, tx: sqlTx}); err != nil {
+	if err := fn(&Tx{querier: querier{q: sqlQuerier{q: sqlTx, stmts: c.stmts, tx: sqlTx}}, sqlTx: sqlTx}); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
@@ -315,6 +231,16 @@ func (c *Catalog) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("catalog: commit: %w", err)
 	}
 	return nil
+}
+
+// execScript runs a migration's statements (several, no arguments).
+func (t *Tx) execScript(ctx context.Context, script string) error {
+	if t.pgxTx != nil {
+		_, err := t.pgxTx.Exec(ctx, script)
+		return err
+	}
+	_, err := t.sqlTx.ExecContext(ctx, script)
+	return err
 }
 
 type migration struct {
@@ -397,7 +323,7 @@ func (c *Catalog) Migrate(ctx context.Context) (applied []int, err error) {
 			continue
 		}
 		err := c.InTx(ctx, func(tx *Tx) error {
-			if _, err := tx.tx.ExecContext(ctx, m.sql); err != nil {
+			if err := tx.execScript(ctx, m.sql); err != nil {
 				return fmt.Errorf("catalog migration %s: %w", m.name, err)
 			}
 			_, err := tx.exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, ts(time.Now()))

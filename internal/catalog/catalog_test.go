@@ -11,20 +11,7 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog/catalogtest"
 )
 
-func openSQLite(t *testing.T) *catalog.Catalog {
-	t.Helper()
-	c, err := catalog.Open(context.Background(), "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "catalog.db")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.EnsureSchema(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func TestSQLite(t *testing.T) { catalogtest.Run(t, openSQLite) }
+func TestSQLite(t *testing.T) { catalogtest.Run(t, catalogtest.SQLite) }
 
 func TestSQLitePath(t *testing.T) {
 	for in, want := range map[string]string{

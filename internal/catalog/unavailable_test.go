@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/catalog/catalogtest"
 )
 
 // Errors from a real server and a real closed port: only those that say the
 // database is (for now) out of reach are Unavailable.
 func TestUnavailable(t *testing.T) {
 	ctx := context.Background()
-	db := openPostgres(t).DB()
+	db := catalogtest.Postgres(t).DB()
 
 	// A connection the server terminates, as a restart does.
 	conn, err := db.Conn(ctx)

@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/catalog/catalogtest"
 )
 
 // Worker leases: live until they run out or are dropped, per tenant.
 func TestPostgresWorkerLeases(t *testing.T) {
 	ctx := context.Background()
-	c := openPostgres(t)
+	c := catalogtest.Postgres(t)
 	beat := func(tenant, id string, ttl time.Duration) []string {
 		t.Helper()
 		live, err := c.Heartbeat(ctx, tenant, id, ttl, catalog.WorkerShare{Workers: 1, Rate: 5, Downloads: 2})

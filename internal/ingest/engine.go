@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
@@ -219,9 +217,8 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	if err := MigrateQueue(ctx, e.cfg.Catalog); err != nil {
 		return nil, err
 	}
-	driver := queueDriver(e.cfg.Catalog)
 	if e.exclusive() {
-		if n, err := rescueOrphans(ctx, driver.GetExecutor()); err != nil {
+		if n, err := rescueOrphans(ctx, queueExecutor(e.cfg.Catalog)); err != nil {
 			return nil, err
 		} else if n > 0 {
 			log.Info("resumed jobs left running by a stopped process", "jobs", n)
@@ -258,7 +255,7 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	}
 	e.p.progress.WindowsPlanned.Add(int64(len(windows)))
 
-	client, err := e.newClient(driver, !e.cfg.PlanOnly)
+	client, err := e.newClient(!e.cfg.PlanOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +345,7 @@ func (e *Engine) exclusive() bool { return e.cfg.Catalog.Dialect() == "sqlite" }
 
 // newClient is the River client: with work, it runs the discover and fetch
 // workers; without, it only inserts and lists.
-func (e *Engine) newClient(driver riverdriver.Driver[*sql.Tx], work bool) (*river.Client[*sql.Tx], error) {
+func (e *Engine) newClient(work bool) (*Queue, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &discoverWorker{p: e.p})
 	river.AddWorker(workers, &fetchWorker{p: e.p})
@@ -371,11 +368,7 @@ func (e *Engine) newClient(driver riverdriver.Driver[*sql.Tx], work bool) (*rive
 		cfg.RescueStuckJobsAfter = e.cfg.RescueAfter
 		cfg.JobTimeout = e.cfg.RescueAfter
 	}
-	client, err := river.NewClient(driver, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("start job queue: %w", err)
-	}
-	return client, nil
+	return NewQueue(e.cfg.Catalog, cfg)
 }
 
 // Work runs the discover and fetch workers on a shared (PostgreSQL) queue
@@ -391,7 +384,7 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 	if err := MigrateQueue(ctx, e.cfg.Catalog); err != nil {
 		return err
 	}
-	client, err := e.newClient(queueDriver(e.cfg.Catalog), true)
+	client, err := e.newClient(true)
 	if err != nil {
 		return err
 	}
@@ -417,13 +410,13 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 }
 
 // waitIdle returns when no discover or fetch job is left to run.
-func (e *Engine) waitIdle(ctx context.Context, client *river.Client[*sql.Tx]) error {
+func (e *Engine) waitIdle(ctx context.Context, client *Queue) error {
 	return waitJobs(ctx, e.cfg.Logger, client, river.NewJobListParams().Kinds(DiscoverArgs{}.Kind(), FetchArgs{}.Kind()), time.Time{})
 }
 
 // waitJobs returns when no job that params selects is left to run, or with
 // an error at deadline (if not zero).
-func waitJobs(ctx context.Context, log *slog.Logger, client *river.Client[*sql.Tx], params *river.JobListParams, deadline time.Time) error {
+func waitJobs(ctx context.Context, log *slog.Logger, client *Queue, params *river.JobListParams, deadline time.Time) error {
 	params = params.
 		States(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending).
 		First(1)

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -190,11 +189,7 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 				p.progress.RecordingsFailed.Add(1)
 				continue
 			}
-			client, err := river.ClientFromContextSafely[*sql.Tx](ctx)
-			if err != nil {
-				return err
-			}
-			res, err := client.InsertTx(ctx, tx.SQL(), FetchArgs{Tenant: t.ID, GUID: it.GUID, ContentKey: item.Key}, t.queues.insertOpts(t.queues.download))
+			res, err := insertFromJob(ctx, tx, FetchArgs{Tenant: t.ID, GUID: it.GUID, ContentKey: item.Key}, t.queues.insertOpts(t.queues.download))
 			if err != nil {
 				return fmt.Errorf("queue download of %s/%s: %w", it.GUID, item.Key, err)
 			}

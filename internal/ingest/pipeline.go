@@ -2,13 +2,11 @@ package ingest
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vccingest/vccingest/internal/catalog"
@@ -85,8 +83,8 @@ func (p *Pipeline) Prepare(ctx context.Context, t *Tenant) (warnings []string, e
 
 // QueueWindows records windows and queues their discovery, in one
 // transaction.
-func (p *Pipeline) QueueWindows(ctx context.Context, client *river.Client[*sql.Tx], t *Tenant, windows []Window) error {
-	return queueWindows(ctx, p.p.cat, client, t, windows)
+func (p *Pipeline) QueueWindows(ctx context.Context, q *Queue, t *Tenant, windows []Window) error {
+	return queueWindows(ctx, p.p.cat, q, t, windows)
 }
 
 // AdvanceWatermark moves t's watermark over the windows now fully synced.
@@ -99,14 +97,14 @@ func (t *Tenant) RouteTo(discoverQueue, downloadQueue string) {
 	t.queues = tenantQueues{discover: discoverQueue, download: downloadQueue}
 }
 
-func queueWindows(ctx context.Context, cat *catalog.Catalog, client *river.Client[*sql.Tx], t *Tenant, windows []Window) error {
+func queueWindows(ctx context.Context, cat *catalog.Catalog, q *Queue, t *Tenant, windows []Window) error {
 	return cat.InTx(ctx, func(tx *catalog.Tx) error {
 		for _, w := range windows {
 			if err := tx.UpsertWindow(ctx, t.ID, w.Start, w.End); err != nil {
 				return err
 			}
 			args := DiscoverArgs{Tenant: t.ID, Start: w.Start, End: w.End}
-			if _, err := client.InsertTx(ctx, tx.SQL(), args, t.queues.insertOpts(t.queues.discover)); err != nil {
+			if _, err := q.InsertTx(ctx, tx, args, t.queues.insertOpts(t.queues.discover)); err != nil {
 				return fmt.Errorf("queue window %s: %w", w, err)
 			}
 		}
@@ -114,13 +112,10 @@ func queueWindows(ctx context.Context, cat *catalog.Catalog, client *river.Clien
 	})
 }
 
-// QueueDriver is River's driver on the catalog's database.
-func QueueDriver(cat *catalog.Catalog) riverdriver.Driver[*sql.Tx] { return queueDriver(cat) }
-
 // RescueOrphans makes jobs a stopped process left running available again.
 // Only for a catalog one process works (SQLite, under its data-dir lock).
 func RescueOrphans(ctx context.Context, cat *catalog.Catalog) (int, error) {
-	return rescueOrphans(ctx, queueDriver(cat).GetExecutor())
+	return rescueOrphans(ctx, queueExecutor(cat))
 }
 
 // RiverLogger keeps River's own chatter (errors the pipeline reports in its
@@ -129,6 +124,6 @@ func RiverLogger(l *slog.Logger) *slog.Logger { return quietRiverLogger(l) }
 
 // WaitJobs returns when no job that params selects is left to run, or with
 // an error at deadline (if not zero).
-func WaitJobs(ctx context.Context, log *slog.Logger, client *river.Client[*sql.Tx], params *river.JobListParams, deadline time.Time) error {
-	return waitJobs(ctx, log, client, params, deadline)
+func WaitJobs(ctx context.Context, log *slog.Logger, q *Queue, params *river.JobListParams, deadline time.Time) error {
+	return waitJobs(ctx, log, q, params, deadline)
 }

@@ -8,9 +8,10 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
@@ -42,26 +43,100 @@ func UniqueWhileActive() river.UniqueOpts {
 	}
 }
 
-// queueDriver is River's driver for the catalog's database: River shares it
-// so that catalog writes and job inserts commit in one transaction.
-func queueDriver(cat *catalog.Catalog) riverdriver.Driver[*sql.Tx] {
-	if cat.Dialect() == "postgres" {
-		return riverdatabasesql.New(cat.DB())
+// Queue is a River client on the catalog's database: River's SQLite driver
+// on the embedded catalog, its pgx driver (riverpgxv5, with LISTEN/NOTIFY)
+// on the catalog's PostgreSQL pool. Either way catalog writes and job
+// inserts commit in one transaction (InsertTx). The two clients differ only
+// in their transaction type, which Queue hides.
+type Queue struct {
+	riverClient
+	insertTx func(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// riverClient is what vccingest uses of a *river.Client, whatever its
+// transaction type.
+type riverClient interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+	Queues() *river.QueueBundle
+	PeriodicJobs() *river.PeriodicJobBundle
+}
+
+// NewQueue returns a River client with cfg on the catalog's database.
+func NewQueue(cat *catalog.Catalog, cfg *river.Config) (*Queue, error) {
+	if pool := cat.Pool(); pool != nil {
+		c, err := river.NewClient(riverpgxv5.New(pool), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("start job queue: %w", err)
+		}
+		return &Queue{riverClient: c, insertTx: func(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+			return c.InsertTx(ctx, tx.Pgx(), args, opts)
+		}}, nil
 	}
-	return riversqlite.New(cat.DB())
+	c, err := river.NewClient(riversqlite.New(cat.DB()), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start job queue: %w", err)
+	}
+	return &Queue{riverClient: c, insertTx: func(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+		return c.InsertTx(ctx, tx.SQL(), args, opts)
+	}}, nil
+}
+
+// InsertTx queues a job in the catalog transaction tx: it is inserted if
+// and only if tx commits.
+func (q *Queue) InsertTx(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	return q.insertTx(ctx, tx, args, opts)
+}
+
+// insertFromJob queues a job in tx from inside a running job, through the
+// River client that runs it.
+func insertFromJob(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	if pgxTx := tx.Pgx(); pgxTx != nil {
+		c, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+		if err != nil {
+			return nil, err
+		}
+		return c.InsertTx(ctx, pgxTx, args, opts)
+	}
+	c, err := river.ClientFromContextSafely[*sql.Tx](ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.InsertTx(ctx, tx.SQL(), args, opts)
+}
+
+// queueExecutor runs River's own queries on the catalog's database.
+func queueExecutor(cat *catalog.Catalog) riverdriver.Executor {
+	if pool := cat.Pool(); pool != nil {
+		return riverpgxv5.New(pool).GetExecutor()
+	}
+	return riversqlite.New(cat.DB()).GetExecutor()
 }
 
 // MigrateQueue brings River's own tables in the catalog's database up to
 // date.
 func MigrateQueue(ctx context.Context, cat *catalog.Catalog) error {
-	m, err := rivermigrate.New(queueDriver(cat), nil)
+	var err error
+	if pool := cat.Pool(); pool != nil {
+		err = migrateQueue(ctx, riverpgxv5.New(pool))
+	} else {
+		err = migrateQueue(ctx, riversqlite.New(cat.DB()))
+	}
 	if err != nil {
 		return fmt.Errorf("job queue migrations: %w", err)
 	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("job queue migrations: %w", err)
-	}
 	return nil
+}
+
+func migrateQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) error {
+	m, err := rivermigrate.New(driver, nil)
+	if err != nil {
+		return err
+	}
+	_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	return err
 }
 
 // rescueOrphans makes jobs that a killed process left "running" available

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -83,7 +82,7 @@ type SchedulerConfig struct {
 type Scheduler struct {
 	cfg        SchedulerConfig
 	pipe       *ingest.Pipeline
-	client     *river.Client[*sql.Tx]
+	client     *ingest.Queue
 	jobTimeout time.Duration // one attempt of a job; a run leaves a margin under it
 
 	applyMu sync.Mutex // one Apply at a time; held while River's queues change
@@ -157,9 +156,9 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		rc.RescueStuckJobsAfter = cfg.RescueAfter
 		rc.JobTimeout = cfg.RescueAfter
 	}
-	client, err := river.NewClient(ingest.QueueDriver(cfg.Catalog), rc)
+	client, err := ingest.NewQueue(cfg.Catalog, rc)
 	if err != nil {
-		return nil, fmt.Errorf("start job queue: %w", err)
+		return nil, err
 	}
 	s.client = client
 	return s, nil
@@ -448,7 +447,7 @@ func (s *Scheduler) runWindows(ctx context.Context, spec TenantSpec, runID int64
 	for _, w := range warnings {
 		s.cfg.Logger.Warn(w, "tenant", t.ID)
 	}
-	client := river.ClientFromContext[*sql.Tx](ctx)
+	client := s.client
 	if err := s.pipe.QueueWindows(ctx, client, t, windows); err != nil {
 		return err
 	}
@@ -484,7 +483,7 @@ func (s *Scheduler) runWindows(ctx context.Context, spec TenantSpec, runID int64
 
 // waitTenantIdle returns when none of the tenant's discover or download jobs
 // is left to run, or with an error at deadline.
-func (s *Scheduler) waitTenantIdle(ctx context.Context, client *river.Client[*sql.Tx], spec TenantSpec, deadline time.Time) error {
+func (s *Scheduler) waitTenantIdle(ctx context.Context, client *ingest.Queue, spec TenantSpec, deadline time.Time) error {
 	return ingest.WaitJobs(ctx, s.cfg.Logger, client, river.NewJobListParams().Queues(spec.queues.discover, spec.queues.download), deadline)
 }
 

@@ -1,0 +1,72 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/catalog/catalogtest"
+)
+
+// A job queued in a catalog transaction exists exactly when the
+// transaction commits, on both databases (River's SQLite driver on one, its
+// pgx driver on the other).
+func TestQueueInsertTxCommitsWithTheCatalog(t *testing.T) {
+	for name, open := range map[string]catalogtest.Open{"sqlite": catalogtest.SQLite, "postgres": catalogtest.Postgres} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			cat := open(t)
+			if err := MigrateQueue(ctx, cat); err != nil {
+				t.Fatal(err)
+			}
+			q, err := NewQueue(cat, &river.Config{Logger: quietRiverLogger(slog.New(slog.DiscardHandler)), SkipUnknownJobCheck: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Date(2024, 3, 4, 0, 0, 0, 0, time.UTC)
+			queue := func(tenant string, fail error) error {
+				return cat.InTx(ctx, func(tx *catalog.Tx) error {
+					if err := tx.UpsertTenant(ctx, catalog.Tenant{ID: tenant}); err != nil {
+						return err
+					}
+					if err := tx.SetWatermark(ctx, tenant, start); err != nil {
+						return err
+					}
+					if _, err := q.InsertTx(ctx, tx, DiscoverArgs{Tenant: tenant, Start: start, End: start.Add(time.Hour)}, nil); err != nil {
+						return err
+					}
+					return fail
+				})
+			}
+			boom := errors.New("boom")
+			if err := queue("rolled-back", boom); !errors.Is(err, boom) {
+				t.Fatalf("InTx = %v, want the function's error", err)
+			}
+			if err := queue("committed", nil); err != nil {
+				t.Fatal(err)
+			}
+			res, err := q.JobList(ctx, river.NewJobListParams().Kinds(DiscoverArgs{}.Kind()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Jobs) != 1 {
+				t.Fatalf("jobs after one rollback and one commit: %d, want 1", len(res.Jobs))
+			}
+			var args DiscoverArgs
+			if err := json.Unmarshal(res.Jobs[0].EncodedArgs, &args); err != nil || args.Tenant != "committed" {
+				t.Fatalf("the job is %s (%v), want the committed tenant's", res.Jobs[0].EncodedArgs, err)
+			}
+			for tenant, want := range map[string]time.Time{"rolled-back": {}, "committed": start} {
+				if got, err := cat.Watermark(ctx, tenant); err != nil || !got.Equal(want) {
+					t.Fatalf("watermark of %s = %v, %v; want %v", tenant, got, err, want)
+				}
+			}
+		})
+	}
+}
