@@ -198,21 +198,7 @@ func orUnknown(s string) string {
 
 // Interaction returns one interaction.
 func (q querier) Interaction(ctx context.Context, tenant, guid string) (Interaction, error) {
-	var it Interaction
-	var start string
-	var ms int64
-	err := q.queryRow(ctx, `SELECT tenant, guid, start_at, duration_ms, direction, direction_source, connect_from, connect_to, agent_id, rev, sidecar_rev
-		FROM interactions WHERE tenant = ? AND guid = ?`, tenant, guid).
-		Scan(&it.Tenant, &it.GUID, &start, &ms, &it.Direction, &it.DirectionSource, &it.ConnectFrom, &it.ConnectTo, &it.AgentID, &it.Rev, &it.SidecarRev)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Interaction{}, fmt.Errorf("interaction %s of tenant %s: %w", guid, tenant, ErrNotFound)
-	}
-	if err != nil {
-		return Interaction{}, wrap(err, "read interaction %s", guid)
-	}
-	it.Duration = time.Duration(ms) * time.Millisecond
-	it.ContentVisible = true
-	it.Start, err = parseTS(start)
+	it, _, err := q.interaction(ctx, tenant, guid)
 	return it, err
 }
 
@@ -227,7 +213,17 @@ type Detail struct {
 // Detail returns an interaction with its agent and recordings, in two
 // queries.
 func (q querier) Detail(ctx context.Context, tenant, guid string) (Detail, error) {
-	var d Detail
+	it, agent, err := q.interaction(ctx, tenant, guid)
+	if err != nil {
+		return Detail{}, err
+	}
+	recs, err := q.RecordingsOf(ctx, tenant, guid)
+	return Detail{Interaction: it, Agent: agent, Recordings: recs}, err
+}
+
+// interaction reads an interaction and, if the cache knows it, its agent.
+func (q querier) interaction(ctx context.Context, tenant, guid string) (Interaction, *Agent, error) {
+	var it Interaction
 	var start string
 	var ms int64
 	var agentID, userID, name, email, code, groups sql.NullString
@@ -235,27 +231,27 @@ func (q querier) Detail(ctx context.Context, tenant, guid string) (Detail, error
 			a.agent_id, a.user_id, a.name, a.email, a.agent_code, a.groups_json
 		FROM interactions i LEFT JOIN agents a ON a.tenant = i.tenant AND a.agent_id = i.agent_id AND i.agent_id <> ''
 		WHERE i.tenant = ? AND i.guid = ?`, tenant, guid).
-		Scan(&d.Tenant, &d.GUID, &start, &ms, &d.Direction, &d.DirectionSource, &d.ConnectFrom, &d.ConnectTo, &d.AgentID, &d.Rev, &d.SidecarRev,
+		Scan(&it.Tenant, &it.GUID, &start, &ms, &it.Direction, &it.DirectionSource, &it.ConnectFrom, &it.ConnectTo, &it.AgentID, &it.Rev, &it.SidecarRev,
 			&agentID, &userID, &name, &email, &code, &groups)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Detail{}, fmt.Errorf("interaction %s of tenant %s: %w", guid, tenant, ErrNotFound)
+		return Interaction{}, nil, fmt.Errorf("interaction %s of tenant %s: %w", guid, tenant, ErrNotFound)
 	}
 	if err != nil {
-		return Detail{}, wrap(err, "read interaction %s", guid)
+		return Interaction{}, nil, wrap(err, "read interaction %s", guid)
 	}
-	d.Duration = time.Duration(ms) * time.Millisecond
-	d.ContentVisible = true
-	if d.Start, err = parseTS(start); err != nil {
-		return Detail{}, err
+	it.Duration = time.Duration(ms) * time.Millisecond
+	it.ContentVisible = true
+	if it.Start, err = parseTS(start); err != nil {
+		return Interaction{}, nil, err
 	}
-	if agentID.Valid {
-		d.Agent = &Agent{Tenant: tenant, AgentID: agentID.String, UserID: userID.String, Name: name.String, Email: email.String, AgentCode: code.String}
-		if err := json.Unmarshal([]byte(groups.String), &d.Agent.Groups); err != nil {
-			return Detail{}, fmt.Errorf("catalog: agent %s groups: %w", agentID.String, err)
-		}
+	if !agentID.Valid {
+		return it, nil, nil
 	}
-	d.Recordings, err = q.RecordingsOf(ctx, tenant, guid)
-	return d, err
+	a := &Agent{Tenant: tenant, AgentID: agentID.String, UserID: userID.String, Name: name.String, Email: email.String, AgentCode: code.String}
+	if err := json.Unmarshal([]byte(groups.String), &a.Groups); err != nil {
+		return Interaction{}, nil, fmt.Errorf("catalog: agent %s groups: %w", a.AgentID, err)
+	}
+	return it, a, nil
 }
 
 // EnsureRecording records a recording as pending if the catalog does not
