@@ -2,6 +2,8 @@ package catalog_test
 
 import (
 	"context"
+	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -15,5 +17,28 @@ func TestPostgresUnreachableIsAClearErrorWithoutThePassword(t *testing.T) {
 	_, err := catalog.Open(context.Background(), "postgres://vcc:hunter2-password@127.0.0.1:1/test?sslmode=disable&connect_timeout=2")
 	if err == nil || !strings.Contains(err.Error(), "not reachable") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("unreachable: %v", err)
+	}
+}
+
+func TestPostgresPoolSize(t *testing.T) {
+	for n, want := range map[string]int32{"": 16, "3": 3} {
+		u, _ := url.Parse(catalogtest.PostgresURL())
+		if n != "" {
+			q := u.Query()
+			q.Set("pool_max_conns", n)
+			u.RawQuery = q.Encode()
+		}
+		c, err := catalog.Open(context.Background(), u.String())
+		if err != nil {
+			if os.Getenv("CI") == "" {
+				t.Skipf("no PostgreSQL: %v", err)
+			}
+			t.Fatal(err)
+		}
+		got := c.Pool().Config().MaxConns
+		c.Close()
+		if got != want {
+			t.Errorf("pool_max_conns=%q: pool of %d connections, want %d", n, got, want)
+		}
 	}
 }
