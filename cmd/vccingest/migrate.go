@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vccingest/vccingest/internal/ingest"
+	"github.com/vccingest/vccingest/internal/jobqueue"
 )
 
 func newMigrateCmd() *cobra.Command {
@@ -32,7 +32,7 @@ empty catalog needs no migrate.`,
 			if err != nil {
 				return err
 			}
-			if err := ingest.MigrateQueue(ctx, cat); err != nil {
+			if err := jobqueue.Migrate(ctx, cat); err != nil {
 				return err
 			}
 			if len(applied) == 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/fleet"
+	"github.com/vccingest/vccingest/internal/jobqueue"
 	"github.com/vccingest/vccingest/internal/vcc"
 )
 
@@ -214,11 +215,11 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	if err := MigrateQueue(ctx, e.cfg.Catalog); err != nil {
+	if err := jobqueue.Migrate(ctx, e.cfg.Catalog); err != nil {
 		return nil, err
 	}
 	if e.exclusive() {
-		if n, err := rescueOrphans(ctx, queueExecutor(e.cfg.Catalog)); err != nil {
+		if n, err := jobqueue.RescueOrphans(ctx, e.cfg.Catalog); err != nil {
 			return nil, err
 		} else if n > 0 {
 			log.Info("resumed jobs left running by a stopped process", "jobs", n)
@@ -345,14 +346,14 @@ func (e *Engine) exclusive() bool { return e.cfg.Catalog.Dialect() == "sqlite" }
 
 // newClient is the River client: with work, it runs the discover and fetch
 // workers; without, it only inserts and lists.
-func (e *Engine) newClient(work bool) (*Queue, error) {
+func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &discoverWorker{p: e.p})
 	river.AddWorker(workers, &fetchWorker{p: e.p})
 	cfg := &river.Config{
-		Logger:            quietRiverLogger(e.cfg.Logger),
+		Logger:            jobqueue.Logger(e.cfg.Logger),
 		Workers:           workers,
-		RetryPolicy:       RetryPolicy{},
+		RetryPolicy:       jobqueue.RetryPolicy{},
 		FetchPollInterval: 50 * time.Millisecond,
 		FetchCooldown:     2 * time.Millisecond,
 		JobTimeout:        -1,
@@ -368,7 +369,7 @@ func (e *Engine) newClient(work bool) (*Queue, error) {
 		cfg.RescueStuckJobsAfter = e.cfg.RescueAfter
 		cfg.JobTimeout = e.cfg.RescueAfter
 	}
-	return NewQueue(e.cfg.Catalog, cfg)
+	return jobqueue.New(e.cfg.Catalog, cfg)
 }
 
 // Work runs the discover and fetch workers on a shared (PostgreSQL) queue
@@ -381,7 +382,7 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 	if _, err := e.Preflight(ctx); err != nil {
 		return err
 	}
-	if err := MigrateQueue(ctx, e.cfg.Catalog); err != nil {
+	if err := jobqueue.Migrate(ctx, e.cfg.Catalog); err != nil {
 		return err
 	}
 	client, err := e.newClient(true)
@@ -410,13 +411,13 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 }
 
 // waitIdle returns when no discover or fetch job is left to run.
-func (e *Engine) waitIdle(ctx context.Context, client *Queue) error {
+func (e *Engine) waitIdle(ctx context.Context, client *jobqueue.Queue) error {
 	return waitJobs(ctx, e.cfg.Logger, client, river.NewJobListParams().Kinds(DiscoverArgs{}.Kind(), FetchArgs{}.Kind()), time.Time{})
 }
 
 // waitJobs returns when no job that params selects is left to run, or with
 // an error at deadline (if not zero).
-func waitJobs(ctx context.Context, log *slog.Logger, client *Queue, params *river.JobListParams, deadline time.Time) error {
+func waitJobs(ctx context.Context, log *slog.Logger, client *jobqueue.Queue, params *river.JobListParams, deadline time.Time) error {
 	params = params.
 		States(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending).
 		First(1)
@@ -493,26 +494,4 @@ func (p *pipeline) refreshAgents(ctx context.Context, t *Tenant) error {
 		agents = append(agents, a)
 	}
 	return p.cat.UpsertAgents(ctx, t.ID, agents, p.now())
-}
-
-// quietRiverLogger keeps River's own chatter out of the user's way: River
-// logs job errors that the pipeline already reports in its own words.
-func quietRiverLogger(l *slog.Logger) *slog.Logger {
-	return slog.New(levelFloor{h: l.Handler(), min: slog.LevelError})
-}
-
-type levelFloor struct {
-	h   slog.Handler
-	min slog.Level
-}
-
-func (f levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= f.min && f.h.Enabled(ctx, l)
-}
-func (f levelFloor) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
-func (f levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
-	return levelFloor{h: f.h.WithAttrs(as), min: f.min}
-}
-func (f levelFloor) WithGroup(g string) slog.Handler {
-	return levelFloor{h: f.h.WithGroup(g), min: f.min}
 }

@@ -10,7 +10,15 @@ import (
 
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/jobqueue"
 	"github.com/vccingest/vccingest/internal/vcc"
+)
+
+// Queue names. Discovery is light and latency-bound; downloads are heavy and
+// sized by --downloads.
+const (
+	queueDiscover = "discover"
+	queueDownload = "download"
 )
 
 // DiscoverArgs asks for one window of one tenant to be discovered.
@@ -25,7 +33,7 @@ func (DiscoverArgs) Kind() string { return "vccingest.discover" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (DiscoverArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueDiscover, MaxAttempts: 10, UniqueOpts: UniqueWhileActive()}
+	return river.InsertOpts{Queue: queueDiscover, MaxAttempts: 10, UniqueOpts: jobqueue.UniqueWhileActive()}
 }
 
 // FetchArgs asks for one recording to be downloaded and stored.
@@ -40,7 +48,7 @@ func (FetchArgs) Kind() string { return "vccingest.fetch" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (FetchArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueDownload, MaxAttempts: 12, UniqueOpts: UniqueWhileActive()}
+	return river.InsertOpts{Queue: queueDownload, MaxAttempts: 12, UniqueOpts: jobqueue.UniqueWhileActive()}
 }
 
 // discoverWorker lists a window's interactions and queues their recordings.
@@ -189,7 +197,7 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 				p.progress.RecordingsFailed.Add(1)
 				continue
 			}
-			res, err := insertFromJob(ctx, tx, FetchArgs{Tenant: t.ID, GUID: it.GUID, ContentKey: item.Key}, t.queues.insertOpts(t.queues.download))
+			res, err := jobqueue.InsertFromJob(ctx, tx, FetchArgs{Tenant: t.ID, GUID: it.GUID, ContentKey: item.Key}, t.queues.insertOpts(t.queues.download))
 			if err != nil {
 				return fmt.Errorf("queue download of %s/%s: %w", it.GUID, item.Key, err)
 			}

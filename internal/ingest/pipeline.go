@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/jobqueue"
 )
 
 // Pipeline is the discover and fetch jobs for a changing set of tenants,
@@ -83,7 +84,7 @@ func (p *Pipeline) Prepare(ctx context.Context, t *Tenant) (warnings []string, e
 
 // QueueWindows records windows and queues their discovery, in one
 // transaction.
-func (p *Pipeline) QueueWindows(ctx context.Context, q *Queue, t *Tenant, windows []Window) error {
+func (p *Pipeline) QueueWindows(ctx context.Context, q *jobqueue.Queue, t *Tenant, windows []Window) error {
 	return queueWindows(ctx, p.p.cat, q, t, windows)
 }
 
@@ -97,7 +98,7 @@ func (t *Tenant) RouteTo(discoverQueue, downloadQueue string) {
 	t.queues = tenantQueues{discover: discoverQueue, download: downloadQueue}
 }
 
-func queueWindows(ctx context.Context, cat *catalog.Catalog, q *Queue, t *Tenant, windows []Window) error {
+func queueWindows(ctx context.Context, cat *catalog.Catalog, q *jobqueue.Queue, t *Tenant, windows []Window) error {
 	return cat.InTx(ctx, func(tx *catalog.Tx) error {
 		for _, w := range windows {
 			if err := tx.UpsertWindow(ctx, t.ID, w.Start, w.End); err != nil {
@@ -112,18 +113,8 @@ func queueWindows(ctx context.Context, cat *catalog.Catalog, q *Queue, t *Tenant
 	})
 }
 
-// RescueOrphans makes jobs a stopped process left running available again.
-// Only for a catalog one process works (SQLite, under its data-dir lock).
-func RescueOrphans(ctx context.Context, cat *catalog.Catalog) (int, error) {
-	return rescueOrphans(ctx, queueExecutor(cat))
-}
-
-// RiverLogger keeps River's own chatter (errors the pipeline reports in its
-// own words) out of the log.
-func RiverLogger(l *slog.Logger) *slog.Logger { return quietRiverLogger(l) }
-
 // WaitJobs returns when no job that params selects is left to run, or with
 // an error at deadline (if not zero).
-func WaitJobs(ctx context.Context, log *slog.Logger, q *Queue, params *river.JobListParams, deadline time.Time) error {
+func WaitJobs(ctx context.Context, log *slog.Logger, q *jobqueue.Queue, params *river.JobListParams, deadline time.Time) error {
 	return waitJobs(ctx, log, q, params, deadline)
 }

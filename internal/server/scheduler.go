@@ -20,6 +20,7 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/ingest"
+	"github.com/vccingest/vccingest/internal/jobqueue"
 )
 
 // TenantSpec is how a Scheduler runs one tenant.
@@ -82,7 +83,7 @@ type SchedulerConfig struct {
 type Scheduler struct {
 	cfg        SchedulerConfig
 	pipe       *ingest.Pipeline
-	client     *ingest.Queue
+	client     *jobqueue.Queue
 	jobTimeout time.Duration // one attempt of a job; a run leaves a margin under it
 
 	applyMu sync.Mutex // one Apply at a time; held while River's queues change
@@ -141,10 +142,10 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	s.pipe.Register(workers)
 	river.AddWorker(workers, &tenantSyncWorker{s: s})
 	rc := &river.Config{
-		Logger:            ingest.RiverLogger(cfg.Logger),
+		Logger:            jobqueue.Logger(cfg.Logger),
 		Workers:           workers,
 		Middleware:        s.pipe.Middleware(),
-		RetryPolicy:       ingest.RetryPolicy{},
+		RetryPolicy:       jobqueue.RetryPolicy{},
 		FetchPollInterval: 100 * time.Millisecond,
 		FetchCooldown:     5 * time.Millisecond,
 		JobTimeout:        -1,
@@ -156,7 +157,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		rc.RescueStuckJobsAfter = cfg.RescueAfter
 		rc.JobTimeout = cfg.RescueAfter
 	}
-	client, err := ingest.NewQueue(cfg.Catalog, rc)
+	client, err := jobqueue.New(cfg.Catalog, rc)
 	if err != nil {
 		return nil, err
 	}
@@ -167,11 +168,11 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 // Start migrates the job queue and starts working it. On an embedded
 // (SQLite) catalog it first resumes jobs a stopped process left running.
 func (s *Scheduler) Start(ctx context.Context) error {
-	if err := ingest.MigrateQueue(ctx, s.cfg.Catalog); err != nil {
+	if err := jobqueue.Migrate(ctx, s.cfg.Catalog); err != nil {
 		return err
 	}
 	if s.cfg.Catalog.Dialect() == "sqlite" {
-		n, err := ingest.RescueOrphans(ctx, s.cfg.Catalog)
+		n, err := jobqueue.RescueOrphans(ctx, s.cfg.Catalog)
 		if err != nil {
 			return err
 		}
@@ -341,7 +342,7 @@ func (TenantSyncArgs) Kind() string { return "vccingest.tenant_sync" }
 // InsertOpts implements river.JobArgsWithInsertOpts. A run still going (or
 // backing off) absorbs the next tick of the schedule.
 func (TenantSyncArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueSchedule, MaxAttempts: 100, UniqueOpts: ingest.UniqueWhileActive()}
+	return river.InsertOpts{Queue: queueSchedule, MaxAttempts: 100, UniqueOpts: jobqueue.UniqueWhileActive()}
 }
 
 type tenantSyncWorker struct {
@@ -483,7 +484,7 @@ func (s *Scheduler) runWindows(ctx context.Context, spec TenantSpec, runID int64
 
 // waitTenantIdle returns when none of the tenant's discover or download jobs
 // is left to run, or with an error at deadline.
-func (s *Scheduler) waitTenantIdle(ctx context.Context, client *ingest.Queue, spec TenantSpec, deadline time.Time) error {
+func (s *Scheduler) waitTenantIdle(ctx context.Context, client *jobqueue.Queue, spec TenantSpec, deadline time.Time) error {
 	return ingest.WaitJobs(ctx, s.cfg.Logger, client, river.NewJobListParams().Queues(spec.queues.discover, spec.queues.download), deadline)
 }
 

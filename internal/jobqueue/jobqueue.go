@@ -1,10 +1,17 @@
-package ingest
+// Package jobqueue is vccingest's River job queue on the catalog's own
+// database: River's SQLite driver on the embedded catalog, its pgx driver
+// on PostgreSQL, so that a catalog row and the job for it commit in one
+// transaction. It also holds the queue policies every job shares (retry
+// backoff, uniqueness while active) and the rescue of jobs a stopped
+// process left running.
+package jobqueue
 
 import (
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -18,30 +25,6 @@ import (
 
 	"github.com/vccingest/vccingest/internal/catalog"
 )
-
-// Queue names. Discovery is light and latency-bound; downloads are heavy and
-// sized by --downloads.
-const (
-	queueDiscover = "discover"
-	queueDownload = "download"
-)
-
-// UniqueWhileActive deduplicates a job against copies that are still to run or
-// running, but lets a later run insert it again once it has finished (a
-// lookback re-scan must be able to rediscover a window). River requires the
-// four non-final states to be listed.
-func UniqueWhileActive() river.UniqueOpts {
-	return river.UniqueOpts{
-		ByArgs: true,
-		ByState: []rivertype.JobState{
-			rivertype.JobStateAvailable,
-			rivertype.JobStatePending,
-			rivertype.JobStateRunning,
-			rivertype.JobStateRetryable,
-			rivertype.JobStateScheduled,
-		},
-	}
-}
 
 // Queue is a River client on the catalog's database: River's SQLite driver
 // on the embedded catalog, its pgx driver (riverpgxv5, with LISTEN/NOTIFY)
@@ -64,8 +47,8 @@ type riverClient interface {
 	PeriodicJobs() *river.PeriodicJobBundle
 }
 
-// NewQueue returns a River client with cfg on the catalog's database.
-func NewQueue(cat *catalog.Catalog, cfg *river.Config) (*Queue, error) {
+// New returns a River client with cfg on the catalog's database.
+func New(cat *catalog.Catalog, cfg *river.Config) (*Queue, error) {
 	if pool := cat.Pool(); pool != nil {
 		c, err := river.NewClient(riverpgxv5.New(pool), cfg)
 		if err != nil {
@@ -90,9 +73,9 @@ func (q *Queue) InsertTx(ctx context.Context, tx *catalog.Tx, args river.JobArgs
 	return q.insertTx(ctx, tx, args, opts)
 }
 
-// insertFromJob queues a job in tx from inside a running job, through the
+// InsertFromJob queues a job in tx from inside a running job, through the
 // River client that runs it.
-func insertFromJob(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+func InsertFromJob(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
 	if pgxTx := tx.Pgx(); pgxTx != nil {
 		c, err := river.ClientFromContextSafely[pgx.Tx](ctx)
 		if err != nil {
@@ -107,22 +90,22 @@ func insertFromJob(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts
 	return c.InsertTx(ctx, tx.SQL(), args, opts)
 }
 
-// queueExecutor runs River's own queries on the catalog's database.
-func queueExecutor(cat *catalog.Catalog) riverdriver.Executor {
+// executor runs River's own queries on the catalog's database.
+func executor(cat *catalog.Catalog) riverdriver.Executor {
 	if pool := cat.Pool(); pool != nil {
 		return riverpgxv5.New(pool).GetExecutor()
 	}
 	return riversqlite.New(cat.DB()).GetExecutor()
 }
 
-// MigrateQueue brings River's own tables in the catalog's database up to
+// Migrate brings River's own tables in the catalog's database up to
 // date.
-func MigrateQueue(ctx context.Context, cat *catalog.Catalog) error {
+func Migrate(ctx context.Context, cat *catalog.Catalog) error {
 	var err error
 	if pool := cat.Pool(); pool != nil {
-		err = migrateQueue(ctx, riverpgxv5.New(pool))
+		err = migrate(ctx, riverpgxv5.New(pool))
 	} else {
-		err = migrateQueue(ctx, riversqlite.New(cat.DB()))
+		err = migrate(ctx, riversqlite.New(cat.DB()))
 	}
 	if err != nil {
 		return fmt.Errorf("job queue migrations: %w", err)
@@ -130,7 +113,7 @@ func MigrateQueue(ctx context.Context, cat *catalog.Catalog) error {
 	return nil
 }
 
-func migrateQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) error {
+func migrate[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) error {
 	m, err := rivermigrate.New(driver, nil)
 	if err != nil {
 		return err
@@ -139,11 +122,29 @@ func migrateQueue[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) 
 	return err
 }
 
-// rescueOrphans makes jobs that a killed process left "running" available
+// UniqueWhileActive deduplicates a job against copies that are still to run or
+// running, but lets a later run insert it again once it has finished (a
+// lookback re-scan must be able to rediscover a window). River requires the
+// four non-final states to be listed.
+func UniqueWhileActive() river.UniqueOpts {
+	return river.UniqueOpts{
+		ByArgs: true,
+		ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable,
+			rivertype.JobStatePending,
+			rivertype.JobStateRunning,
+			rivertype.JobStateRetryable,
+			rivertype.JobStateScheduled,
+		},
+	}
+}
+
+// RescueOrphans makes jobs that a killed process left "running" available
 // again at once. It is only correct while no other process works the queue,
 // which the embedded SQLite mode guarantees with its data-dir lock; River's
 // own rescuer (RescueStuckJobsAfter) covers shared PostgreSQL queues.
-func rescueOrphans(ctx context.Context, exec riverdriver.Executor) (int, error) {
+func RescueOrphans(ctx context.Context, cat *catalog.Catalog) (int, error) {
+	exec := executor(cat)
 	now := time.Now().UTC()
 	stuck, err := exec.JobGetStuck(ctx, &riverdriver.JobGetStuckParams{Max: 100_000, StuckHorizon: now.Add(time.Hour)})
 	if err != nil {
@@ -181,4 +182,26 @@ func (RetryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 	d = min(d, 30*time.Second)
 	jitter := time.Duration(rand.Int64N(int64(d) / 5))
 	return time.Now().Add(d - d/10 + jitter)
+}
+
+// Logger keeps River's own chatter out of the user's way: River logs job
+// errors that vccingest already reports in its own words.
+func Logger(l *slog.Logger) *slog.Logger {
+	return slog.New(levelFloor{h: l.Handler(), min: slog.LevelError})
+}
+
+type levelFloor struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (f levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.h.Enabled(ctx, l)
+}
+func (f levelFloor) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
+func (f levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFloor{h: f.h.WithAttrs(as), min: f.min}
+}
+func (f levelFloor) WithGroup(g string) slog.Handler {
+	return levelFloor{h: f.h.WithGroup(g), min: f.min}
 }

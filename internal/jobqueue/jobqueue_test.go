@@ -1,4 +1,4 @@
-package ingest
+package jobqueue_test
 
 import (
 	"context"
@@ -12,7 +12,15 @@ import (
 
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/catalog/catalogtest"
+	"github.com/vccingest/vccingest/internal/jobqueue"
 )
+
+type windowArgs struct {
+	Tenant string    `json:"tenant"`
+	Start  time.Time `json:"start"`
+}
+
+func (windowArgs) Kind() string { return "test.window" }
 
 // A job queued in a catalog transaction exists exactly when the
 // transaction commits, on both databases (River's SQLite driver on one, its
@@ -22,10 +30,10 @@ func TestQueueInsertTxCommitsWithTheCatalog(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			cat := open(t)
-			if err := MigrateQueue(ctx, cat); err != nil {
+			if err := jobqueue.Migrate(ctx, cat); err != nil {
 				t.Fatal(err)
 			}
-			q, err := NewQueue(cat, &river.Config{Logger: quietRiverLogger(slog.New(slog.DiscardHandler)), SkipUnknownJobCheck: true})
+			q, err := jobqueue.New(cat, &river.Config{Logger: slog.New(slog.DiscardHandler), SkipUnknownJobCheck: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -38,7 +46,7 @@ func TestQueueInsertTxCommitsWithTheCatalog(t *testing.T) {
 					if err := tx.SetWatermark(ctx, tenant, start); err != nil {
 						return err
 					}
-					if _, err := q.InsertTx(ctx, tx, DiscoverArgs{Tenant: tenant, Start: start, End: start.Add(time.Hour)}, nil); err != nil {
+					if _, err := q.InsertTx(ctx, tx, windowArgs{Tenant: tenant, Start: start}, nil); err != nil {
 						return err
 					}
 					return fail
@@ -51,14 +59,14 @@ func TestQueueInsertTxCommitsWithTheCatalog(t *testing.T) {
 			if err := queue("committed", nil); err != nil {
 				t.Fatal(err)
 			}
-			res, err := q.JobList(ctx, river.NewJobListParams().Kinds(DiscoverArgs{}.Kind()))
+			res, err := q.JobList(ctx, river.NewJobListParams().Kinds(windowArgs{}.Kind()))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(res.Jobs) != 1 {
 				t.Fatalf("jobs after one rollback and one commit: %d, want 1", len(res.Jobs))
 			}
-			var args DiscoverArgs
+			var args windowArgs
 			if err := json.Unmarshal(res.Jobs[0].EncodedArgs, &args); err != nil || args.Tenant != "committed" {
 				t.Fatalf("the job is %s (%v), want the committed tenant's", res.Jobs[0].EncodedArgs, err)
 			}
