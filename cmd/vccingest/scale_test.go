@@ -388,7 +388,13 @@ func (l *requestLog) peakDownloads() int {
 
 func observeRequests(t *testing.T, e *e2e) *requestLog {
 	t.Helper()
-	target, err := url.Parse(e.sim.APIURL())
+	return observeRequestsTo(t, e.sim.APIURL())
+}
+
+// observeRequestsTo puts the proxy in front of the API gateway at apiURL.
+func observeRequestsTo(t *testing.T, apiURL string) *requestLog {
+	t.Helper()
+	target, err := url.Parse(apiURL)
 	if err != nil {
 		t.Fatal(err)
 	}

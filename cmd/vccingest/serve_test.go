@@ -37,6 +37,8 @@ type served struct {
 	token  string
 	grace  string // default 10s
 	cat    string // catalog URL; default SQLite in the data dir
+	apiURL string // the tenants' api_url; default the simulator's
+	budget string // the tenants' budget lines; default "downloads: 4"
 	mu     sync.Mutex
 	stderr bytes.Buffer
 	exited chan error
@@ -83,8 +85,18 @@ func (s *served) writeConfig(listen, tokenRef string, tenants ...serveTenant) {
 	b.WriteString("tenants:\n")
 	for _, tn := range tenants {
 		c := s.sim.Credential(tn.cred)
-		fmt.Fprintf(&b, "  - id: %s\n    client_id: %s\n    client_secret_ref: env:SECRET_%s\n    api_url: %s\n    auth_url: %s\n    interval: 1h\n    lookback: 3d\n    settle: 0s\n    window: 6h\n    downloads: 4\n",
-			tn.id, c.ClientID, strings.ToUpper(tn.cred), s.sim.APIURL(), s.sim.AuthURL())
+		apiURL, budget := s.apiURL, s.budget
+		if apiURL == "" {
+			apiURL = s.sim.APIURL()
+		}
+		if budget == "" {
+			budget = "downloads: 4"
+		}
+		fmt.Fprintf(&b, "  - id: %s\n    client_id: %s\n    client_secret_ref: env:SECRET_%s\n    api_url: %s\n    auth_url: %s\n    interval: 1h\n    lookback: 3d\n    settle: 0s\n    window: 6h\n",
+			tn.id, c.ClientID, strings.ToUpper(tn.cred), apiURL, s.sim.AuthURL())
+		for line := range strings.SplitSeq(budget, "\n") {
+			fmt.Fprintf(&b, "    %s\n", line)
+		}
 	}
 	if err := os.WriteFile(s.file, []byte(b.String()), 0o600); err != nil {
 		s.t.Fatal(err)
@@ -647,13 +659,7 @@ func TestServe_TwoProcessesShareAPostgresCatalog(t *testing.T) {
 	s := newServed(t, sim)
 	s.cat = catURL
 	s.writeConfig("127.0.0.1:0", "", serveTenant{"acme", "admin"})
-	s.start()
-	other := &served{t: t, sim: sim, dir: s.dir, file: s.file, exited: make(chan error, 1)}
-	other.start()
-	s.waitSynced("acme")
-	if ts := other.waitSynced("acme"); ts["acme"].Totals.Stored != visibleRecordings(sim, "admin") {
-		t.Errorf("stored %d, ground truth %d", ts["acme"].Totals.Stored, visibleRecordings(sim, "admin"))
-	}
+	other := s.startPair("acme", "admin")
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	v, err := verify.Bucket(filepath.Join(s.dir, "data", "blobs"), "acme", sim.Truth(today.AddDate(0, 0, -2), today, sim.Credential("admin").ClientID))
 	if err != nil {
@@ -669,4 +675,63 @@ func TestServe_TwoProcessesShareAPostgresCatalog(t *testing.T) {
 	}
 	s.stop()
 	other.stop()
+}
+
+// startPair starts s and a second process with the same config, waits until
+// both show tenant synced, and checks that it stored every recording its
+// credential sees.
+func (s *served) startPair(tenant, cred string) *served {
+	s.t.Helper()
+	s.start()
+	other := &served{t: s.t, sim: s.sim, dir: s.dir, file: s.file, exited: make(chan error, 1)}
+	other.start()
+	s.waitSynced(tenant)
+	if ts := other.waitSynced(tenant); ts[tenant].Totals.Stored != visibleRecordings(s.sim, cred) {
+		s.t.Errorf("stored %d, ground truth %d", ts[tenant].Totals.Stored, visibleRecordings(s.sim, cred))
+	}
+	return other
+}
+
+// Two serve processes on one PostgreSQL catalog share a tenant's budget, as
+// workers do (VCC limits an account, not a process): the Content API
+// requests VCC sees in any two seconds stay within the tenant's rate_limit
+// for two seconds plus one second of burst, and the run is held at the
+// limit (so the bound is what is tested); VCC never serves more recordings
+// at once than the tenant's downloads.
+func TestServe_TwoProcessesShareTheTenantsBudget(t *testing.T) {
+	const (
+		limit     = 8.0 // requests per second per API, for the tenant
+		downloads = 4
+		window    = 2 * time.Second
+	)
+	catURL := postgresCatalog(t)
+	sim := startServeSimWith(t, vccsim.Config{Latency: 100 * time.Millisecond})
+	seen := observeRequestsTo(t, sim.APIURL())
+	s := newServed(t, sim)
+	s.cat, s.apiURL = catURL, seen.URL
+	s.budget = fmt.Sprintf("downloads: %d\nrate_limit: %g", downloads, limit)
+	s.writeConfig("127.0.0.1:0", "", serveTenant{"acme", "admin"})
+	other := s.startPair("acme", "admin")
+	s.stop()
+	other.stop()
+
+	at := seen.times("content")
+	peak := maxInWindow(at, window)
+	bound := int(limit*window.Seconds() + limit)
+	t.Logf("content API: %d requests over %s, at most %d in %s (bound %d); at most %d downloads at once (budget %d)",
+		len(at), at[len(at)-1].Sub(at[0]).Round(time.Millisecond), peak, window, bound, seen.peakDownloads(), downloads)
+	if peak > bound {
+		t.Errorf("%d Content API requests within %s; the tenant's rate_limit allows %d", peak, window, bound)
+	}
+	if peak < int(0.8*limit*window.Seconds()) {
+		t.Errorf("at most %d Content API requests within %s: the limit did not hold the run back, so the test proves little", peak, window)
+	}
+	if p := seen.peakDownloads(); p > downloads {
+		t.Errorf("%d downloads at once; the tenant's downloads is %d", p, downloads)
+	}
+	for key, n := range sim.Downloads() {
+		if n != 1 {
+			t.Errorf("%s downloaded %d times", key, n)
+		}
+	}
 }

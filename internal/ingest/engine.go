@@ -31,6 +31,10 @@ type Tenant struct {
 	// from Config.Bucket when nil.
 	Bucket *blobstore.Bucket
 
+	// slots, in a fleet, are this process's share of the tenant's
+	// downloads (JoinFleet); nil means River's queue size is the limit.
+	slots atomic.Pointer[fleet.Slots]
+
 	// statsGranted is set by Preflight: without the stats scope recordings
 	// are still ingested, with direction "unknown". Jobs of an earlier run
 	// may read it while a new run's preflight sets it.
@@ -87,7 +91,6 @@ type pipeline struct {
 	// jobTimeout bounds one attempt of a job. On a shared queue it is the
 	// rescue interval too: River only rescues a job whose timeout passed.
 	jobTimeout time.Duration
-	slots      *fleet.Slots // this worker's share of the downloads
 
 	mu      sync.RWMutex
 	tenants map[string]*Tenant
@@ -154,7 +157,6 @@ func New(cfg Config) (*Engine, error) {
 			return cfg.RescueAfter
 		}(),
 		tenants: map[string]*Tenant{cfg.Tenant.ID: cfg.Tenant},
-		slots:   fleet.NewSlots(cfg.Downloads),
 	}}, nil
 }
 
@@ -357,7 +359,7 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 		FetchPollInterval: 50 * time.Millisecond,
 		FetchCooldown:     2 * time.Millisecond,
 		JobTimeout:        -1,
-		Middleware:        []rivertype.Middleware{&snoozeWhileUnavailable{log: e.cfg.Logger}, &downloadSlots{p: e.p}},
+		Middleware:        []rivertype.Middleware{&snoozeWhileUnavailable{log: e.cfg.Logger}},
 	}
 	if work {
 		cfg.Queues = map[string]river.QueueConfig{queueDiscover: {MaxWorkers: 4}, queueDownload: {MaxWorkers: e.cfg.Downloads}}

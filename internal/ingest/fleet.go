@@ -2,10 +2,10 @@ package ingest
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/fleet"
@@ -15,39 +15,51 @@ import (
 // it to its share of the tenant's budget.
 type rateLimited interface{ SetRateLimit(perSecond float64) }
 
-// joinFleet takes this process's share of the tenant's VCC budget
-// (RateLimit and Downloads) among the processes that work a shared queue;
-// leave gives it back. With the embedded catalog one process has it all.
-func (e *Engine) joinFleet(ctx context.Context) (leave func(), err error) {
-	if e.exclusive() {
-		return func() {}, nil
-	}
-	t := e.cfg.Tenant
+// JoinFleet takes this process's share of t's VCC budget among the
+// processes that work t's jobs on a shared (PostgreSQL) catalog, whether
+// `vccingest worker`, `sync` or `serve`: t's VCC client runs at its share of
+// budget.Rate and t's fetch jobs wait for one of its share of
+// budget.Downloads, until leave. It returns once the others have had time
+// to make room (package fleet says how).
+func JoinFleet(ctx context.Context, cat *catalog.Catalog, t *Tenant, budget fleet.Budget, log *slog.Logger) (leave func(), err error) {
+	slots := fleet.NewSlots(budget.Downloads)
 	m, err := fleet.Join(ctx, fleet.Config{
-		Store:  leases{e.cfg.Catalog},
+		Store:  leases{cat},
 		Tenant: t.ID,
-		Budget: fleet.Budget{Rate: e.cfg.RateLimit, Downloads: e.cfg.Downloads},
+		Budget: budget,
 		Apply: func(b fleet.Budget) {
 			if c, ok := t.VCC.(rateLimited); ok {
 				c.SetRateLimit(b.Rate)
 			}
-			e.p.slots.SetSize(b.Downloads)
+			slots.SetSize(b.Downloads)
 		},
-		Logger: e.cfg.Logger,
+		Logger: log,
 	})
 	if err != nil {
-		if ctx.Err() != nil {
-			return func() {}, nil // stopped while joining: there is no work to share
-		}
 		return nil, err
 	}
+	t.slots.Store(slots)
 	return func() {
+		t.slots.CompareAndSwap(slots, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := m.Leave(ctx); err != nil {
-			e.cfg.Logger.Warn("could not drop this worker's lease; the others take its share when it expires", "error", err)
+			log.Warn("could not drop this process's lease; the others take its share when it expires", "tenant", t.ID, "error", err)
 		}
 	}, nil
+}
+
+// joinFleet joins the Engine's tenant to its fleet; with the embedded
+// catalog one process has the whole budget.
+func (e *Engine) joinFleet(ctx context.Context) (leave func(), err error) {
+	if e.exclusive() {
+		return func() {}, nil
+	}
+	leave, err = JoinFleet(ctx, e.cfg.Catalog, e.cfg.Tenant, fleet.Budget{Rate: e.cfg.RateLimit, Downloads: e.cfg.Downloads}, e.cfg.Logger)
+	if err != nil && ctx.Err() != nil {
+		return func() {}, nil // stopped while joining: there is no work to share
+	}
+	return leave, err
 }
 
 // leases keeps worker leases in the catalog.
@@ -65,28 +77,23 @@ func (l leases) Leave(ctx context.Context, tenant, id string) error {
 // download slots before it goes back to the queue.
 const slotWait = 30 * time.Second
 
-// downloadSlots is River worker middleware: a fetch job waits for one of
-// this worker's download slots (its share of the tenant's downloads). One
-// that waits too long goes back to the queue, where a worker with a free
-// slot can take it, without spending an attempt.
-type downloadSlots struct {
-	river.MiddlewareDefaults
-	p *pipeline
-}
-
-func (m *downloadSlots) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
-	if job.Kind != (FetchArgs{}).Kind() {
-		return doInner(ctx)
+// downloadSlot waits for one of this process's download slots of t (its
+// share of the tenant's downloads, when it is in a fleet) and returns its
+// release. A job that waits too long goes back to the queue, where a
+// process with a free slot can take it, without spending an attempt.
+func (p *pipeline) downloadSlot(ctx context.Context, t *Tenant) (release func(), err error) {
+	slots := t.slots.Load()
+	if slots == nil {
+		return func() {}, nil
 	}
-	wait, cancel := context.WithTimeout(ctx, min(slotWait, m.p.jobTimeout/4))
-	err := m.p.slots.Acquire(wait)
+	wait, cancel := context.WithTimeout(ctx, min(slotWait, p.jobTimeout/4))
+	err = slots.Acquire(wait)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
-		return river.JobSnooze(0)
+		return nil, river.JobSnooze(0)
 	}
-	defer m.p.slots.Release()
-	return doInner(ctx)
+	return slots.Release, nil
 }

@@ -253,6 +253,11 @@ func (w *fetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 	if err != nil {
 		return river.JobCancel(err)
 	}
+	release, err := w.p.downloadSlot(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer release()
 	err = w.p.fetch(ctx, t, a.GUID, a.ContentKey)
 	if err == nil {
 		return nil

@@ -13,12 +13,14 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/fleet"
 	"github.com/vccingest/vccingest/internal/ingest"
 	"github.com/vccingest/vccingest/internal/jobqueue"
 )
@@ -33,7 +35,12 @@ type TenantSpec struct {
 	Window, Lookback, Settle time.Duration
 	// Downloads is the tenant's download concurrency: its own River queue
 	// has this many workers, so one tenant's backlog never delays another.
+	// On a shared (PostgreSQL) catalog it is the tenant's across every
+	// process that works it, as RateLimit is (package fleet).
 	Downloads int
+	// RateLimit is the tenant's VCC requests per second per API (0: none);
+	// the tenant's VCC client starts with it.
+	RateLimit float64
 	// Fingerprint identifies the tenant's configuration: Apply replaces a
 	// tenant whose fingerprint changed and leaves the others alone.
 	Fingerprint string
@@ -86,11 +93,13 @@ type Scheduler struct {
 	client     *jobqueue.Queue
 	jobTimeout time.Duration // one attempt of a job; a run leaves a margin under it
 
-	applyMu sync.Mutex // one Apply at a time; held while River's queues change
+	applyMu    sync.Mutex  // one Apply at a time; held while River's queues change
+	configured atomic.Bool // the first Apply has finished
 
 	mu     sync.Mutex // guards the maps; never held across a call into River
 	specs  map[string]TenantSpec
 	health map[string]*health
+	leases map[string]func() // shared catalog: each tenant's fleet lease, by id; the func leaves
 }
 
 // health is what this process remembers of a tenant between runs.
@@ -131,7 +140,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = 30 * time.Minute
 	}
-	s := &Scheduler{cfg: cfg, specs: map[string]TenantSpec{}, health: map[string]*health{}}
+	s := &Scheduler{cfg: cfg, specs: map[string]TenantSpec{}, health: map[string]*health{}, leases: map[string]func(){}}
 	s.jobTimeout = 2 * time.Hour
 	shared := cfg.Catalog.Dialect() != "sqlite"
 	if shared {
@@ -191,6 +200,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 func (s *Scheduler) Stop(grace time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	defer s.leaveAll()
 	if err := s.client.Stop(ctx); err != nil {
 		s.cfg.Logger.Warn("jobs still running at the end of the grace period; cancelling them (they resume at the next start)", "grace", grace)
 		hard, cancelHard := context.WithTimeout(context.Background(), 10*time.Second)
@@ -237,7 +247,12 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 		}
 		delete(s.specs, id)
 		delete(s.health, id)
+		leave := s.leases[id]
+		delete(s.leases, id)
 		s.mu.Unlock()
+		if leave != nil {
+			leave()
+		}
 		// Queued work stays in the database; it resumes if the tenant
 		// comes back (and its windows stay below the watermark until then).
 		// Removing a queue waits for its running jobs.
@@ -249,6 +264,15 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 		s.cfg.Logger.Info("tenant removed; its schedule stopped", "tenant", id)
 	}
 	ids := slices.Sorted(maps.Keys(want))
+	joined, err := s.joinFleets(ctx, want, current)
+	if err != nil {
+		return err
+	}
+	defer func() { // leases of tenants an error kept from being scheduled
+		for _, leave := range joined {
+			leave()
+		}
+	}()
 	for _, id := range ids {
 		spec := want[id]
 		old, had := current[id]
@@ -258,6 +282,8 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 		if err := s.cfg.Catalog.UpsertTenant(ctx, catalog.Tenant{ID: id, Region: spec.Tenant.Region}); err != nil {
 			return err
 		}
+		// Known to the pipeline before its queues run its jobs.
+		s.pipe.SetTenant(spec.Tenant)
 		q := spec.queues
 		switch {
 		case !had:
@@ -276,13 +302,20 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 				return fmt.Errorf("tenant %s: add its download queue: %w", id, err)
 			}
 		}
-		s.pipe.SetTenant(spec.Tenant)
 		s.mu.Lock()
+		leave := s.leases[id]
+		if joined[id] != nil {
+			s.leases[id] = joined[id]
+			delete(joined, id)
+		}
 		s.specs[id] = spec
 		if s.health[id] == nil {
 			s.health[id] = &health{}
 		}
 		s.mu.Unlock()
+		if leave != nil {
+			leave() // the replaced tenant's lease
+		}
 		s.client.PeriodicJobs().RemoveByID(periodicID(id))
 		if _, err := s.client.PeriodicJobs().AddSafely(river.NewPeriodicJob(
 			river.PeriodicInterval(spec.Interval),
@@ -297,7 +330,55 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 		}
 		s.cfg.Logger.Info(verb, "tenant", id, "interval", spec.Interval, "downloads", spec.Downloads)
 	}
+	s.configured.Store(true)
 	return nil
+}
+
+// joinFleets takes, on a shared catalog, this process's share of the VCC
+// budget of each tenant in want that is new or changed, all at once (each
+// join waits for the others to make room), and returns their leaves.
+func (s *Scheduler) joinFleets(ctx context.Context, want, current map[string]TenantSpec) (map[string]func(), error) {
+	joined := map[string]func(){}
+	if s.cfg.Catalog.Dialect() == "sqlite" {
+		return joined, nil
+	}
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for id, spec := range want {
+		if old, had := current[id]; had && old.Fingerprint == spec.Fingerprint {
+			continue
+		}
+		wg.Go(func() {
+			leave, err := ingest.JoinFleet(ctx, s.cfg.Catalog, spec.Tenant, fleet.Budget{Rate: spec.RateLimit, Downloads: spec.Downloads}, s.cfg.Logger)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("tenant %s: %w", id, err))
+				return
+			}
+			joined[id] = leave
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		for _, leave := range joined {
+			leave()
+		}
+		return nil, errors.Join(errs...)
+	}
+	return joined, nil
+}
+
+// leaveAll gives back every tenant's share of its VCC budget.
+func (s *Scheduler) leaveAll() {
+	s.mu.Lock()
+	leases := s.leases
+	s.leases = map[string]func(){}
+	s.mu.Unlock()
+	for _, leave := range leases {
+		leave()
+	}
 }
 
 func periodicID(tenant string) string { return "tenant-sync-" + tenant }
@@ -375,6 +456,11 @@ func (w *tenantSyncWorker) Work(ctx context.Context, job *river.Job[TenantSyncAr
 	s := w.s
 	id := job.Args.Tenant
 	spec, ok := s.spec(id)
+	if !ok && !s.configured.Load() {
+		// This process works the queue before its first Apply has set up
+		// its tenants (another process of a shared catalog queued the job).
+		return river.JobSnooze(time.Second)
+	}
 	if !ok {
 		return river.JobCancel(fmt.Errorf("tenant %q is no longer configured", id))
 	}
