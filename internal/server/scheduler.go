@@ -263,8 +263,13 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 		}
 		s.cfg.Logger.Info("tenant removed; its schedule stopped", "tenant", id)
 	}
-	ids := slices.Sorted(maps.Keys(want))
-	joined, err := s.joinFleets(ctx, want, current)
+	var changed []string // new or changed tenants, in order
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		if old, had := current[id]; !had || old.Fingerprint != want[id].Fingerprint {
+			changed = append(changed, id)
+		}
+	}
+	joined, err := s.joinFleets(ctx, want, changed)
 	if err != nil {
 		return err
 	}
@@ -273,12 +278,9 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 			leave()
 		}
 	}()
-	for _, id := range ids {
+	for _, id := range changed {
 		spec := want[id]
 		old, had := current[id]
-		if had && old.Fingerprint == spec.Fingerprint {
-			continue
-		}
 		if err := s.cfg.Catalog.UpsertTenant(ctx, catalog.Tenant{ID: id, Region: spec.Tenant.Region}); err != nil {
 			return err
 		}
@@ -335,9 +337,9 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 }
 
 // joinFleets takes, on a shared catalog, this process's share of the VCC
-// budget of each tenant in want that is new or changed, all at once (each
-// join waits for the others to make room), and returns their leaves.
-func (s *Scheduler) joinFleets(ctx context.Context, want, current map[string]TenantSpec) (map[string]func(), error) {
+// budget of each tenant of want named in ids, all at once (each join waits
+// for the others to make room), and returns their leaves.
+func (s *Scheduler) joinFleets(ctx context.Context, want map[string]TenantSpec, ids []string) (map[string]func(), error) {
 	joined := map[string]func(){}
 	if s.cfg.Catalog.Dialect() == "sqlite" {
 		return joined, nil
@@ -345,10 +347,8 @@ func (s *Scheduler) joinFleets(ctx context.Context, want, current map[string]Ten
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup
-	for id, spec := range want {
-		if old, had := current[id]; had && old.Fingerprint == spec.Fingerprint {
-			continue
-		}
+	for _, id := range ids {
+		spec := want[id]
 		wg.Go(func() {
 			leave, err := ingest.JoinFleet(ctx, s.cfg.Catalog, spec.Tenant, fleet.Budget{Rate: spec.RateLimit, Downloads: spec.Downloads}, s.cfg.Logger)
 			mu.Lock()
