@@ -51,18 +51,6 @@ type Recording struct {
 	Start         time.Time // the interaction's start (filled by listings)
 }
 
-// Agent is a VCC user who handles interactions.
-type Agent struct {
-	Tenant      string
-	AgentID     string
-	UserID      string
-	Name        string
-	Email       string
-	AgentCode   string
-	Groups      []string
-	RefreshedAt time.Time
-}
-
 // StatsInteraction is one row of what the Stats API says happened.
 type StatsInteraction struct {
 	Tenant    string
@@ -358,50 +346,6 @@ func (q querier) FailedRecordings(ctx context.Context, tenant string, from, to t
 		JOIN interactions i ON i.tenant = r.tenant AND i.guid = r.guid
 		WHERE r.tenant = ? AND r.status = 'failed' AND i.start_at >= ? AND i.start_at < ?
 		ORDER BY i.start_at, r.guid, r.content_key`, tenant, ts(from), ts(to))
-}
-
-// UpsertAgents saves the agent cache of a tenant, stamped with at.
-func (q querier) UpsertAgents(ctx context.Context, tenant string, agents []Agent, at time.Time) error {
-	for _, a := range agents {
-		groups, err := json.Marshal(nonNil(a.Groups))
-		if err != nil {
-			return err
-		}
-		_, err = q.exec(ctx, `INSERT INTO agents (tenant, agent_id, user_id, name, email, agent_code, groups_json, refreshed_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (tenant, agent_id) DO UPDATE SET user_id = excluded.user_id, name = excluded.name, email = excluded.email,
-				agent_code = excluded.agent_code, groups_json = excluded.groups_json, refreshed_at = excluded.refreshed_at`,
-			tenant, a.AgentID, a.UserID, a.Name, a.Email, a.AgentCode, string(groups), ts(at))
-		if err != nil {
-			return wrap(err, "save agent %s", a.AgentID)
-		}
-	}
-	return nil
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-// Agent returns one agent from the cache; found is false if unknown.
-func (q querier) Agent(ctx context.Context, tenant, agentID string) (a Agent, found bool, err error) {
-	var groups, refreshed string
-	err = q.queryRow(ctx, `SELECT tenant, agent_id, user_id, name, email, agent_code, groups_json, refreshed_at FROM agents WHERE tenant = ? AND agent_id = ?`,
-		tenant, agentID).Scan(&a.Tenant, &a.AgentID, &a.UserID, &a.Name, &a.Email, &a.AgentCode, &groups, &refreshed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Agent{}, false, nil
-	}
-	if err != nil {
-		return Agent{}, false, wrap(err, "read agent %s", agentID)
-	}
-	if err := json.Unmarshal([]byte(groups), &a.Groups); err != nil {
-		return Agent{}, false, fmt.Errorf("catalog: agent %s groups: %w", agentID, err)
-	}
-	a.RefreshedAt, err = parseTS(refreshed)
-	return a, true, err
 }
 
 // UpsertStatsInteractions saves Stats rows.

@@ -2,6 +2,8 @@ package coverage
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"iter"
 	"time"
 
@@ -35,45 +37,72 @@ func FromCatalog(ctx context.Context, cat *catalog.Catalog, tenant string, from,
 // Source is the part of the VCC client a live probe reads.
 type Source interface {
 	Users(ctx context.Context) iter.Seq2[vcc.User, error]
+	UserGroups(ctx context.Context, userID string) ([]vcc.Group, error)
 	Interactions(ctx context.Context, start, end time.Time) iter.Seq2[vcc.Interaction, error]
 	StatsInteractions(ctx context.Context, start, end time.Time) iter.Seq2[vcc.StatsInteraction, error]
 }
 
 // Probe runs the permission diagnosis live, over [from, to), from the Stats
 // and Content APIs and the user list (no catalog needed): what `vccingest
-// doctor` shows before a first sync.
+// doctor` shows before a first sync. Records VCC sent that cannot be used
+// are left out. Groups are read once for each agent Stats names (one
+// request each): the group diagnosis compares groups Content shows with
+// groups it hides.
 func Probe(ctx context.Context, v Source, from, to time.Time) (Diagnosis, int, error) {
-	groups := map[string]string{}
-	names := map[string]string{}
+	users := map[string]vcc.User{} // by agent id
 	for u, err := range v.Users(ctx) {
+		if isBad(err) {
+			continue
+		}
 		if err != nil {
 			return Diagnosis{}, 0, err
 		}
-		if len(u.Groups) > 0 {
-			groups[u.AgentID] = u.Groups[0].Name
+		if u.AgentID != "" {
+			users[u.AgentID] = u
 		}
-		names[u.AgentID] = u.Name
 	}
 	shown := map[string]bool{}
 	for it, err := range v.Interactions(ctx, from, to) {
+		if isBad(err) {
+			continue
+		}
 		if err != nil {
 			return Diagnosis{}, 0, err
 		}
 		shown[it.GUID] = true
 	}
+	groups := map[string]string{}
 	var calls []Call
 	for si, err := range v.StatsInteractions(ctx, from, to) {
+		if isBad(err) {
+			continue
+		}
 		if err != nil {
 			return Diagnosis{}, 0, err
 		}
-		calls = append(calls, statsCall(si, groups, names, shown[si.GUID]))
+		u, known := users[si.AgentID]
+		if _, done := groups[si.AgentID]; known && !done {
+			gs, err := v.UserGroups(ctx, u.UserID)
+			if err != nil {
+				return Diagnosis{}, 0, fmt.Errorf("groups of agent %s: %w", si.AgentID, err)
+			}
+			groups[si.AgentID] = ""
+			if len(gs) > 0 {
+				groups[si.AgentID] = gs[0].Name
+			}
+		}
+		calls = append(calls, Call{
+			GUID: si.GUID, Start: si.Start, End: si.Start.Add(si.Duration), Direction: si.Direction,
+			AgentID: si.AgentID, AgentName: u.Name, InStats: true, InContent: shown[si.GUID],
+		})
+	}
+	for i := range calls {
+		calls[i].Group = groups[calls[i].AgentID]
 	}
 	return Diagnose(calls), len(calls), nil
 }
 
-func statsCall(si vcc.StatsInteraction, groups, names map[string]string, shown bool) Call {
-	return Call{
-		GUID: si.GUID, Start: si.Start, End: si.Start.Add(si.Duration), Direction: si.Direction,
-		AgentID: si.AgentID, AgentName: names[si.AgentID], Group: groups[si.AgentID], InStats: true, InContent: shown,
-	}
+func isBad(err error) bool {
+	var bad *vcc.BadRecordError
+	return errors.As(err, &bad)
 }

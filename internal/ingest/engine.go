@@ -479,21 +479,64 @@ func (p *pipeline) advanceWatermark(ctx context.Context, t *Tenant, windows []Wi
 	return wm, nil
 }
 
-// refreshAgents loads every user into the agent cache, once per run.
+// groupsMaxAge is how long an agent's groups are trusted: reading them
+// costs one User Admin request per agent, so they are refreshed at most
+// daily, not once a run.
+const groupsMaxAge = 24 * time.Hour
+
+// refreshAgents loads every user into the agent cache, once per run (one
+// request for up to 5,000 users), and each agent's groups when the cached
+// ones are older than groupsMaxAge. A user record that cannot be used is
+// recorded and skipped; failing to read one agent's groups keeps the
+// cached ones and says so.
 func (p *pipeline) refreshAgents(ctx context.Context, t *Tenant) error {
+	cached := map[string]catalog.Agent{}
+	old, err := p.cat.Agents(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range old {
+		cached[a.AgentID] = a
+	}
+	now := p.now()
 	var agents []catalog.Agent
+	var bad []catalog.BadRecord
 	for u, err := range t.VCC.Users(ctx) {
+		if rec, ok := badRecord(err); ok {
+			bad = append(bad, rec)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("list users (agents): %w", err)
 		}
 		if u.AgentID == "" {
-			continue
+			continue // an admin, supervisor or wallboard: handles no calls
 		}
 		a := catalog.Agent{Tenant: t.ID, AgentID: u.AgentID, UserID: u.UserID, Name: u.Name, Email: u.Email, AgentCode: u.AgentCode}
-		for _, g := range u.Groups {
-			a.Groups = append(a.Groups, g.Name)
+		if c, ok := cached[u.AgentID]; ok && c.UserID == u.UserID && now.Sub(c.GroupsRefreshedAt) < groupsMaxAge {
+			a.Groups, a.GroupsRefreshedAt = c.Groups, c.GroupsRefreshedAt
+		} else {
+			groups, err := t.VCC.UserGroups(ctx, u.UserID)
+			switch {
+			case err == nil:
+				for _, g := range groups {
+					a.Groups = append(a.Groups, g.Name)
+				}
+				a.GroupsRefreshedAt = now
+			case ctx.Err() != nil:
+				return ctx.Err()
+			default:
+				p.log.Warn("could not read an agent's groups; keeping the cached ones", "tenant", t.ID, "agent", u.AgentID, "error", err)
+				if ok {
+					a.Groups, a.GroupsRefreshedAt = c.Groups, c.GroupsRefreshedAt
+				}
+			}
 		}
 		agents = append(agents, a)
 	}
-	return p.cat.UpsertAgents(ctx, t.ID, agents, p.now())
+	day := now.UTC().Truncate(24 * time.Hour)
+	if err := p.noteBad(ctx, t, "users", Window{Start: day, End: day.Add(24 * time.Hour)}, bad); err != nil {
+		return err
+	}
+	return p.cat.UpsertAgents(ctx, t.ID, agents, now)
 }

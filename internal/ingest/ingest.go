@@ -36,6 +36,7 @@ type VCC interface {
 	StatsInteractions(ctx context.Context, start, end time.Time) iter.Seq2[vcc.StatsInteraction, error]
 	StatsInteraction(ctx context.Context, guid string) (vcc.StatsInteraction, error)
 	Users(ctx context.Context) iter.Seq2[vcc.User, error]
+	UserGroups(ctx context.Context, userID string) ([]vcc.Group, error)
 	Open(ctx context.Context, guid, contentKey string) (*vcc.Content, error)
 }
 

@@ -74,27 +74,45 @@ func (w *discoverWorker) Work(ctx context.Context, job *river.Job[DiscoverArgs])
 	stats := map[string]vcc.StatsInteraction{}
 	if t.statsGranted.Load() {
 		var rows []catalog.StatsInteraction
+		var bad []catalog.BadRecord
 		for si, err := range t.VCC.StatsInteractions(ctx, win.Start, win.End) {
+			if rec, ok := badRecord(err); ok {
+				bad = append(bad, rec)
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("list Stats interactions of window %s: %w", win, err)
 			}
+			bad = append(bad, problems("stats", si.GUID, si.Problems)...)
 			stats[si.GUID] = si
 			rows = append(rows, statsRow(t.ID, si))
 		}
 		if err := w.p.cat.UpsertStatsInteractions(ctx, rows); err != nil {
 			return err
 		}
+		if err := w.p.noteBad(ctx, t, "stats", win, bad); err != nil {
+			return err
+		}
 	}
 
 	seen := 0
+	var bad []catalog.BadRecord
 	for it, err := range t.VCC.Interactions(ctx, win.Start, win.End) {
+		if rec, ok := badRecord(err); ok {
+			bad = append(bad, rec)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("list Content interactions of window %s: %w", win, err)
 		}
+		bad = append(bad, problems("content", it.GUID, it.Problems)...)
 		seen++
 		if err := w.p.discovered(ctx, t, it, stats); err != nil {
 			return err
 		}
+	}
+	if err := w.p.noteBad(ctx, t, "content", win, bad); err != nil {
+		return err
 	}
 	if err := w.p.cat.MarkWindowDiscovered(ctx, t.ID, win.Start, win.End, seen, len(stats)); err != nil {
 		return err
@@ -213,6 +231,46 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 		return err
 	}
 	return p.ensureSidecar(ctx, t, it.GUID)
+}
+
+// badRecord tells a listed record that could not be used (the listing goes
+// on) from an error that ends the listing.
+func badRecord(err error) (catalog.BadRecord, bool) {
+	var bad *vcc.BadRecordError
+	if !errors.As(err, &bad) {
+		return catalog.BadRecord{}, false
+	}
+	return catalog.BadRecord{API: bad.API, RecordID: bad.ID, Problem: bad.Problem}, true
+}
+
+// problems are the odd fields of a record that was used all the same.
+func problems(api, id string, ps []string) []catalog.BadRecord {
+	out := make([]catalog.BadRecord, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, catalog.BadRecord{API: api, RecordID: id, Problem: p})
+	}
+	return out
+}
+
+// noteBad records what one listing found wrong (replacing what the window's
+// last listing found), counts it, and logs it once per listing.
+func (p *pipeline) noteBad(ctx context.Context, t *Tenant, api string, win Window, bad []catalog.BadRecord) error {
+	if err := p.cat.ReplaceBadRecords(ctx, t.ID, api, win.Start, win.End, bad); err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		p.progress.BadRecords.Add(int64(len(bad)))
+		p.log.Warn("VCC returned records vccingest could not fully use; the rest of the window is ingested", "tenant", t.ID, "api", api,
+			"window", win.String(), "records", len(bad), "first", fmt.Sprintf("%s: %s", orNone(bad[0].RecordID), bad[0].Problem))
+	}
+	return nil
+}
+
+func orNone(id string) string {
+	if id == "" {
+		return "(no id)"
+	}
+	return fmt.Sprintf("%q", truncate(id, 80))
 }
 
 func keyCheck(contentKey string) error { return blobstore.ValidateID(contentKey) }

@@ -10,6 +10,7 @@ type Progress struct {
 	WindowsDone       atomic.Int64
 	Interactions      atomic.Int64 // discovered through the Content API
 	Rejected          atomic.Int64 // interactions refused (hostile ids)
+	BadRecords        atomic.Int64 // listed records that could not be (fully) used
 	RecordingsQueued  atomic.Int64 // fetch jobs enqueued
 	RecordingsStored  atomic.Int64 // stored by this run
 	RecordingsSkipped atomic.Int64 // already stored before this run
@@ -22,7 +23,7 @@ type Progress struct {
 // Snapshot is a point-in-time copy of Progress.
 type Snapshot struct {
 	WindowsPlanned, WindowsDone                           int64
-	Interactions, Rejected                                int64
+	Interactions, Rejected, BadRecords                    int64
 	RecordingsQueued, RecordingsStored, RecordingsSkipped int64
 	RecordingsFailed, RecordingsRetried                   int64
 	BytesDownloaded, BytesExpected                        int64
@@ -35,6 +36,7 @@ func (p *Progress) Snapshot() Snapshot {
 		WindowsDone:       p.WindowsDone.Load(),
 		Interactions:      p.Interactions.Load(),
 		Rejected:          p.Rejected.Load(),
+		BadRecords:        p.BadRecords.Load(),
 		RecordingsQueued:  p.RecordingsQueued.Load(),
 		RecordingsStored:  p.RecordingsStored.Load(),
 		RecordingsSkipped: p.RecordingsSkipped.Load(),

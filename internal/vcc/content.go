@@ -2,6 +2,7 @@ package vcc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,13 +14,17 @@ import (
 	"time"
 )
 
-// Documented window limits and the page sizes vccingest asks for.
+// Documented window limits and page sizes: vccingest asks for the largest
+// page each API allows, since VCC's fair-usage budget counts requests.
 const (
 	contentMaxWindow = 7 * 24 * time.Hour
 	statsMaxWindow   = 31 * 24 * time.Hour
-	contentPageSize  = 500
-	usersPageSize    = 500
-	statsPageLimit   = 500
+	contentPageLimit = 1000 // Content search: limit ≤ 1000
+	usersPageLimit   = 5000 // User Admin: limit ≤ 5000
+	statsPageLimit   = 5000 // Stats: limit ≤ 5000
+	// maxPages bounds one listing: a server that pages forever fails the
+	// listing instead of holding a worker for good.
+	maxPages = 10_000
 )
 
 // Interaction is an interaction as the Content API lists it.
@@ -31,6 +36,10 @@ type Interaction struct {
 	Direction   string // inbound, outbound, or "" where the API leaves it out
 	AgentIDs    []string
 	Content     []ContentItem
+	// Problems lists what was odd about the record but did not make it
+	// unusable, such as a content item without a contentKey (left out of
+	// Content).
+	Problems []string
 }
 
 // ContentItem is one content item of an interaction.
@@ -38,7 +47,7 @@ type ContentItem struct {
 	Key         string // contentKey, used to download it
 	Type        string // callRecording, voicemail, transcript, …
 	ContentType string
-	Length      int64 // bytes, as listed
+	Length      int64 // bytes, as listed; 0 if not listed
 }
 
 type interactionJSON struct {
@@ -54,45 +63,87 @@ type interactionJSON struct {
 		ContentKey    *string `json:"contentKey"`
 		Type          string  `json:"type"`
 		ContentType   string  `json:"contentType"`
-		ContentLength int64   `json:"contentLength"`
+		ContentLength *int64  `json:"contentLength"`
 	} `json:"content"`
 }
 
+func (j interactionJSON) id() string { return deref(j.GUID) }
+
 func (j interactionJSON) decode() (Interaction, error) {
+	bad := func(problem string) error { return &BadRecordError{API: apiContent.name, ID: j.id(), Problem: problem} }
 	if j.GUID == nil || *j.GUID == "" {
-		return Interaction{}, missing(apiContent, "an interaction", "guid")
+		return Interaction{}, bad(`no "guid"`)
 	}
 	if j.Start == nil {
-		return Interaction{}, missing(apiContent, "interaction "+*j.GUID, "start")
+		return Interaction{}, bad(`no "start"`)
 	}
 	start, err := parseTime(*j.Start)
 	if err != nil {
-		return Interaction{}, fmt.Errorf("VCC content API: interaction %s: start %q: %w", *j.GUID, *j.Start, err)
+		return Interaction{}, bad(fmt.Sprintf("start %q is not an ISO 8601 time", truncate(*j.Start, 40)))
 	}
-	it := Interaction{GUID: *j.GUID, Start: start, ConnectFrom: j.ConnectFrom, ConnectTo: j.ConnectTo, Direction: strings.ToLower(j.Direction)}
+	it := Interaction{GUID: *j.GUID, Start: start, ConnectFrom: j.ConnectFrom, ConnectTo: j.ConnectTo}
+	switch d := strings.ToLower(j.Direction); d {
+	case "", "inbound", "outbound":
+		it.Direction = d
+	default:
+		it.Problems = append(it.Problems, fmt.Sprintf("direction %q is neither inbound nor outbound (ignored)", truncate(j.Direction, 40)))
+	}
 	for _, a := range j.HandlingAgents {
 		if a.ID != "" {
 			it.AgentIDs = append(it.AgentIDs, string(a.ID))
 		}
 	}
-	for _, c := range j.Content {
+	for i, c := range j.Content {
 		if c.ContentKey == nil || *c.ContentKey == "" {
-			return Interaction{}, missing(apiContent, "a content item of interaction "+*j.GUID, "contentKey")
+			it.Problems = append(it.Problems, fmt.Sprintf(`content item %d (type %q) has no "contentKey" and cannot be downloaded`, i, truncate(c.Type, 40)))
+			continue
 		}
-		it.Content = append(it.Content, ContentItem{Key: *c.ContentKey, Type: c.Type, ContentType: c.ContentType, Length: c.ContentLength})
+		item := ContentItem{Key: *c.ContentKey, Type: c.Type, ContentType: c.ContentType}
+		if c.ContentLength != nil {
+			if *c.ContentLength < 0 {
+				it.Problems = append(it.Problems, fmt.Sprintf("content item %q has a negative contentLength (ignored)", truncate(item.Key, 40)))
+			} else {
+				item.Length = *c.ContentLength
+			}
+		}
+		it.Content = append(it.Content, item)
 	}
 	return it, nil
 }
 
-// flexID accepts an id as a JSON string or number.
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// truncate shortens server text kept in a message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// flexID accepts an id as a JSON string or number; null is "".
 type flexID string
 
 func (i *flexID) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
-	if s == "null" {
-		s = ""
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
 	}
-	*i = flexID(s)
+	switch v := v.(type) {
+	case nil:
+		*i = ""
+	case string:
+		*i = flexID(v)
+	case float64:
+		*i = flexID(strconv.FormatFloat(v, 'f', -1, 64))
+	default:
+		return fmt.Errorf("an id must be a string or a number, not %s", b)
+	}
 	return nil
 }
 
@@ -105,15 +156,6 @@ func parseTime(s string) (time.Time, error) {
 }
 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-
-type envelope[T any] struct {
-	Meta struct {
-		Page      int `json:"page"`
-		PageCount int `json:"pageCount"`
-	} `json:"meta"`
-	Items []T    `json:"items"`
-	UpTo  string `json:"upTo"`
-}
 
 // splitWindow cuts [start, end) into pieces no longer than max.
 func splitWindow(start, end time.Time, max time.Duration) [][2]time.Time {
@@ -131,43 +173,107 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// paged yields the items of every page of every window piece, fetching each
-// page only when the previous one has been consumed.
-func paged[J any, T any](ctx context.Context, c *Client, pieces [][2]time.Time, mk func(start, end time.Time, page int) call, conv func(J) (T, error)) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
+// decodeItem decodes one listed record on its own, so that a record of the
+// wrong shape is a *BadRecordError and not the end of its page.
+func decodeItem[J interface{ decode() (T, error) }, T any](a api, raw json.RawMessage) (T, error) {
+	var j J
+	if err := json.Unmarshal(raw, &j); err != nil {
 		var zero T
-		for _, p := range pieces {
-			for page := 1; ; page++ {
-				env, err := getJSON[envelope[J]](ctx, c, mk(p[0], p[1], page))
-				if err != nil {
-					yield(zero, err)
+		var idOnly struct {
+			GUID   any `json:"guid"`
+			UserID any `json:"userId"`
+		}
+		_ = json.Unmarshal(raw, &idOnly)
+		id := fmt.Sprint(cmpOrAny(idOnly.GUID, idOnly.UserID))
+		return zero, &BadRecordError{API: a.name, ID: truncate(id, 80), Problem: "unreadable: " + truncate(err.Error(), 200)}
+	}
+	return j.decode()
+}
+
+func cmpOrAny(a, b any) any {
+	if a != nil {
+		return a
+	}
+	if b != nil {
+		return b
+	}
+	return ""
+}
+
+// inWindow keeps what starts in [start, end): the Content API's end may be
+// inclusive or exclusive (the docs disagree), and a record at the boundary
+// belongs to one window only.
+func inWindow(t, start, end time.Time) bool { return !t.Before(start) && t.Before(end) }
+
+// contentPage is one page of a v3 Content search.
+type contentPage struct {
+	Items []json.RawMessage `json:"items"`
+	Meta  struct {
+		NextContinuationToken *string `json:"nextContinuationToken"`
+	} `json:"meta"`
+}
+
+// Interactions lists the interactions with content that start in
+// [start, end), as the credential may see them, each once. Windows longer
+// than the API's 7 days are split. It pages the v3 search with
+// continuationToken (limit 1000), keeping every other parameter identical
+// between pages, until the token is null. A record it cannot use is yielded
+// as a *BadRecordError and the listing goes on; any other error ends it.
+func (c *Client) Interactions(ctx context.Context, start, end time.Time) iter.Seq2[Interaction, error] {
+	return func(yield func(Interaction, error) bool) {
+		seen := map[string]bool{}
+		for _, p := range splitWindow(start, end, contentMaxWindow) {
+			q := url.Values{"start": {isoTime(p[0])}, "end": {isoTime(p[1])}, "limit": {strconv.Itoa(contentPageLimit)}}
+			tokens := map[string]bool{}
+			for n := 1; ; n++ {
+				k := call{api: apiContent, path: []string{"interactions"}, query: q}
+				if n > maxPages {
+					yield(Interaction{}, fmt.Errorf("VCC content API: GET %s: more than %d pages for one window; stopping (the server may be paging in a loop)", k.logPath(), maxPages))
 					return
 				}
-				for _, j := range env.Items {
-					v, err := conv(j)
-					if !yield(v, err) || err != nil {
+				page, err := getJSON[contentPage](ctx, c, k)
+				if err != nil {
+					yield(Interaction{}, err)
+					return
+				}
+				for _, raw := range page.Items {
+					it, err := decodeItem[interactionJSON](apiContent, raw)
+					if err == nil && (!inWindow(it.Start, p[0], p[1]) || seen[it.GUID]) {
+						continue
+					}
+					if err == nil {
+						seen[it.GUID] = true
+					}
+					if !yield(it, err) {
+						return
+					}
+					var bad *BadRecordError
+					if err != nil && !errors.As(err, &bad) {
 						return
 					}
 				}
-				if len(env.Items) == 0 || page >= env.Meta.PageCount {
+				next := deref(page.Meta.NextContinuationToken)
+				if next == "" {
 					break
 				}
+				if tokens[next] {
+					yield(Interaction{}, fmt.Errorf("VCC content API: GET %s: the server sent a continuation token it had sent before; stopping so the listing cannot loop", k.logPath()))
+					return
+				}
+				tokens[next] = true
+				q = cloneValues(q)
+				q.Set("continuationToken", next)
 			}
 		}
 	}
 }
 
-// Interactions lists the interactions with content that start in
-// [start, end), as the credential may see them. Windows longer than the
-// API's 7 days are split.
-func (c *Client) Interactions(ctx context.Context, start, end time.Time) iter.Seq2[Interaction, error] {
-	mk := func(s, e time.Time, page int) call {
-		return call{api: apiContent, path: []string{"interactions"}, query: url.Values{
-			"start": {isoTime(s)}, "end": {isoTime(e)},
-			"page": {strconv.Itoa(page)}, "pageSize": {strconv.Itoa(contentPageSize)},
-		}}
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
 	}
-	return paged(ctx, c, splitWindow(start, end, contentMaxWindow), mk, interactionJSON.decode)
+	return out
 }
 
 // Interaction gets one interaction; ErrNotFound if it has no content or the
@@ -197,8 +303,7 @@ type Content struct {
 
 // Open starts downloading content item contentKey of interaction guid.
 func (c *Client) Open(ctx context.Context, guid, contentKey string) (*Content, error) {
-	k := call{api: apiContent, path: []string{"interactions", guid, "content", contentKey}, header: http.Header{"Accept": {"*/*"}}}
-	k.api.accept = ""
+	k := call{api: apiContent, path: []string{"interactions", guid, "content", contentKey}}
 	resp, err := c.do(ctx, k)
 	if err != nil {
 		return nil, err

@@ -22,9 +22,12 @@ type api struct {
 	accept string
 }
 
+// Every resource call, the binary download and its Range resumes included,
+// needs the API's versioned media type in Accept; without it VCC answers 400
+// (vcc-api.md, "Regions, hosts, headers").
 var (
-	apiContent = api{"content", "/interaction-content", ScopeContent, "application/vnd.newvoicemedia.v2+json"}
-	apiUsers   = api{"users", "/useradmin", ScopeUsers, "application/json"} // Accept inferred
+	apiContent = api{"content", "/interaction-content", ScopeContent, "application/vnd.newvoicemedia.v3+json"}
+	apiUsers   = api{"users", "/useradmin", ScopeUsers, "application/vnd.newvoicemedia.v4+json"}
 	apiStats   = api{"stats", "/stats", ScopeStats, "application/vnd.newvoicemedia.v3+json"}
 )
 
@@ -128,9 +131,7 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("User-Agent", c.ua)
-		if k.api.accept != "" {
-			req.Header.Set("Accept", k.api.accept)
-		}
+		req.Header.Set("Accept", k.api.accept)
 		for h, v := range k.header {
 			req.Header[h] = v
 		}
@@ -149,16 +150,23 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 		case s >= 200 && s < 300:
 			return resp, nil
 		case s == http.StatusUnauthorized && !renewed:
+			// Expired or revoked: the docs say to fetch a new token and
+			// retry once.
 			drain(resp)
 			ts.invalidate(tok)
 			continue
+		case s == http.StatusUnauthorized:
+			// A token issued a moment ago for this very scope is refused:
+			// the credential lost the scope or was deleted. More attempts
+			// cannot cure that.
+			return nil, &TokenRefusedError{Scope: k.api.scope, Purpose: scopePurpose[k.api.scope], API: c.apiError(k, resp)}
 		case s == http.StatusTooManyRequests || s >= 500:
 			apiErr := c.apiError(k, resp)
 			return nil, &retryable{err: apiErr, after: retryAfter(resp.Header.Get("Retry-After"))}
-		case s == http.StatusForbidden:
-			err := c.apiError(k, resp)
-			return nil, fmt.Errorf("%w (the token for %s was refused: the credential may lack this scope)", err, k.api.scope)
 		default:
+			// 403 is "authenticated, but not allowed this resource"; like
+			// 404 it means hidden from this credential (APIError unwraps
+			// both to ErrNotFound), never a missing scope.
 			return nil, c.apiError(k, resp)
 		}
 	}
@@ -178,11 +186,20 @@ func (c *Client) apiError(k call, resp *http.Response) *APIError {
 	defer drain(resp)
 	e := &APIError{API: k.api.name, Method: http.MethodGet, Path: k.logPath(), Status: resp.StatusCode}
 	var body struct {
-		Message string `json:"message"`
+		Message     string `json:"message"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	if json.Unmarshal(b, &body) == nil {
-		e.Message = body.Message
+		switch {
+		case body.Message != "":
+			e.Message = body.Message
+		case body.Description != "":
+			e.Message = body.Error + ": " + body.Description
+		default:
+			e.Message = body.Error
+		}
 	}
 	return e
 }
@@ -259,6 +276,11 @@ func getJSON[T any](ctx context.Context, c *Client, k call) (T, error) {
 		}
 		defer drain(resp)
 		var v T
+		if resp.StatusCode == http.StatusNoContent {
+			// Documented success with an empty body: an empty page.
+			out = v
+			return nil
+		}
 		dec := json.NewDecoder(&capReader{r: resp.Body, left: c.cfg.MaxJSONBytes})
 		if err := dec.Decode(&v); err != nil {
 			if errors.Is(err, errTooLarge) {

@@ -75,8 +75,10 @@ var (
 	ErrBadCredentials = errors.New("VCC refused the API credential (invalid_client): check the client id and the client secret")
 	// ErrTokenUnavailable: the token endpoint could not be reached or failed.
 	ErrTokenUnavailable = errors.New("the VCC token endpoint is unavailable")
-	// ErrNotFound: the resource does not exist or the credential may not see it.
-	ErrNotFound = errors.New("not found")
+	// ErrNotFound: the resource does not exist or the credential may not
+	// see it. VCC answers 404 or 403 for content hidden by the credential
+	// owner's permissions (the docs leave which open); both mean this.
+	ErrNotFound = errors.New("not found or not visible to this credential")
 )
 
 // ScopeError says that the credential does not hold a scope.
@@ -110,12 +112,46 @@ func (e *APIError) Error() string {
 	return msg
 }
 
-// Unwrap makes a 404 match ErrNotFound.
+// Unwrap makes a 404 or a 403 match ErrNotFound.
 func (e *APIError) Unwrap() error {
-	if e.Status == http.StatusNotFound {
+	if e.Status == http.StatusNotFound || e.Status == http.StatusForbidden {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// TokenRefusedError says that an API refused a token issued moments before
+// for the scope it needs (401 after a renewal): the credential lost the
+// scope, or was deleted, since the token was issued.
+type TokenRefusedError struct {
+	Scope   string
+	Purpose string
+	API     *APIError
+}
+
+func (e *TokenRefusedError) Error() string {
+	return fmt.Sprintf("%v (twice, with a newly issued token): the VCC API credential no longer holds the %q scope, needed for %s, or it was deleted: check it in VCC Admin → API Credentials", e.API, e.Scope, e.Purpose)
+}
+
+// Unwrap gives the API's answer.
+func (e *TokenRefusedError) Unwrap() error { return e.API }
+
+// BadRecordError is one record of a listing that vccingest cannot use: a
+// required field is missing or has a value the API does not document. A
+// listing yields it in place of the record and goes on with the next one,
+// so one odd record never costs the rest of its window.
+type BadRecordError struct {
+	API     string // content, users or stats
+	ID      string // the record's id, if it has one
+	Problem string // what is wrong, e.g. `no "contentKey"`
+}
+
+func (e *BadRecordError) Error() string {
+	id := e.ID
+	if id == "" {
+		id = "(no id)"
+	}
+	return fmt.Sprintf("VCC %s API returned a record vccingest cannot use: %s: %s", e.API, id, e.Problem)
 }
 
 // Config configures a Client.

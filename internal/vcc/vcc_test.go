@@ -388,18 +388,29 @@ func TestListingsMatchTruth(t *testing.T) {
 	if stats != total {
 		t.Errorf("stats listed %d, truth %d", stats, total)
 	}
+	agents := map[string]bool{}
+	for _, a := range sim.Agents() {
+		agents[a.UserID] = true
+	}
 	users := 0
 	for u, err := range f.c.Users(ctx) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if u.AgentID == "" || u.AgentCode == "" || u.Email == "" || len(u.Groups) == 0 {
+		if !agents[u.UserID] {
+			continue // an admin or supervisor, not an agent
+		}
+		if u.AgentID == "" || u.AgentCode == "" || u.Email == "" {
 			t.Errorf("user without agent fields: %+v", u)
+		}
+		groups, err := f.c.UserGroups(ctx, u.UserID)
+		if err != nil || len(groups) == 0 || groups[0].Name == "" {
+			t.Errorf("groups of %s: %+v, %v", u.UserID, groups, err)
 		}
 		users++
 	}
-	if users != len(sim.Agents()) {
-		t.Errorf("%d users, want %d", users, len(sim.Agents()))
+	if users != len(agents) {
+		t.Errorf("%d agents listed, want %d", users, len(agents))
 	}
 }
 
@@ -417,7 +428,6 @@ func TestJSONShapeAndSizeErrors(t *testing.T) {
 		body, want string
 	}{
 		{`{"start":"2024-03-04T10:00:00Z","content":[],"extra":1}`, `"guid"`},
-		{`{"guid":"g","start":"2024-03-04T10:00:00Z","content":[{"type":"callRecording"}]}`, `"contentKey"`},
 		{`{"guid":"g","content":[]}`, `"start"`},
 		{`{"guid":"` + strings.Repeat("x", 2000) + `"}`, "larger than the 1024-byte cap"},
 	} {
@@ -426,6 +436,10 @@ func TestJSONShapeAndSizeErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%.40s: %v, want an error naming %s", tc.body, err, tc.want)
 		}
+	}
+	body = `{"guid":"g","start":"2024-03-04T10:00:00Z","content":[{"type":"callRecording"}]}`
+	if it, err := f.c.Interaction(ctx, "g"); err != nil || len(it.Content) != 0 || len(it.Problems) != 1 || !strings.Contains(it.Problems[0], `"contentKey"`) {
+		t.Errorf("an item without contentKey: %+v, %v; want it left out, with a problem naming contentKey", it, err)
 	}
 	body = `{"guid":"g","start":"2024-03-04T10:00:00Z","unknownField":{"a":1},"content":[{"contentKey":"callRecording","type":"callRecording","contentLength":10}]}`
 	if it, err := f.c.Interaction(ctx, "g"); err != nil || it.Content[0].Length != 10 {

@@ -1,0 +1,164 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Agent is a cached VCC user who handles calls.
+type Agent struct {
+	Tenant    string
+	AgentID   string
+	UserID    string
+	Name      string
+	Email     string
+	AgentCode string
+	Groups    []string
+	// RefreshedAt is when the user list last showed the agent;
+	// GroupsRefreshedAt when its groups were last read (zero: never).
+	RefreshedAt       time.Time
+	GroupsRefreshedAt time.Time
+}
+
+// UpsertAgents saves the agent cache of a tenant, stamped with at. An
+// agent's GroupsRefreshedAt is kept as given (zero stores none).
+func (q querier) UpsertAgents(ctx context.Context, tenant string, agents []Agent, at time.Time) error {
+	for _, a := range agents {
+		groups, err := json.Marshal(nonNil(a.Groups))
+		if err != nil {
+			return err
+		}
+		var groupsAt *string
+		if !a.GroupsRefreshedAt.IsZero() {
+			s := ts(a.GroupsRefreshedAt)
+			groupsAt = &s
+		}
+		_, err = q.exec(ctx, `INSERT INTO agents (tenant, agent_id, user_id, name, email, agent_code, groups_json, refreshed_at, groups_refreshed_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant, agent_id) DO UPDATE SET user_id = excluded.user_id, name = excluded.name, email = excluded.email,
+				agent_code = excluded.agent_code, groups_json = excluded.groups_json, refreshed_at = excluded.refreshed_at,
+				groups_refreshed_at = excluded.groups_refreshed_at`,
+			tenant, a.AgentID, a.UserID, a.Name, a.Email, a.AgentCode, string(groups), ts(at), groupsAt)
+		if err != nil {
+			return wrap(err, "save agent %s", a.AgentID)
+		}
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+const agentCols = `tenant, agent_id, user_id, name, email, agent_code, groups_json, refreshed_at, groups_refreshed_at`
+
+func scanAgent(sc interface{ Scan(...any) error }) (Agent, error) {
+	var a Agent
+	var groups, refreshed string
+	var groupsAt sql.NullString
+	if err := sc.Scan(&a.Tenant, &a.AgentID, &a.UserID, &a.Name, &a.Email, &a.AgentCode, &groups, &refreshed, &groupsAt); err != nil {
+		return Agent{}, err
+	}
+	if err := json.Unmarshal([]byte(groups), &a.Groups); err != nil {
+		return Agent{}, fmt.Errorf("catalog: agent %s groups: %w", a.AgentID, err)
+	}
+	var err error
+	if a.RefreshedAt, err = parseTS(refreshed); err != nil {
+		return Agent{}, err
+	}
+	if groupsAt.Valid {
+		if a.GroupsRefreshedAt, err = parseTS(groupsAt.String); err != nil {
+			return Agent{}, err
+		}
+	}
+	return a, nil
+}
+
+// Agent returns one agent from the cache; found is false if unknown.
+func (q querier) Agent(ctx context.Context, tenant, agentID string) (a Agent, found bool, err error) {
+	a, err = scanAgent(q.queryRow(ctx, `SELECT `+agentCols+` FROM agents WHERE tenant = ? AND agent_id = ?`, tenant, agentID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Agent{}, false, nil
+	}
+	if err != nil {
+		return Agent{}, false, wrap(err, "read agent %s", agentID)
+	}
+	return a, true, nil
+}
+
+// Agents returns a tenant's agent cache.
+func (q querier) Agents(ctx context.Context, tenant string) ([]Agent, error) {
+	rows, err := q.query(ctx, `SELECT `+agentCols+` FROM agents WHERE tenant = ? ORDER BY agent_id`, tenant)
+	if err != nil {
+		return nil, wrap(err, "read agents")
+	}
+	defer rows.Close()
+	var out []Agent
+	for rows.Next() {
+		a, err := scanAgent(rows)
+		if err != nil {
+			return nil, wrap(err, "read agents")
+		}
+		out = append(out, a)
+	}
+	return out, wrap(rows.Err(), "read agents")
+}
+
+// BadRecord is one record VCC returned that vccingest could not use, or
+// used only in part.
+type BadRecord struct {
+	API         string // content, users or stats
+	WindowStart time.Time
+	WindowEnd   time.Time
+	RecordID    string
+	Problem     string
+	SeenAt      time.Time
+}
+
+// ReplaceBadRecords replaces what one listing of api over [start, end)
+// found wrong with recs.
+func (q querier) ReplaceBadRecords(ctx context.Context, tenant, api string, start, end time.Time, recs []BadRecord) error {
+	if _, err := q.exec(ctx, `DELETE FROM bad_records WHERE tenant = ? AND api = ? AND window_start = ? AND window_end = ?`, tenant, api, ts(start), ts(end)); err != nil {
+		return wrap(err, "clear bad records")
+	}
+	now := ts(time.Now())
+	for _, r := range recs {
+		if _, err := q.exec(ctx, `INSERT INTO bad_records (tenant, api, window_start, window_end, record_id, problem, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant, api, window_start, record_id, problem) DO UPDATE SET seen_at = excluded.seen_at, window_end = excluded.window_end`,
+			tenant, api, ts(start), ts(end), r.RecordID, r.Problem, now); err != nil {
+			return wrap(err, "save a bad record")
+		}
+	}
+	return nil
+}
+
+// BadRecords lists the bad records of listings whose window starts in
+// [from, to).
+func (q querier) BadRecords(ctx context.Context, tenant string, from, to time.Time) ([]BadRecord, error) {
+	rows, err := q.query(ctx, `SELECT api, window_start, window_end, record_id, problem, seen_at FROM bad_records
+		WHERE tenant = ? AND window_start >= ? AND window_start < ? ORDER BY window_start, api, record_id, problem`, tenant, ts(from), ts(to))
+	if err != nil {
+		return nil, wrap(err, "read bad records")
+	}
+	defer rows.Close()
+	var out []BadRecord
+	for rows.Next() {
+		var r BadRecord
+		var ws, we, seen string
+		if err := rows.Scan(&r.API, &ws, &we, &r.RecordID, &r.Problem, &seen); err != nil {
+			return nil, wrap(err, "read bad records")
+		}
+		r.WindowStart, _ = parseTS(ws)
+		r.WindowEnd, _ = parseTS(we)
+		r.SeenAt, _ = parseTS(seen)
+		out = append(out, r)
+	}
+	return out, wrap(rows.Err(), "read bad records")
+}

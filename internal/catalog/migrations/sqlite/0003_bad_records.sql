@@ -1,0 +1,18 @@
+-- Records VCC returned that vccingest could not use (a required field
+-- missing, a value the API does not document), kept per listing window so
+-- that coverage and the run summary can name them; a window listed again
+-- replaces its own.
+CREATE TABLE bad_records (
+    tenant       TEXT NOT NULL REFERENCES tenants (id),
+    api          TEXT NOT NULL,                -- content, users or stats
+    window_start TEXT NOT NULL,
+    window_end   TEXT NOT NULL,
+    record_id    TEXT NOT NULL DEFAULT '',
+    problem      TEXT NOT NULL,
+    seen_at      TEXT NOT NULL,
+    PRIMARY KEY (tenant, api, window_start, record_id, problem)
+);
+
+-- When an agent's groups (GET /users/{userId}/groups, one request per agent)
+-- were last read: they are refreshed at most daily.
+ALTER TABLE agents ADD COLUMN groups_refreshed_at TEXT;
