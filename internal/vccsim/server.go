@@ -375,8 +375,8 @@ func (s *Sim) visible(cred *Credential, it *dataset.Interaction, now time.Time) 
 		return false, "permission: the credential's user lacks 'View inbound interaction content'"
 	case it.Direction == "outbound" && !cred.Permissions.ViewOutbound:
 		return false, "permission: the credential's user lacks 'View outbound interaction content'"
-	case !cred.Permissions.AccessGroups && !containsString(cred.OwnerGroups, it.Agent.Group.Name):
-		return false, fmt.Sprintf("permission: the credential's user lacks 'Access groups of users' content' and agent group %q is outside the user's own reporting line", it.Agent.Group.Name)
+	case !cred.Permissions.AccessGroups && !containsString(cred.OwnerGroups, it.Agent.Group().Name):
+		return false, fmt.Sprintf("permission: the credential's user lacks 'Access groups of users' content' and agent group %q is outside the user's own reporting line", it.Agent.Group().Name)
 	}
 	return true, ""
 }
@@ -428,7 +428,7 @@ func (s *Sim) serveInteractions(q *request) {
 		if ok, _ := s.visible(cred, it, now); !ok {
 			continue
 		}
-		if (agent != "" && wire.AgentID(it.Agent) != agent) || (dir != "" && it.Direction != dir) ||
+		if (agent != "" && it.Agent.AgentID != agent) || (dir != "" && it.Direction != dir) ||
 			!strings.HasPrefix(it.ConnectFrom, v.Get("connectFrom")) || !strings.HasPrefix(it.ConnectTo, v.Get("connectTo")) {
 			continue
 		}
@@ -437,7 +437,7 @@ func (s *Sim) serveInteractions(q *request) {
 	lo, hi, m := wire.Page(len(matched), page, size)
 	items := make([]wire.Interaction, 0, hi-lo)
 	for _, it := range matched[lo:hi] {
-		items = append(items, wire.NewInteraction(it, s.cfg.OmitContentDirection))
+		items = append(items, wire.NewInteraction(it, it.End().Add(s.cfg.ContentDelay), s.cfg.OmitContentDirection))
 	}
 	q.writeBody(acceptContent, map[string]any{"meta": m, "items": items})
 }
@@ -473,7 +473,7 @@ func (s *Sim) visibleInteraction(q *request) (*dataset.Interaction, bool) {
 
 func (s *Sim) serveInteraction(q *request) {
 	if it, ok := s.visibleInteraction(q); ok {
-		q.writeBody(acceptContent, wire.NewInteraction(it, s.cfg.OmitContentDirection))
+		q.writeBody(acceptContent, wire.NewInteraction(it, it.End().Add(s.cfg.ContentDelay), s.cfg.OmitContentDirection))
 	}
 }
 

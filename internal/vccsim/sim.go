@@ -262,9 +262,9 @@ func (s *Sim) IssuedTokens() []string {
 	return out
 }
 
-// Agents lists the account's agents.
-func (s *Sim) Agents() []dataset.Agent {
-	out := make([]dataset.Agent, len(s.data.Agents))
+// Agents lists the account's agents: the users who handle calls.
+func (s *Sim) Agents() []dataset.User {
+	out := make([]dataset.User, len(s.data.Agents))
 	for i, a := range s.data.Agents {
 		out[i] = *a
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vccingest/vccingest/internal/vccsim/wire"
+	"github.com/vccingest/vccingest/internal/vccsim/dataset"
 )
 
 // Truth is what really happened in a window, and what one credential can see
@@ -74,8 +74,8 @@ func (s *Sim) truth(from, to time.Time, clientID string, sums bool) Truth {
 		a := it.Agent
 		ti := TruthInteraction{
 			GUID: it.GUID, Start: it.Start, End: it.End(), Direction: it.Direction,
-			AgentID: wire.AgentID(a), AgentName: a.Name, AgentEmail: a.Email, AgentCode: a.AgentCode,
-			Groups:       []string{a.Group.Name},
+			AgentID: a.AgentID, AgentName: a.Name, AgentEmail: a.Email, AgentCode: a.AgentID,
+			Groups:       groupNames(a),
 			StatsVisible: s.statsAvailable(it, now),
 		}
 		if cred.ClientID == "" {
@@ -94,6 +94,15 @@ func (s *Sim) truth(from, to time.Time, clientID string, sums bool) Truth {
 		t.Interactions = append(t.Interactions, ti)
 	}
 	return t
+}
+
+// groupNames lists the names of a's groups, its reporting group first.
+func groupNames(a *dataset.User) []string {
+	out := make([]string, 0, len(a.Groups))
+	for _, g := range a.Groups {
+		out = append(out, g.Name)
+	}
+	return out
 }
 
 // serveSim serves the simulator's own endpoints, outside the VCC paths:

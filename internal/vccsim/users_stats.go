@@ -19,7 +19,7 @@ func (s *Sim) serveUsers(q *request) {
 		return
 	}
 	var users []wire.User
-	for _, a := range s.data.Agents {
+	for _, a := range s.data.Users {
 		if a.Active || strings.EqualFold(include, "All") {
 			users = append(users, wire.NewUser(a, s.lastLogin()))
 		}
@@ -43,7 +43,7 @@ func (s *Sim) serveUsers(q *request) {
 }
 
 func (s *Sim) serveUser(q *request) {
-	for _, a := range s.data.Agents {
+	for _, a := range s.data.Users {
 		if a.UserID == q.params[0] {
 			q.writeBody(acceptUsers, wire.NewUser(a, s.lastLogin()))
 			return

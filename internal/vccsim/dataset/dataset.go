@@ -34,22 +34,52 @@ type Config struct {
 	HostileIDs bool
 }
 
-// Group is a reporting group (team) of agents.
+// Group is an agent group of the User Admin API. The first cfg.Groups
+// groups are reporting groups (teams), one per agent; the rest are skill
+// groups that some agents belong to as well.
 type Group struct {
-	ID   string
-	Name string
+	ID                string // groupId (UUID)
+	DisplayID         string // groupDisplayId, e.g. "1100"
+	Name              string
+	MaxUnexpectedTime int // seconds
+	MaxWrapUpTime     int // seconds
 }
 
-// Agent is a user who handles calls.
-type Agent struct {
-	UserID    string
-	AgentID   string // the id Content and Stats put on interactions
-	Username  string
-	Name      string
-	Email     string
-	AgentCode string // agentConfiguration.agentDisplayId
-	Group     Group
-	Active    bool
+// Roles of the User Admin API.
+const (
+	RoleAgent      = "Agent"
+	RoleSupervisor = "Supervisor"
+	RoleAdmin      = "Admin"
+)
+
+// User is a user of the account. Most are agents who handle calls; a few
+// are supervisors and admins, who are not agents, and one is an archived
+// agent.
+type User struct {
+	UserID   string
+	Username string
+	Name     string
+	Email    string
+	Role     string // RoleAgent, RoleSupervisor or RoleAdmin
+	// AgentID is the agent id, the one string that the Content API
+	// (handlingAgents[].id), the Stats API (party.id) and User Admin
+	// (agentConfiguration.agentDisplayId) all use for an agent. Empty for
+	// users who are not agents.
+	AgentID  string
+	Location string
+	Active   bool
+	// Groups are the agent groups the user belongs to (agents only). The
+	// first is the agent's reporting group, which the permission model uses.
+	Groups []Group
+}
+
+// Group is the user's reporting group: the first of its groups, or the
+// zero Group for a user in none.
+func (u *User) Group() Group {
+	if len(u.Groups) == 0 {
+		return Group{}
+	}
+	return u.Groups[0]
 }
 
 // Interaction is one simulated call with its content items.
@@ -60,7 +90,7 @@ type Interaction struct {
 	Direction   string // inbound, outbound or internal (lower case)
 	ConnectFrom string
 	ConnectTo   string
-	Agent       *Agent
+	Agent       *User
 	ServiceName string
 	Outcome     string
 	Content     []Item
@@ -81,7 +111,9 @@ type Item struct {
 
 // Dataset is the whole simulated account.
 type Dataset struct {
-	Agents       []*Agent
+	Groups       []Group        // reporting groups, then skill groups
+	Users        []*User        // every user: the agents, then the other users
+	Agents       []*User        // the agents who handle calls
 	Interactions []*Interaction // sorted by Start, then GUID
 
 	byGUID    map[string]*Interaction
@@ -92,6 +124,7 @@ var (
 	firstNames = []string{"Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Robin", "Drew", "Kim", "Lee", "Noor", "Priya", "Mateo", "Sofia", "Yuki", "Olu"}
 	lastNames  = []string{"Agent", "Smith", "García", "Nguyen", "Okafor", "Müller", "Rossi", "Kowalski", "Tanaka", "Silva", "Haddad", "Brown", "Dubois", "Larsen", "Khan"}
 	services   = []string{"Sales", "Support", "Billing", "Retention"}
+	skills     = []string{"Escalations", "Spanish Line"}
 )
 
 func uuidFrom(r *rand.Rand) string {
@@ -119,17 +152,19 @@ func Generate(cfg Config) *Dataset {
 		first := firstNames[r.IntN(len(firstNames))]
 		last := lastNames[r.IntN(len(lastNames))]
 		user := fmt.Sprintf("%s.%s%d", strings.ToLower(first), strings.ToLower(asciiOnly(last)), i+1)
-		d.Agents = append(d.Agents, &Agent{
-			UserID:    uuidFrom(r),
-			AgentID:   fmt.Sprintf("%d", 67800+i),
-			Username:  user + "@example.com",
-			Name:      first + " " + last,
-			Email:     user + "@example.com",
-			AgentCode: fmt.Sprintf("%d", 8100+i),
-			Group:     groups[i%len(groups)],
-			Active:    r.IntN(20) != 0,
+		d.Agents = append(d.Agents, &User{
+			UserID:   uuidFrom(r),
+			AgentID:  fmt.Sprintf("%d", 67800+i),
+			Username: user + "@example.com",
+			Name:     first + " " + last,
+			Email:    user + "@example.com",
+			Role:     RoleAgent,
+			Location: "US",
+			Groups:   []Group{groups[i%len(groups)]},
+			Active:   r.IntN(20) != 0,
 		})
 	}
+	d.addOrganisation(cfg, groups)
 	ivr := "+15559870000"
 	for day := range cfg.Days {
 		midnight := cfg.Start.AddDate(0, 0, day)
@@ -140,7 +175,7 @@ func Generate(cfg Config) *Dataset {
 			if r.IntN(20) == 0 {
 				hour = r.Float64() * 24
 			}
-			it.Start = midnight.Add(time.Duration(hour * float64(time.Hour))).Truncate(time.Millisecond)
+			it.Start = midnight.Add(time.Duration(hour * float64(time.Hour))).Truncate(time.Second)
 			secs := 20 + int(math.Min(-math.Log(1-r.Float64())*180, 1500))
 			it.Duration = time.Duration(secs)*time.Second + time.Duration(r.IntN(1000))*time.Millisecond
 			it.Agent = d.Agents[r.IntN(len(d.Agents))]
@@ -186,6 +221,55 @@ func Generate(cfg Config) *Dataset {
 	return d
 }
 
+// addOrganisation adds what the calls do not depend on: skill groups that
+// some agents belong to beside their reporting group, and the users who are
+// not agents. It draws from its own random stream, so that the calls of a
+// seed stay what they were before it existed.
+func (d *Dataset) addOrganisation(cfg Config, reporting []Group) {
+	r := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x0a9c))
+	d.Groups = append(d.Groups, reporting...)
+	for _, name := range skills {
+		d.Groups = append(d.Groups, Group{ID: uuidFrom(r), Name: name})
+	}
+	for i := range d.Groups {
+		g := &d.Groups[i]
+		g.DisplayID = fmt.Sprintf("%d", 1100+i)
+		g.MaxUnexpectedTime = 300 + 60*(i%3)
+		g.MaxWrapUpTime = 120 + 30*(i%2)
+	}
+	reporting = d.Groups[:len(reporting)]
+	for i, a := range d.Agents {
+		a.Groups[0] = reporting[i%len(reporting)] // now with its display id
+		if i%3 == 1 {
+			// A second group, so that a client cannot assume one per agent.
+			a.Groups = append(a.Groups, d.Groups[len(reporting)+(i/3)%len(skills)])
+		}
+	}
+	d.Users = append(d.Users, d.Agents...)
+	d.Users = append(d.Users,
+		// An admin is not an agent: no agentConfiguration at all.
+		&User{UserID: uuidFrom(r), Username: "ada.admin@example.com", Name: "Ada Admin", Email: "ada.admin@example.com",
+			Role: RoleAdmin, Location: "GB", Active: true},
+		// A supervisor who does not act as an agent has an
+		// agentConfiguration without an agentDisplayId.
+		&User{UserID: uuidFrom(r), Username: "sam.supervisor@example.com", Name: "Sam Supervisor", Email: "sam.supervisor@example.com",
+			Role: RoleSupervisor, Location: "GB", Active: true},
+		// An archived agent, seen only with include=Archived or All.
+		&User{UserID: uuidFrom(r), Username: "former.agent@example.com", Name: "Former Agent", Email: "former.agent@example.com",
+			Role: RoleAgent, AgentID: fmt.Sprintf("%d", 67800+len(d.Agents)), Location: "US", Groups: []Group{reporting[0]}},
+	)
+}
+
+// Group finds a group by its id.
+func (d *Dataset) Group(id string) (Group, bool) {
+	for _, g := range d.Groups {
+		if g.ID == id {
+			return g, true
+		}
+	}
+	return Group{}, false
+}
+
 // addContent decides what VCC recorded for a call: most calls have a call
 // recording, some a voicemail instead, some nothing; transcripts and IVR
 // audio sit beside them.
@@ -207,7 +291,11 @@ func (d *Dataset) addContent(cfg Config, r *rand.Rand, it *Interaction) {
 	}
 	it.Content = append(it.Content, recording("callRecording", "callRecording", it.Duration))
 	if r.IntN(100) < 4 && it.Direction == "inbound" {
-		it.Content = append(it.Content, recording("ivrAudioRecording", "ivrAudioRecording", 15*time.Second))
+		// IVR audio has a unique key; it is derived from the item's seed so
+		// that the draws, and so the calls after this one, stay as they were.
+		ivr := recording("ivrAudioRecording", "", 15*time.Second)
+		ivr.Key = uuidFrom(rand.New(rand.NewPCG(ivr.seed, 3)))
+		it.Content = append(it.Content, ivr)
 	}
 	if r.IntN(2) == 0 {
 		tr := Item{Key: "transcript", Type: "transcript", ContentType: "application/json", seed: r.Uint64()}

@@ -56,7 +56,7 @@ func TestGenerate_ShapesTheAccountAsConfigured(t *testing.T) {
 	}
 }
 
-func containsAgent(agents []*Agent, a *Agent) bool {
+func containsAgent(agents []*User, a *User) bool {
 	for _, b := range agents {
 		if a == b {
 			return true
@@ -185,5 +185,51 @@ func TestGenerate_HostileIDs(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// One agent id per agent, groups with the reporting group first, and users
+// who are not agents beside the agents.
+func TestGenerate_Organisation(t *testing.T) {
+	c := config(9)
+	c.Agents = 9
+	d := Generate(c)
+	ids, roles, twoGroups := map[string]bool{}, map[string]int{}, 0
+	for _, u := range d.Users {
+		roles[u.Role]++
+		if u.AgentID != "" {
+			if ids[u.AgentID] {
+				t.Errorf("agent id %s is used twice", u.AgentID)
+			}
+			ids[u.AgentID] = true
+		}
+		if u.Role != RoleAgent && u.AgentID != "" {
+			t.Errorf("%s (%s) has an agent id", u.Name, u.Role)
+		}
+		for _, g := range u.Groups {
+			if found, ok := d.Group(g.ID); !ok || found != g || g.DisplayID == "" {
+				t.Errorf("%s: group %+v is not the account's", u.Name, g)
+			}
+		}
+		if len(u.Groups) > 1 {
+			twoGroups++
+		}
+	}
+	for i, a := range d.Agents {
+		if a.Role != RoleAgent || a.AgentID == "" || a.Group() != d.Groups[i%c.Groups] {
+			t.Errorf("agent %d: %+v", i, a)
+		}
+	}
+	if roles[RoleAdmin] == 0 || roles[RoleSupervisor] == 0 || twoGroups == 0 || len(d.Users) <= len(d.Agents) {
+		t.Errorf("roles %v, %d users in two groups: want admins, supervisors and agents in two groups", roles, twoGroups)
+	}
+	archived := 0
+	for _, u := range d.Users {
+		if !u.Active {
+			archived++
+		}
+	}
+	if archived == 0 {
+		t.Error("no archived user")
 	}
 }

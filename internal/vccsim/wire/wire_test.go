@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -26,8 +27,9 @@ func TestPage(t *testing.T) {
 	}
 }
 
-func TestNewInteraction_Direction(t *testing.T) {
-	agent := &dataset.Agent{AgentID: "67800"}
+func TestNewInteraction(t *testing.T) {
+	agent := &dataset.User{AgentID: "67800"}
+	modified := time.Date(2024, 3, 4, 9, 5, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		direction string
 		omit      bool
@@ -38,23 +40,68 @@ func TestNewInteraction_Direction(t *testing.T) {
 		{"internal", false, ""},
 		{"inbound", true, ""},
 	} {
-		it := &dataset.Interaction{GUID: "g", Start: time.Date(2024, 3, 4, 9, 0, 0, 5e6, time.UTC), Direction: tc.direction, Agent: agent}
-		j := NewInteraction(it, tc.omit)
-		if j.Direction != tc.want || j.Start != "2024-03-04T09:00:00.005Z" || j.HandlingAgents[0].ID != "67800" {
+		it := &dataset.Interaction{GUID: "g", Start: time.Date(2024, 3, 4, 9, 0, 0, 5e6, time.UTC), Direction: tc.direction, Agent: agent,
+			ServiceName: "Sales", Content: []dataset.Item{
+				{Key: "callRecording", Type: "callRecording", ContentType: "audio/wav", Length: 100},
+				{Key: "fbebd00a-9017-48d3-ad5c-156f4c45024e", Type: "voicemail", ContentType: "audio/wav", Length: 50},
+				{Key: "0d2b4c8e-9017-48d3-ad5c-156f4c45024e", Type: "ivrAudioRecording", ContentType: "audio/wav", Length: 50},
+			}}
+		j := NewInteraction(it, modified, tc.omit)
+		if j.Direction != tc.want || j.Start != "2024-03-04T09:00:00Z" || j.HandlingAgents[0].ID != "67800" {
 			t.Errorf("%s, omit %v: %+v; want direction %q", tc.direction, tc.omit, j, tc.want)
+		}
+		rec, vm, ivr := j.Content[0], j.Content[1], j.Content[2]
+		if rec.LastModified != "2024-03-04T09:05:00Z" || rec.Properties == nil || rec.OwningAgent != nil || rec.OwningInteractionPlan != nil {
+			t.Errorf("call recording %+v", rec)
+		}
+		if vm.OwningAgent == nil || vm.OwningAgent.ID != "67800" || ivr.OwningInteractionPlan == nil || ivr.OwningInteractionPlan.ID != InteractionPlanID("Sales") {
+			t.Errorf("voicemail %+v, IVR audio %+v: want their owners", vm, ivr)
+		}
+	}
+}
+
+func TestNewUser_AgentsAndOthers(t *testing.T) {
+	login := time.Date(2024, 3, 3, 23, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		u    dataset.User
+		want string
+	}{
+		{dataset.User{Role: dataset.RoleAgent, AgentID: "67800", Location: "US", Username: "a@example.com"},
+			`{"role":"Agent","chargeable":true,"actAsAgent":true,"agentConfiguration":{"agentDisplayId":"67800","location":"US"}}`},
+		{dataset.User{Role: dataset.RoleSupervisor, Location: "GB", Username: "s@example.com"},
+			`{"role":"Supervisor","chargeable":true,"actAsAgent":false,"agentConfiguration":{"location":"GB"}}`},
+		{dataset.User{Role: dataset.RoleAdmin, Location: "GB", Username: "ad@example.com"},
+			`{"role":"Admin","chargeable":false,"actAsAgent":false}`},
+	} {
+		j := NewUser(&tc.u, login)
+		b, _ := json.Marshal(j.UserAccountConfiguration)
+		if string(b) != tc.want || j.LastLoginTime != "2024-03-03T23:00:00.000Z" {
+			t.Errorf("%s: %s, last login %s; want %s", tc.u.Role, b, j.LastLoginTime, tc.want)
+		}
+		var m map[string]any
+		b, _ = json.Marshal(j)
+		_ = json.Unmarshal(b, &m)
+		if _, ok := m["agentId"]; ok {
+			t.Errorf("%s: a user has an agentId field: %s", tc.u.Role, b)
+		}
+		if _, ok := m["groups"]; ok {
+			t.Errorf("%s: a user has a groups field: %s", tc.u.Role, b)
 		}
 	}
 }
 
 func TestNewStats_ChannelsAndDirection(t *testing.T) {
 	it := &dataset.Interaction{GUID: "g", Duration: 90 * time.Second, Direction: "outbound",
-		ConnectFrom: "+15559870000", ConnectTo: "+15550000001", Agent: &dataset.Agent{AgentID: "67801"}}
+		ConnectFrom: "+15559870000", ConnectTo: "+15550000001", Agent: &dataset.User{AgentID: "67801"}}
 	s := NewStats(it)
-	if s.Direction != "Outbound" || s.Duration != 90_000 || len(s.Channels) != 2 {
+	if s.Direction != "Outbound" || s.Duration != 90_000 || len(s.Channels) != 2 || s.ConversationGUID == s.GUID {
 		t.Fatalf("%+v", s)
 	}
 	ext, agent := s.Channels[0], s.Channels[1]
-	if *ext.Party.Touchpoint != it.ConnectTo || *agent.Party.ID != "67801" || agent.Party.Role != "Agent" || agent.Offset+agent.Duration != 90_000 {
-		t.Errorf("channels %+v %+v", ext, agent)
+	if ext.Party.ID != nil || ext.Party.Role != "External" || *ext.Party.Touchpoint != it.ConnectTo {
+		t.Errorf("external channel %+v", ext)
+	}
+	if *agent.Party.ID != "67801" || agent.Party.Role != "Agent" || agent.Party.Touchpoint != nil || agent.Offset+agent.Duration != 90_000 || len(agent.GUID) != 36 {
+		t.Errorf("agent channel %+v", agent)
 	}
 }
