@@ -257,6 +257,23 @@ func writeCoverage(w io.Writer, r coverage.Report) error {
 	for _, f := range r.Failures {
 		fmt.Fprintf(w, "failed: %s: %s\n", printable(f.GUID), f.Error)
 	}
+	printBadRecords(w, r.BadRecords)
 	printGaps(w, r.Diagnosis)
 	return nil
+}
+
+// printBadRecords names the records VCC listed that could not be (fully)
+// used, a few of them in full.
+func printBadRecords(w io.Writer, bad []coverage.BadRecord) {
+	if len(bad) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "records VCC listed that vccingest could not fully use: %d\n", len(bad))
+	for i, b := range bad {
+		if i == 10 {
+			fmt.Fprintf(w, "  … and %d more (vccingest coverage --json lists all)\n", len(bad)-i)
+			break
+		}
+		fmt.Fprintf(w, "  %s API, window %s: %s: %s\n", b.API, b.Window.Format(time.RFC3339), printable(orDefault(b.RecordID, "(no id)")), printable(b.Problem))
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +17,7 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/config"
 	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/ingest"
 	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/vcc"
 )
@@ -94,22 +97,49 @@ func runDoctor(ctx context.Context, w io.Writer, s config.Settings, client *vcc.
 		fmt.Fprintf(w, "WARN  "+format+"\n", a...)
 	}
 
-	// Scopes: a token and one minimal read each.
-	recent := time.Now().UTC().Add(-time.Hour)
+	// Scopes: a token and one read each of what a sync reads: a search page
+	// of the last 7 days of the probe's range, a page of users and one
+	// agent's groups, a Stats page; then the first byte of a recording found
+	// there, as a download asks.
+	sampleFrom := later(from, to.AddDate(0, 0, -7))
 	granted := map[string]bool{}
+	var sample []vcc.Interaction
+	agentUsers := map[string]vcc.User{}
 	for _, sc := range []struct {
 		scope, what string
 		read        func() error
 	}{
-		{vcc.ScopeContent, "Interaction Content API", func() error { return first(client.Interactions(ctx, recent, recent.Add(time.Hour))) }},
-		{vcc.ScopeUsers, "User Admin API", func() error { return first(client.Users(ctx)) }},
-		{vcc.ScopeStats, "Insights Stats API", func() error { return first(client.StatsInteractions(ctx, recent, recent.Add(time.Hour))) }},
+		{vcc.ScopeContent, "Interaction Content API search", func() error {
+			var err error
+			sample, err = firstN(client.Interactions(ctx, sampleFrom, to), 1000)
+			return err
+		}},
+		{vcc.ScopeUsers, "User Admin API users and groups", func() error {
+			users, err := firstN(client.Users(ctx), 5000)
+			if err != nil {
+				return err
+			}
+			for _, u := range users {
+				if u.AgentID != "" {
+					agentUsers[u.AgentID] = u
+				}
+			}
+			for _, u := range users {
+				if u.AgentID != "" {
+					_, err := client.UserGroups(ctx, u.UserID)
+					return err
+				}
+			}
+			return nil
+		}},
+		{vcc.ScopeStats, "Insights Stats API", func() error { return first(client.StatsInteractions(ctx, later(from, to.Add(-24*time.Hour)), to)) }},
 	} {
 		err := client.CheckScope(ctx, sc.scope)
 		if err == nil {
 			err = sc.read()
 		}
 		var se *vcc.ScopeError
+		var te *vcc.TokenRefusedError
 		switch {
 		case err == nil:
 			granted[sc.scope] = true
@@ -117,13 +147,19 @@ func runDoctor(ctx context.Context, w io.Writer, s config.Settings, client *vcc.
 		case errors.Is(err, vcc.ErrBadCredentials):
 			bad("credential: %v", err)
 			return problems // nothing else can work
-		case errors.As(err, &se):
+		case errors.As(err, &se), errors.As(err, &te):
 			bad("scope %-26s not granted: %v", sc.scope, err)
 		case errors.Is(err, vcc.ErrTokenUnavailable):
 			bad("scope %-26s the token endpoint is unreachable (region %s): %v", sc.scope, s.Region, err)
 		default:
 			bad("scope %-26s %s failed: %v", sc.scope, sc.what, err)
 		}
+	}
+	if granted[vcc.ScopeContent] {
+		doctorDownload(ctx, client, sample, ok, bad, warn)
+	}
+	if granted[vcc.ScopeContent] && granted[vcc.ScopeUsers] {
+		doctorAgents(sample, agentUsers, ok, warn)
 	}
 	if skew, known := client.ClockSkew(); known {
 		if skew < -time.Minute || skew > time.Minute {
@@ -184,12 +220,86 @@ func runDoctor(ctx context.Context, w io.Writer, s config.Settings, client *vcc.
 	return problems
 }
 
-// first reads the first item of a listing, or its error.
-func first[T any](seq func(func(T, error) bool)) error {
-	for _, err := range seq {
-		return err
+// doctorDownload asks for the first byte of the newest recording of the
+// sample, as a download would.
+func doctorDownload(ctx context.Context, client *vcc.Client, sample []vcc.Interaction, ok, bad, warn func(string, ...any)) {
+	for i := len(sample) - 1; i >= 0; i-- {
+		it := sample[i]
+		for _, c := range it.Content {
+			if !ingest.IsRecording(c.Type) || blobstore.ValidateID(it.GUID) != nil || blobstore.ValidateID(c.Key) != nil {
+				continue
+			}
+			if _, err := client.CheckDownload(ctx, it.GUID, c.Key); err != nil {
+				bad("download: the first byte of recording %s/%s: %v", it.GUID, c.Key, err)
+			} else {
+				ok("download: read the first byte of recording %s/%s (Range bytes=0-0)", it.GUID, c.Key)
+			}
+			return
+		}
 	}
-	return nil
+	warn("download: no recording in the sampled interactions to try a download with")
+}
+
+// doctorAgents says how many handling agents of the sample resolve to a
+// user through agentDisplayId: that mapping is inferred from the docs
+// (vcc-api.md open point 6), so the doctor shows it holds for this account.
+func doctorAgents(sample []vcc.Interaction, users map[string]vcc.User, ok, warn func(string, ...any)) {
+	ids := map[string]bool{}
+	for _, it := range sample {
+		for _, id := range it.AgentIDs {
+			ids[id] = true
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	resolved := 0
+	var missing []string
+	for id := range ids {
+		if _, found := users[id]; found {
+			resolved++
+		} else if len(missing) < 5 {
+			missing = append(missing, id)
+		}
+	}
+	sort.Strings(missing)
+	if resolved == len(ids) {
+		ok("agents: all %d handling agents of %d sampled interactions resolve to a user (by agentDisplayId)", len(ids), len(sample))
+		return
+	}
+	warn("agents: %d of %d handling agents of %d sampled interactions resolve to a user (by agentDisplayId); unresolved ids %s: their recordings are stored without agent name, email and groups (the credential's user may not see those users, or the ids differ)",
+		resolved, len(ids), len(sample), strings.Join(missing, ", "))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// firstN reads up to n items of a listing, skipping records it cannot use.
+func firstN[T any](seq func(func(T, error) bool), n int) ([]T, error) {
+	var out []T
+	for v, err := range seq {
+		var bad *vcc.BadRecordError
+		if errors.As(err, &bad) {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		if out = append(out, v); len(out) >= n {
+			break
+		}
+	}
+	return out, nil
+}
+
+// first reads the first usable item of a listing, or its error.
+func first[T any](seq func(func(T, error) bool)) error {
+	_, err := firstN(seq, 1)
+	return err
 }
 
 // probeDataDir creates the data dir and writes, reads and removes a file in it.

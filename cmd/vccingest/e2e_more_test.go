@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,7 +228,8 @@ func TestDoctor(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{"admin", 0, []string{"ok    secret env:VCC_TEST_SECRET resolves", "ok    scope interaction-content:read", "ok    scope stats", "look granted", "bucket"}, []string{"FAIL", "WARN"}},
+		{"admin", 0, []string{"ok    secret env:VCC_TEST_SECRET resolves", "ok    scope interaction-content:read", "ok    scope stats", "look granted", "bucket",
+			"ok    download: read the first byte of recording", "ok    agents: all"}, []string{"FAIL", "WARN"}},
 		{"no-users", 1, []string{"FAIL  scope users:read", `"users:read" scope`}, nil},
 		{"supervisor", 1, []string{"FAIL  scope stats", "supervisor-licence", "admin-licence"}, nil},
 		{"no-inbound", 1, []string{`WARN  permission "View inbound interaction content" is likely missing`, "evidence:", "fix:"}, []string{"View outbound interaction content\" is likely"}},
@@ -254,8 +256,19 @@ func TestDoctor(t *testing.T) {
 			if t.Failed() {
 				t.Logf("stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 			}
-			if d := contentDownloads(e.sim); d != 0 {
-				t.Errorf("doctor downloaded %d recordings", d)
+			// One first-byte download where the credential can see content,
+			// and nothing more.
+			wantDownloads := 1
+			if tc.cred == "no-content" {
+				wantDownloads = 0
+			}
+			if d := contentDownloads(e.sim); d != wantDownloads {
+				t.Errorf("doctor started %d downloads, want %d (a Range bytes=0-0 probe)", d, wantDownloads)
+			}
+			for _, rj := range e.sim.Rejections() {
+				if rj.Status == http.StatusBadRequest {
+					t.Errorf("the simulator answered 400: %+v", rj)
+				}
 			}
 		})
 	}

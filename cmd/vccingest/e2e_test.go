@@ -124,9 +124,10 @@ func (e *e2e) syncAll(extra ...string) result {
 
 // sidecar is the part of interaction.json the tests check.
 type sidecar struct {
-	SchemaVersion int    `json:"schema_version"`
-	InteractionID string `json:"interaction_id"`
-	Direction     string `json:"direction"`
+	SchemaVersion int      `json:"schema_version"`
+	InteractionID string   `json:"interaction_id"`
+	Direction     string   `json:"direction"`
+	Groups        []string `json:"groups"`
 	Agent         *struct {
 		ID        string `json:"id"`
 		Name      string `json:"name"`
@@ -231,6 +232,9 @@ func (e *e2e) verify() (stored int) {
 			if want := float64(r.Bytes-44) / 8000; r.MediaType == "audio/wav" && (r.DurationSeconds < want-0.001 || r.DurationSeconds > want+0.001) {
 				e.t.Errorf("sidecar %s: %s lasts %.3f s, want %.3f s", p, r.ContentKey, r.DurationSeconds, want)
 			}
+		}
+		if strings.Join(sc.Groups, ",") != strings.Join(it.Groups, ",") {
+			e.t.Errorf("sidecar %s: groups %q, want %q", p, sc.Groups, it.Groups)
 		}
 		if sc.Agent == nil || sc.Agent.ID != it.AgentID || sc.Agent.Name != it.AgentName || sc.Agent.Email != it.AgentEmail || sc.Agent.AgentCode != it.AgentCode {
 			e.t.Errorf("sidecar %s: agent %+v, want %s %s %s %s", p, sc.Agent, it.AgentID, it.AgentName, it.AgentEmail, it.AgentCode)

@@ -156,7 +156,8 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 // classify maps an error to the documented exit codes.
 func classify(err error) error {
 	var se *vcc.ScopeError
-	if errors.Is(err, vcc.ErrBadCredentials) || errors.As(err, &se) {
+	var te *vcc.TokenRefusedError
+	if errors.Is(err, vcc.ErrBadCredentials) || errors.As(err, &se) || errors.As(err, &te) {
 		return &exitError{code: 2, err: err}
 	}
 	return &exitError{code: 1, err: err}
@@ -179,6 +180,7 @@ func printReport(w io.Writer, rep *ingest.Report) {
 		fmt.Fprintf(w, "  watermark:           %s\n", rep.Watermark.Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "  %s\n", rep.Coverage.Summary())
+	printBadRecords(w, rep.Coverage.BadRecords)
 	for _, warn := range rep.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}

@@ -268,6 +268,17 @@ type Report struct {
 	Total     Bucket    `json:"total"`
 	Diagnosis Diagnosis `json:"diagnosis"`
 	Failures  []Failure `json:"failures,omitempty"`
+	// BadRecords are records VCC listed in the range that vccingest could
+	// not use, or used only in part (a missing or undocumented field).
+	BadRecords []BadRecord `json:"bad_records,omitempty"`
+}
+
+// BadRecord is one listed record that could not be (fully) used.
+type BadRecord struct {
+	API      string    `json:"api"`
+	Window   time.Time `json:"window"`
+	RecordID string    `json:"record_id,omitempty"`
+	Problem  string    `json:"problem"`
 }
 
 // Dimensions a report can be bucketed by.

@@ -31,7 +31,18 @@ func FromCatalog(ctx context.Context, cat *catalog.Catalog, tenant string, from,
 		}
 		calls = append(calls, c)
 	}
-	return Build(calls, by, lookback)
+	rep, err := Build(calls, by, lookback)
+	if err != nil {
+		return Report{}, err
+	}
+	bad, err := cat.BadRecords(ctx, tenant, from, to)
+	if err != nil {
+		return Report{}, err
+	}
+	for _, b := range bad {
+		rep.BadRecords = append(rep.BadRecords, BadRecord{API: b.API, Window: b.WindowStart, RecordID: b.RecordID, Problem: b.Problem})
+	}
+	return rep, nil
 }
 
 // Source is the part of the VCC client a live probe reads.

@@ -397,3 +397,24 @@ func (r *Content) Close() error {
 	}
 	return nil
 }
+
+// CheckDownload asks for the first byte of a content item (Range
+// bytes=0-0), as a download would, and reads it: a refusal that only
+// downloads meet (an Accept rule, a download permission) shows before the
+// first sync. It returns the content's size if the server said.
+func (c *Client) CheckDownload(ctx context.Context, guid, contentKey string) (size int64, err error) {
+	k := call{api: apiContent, path: []string{"interactions", guid, "content", contentKey}, header: http.Header{"Range": {"bytes=0-0"}}}
+	resp, err := c.do(ctx, k)
+	if err != nil {
+		return 0, err
+	}
+	defer drain(resp)
+	size = resp.ContentLength
+	if cr := resp.Header.Get("Content-Range"); resp.StatusCode == http.StatusPartialContent && strings.Contains(cr, "/") {
+		size, _ = strconv.ParseInt(cr[strings.LastIndexByte(cr, '/')+1:], 10, 64)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1)); err != nil {
+		return 0, fmt.Errorf("VCC content API: GET %s: no byte came back: %w", k.logPath(), unexpected(err))
+	}
+	return size, nil
+}
