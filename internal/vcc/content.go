@@ -286,6 +286,12 @@ func (c *Client) Interaction(ctx context.Context, guid string) (Interaction, err
 	return j.decode()
 }
 
+// identity asks for a download's bytes as stored: with an explicit
+// Accept-Encoding, Go's transport does not inflate a compressed body, so
+// what is hashed and stored is what VCC holds, and a small compressed body
+// cannot grow into a huge file.
+var identity = http.Header{"Accept-Encoding": {"identity"}}
+
 // Content is a content item being downloaded. Reads resume a broken transfer
 // with a Range request, so a caller sees one stream of Size bytes or an
 // error.
@@ -303,7 +309,7 @@ type Content struct {
 
 // Open starts downloading content item contentKey of interaction guid.
 func (c *Client) Open(ctx context.Context, guid, contentKey string) (*Content, error) {
-	k := call{api: apiContent, path: []string{"interactions", guid, "content", contentKey}}
+	k := call{api: apiContent, path: []string{"interactions", guid, "content", contentKey}, header: identity.Clone()}
 	resp, err := c.do(ctx, k)
 	if err != nil {
 		return nil, err
@@ -403,7 +409,7 @@ func (r *Content) Close() error {
 // downloads meet (an Accept rule, a download permission) shows before the
 // first sync. It returns the content's size if the server said.
 func (c *Client) CheckDownload(ctx context.Context, guid, contentKey string) (size int64, err error) {
-	k := call{api: apiContent, path: []string{"interactions", guid, "content", contentKey}, header: http.Header{"Range": {"bytes=0-0"}}}
+	k := call{api: apiContent, path: []string{"interactions", guid, "content", contentKey}, header: http.Header{"Range": {"bytes=0-0"}, "Accept-Encoding": {"identity"}}}
 	resp, err := c.do(ctx, k)
 	if err != nil {
 		return 0, err

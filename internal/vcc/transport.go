@@ -141,7 +141,11 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, &retryable{err: fmt.Errorf("VCC %s API: GET %s: %w", k.api.name, k.logPath(), stripURL(err))}
+			err = fmt.Errorf("VCC %s API: GET %s: %w", k.api.name, k.logPath(), stripURL(err))
+			if errors.Is(err, errRedirect) {
+				return nil, err // the next attempt would be redirected the same way
+			}
+			return nil, &retryable{err: err}
 		}
 		c.count(k.api.name, resp.StatusCode, k.api.scope)
 		c.noteDate(resp.Header)

@@ -275,10 +275,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: newTransport(cfg.Downloads)}
+	hc := &http.Client{Transport: newTransport(cfg.Downloads)}
+	if cfg.HTTPClient != nil {
+		copied := *cfg.HTTPClient
+		hc = &copied
 	}
+	hc.CheckRedirect = checkRedirect
 	c := &Client{
 		cfg: cfg, auth: authU, api: apiU, http: hc, log: cfg.Logger,
 		ua:      "vccingest/" + cmpOr(cfg.Version, "dev"),
@@ -328,6 +330,32 @@ func checkURL(what, raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("VCC %s must not carry credentials", what)
 	}
 	return u, nil
+}
+
+// errRedirect is a redirect vccingest will not follow; no retry changes it.
+var errRedirect = errors.New("redirect refused")
+
+// checkRedirect follows a resource call's redirect only where the bearer
+// token may go: to https, or http on a loopback host (the rule the
+// configured URLs pass), never from https down to http, and at most 5 hops.
+// The token goes only to the scheme, host and port the call was for; a hop
+// elsewhere (signed storage, say) is sent without Authorization. Go itself
+// compares host names only, not ports, before it drops the header.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	switch {
+	case len(via) >= 5:
+		return fmt.Errorf("%w: more than 5 redirects", errRedirect)
+	case first.Scheme == "https" && req.URL.Scheme != "https":
+		return fmt.Errorf("%w: from https to %s://%s", errRedirect, req.URL.Scheme, req.URL.Host)
+	}
+	if _, err := checkURL("redirect", (&url.URL{Scheme: req.URL.Scheme, Host: req.URL.Host}).String()); err != nil {
+		return fmt.Errorf("%w: %v", errRedirect, err)
+	}
+	if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+		req.Header.Del("Authorization")
+	}
+	return nil
 }
 
 func isLoopback(host string) bool {
