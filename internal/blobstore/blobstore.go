@@ -1,7 +1,8 @@
 // Package blobstore stores recordings and their metadata sidecars in a bucket
 // chosen by URL (gocloud.dev/blob), under vccingest's key layout, and commits
 // an object only when the bytes written are the bytes expected: nothing
-// partial is ever visible under a final key.
+// partial is ever visible under a final key. On a file:// bucket a committed
+// object also survives a power loss (see filecommit.go).
 package blobstore
 
 import (
@@ -11,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -30,8 +30,13 @@ import (
 type Bucket struct {
 	b     *blob.Bucket
 	url   string // for messages; holds no secret
-	dir   string // file:// buckets: the directory
 	cloud bool   // s3:// or azblob://
+
+	// file:// buckets: writes are committed by filecommit.go, not fileblob.
+	dir   string // the directory, absolute
+	fs    commitFS
+	tmp   *tempArea
+	dirMu sync.RWMutex // see ensureDir
 }
 
 // Object describes a stored object.
@@ -93,62 +98,31 @@ func openFile(u *url.URL, raw string) (*Bucket, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("bucket URL %q names no directory", raw)
 	}
-	dir = filepath.FromSlash(dir)
+	dir, err := filepath.Abs(filepath.FromSlash(dir))
+	if err != nil {
+		return nil, fmt.Errorf("bucket URL %q: %w", raw, err)
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("bucket directory %s cannot be created: %w", dir, err)
 	}
-	// Temporary files next to their final name: the rename that commits a
-	// write then never crosses file systems, so it is atomic.
-	b, err := fileblob.OpenBucket(dir, &fileblob.Options{NoTempDir: true, Metadata: fileblob.MetadataDontWrite, DirFileMode: 0o750})
+	// fileblob reads, lists and deletes; writes are vccingest's own (see
+	// filecommit.go) and write no .attrs files.
+	b, err := fileblob.OpenBucket(dir, &fileblob.Options{Metadata: fileblob.MetadataDontWrite, DirFileMode: 0o750})
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", dir, err)
 	}
-	return &Bucket{b: b, url: raw, dir: dir}, nil
+	return &Bucket{b: b, url: raw, dir: dir, fs: osFS{}, tmp: newTempArea(dir)}, nil
 }
 
-// SweepTemp removes temporary files that writes cut short by a crash left in
-// a file:// bucket, if they are older than olderThan. They are never visible
-// under a final key; this only reclaims their space. Other backends need no
-// sweep: an unfinished upload there is not an object.
-func (b *Bucket) SweepTemp(olderThan time.Duration) (removed int, err error) {
-	if b.dir == "" {
-		return 0, nil
+// Close releases the bucket. A file bucket's temporary directory goes with
+// it, so no write may be in progress.
+func (b *Bucket) Close() error {
+	var err error
+	if b.tmp != nil {
+		err = b.tmp.close()
 	}
-	cutoff := time.Now().Add(-olderThan)
-	err = filepath.WalkDir(b.dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !isTempName(d.Name()) {
-			return err
-		}
-		if info, err := d.Info(); err == nil && info.ModTime().Before(cutoff) {
-			if err := os.Remove(path); err == nil {
-				removed++
-			}
-		}
-		return nil
-	})
-	return removed, err
+	return errors.Join(err, b.b.Close())
 }
-
-// isTempName matches fileblob's temporary names: <name>.<hex nanoseconds>.tmp.
-func isTempName(name string) bool {
-	rest, ok := strings.CutSuffix(name, ".tmp")
-	if !ok {
-		return false
-	}
-	i := strings.LastIndexByte(rest, '.')
-	if i < 0 || i == len(rest)-1 {
-		return false
-	}
-	for _, c := range rest[i+1:] {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// Close releases the bucket.
-func (b *Bucket) Close() error { return b.b.Close() }
 
 // String returns the bucket URL.
 func (b *Bucket) String() string { return b.url }
@@ -175,8 +149,12 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, wantSize int6
 	if err := checkKey(key); err != nil {
 		return Object{}, err
 	}
-	// Cancelling the writer's context before Close aborts the write (gocloud
-	// semantics): that is how a bad transfer is kept from being committed.
+	if b.dir != "" {
+		return b.putFile(ctx, key, r, wantSize)
+	}
+	// S3 and Azure: cancelling the writer's context before Close aborts the
+	// upload (gocloud semantics): that is how a bad transfer is kept from
+	// being committed.
 	wctx, abort := context.WithCancel(ctx)
 	defer abort()
 	opts := &blob.WriterOptions{ContentType: contentType, DisableContentTypeDetection: true}
@@ -287,8 +265,8 @@ func (b *Bucket) List(ctx context.Context, prefix string, fn func(key string, si
 		if err != nil {
 			return fmt.Errorf("list %s: %w", prefix, err)
 		}
-		if isTempName(obj.Key) {
-			continue // a write in progress, or one a crash cut short
+		if strings.HasPrefix(obj.Key, tempRoot+"/") || isTempName(obj.Key) {
+			continue // a write in progress (isTempName: an older version's), or one a crash cut short
 		}
 		if err := fn(obj.Key, obj.Size); err != nil {
 			return err

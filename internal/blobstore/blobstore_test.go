@@ -5,9 +5,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/blobstore/blobstoretest"
@@ -58,38 +62,153 @@ func TestOpen_RelativeDir(t *testing.T) {
 	}
 }
 
-func TestSweepTemp_RemovesOnlyStaleTempFiles(t *testing.T) {
+// Temporary files of older versions (fileblob's, beside the final name)
+// are hidden from List, and swept once unwritten for a day; once a walk
+// finds none left the bucket is not walked again.
+func TestSweepTemp_OlderVersionsTempFiles(t *testing.T) {
+	ctx := context.Background()
 	dir := t.TempDir()
-	b, err := blobstore.Open(context.Background(), "file://"+dir)
+	b, err := blobstore.Open(ctx, "file://"+dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if _, err := b.Put(context.Background(), "t/2024/03/04/g/rec.wav", strings.NewReader("ok"), 2); err != nil {
+	if _, err := b.Put(ctx, "t/2024/03/04/g/rec.wav", strings.NewReader("ok"), 2); err != nil {
 		t.Fatal(err)
 	}
 	stale := filepath.Join(dir, "t/2024/03/04/g/other.wav.17a2b3c4d5e6f.tmp")
-	if err := os.WriteFile(stale, []byte("partial"), 0o600); err != nil {
-		t.Fatal(err)
+	young := filepath.Join(dir, "t/2024/03/04/g/third.wav.17a2b3c4d5e70.tmp") // an older version writing now
+	keep := filepath.Join(dir, "t/2024/03/04/g/notes.tmp")                    // not fileblob's pattern
+	for _, p := range []string{stale, young, keep} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	keep := filepath.Join(dir, "t/2024/03/04/g/notes.tmp") // not fileblob's pattern
-	if err := os.WriteFile(keep, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	old := time.Now().Add(-time.Hour)
+	old := time.Now().Add(-25 * time.Hour)
 	_ = os.Chtimes(stale, old, old)
-	n, err := b.SweepTemp(time.Minute)
-	if err != nil || n != 1 {
+	var listed []string
+	if err := b.List(ctx, "", func(k string, _ int64) error { listed = append(listed, k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"t/2024/03/04/g/notes.tmp", "t/2024/03/04/g/rec.wav"}; !slices.Equal(listed, want) {
+		t.Errorf("List = %v, want %v", listed, want)
+	}
+
+	if n, err := b.SweepTemp(ctx); err != nil || n != 1 {
 		t.Fatalf("SweepTemp = %d, %v; want 1", n, err)
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Error("stale temp file still there")
+		t.Error("stale temporary file still there")
 	}
-	for _, p := range []string{keep, filepath.Join(dir, "t/2024/03/04/g/rec.wav")} {
+	for _, p := range []string{young, keep, filepath.Join(dir, "t/2024/03/04/g/rec.wav")} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("%s was removed", p)
 		}
 	}
+	// The young one is swept once it has aged; that walk finds none left.
+	_ = os.Chtimes(young, old, old)
+	if n, err := b.SweepTemp(ctx); err != nil || n != 1 {
+		t.Fatalf("SweepTemp once the young one aged = %d, %v; want 1", n, err)
+	}
+	// From now on sweeps look only in the temporary area.
+	late := filepath.Join(dir, "t/2024/03/04/g/late.wav.17a2b3c4d5e71.tmp")
+	if err := os.WriteFile(late, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chtimes(late, old, old)
+	if n, err := b.SweepTemp(ctx); err != nil || n != 0 {
+		t.Fatalf("SweepTemp after a clean walk = %d, %v; want 0 (no walk)", n, err)
+	}
+}
+
+// Objects an older version wrote through fileblob, with its .attrs files,
+// read, list and are adopted as before; overwriting one drops its .attrs.
+func TestFileBucket_ObjectsWithAttrs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, err := fileblob.OpenBucket(dir, nil) // writes .attrs files
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "t/2024/03/04/g/rec.wav"
+	if err := old.WriteAll(ctx, key, []byte("hello"), &blob.WriterOptions{ContentType: "audio/wav"}); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	attrs := filepath.Join(dir, filepath.FromSlash(key)) + ".attrs"
+	if _, err := os.Stat(attrs); err != nil {
+		t.Fatalf("fileblob wrote no .attrs file: %v", err)
+	}
+	b, err := blobstore.Open(ctx, "file://"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var listed []string
+	if err := b.List(ctx, "", func(k string, _ int64) error { listed = append(listed, k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(listed, []string{key}) {
+		t.Errorf("List = %v, want [%s]", listed, key)
+	}
+	if obj, found, err := b.Existing(ctx, key, 5); err != nil || !found || obj.Size != 5 {
+		t.Errorf("Existing = %+v, %v, %v", obj, found, err)
+	}
+	if _, err := b.Put(ctx, key, strings.NewReader("bye"), 3); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.ReadAll(ctx, key); err != nil || string(got) != "bye" {
+		t.Errorf("after overwrite: %q, %v", got, err)
+	}
+	if _, err := os.Stat(attrs); !os.IsNotExist(err) {
+		t.Errorf("the .attrs file of the bytes replaced is still there (%v)", err)
+	}
+}
+
+// Nothing but objects is left in the bucket directory once a Bucket that
+// wrote (and failed a write) is closed.
+func TestFileBucket_CloseLeavesOnlyObjects(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b, err := blobstore.Open(ctx, "file://"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Put(ctx, "t/2024/03/04/g/rec.wav", strings.NewReader("ok"), 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Put(ctx, "t/2024/03/04/g/short.wav", strings.NewReader("o"), 2); err == nil {
+		t.Fatal("short write committed")
+	}
+	if _, err := b.SweepTemp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := files(t, dir); !slices.Equal(got, []string{"t/2024/03/04/g/rec.wav"}) {
+		t.Errorf("files left: %v", got)
+	}
+	if _, err := b.Put(ctx, "t/2024/03/04/g/late.wav", strings.NewReader("ok"), 2); err == nil {
+		t.Error("a write after Close succeeded")
+	}
+}
+
+// files lists the regular files under dir, relative, slash-separated.
+func files(t *testing.T, dir string) []string {
+	t.Helper()
+	var fs []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, path)
+			fs = append(fs, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
 }
 
 func TestExtForMediaType(t *testing.T) {

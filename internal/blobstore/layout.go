@@ -43,9 +43,10 @@ func ValidateID(id string) error {
 	return nil
 }
 
-// checkKey refuses keys that could escape the bucket's prefix scheme.
+// checkKey refuses keys that could escape the bucket's prefix scheme, and
+// keys in a file bucket's temporary area.
 func checkKey(key string) error {
-	if key == "" || strings.HasPrefix(key, "/") {
+	if key == "" || strings.HasPrefix(key, "/") || key == tempRoot || strings.HasPrefix(key, tempRoot+"/") {
 		return fmt.Errorf("%w: key %q", ErrBadID, key)
 	}
 	for _, part := range strings.Split(key, "/") {

@@ -226,23 +226,14 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 		} else if n > 0 {
 			log.Info("resumed jobs left running by a stopped process", "jobs", n)
 		}
-		// The caller holds the data-dir lock, so any temporary object in
-		// the bucket is the leftover of a killed process: none is being
-		// written.
-		if n, err := e.cfg.Bucket.SweepTemp(0); err != nil {
-			return nil, err
-		} else if n > 0 {
-			log.Info("removed partial downloads left by a stopped process", "objects", n)
-		}
-	} else {
-		// Shared queue: other workers may be writing now, but no attempt
-		// outlives its timeout (rescue_after), so older temporary objects
-		// were left by a worker that died.
-		if n, err := e.cfg.Bucket.SweepTemp(2 * e.cfg.RescueAfter); err != nil {
-			return nil, err
-		} else if n > 0 {
-			log.Info("removed partial downloads left by a worker that died", "objects", n)
-		}
+	}
+	// The sweep removes only what processes that have ended left, so other
+	// workers sharing the bucket may be writing meanwhile. What it cannot
+	// remove only takes space (it is never an object): not a reason to stop.
+	if n, err := e.cfg.Bucket.SweepTemp(ctx); err != nil {
+		log.Warn("partial downloads left by a stopped process could not all be removed", "removed", n, "err", err)
+	} else if n > 0 {
+		log.Info("removed partial downloads left by a stopped process", "objects", n)
 	}
 	if err := e.cfg.Catalog.UpsertTenant(ctx, catalog.Tenant{ID: t.ID, Region: t.Region}); err != nil {
 		return nil, err
