@@ -211,6 +211,40 @@ func files(t *testing.T, dir string) []string {
 	return fs
 }
 
+// kill -9 in the middle of a write: the writer's temporary directory holds
+// the partial file, nothing is under the key, and another Bucket's sweep
+// removes the directory.
+func TestFileBucket_KilledWriter(t *testing.T) {
+	ctx := context.Background()
+	var dir string
+	key := "t/2024/03/04/g/rec.wav"
+	blobstoretest.KilledWriter(t, func() string { dir = t.TempDir(); return "file://" + dir }, key)
+	left := files(t, dir)
+	if len(left) != 2 || !strings.HasPrefix(left[0], ".vccingest-tmp/") || !strings.HasSuffix(left[0], "/1.part") || !strings.HasSuffix(left[1], "/lock") {
+		t.Fatalf("the killed writer left %v, want its lock and one .part file in its temporary directory", left)
+	}
+	if info, err := os.Stat(filepath.Join(dir, left[0])); err != nil || info.Size() < 2<<20 {
+		t.Fatalf("partial file: %v, %v; want at least 2 MiB written before the kill", info, err)
+	}
+	b, err := blobstore.Open(ctx, "file://"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if n, err := b.SweepTemp(ctx); n != 1 || err != nil {
+		t.Fatalf("SweepTemp = %d, %v; want 1", n, err)
+	}
+	if left := files(t, dir); len(left) != 0 {
+		t.Errorf("after the sweep: %v", left)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, ".vccingest-tmp"))
+	for _, e := range entries {
+		if e.Name() != "legacy-swept" {
+			t.Errorf("temporary area still holds %s", e.Name())
+		}
+	}
+}
+
 func TestExtForMediaType(t *testing.T) {
 	for mt, want := range map[string]string{"audio/wav": "wav", "Audio/X-WAV": "wav", "audio/mpeg": "mp3", "application/json; charset=utf-8": "json", "video/mp4": "mp4", "": "bin", "x/y": "bin"} {
 		if got := blobstore.ExtForMediaType(mt); got != want {

@@ -4,12 +4,16 @@
 package blobstoretest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
+	"os"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +35,9 @@ func Run(t *testing.T, open Open) {
 	t.Run("HostileKeysRefused", func(t *testing.T) { hostileKeys(t, open(t)) })
 	t.Run("ExistingAdoptsCompleteObject", func(t *testing.T) { existing(t, open(t)) })
 	t.Run("SidecarRoundTrip", func(t *testing.T) { sidecar(t, open(t)) })
+	t.Run("FailedMidwayLeavesNothing", func(t *testing.T) { failedMidway(t, open(t)) })
+	t.Run("InFlightWriteSurvivesSweeps", func(t *testing.T) { inFlightSurvivesSweeps(t, open(t)) })
+	t.Run("KilledWriterSwept", func(t *testing.T) { killedWriterSwept(t, open) })
 	t.Run("Probe", func(t *testing.T) {
 		if err := open(t).Probe(context.Background()); err != nil {
 			t.Fatal(err)
@@ -191,4 +198,221 @@ func sidecar(t *testing.T, b *blobstore.Bucket) {
 			t.Errorf("sidecar lacks %s:\n%s", want, data)
 		}
 	}
+}
+
+// gatedReader serves size bytes of data, stopping after the first open
+// bytes until gate is closed; reached is closed when it stops there.
+type gatedReader struct {
+	data          []byte
+	open          int
+	reached, gate chan struct{}
+	off           int
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	if g.off == g.open && g.reached != nil {
+		close(g.reached)
+		g.reached = nil
+		<-g.gate
+	}
+	if g.off == len(g.data) {
+		return 0, io.EOF
+	}
+	end := len(g.data)
+	if g.off < g.open {
+		end = g.open
+	}
+	n := copy(p, g.data[g.off:end])
+	g.off += n
+	return n, nil
+}
+
+// failedMidway: a write whose source fails after megabytes leaves no
+// object, and nothing for a sweep to find: the write cleaned up after
+// itself.
+func failedMidway(t *testing.T, b *blobstore.Bucket) {
+	ctx := context.Background()
+	key := "t/2024/03/04/abc/rec.wav"
+	data := bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16)
+	r := &failingReader{r: bytes.NewReader(data[:2<<20]), err: errors.New("connection reset by peer")}
+	if _, err := b.Put(ctx, key, r, int64(len(data))); err == nil || !strings.Contains(err.Error(), key) {
+		t.Fatalf("Put = %v, want an error naming %s", err, key)
+	}
+	if ks := keys(t, b); len(ks) != 0 {
+		t.Fatalf("bucket lists %v", ks)
+	}
+	if _, found, err := b.Existing(ctx, key, 0); err != nil || found {
+		t.Fatalf("Existing: found=%v err=%v", found, err)
+	}
+	if n, err := b.SweepTemp(ctx); n != 0 || err != nil {
+		t.Fatalf("SweepTemp after a failed write = %d, %v; want 0 (the write removes its own temporary file)", n, err)
+	}
+}
+
+// inFlightSurvivesSweeps: sweeps by the writing Bucket and by a second one
+// on the same bucket (as another process would) leave a write in progress
+// alone; it then commits.
+func inFlightSurvivesSweeps(t *testing.T, b *blobstore.Bucket) {
+	ctx := context.Background()
+	other, err := blobstore.Open(ctx, b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	key := "t/2024/03/04/abc/rec.wav"
+	data := bytes.Repeat([]byte("RIFF-audio-"), 300_000)
+	r := &gatedReader{data: data, open: 1 << 20, reached: make(chan struct{}), gate: make(chan struct{})}
+	reached := r.reached
+	type result struct {
+		obj blobstore.Object
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		obj, err := b.Put(ctx, key, r, int64(len(data)))
+		done <- result{obj, err}
+	}()
+	select {
+	case <-reached:
+	case res := <-done:
+		t.Fatalf("Put returned before its reader was done: %v", res.err)
+	}
+	for name, sweeper := range map[string]*blobstore.Bucket{"writer": b, "other": other} {
+		if n, err := sweeper.SweepTemp(ctx); n != 0 || err != nil {
+			t.Errorf("SweepTemp by the %s during a write = %d, %v; want 0", name, n, err)
+		}
+	}
+	if ks := keys(t, other); len(ks) != 0 {
+		t.Errorf("a write in progress is listed: %v", ks)
+	}
+	close(r.gate)
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("the write the sweeps ran beside failed: %v", res.err)
+	}
+	got, err := other.ReadAll(ctx, key)
+	if err != nil || !bytes.Equal(got, data) || res.obj.SHA256 != sum(data) {
+		t.Fatalf("read back %d of %d bytes (%v), sha %s want %s", len(got), len(data), err, res.obj.SHA256, sum(data))
+	}
+}
+
+// killedWriterSwept: a process killed (SIGKILL) in the middle of a write
+// leaves nothing under the key, and another Bucket's sweep removes what it
+// left (file buckets: its temporary file; elsewhere there is none).
+func killedWriterSwept(t *testing.T, open Open) {
+	ctx := context.Background()
+	key := "t/2024/03/04/abc/rec.wav"
+	var b *blobstore.Bucket
+	KilledWriter(t, func() string { b = open(t); return b.String() }, key)
+	sweeper, err := blobstore.Open(ctx, b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sweeper.Close()
+	want := 0
+	if strings.HasPrefix(b.String(), "file:") {
+		want = 1
+	}
+	if n, err := sweeper.SweepTemp(ctx); n != want || err != nil {
+		t.Errorf("SweepTemp after the writer was killed = %d, %v; want %d", n, err, want)
+	}
+	if n, err := sweeper.SweepTemp(ctx); n != 0 || err != nil {
+		t.Errorf("second SweepTemp = %d, %v; want 0", n, err)
+	}
+	if ks := keys(t, sweeper); len(ks) != 0 {
+		t.Errorf("after a killed write the bucket lists %v", ks)
+	}
+	if _, found, err := sweeper.Existing(ctx, key, 0); err != nil || found {
+		t.Errorf("Existing after a killed write: found=%v err=%v", found, err)
+	}
+}
+
+const (
+	killedWriterURL = "VCCINGEST_BLOBSTORETEST_KILLED_WRITER_URL"
+	killedWriterKey = "VCCINGEST_BLOBSTORETEST_KILLED_WRITER_KEY"
+	writingMarker   = "blobstoretest: the write is under way"
+)
+
+// KilledWriter runs the test binary again as a child process that opens the
+// bucket at bucketURL() and writes key, and kills it (SIGKILL) once some
+// megabytes of the write have reached the bucket. In the child, KilledWriter
+// is where that write happens and it never returns; so a test calls it
+// before doing anything else, and opens its bucket in bucketURL (which the
+// child does not call).
+func KilledWriter(t *testing.T, bucketURL func() string, key string) {
+	t.Helper()
+	if u := os.Getenv(killedWriterURL); u != "" {
+		childWrite(u, os.Getenv(killedWriterKey)) // never returns
+	}
+	u := bucketURL()
+	var run []string
+	for _, part := range strings.Split(t.Name(), "/") {
+		run = append(run, "^"+regexp.QuoteMeta(part)+"$")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run="+strings.Join(run, "/"), "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), killedWriterURL+"="+u, killedWriterKey+"="+key)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if sc.Text() == writingMarker {
+				started <- true
+				_, _ = io.Copy(io.Discard, stdout)
+				return
+			}
+		}
+		started <- false
+	}()
+	select {
+	case ok := <-started:
+		if !ok {
+			_ = cmd.Wait()
+			t.Fatalf("the writer process ended before its write was under way:\n%s", stderr.String())
+		}
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("the writer process did not start writing within a minute:\n%s", stderr.String())
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+}
+
+// childWrite is the child's side of KilledWriter: a write of 16 MiB that
+// stops for good after 2 MiB, saying so on stdout.
+func childWrite(bucketURL, key string) {
+	ctx := context.Background()
+	b, err := blobstore.Open(ctx, bucketURL)
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		os.Exit(1)
+	}
+	data := bytes.Repeat([]byte{0x5a}, 16<<20)
+	r := &gatedReader{data: data, open: 2 << 20, reached: make(chan struct{}), gate: make(chan struct{})}
+	go func() {
+		<-r.reached
+		// The reader is asked for more only once what it gave is written.
+		os.Stdout.WriteString(writingMarker + "\n")
+	}()
+	_, err = b.Put(ctx, key, r, int64(len(data)))
+	os.Stderr.WriteString("the write returned, though it should block until killed: " + errString(err) + "\n")
+	os.Exit(1)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	return err.Error()
 }
