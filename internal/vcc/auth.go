@@ -57,11 +57,12 @@ func (ts *tokenSource) token(ctx context.Context) (string, error) {
 }
 
 // Token lifetimes vccingest trusts: VCC documents 7200 s (one page says an
-// hour). An expires_in that is absent, not positive or absurd would make the
-// client ask for a token per call or keep one for ever; it is clamped, and a
-// token that dies earlier is renewed on its first 401.
+// hour). An expires_in that is absent or not positive would make the client
+// ask for a token per call, and an absurd one keep a token for ever: the
+// first two count as an hour, the last is clamped to a day; a token that
+// dies earlier is renewed on its first 401.
 const (
-	minTokenLifetime     = time.Minute
+	minTokenLifetime     = time.Second
 	maxTokenLifetime     = 24 * time.Hour
 	defaultTokenLifetime = time.Hour
 )
@@ -70,7 +71,7 @@ func (ts *tokenSource) clampExpiry() {
 	lifetime := ts.tok.Expiry.Sub(ts.issued)
 	want := lifetime
 	switch {
-	case ts.tok.Expiry.IsZero():
+	case ts.tok.Expiry.IsZero() || lifetime <= 0:
 		want = defaultTokenLifetime
 	case lifetime < minTokenLifetime:
 		want = minTokenLifetime
