@@ -227,18 +227,7 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 			log.Info("resumed jobs left running by a stopped process", "jobs", n)
 		}
 	}
-	// The sweep removes only what processes that have ended left, so other
-	// workers sharing the bucket may be writing meanwhile. What it cannot
-	// remove only takes space (it is never an object): not a reason to stop.
-	if n, err := e.cfg.Bucket.SweepTemp(ctx); err != nil {
-		log.Warn("partial downloads left by a stopped process could not all be removed", "removed", n, "err", err)
-	} else if n > 0 {
-		log.Info("removed partial downloads left by a stopped process", "objects", n)
-	}
-	if err := e.cfg.Catalog.UpsertTenant(ctx, catalog.Tenant{ID: t.ID, Region: t.Region}); err != nil {
-		return nil, err
-	}
-	if err := e.p.refreshAgents(ctx, t); err != nil {
+	if err := e.p.ready(ctx, t); err != nil {
 		return nil, err
 	}
 

@@ -71,15 +71,29 @@ func (p *Pipeline) RemoveTenant(id string) {
 }
 
 // Prepare readies a run of t: a token for each scope (see Engine.Preflight
-// for the warnings) and the agent cache refreshed.
+// for the warnings), the bucket swept and the agent cache refreshed.
 func (p *Pipeline) Prepare(ctx context.Context, t *Tenant) (warnings []string, err error) {
 	if warnings, err = preflight(ctx, t); err != nil {
 		return nil, err
 	}
-	if err := p.p.cat.UpsertTenant(ctx, catalog.Tenant{ID: t.ID, Region: t.Region}); err != nil {
-		return nil, err
+	return warnings, p.p.ready(ctx, t)
+}
+
+// ready does what every run of t does before it queues work, whichever
+// runner runs it: sweep the bucket, record the tenant, refresh the agents.
+func (p *pipeline) ready(ctx context.Context, t *Tenant) error {
+	// The sweep removes only what processes that have ended left, so other
+	// workers sharing the bucket may be writing meanwhile. What it cannot
+	// remove only takes space (it is never an object): not a reason to stop.
+	if n, err := t.Bucket.SweepTemp(ctx); err != nil {
+		p.log.Warn("partial downloads left by a stopped process could not all be removed", "tenant", t.ID, "removed", n, "error", err)
+	} else if n > 0 {
+		p.log.Info("removed partial downloads left by a stopped process", "tenant", t.ID, "objects", n)
 	}
-	return warnings, p.p.refreshAgents(ctx, t)
+	if err := p.cat.UpsertTenant(ctx, catalog.Tenant{ID: t.ID, Region: t.Region}); err != nil {
+		return err
+	}
+	return p.refreshAgents(ctx, t)
 }
 
 // QueueWindows records windows and queues their discovery, in one
