@@ -12,7 +12,7 @@ type Fault string
 // The faults the simulator can inject.
 const (
 	FaultNone          Fault = ""
-	Fault429           Fault = "429"          // 429 Too Many Requests with Retry-After
+	Fault429           Fault = "429"          // 429 Too Many Requests, with Retry-After
 	Fault5xx           Fault = "5xx"          // 500, 502 or 503
 	FaultReset         Fault = "reset"        // connection reset mid-body (downloads)
 	FaultShortBody     Fault = "short-body"   // fewer bytes than Content-Length (downloads)
@@ -60,6 +60,10 @@ const (
 	RouteContent           = "GET /interaction-content/interactions/{guid}/content/{contentKey}"
 	RouteUsers             = "GET /useradmin/users"
 	RouteUser              = "GET /useradmin/users/{userId}"
+	RouteUserByAgent       = "GET /useradmin/users/by/agentDisplayId/{agentDisplayId}"
+	RouteUserGroups        = "GET /useradmin/users/{userId}/groups"
+	RouteGroup             = "GET /useradmin/groups/{groupId}"
+	RouteGroupUsers        = "GET /useradmin/groups/{groupId}/users"
 	RouteStatsInteractions = "GET /stats/interactions"
 	RouteStatsInteraction  = "GET /stats/interactions/{guid}"
 )

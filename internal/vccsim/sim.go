@@ -1,11 +1,22 @@
 // Package vccsim is a faithful local Vonage Contact Center: the token
 // endpoint, the Interaction Content, User Admin and Insights Stats APIs as
 // ../shared/vcc-api.md documents them, over a generated account with agents,
-// groups, calls and streaming WAV recordings. It models what makes VCC hard to
-// ingest from: per-scope tokens, credentials whose owner's feature
-// permissions silently hide content, content and stats that arrive late, and
-// faults (429, 5xx, resets, short bodies, slow or malformed responses). Ground
-// truth and request counters let tests check a connector against it.
+// groups, calls and streaming WAV recordings.
+//
+// It is strict: it is never more lenient than the documentation. Every
+// documented rule (form-encoded token requests, the scope of each token,
+// the versioned Accept header of each API, parameter ranges, window limits,
+// GUID syntax) is enforced by default and answered with the documented
+// error body. Where the documentation leaves a point open, Config.Readings
+// chooses the reading (inferred.go lists them), so that a client can be
+// tested against every reading.
+//
+// It models what makes VCC hard to ingest from: per-scope tokens,
+// credentials whose owner's feature permissions silently hide content,
+// content and stats that arrive late, an account-wide fair-usage limit, and
+// faults (429, 5xx, resets, short bodies, slow or malformed responses).
+// Ground truth, request counters and a list of rejected requests let tests
+// check a connector against it.
 //
 // Tests, benchmarks and `vccingest demo` run against it; `vccingest sim` runs
 // it standalone.
@@ -16,12 +27,14 @@
 package vccsim
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -34,6 +47,8 @@ const (
 	ScopeContent = "interaction-content:read"
 	ScopeUsers   = "users:read"
 	ScopeStats   = "stats"
+	// ScopeUsersWrite also grants the User Admin reads.
+	ScopeUsersWrite = "users:write"
 )
 
 // Config sizes and shapes the simulated account. Zero values take defaults.
@@ -62,9 +77,18 @@ type Config struct {
 	// would (the simulator on loopback answers in microseconds).
 	Latency time.Duration
 
+	// Readings chooses how the simulator answers where vcc-api.md leaves
+	// a point open; the zero value is the default reading of each.
+	Readings Readings
+	// AccountRequestsPerMinute, if positive, is the account's fair-usage
+	// limit: across all resource APIs (the token endpoint aside), a request
+	// beyond this many in any rolling minute of real time is answered 429
+	// without Retry-After. Zero: no limit.
+	AccountRequestsPerMinute int
+
 	Credentials []Credential // default DefaultCredentials(Seed)
 	Faults      Faults
-	Clock       func() time.Time // default time.Now
+	Clock       func() time.Time // default time.Now; the dataset's clock
 }
 
 func (c Config) withDefaults() Config {
@@ -124,14 +148,7 @@ type Credential struct {
 	OwnerGroups  []string // group names of the owner's reporting line
 }
 
-func (c Credential) has(scope string) bool {
-	for _, s := range c.Scopes {
-		if s == scope {
-			return true
-		}
-	}
-	return false
-}
+func (c Credential) has(scope string) bool { return slices.Contains(c.Scopes, scope) }
 
 // DefaultCredentials are the account's credentials: a full admin one and one
 // for each way a credential can be short of something.
@@ -160,18 +177,23 @@ type Sim struct {
 	cfg  Config
 	data *dataset.Dataset
 
-	mu       sync.Mutex
-	now      time.Time // frozen clock if set
-	tokens   map[string]token
-	faults   *faultState
-	requests map[RequestStat]int
-	loads    map[string]int
-	sums     map[*dataset.Item]string
+	cursorKey []byte // signs continuation tokens
+	limiter   *accountLimiter
+
+	mu         sync.Mutex
+	now        time.Time // frozen clock if set
+	tokens     map[string]token
+	faults     *faultState
+	requests   map[RequestStat]int
+	rejections []Rejection
+	loads      map[string]int
+	sums       map[*dataset.Item]string
 }
 
+// token is an issued access token.
 type token struct {
 	cred    *Credential
-	scope   string
+	scopes  []string // every scope it was issued for
 	expires time.Time
 }
 
@@ -180,6 +202,12 @@ func New(cfg Config) (*Sim, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Days > 3660 || cfg.CallsPerDay > 1_000_000 {
 		return nil, fmt.Errorf("vccsim: %d days × %d calls per day is too large", cfg.Days, cfg.CallsPerDay)
+	}
+	if err := cfg.Readings.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.AccountRequestsPerMinute < 0 {
+		return nil, fmt.Errorf("vccsim: AccountRequestsPerMinute %d is negative", cfg.AccountRequestsPerMinute)
 	}
 	for _, c := range cfg.Credentials {
 		if c.Licence == "supervisor" && c.has(ScopeStats) {
@@ -190,14 +218,18 @@ func New(cfg Config) (*Sim, error) {
 		Seed: cfg.Seed, Start: cfg.Start, Days: cfg.Days, CallsPerDay: cfg.CallsPerDay, Agents: cfg.Agents, Groups: cfg.Groups,
 		AudioBytesPerSecond: cfg.AudioBytesPerSecond, FixedRecordingSize: cfg.FixedRecordingSize, HostileIDs: cfg.HostileIDs,
 	})
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
 	return &Sim{
-		cfg:      cfg,
-		data:     data,
-		tokens:   map[string]token{},
-		faults:   newFaultState(cfg.Faults),
-		requests: map[RequestStat]int{},
-		loads:    map[string]int{},
-		sums:     map[*dataset.Item]string{},
+		cfg:       cfg,
+		data:      data,
+		cursorKey: key,
+		limiter:   newAccountLimiter(cfg.AccountRequestsPerMinute, time.Now),
+		tokens:    map[string]token{},
+		faults:    newFaultState(cfg.Faults),
+		requests:  map[RequestStat]int{},
+		loads:     map[string]int{},
+		sums:      map[*dataset.Item]string{},
 	}, nil
 }
 
@@ -271,6 +303,16 @@ func (s *Sim) Agents() []dataset.User {
 	return out
 }
 
+// Users lists every user of the account: the agents, then the users who
+// are not agents (an admin, a supervisor, an archived agent).
+func (s *Sim) Users() []dataset.User {
+	out := make([]dataset.User, len(s.data.Users))
+	for i, u := range s.data.Users {
+		out[i] = *u
+	}
+	return out
+}
+
 // RequestStat counts requests by method, route, status and token scope.
 type RequestStat struct {
 	Method string `json:"method"`
@@ -323,10 +365,36 @@ func (s *Sim) Downloads() map[string]int {
 	return out
 }
 
-// ResetRequests zeroes the request and download counters.
+// Rejection is one request the simulator refused with a 400, 401, 403, 404
+// or 406, and the message it sent.
+type Rejection struct {
+	Method  string `json:"method"`
+	Route   string `json:"route"` // a Route* constant, or "unknown"
+	Status  int    `json:"status"`
+	Message string `json:"message"`
+}
+
+// Rejections lists the refused requests since the last ResetRequests, in
+// the order they were answered, so that a test can assert that a client
+// made no request the API would refuse, and show which it did.
+func (s *Sim) Rejections() []Rejection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Rejection(nil), s.rejections...)
+}
+
+func (s *Sim) reject(r Rejection) {
+	s.mu.Lock()
+	s.rejections = append(s.rejections, r)
+	s.mu.Unlock()
+}
+
+// ResetRequests zeroes the request and download counters and forgets the
+// rejections.
 func (s *Sim) ResetRequests() {
 	s.mu.Lock()
 	s.requests = map[RequestStat]int{}
+	s.rejections = nil
 	s.loads = map[string]int{}
 	s.mu.Unlock()
 }

@@ -109,6 +109,7 @@ func groupNames(a *dataset.User) []string {
 //
 //	GET  /_sim/truth?from=…&to=…&client_id=…   ground truth (client_id or credential name)
 //	GET  /_sim/requests                         request counters
+//	GET  /_sim/rejections                       refused requests (400, 401, 403, 404, 406)
 //	GET  /_sim/credentials                      the account's credentials
 //	GET  /_sim/clock, POST /_sim/clock?set=RFC3339 or ?advance=1h
 //	POST /_sim/faults                           a Faults JSON object
@@ -132,6 +133,8 @@ func (s *Sim) serveSim(w http.ResponseWriter, r *http.Request, segs []string) {
 		writeJSON(w, http.StatusOK, s.Truth(from, to, q.Get("client_id")))
 	case "requests GET":
 		writeJSON(w, http.StatusOK, s.Requests())
+	case "rejections GET":
+		writeJSON(w, http.StatusOK, nonNil(s.Rejections()))
 	case "requests DELETE":
 		s.ResetRequests()
 		w.WriteHeader(http.StatusNoContent)
@@ -170,6 +173,13 @@ func (s *Sim) serveSim(w http.ResponseWriter, r *http.Request, segs []string) {
 	default:
 		writeMessage(w, http.StatusNotFound, "unknown simulator endpoint")
 	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // VisibleRecordings counts the audio items (call recordings, voicemails, IVR

@@ -1,0 +1,110 @@
+package vccsim
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Readings chooses how the simulator answers where ../shared/vcc-api.md
+// leaves a point open ("Open points / inferred"). The zero value is the
+// default reading of every point; AllReadings lists every combination, so
+// that a client can be tested against each.
+type Readings struct {
+	// EndInclusive makes the Content search's end inclusive (open point
+	// 1: the docs disagree). Default: start inclusive, end exclusive.
+	EndInclusive bool
+	// HiddenStatus is what getting or downloading an interaction the
+	// credential may not see answers (open point 4): 404 as if it did not
+	// exist, or 403. 0 means 404.
+	HiddenStatus int
+	// UsersEnvelope is the User Admin list envelope of GET /users (open
+	// point 8): "" or "users" for {"meta","users"}, "items" for
+	// {"meta","items"}, "bare" for a bare array of the page's users.
+	UsersEnvelope string
+	// UsersZeroBasedPages makes User Admin pages start at 0 (open point
+	// 8): page defaults to 0, its minimum is 0, and meta.page is 0 on the
+	// first page. Default: pages start at 1.
+	UsersZeroBasedPages bool
+	// EmptySearch204 answers a Content search page with no items 204 No
+	// Content with an empty body (documented as a possible success; when is
+	// not said). Default: 200 with an empty items array.
+	EmptySearch204 bool
+}
+
+// The UsersEnvelope values.
+const (
+	EnvelopeUsers = "users"
+	EnvelopeItems = "items"
+	EnvelopeBare  = "bare"
+)
+
+// AllReadings lists every combination of readings, the defaults first.
+func AllReadings() []Readings {
+	var out []Readings
+	for _, end := range []bool{false, true} {
+		for _, hidden := range []int{0, http.StatusForbidden} {
+			for _, env := range []string{"", EnvelopeItems, EnvelopeBare} {
+				for _, zero := range []bool{false, true} {
+					for _, empty := range []bool{false, true} {
+						out = append(out, Readings{EndInclusive: end, HiddenStatus: hidden, UsersEnvelope: env,
+							UsersZeroBasedPages: zero, EmptySearch204: empty})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// String is a short label, safe as a test name, e.g.
+// "end=excl,hidden=404,users=users,base=1,empty=200".
+func (r Readings) String() string {
+	end := "excl"
+	if r.EndInclusive {
+		end = "incl"
+	}
+	base, empty := 1, 200
+	if r.UsersZeroBasedPages {
+		base = 0
+	}
+	if r.EmptySearch204 {
+		empty = 204
+	}
+	return fmt.Sprintf("end=%s,hidden=%d,users=%s,base=%d,empty=%d", end, r.hiddenStatus(), r.usersEnvelope(), base, empty)
+}
+
+func (r Readings) validate() error {
+	switch r.HiddenStatus {
+	case 0, http.StatusNotFound, http.StatusForbidden:
+	default:
+		return fmt.Errorf("vccsim: Readings.HiddenStatus %d: use 404 or 403", r.HiddenStatus)
+	}
+	switch r.UsersEnvelope {
+	case "", EnvelopeUsers, EnvelopeItems, EnvelopeBare:
+	default:
+		return fmt.Errorf("vccsim: Readings.UsersEnvelope %q: use %q, %q or %q", r.UsersEnvelope, EnvelopeUsers, EnvelopeItems, EnvelopeBare)
+	}
+	return nil
+}
+
+func (r Readings) hiddenStatus() int {
+	if r.HiddenStatus == 0 {
+		return http.StatusNotFound
+	}
+	return r.HiddenStatus
+}
+
+func (r Readings) usersEnvelope() string {
+	if r.UsersEnvelope == "" {
+		return EnvelopeUsers
+	}
+	return r.UsersEnvelope
+}
+
+// usersPageBase is the number of User Admin's first page.
+func (r Readings) usersPageBase() int {
+	if r.UsersZeroBasedPages {
+		return 0
+	}
+	return 1
+}
