@@ -1,0 +1,40 @@
+package vccsim
+
+import (
+	"regexp"
+	"testing"
+)
+
+func TestAllReadings(t *testing.T) {
+	all := AllReadings()
+	if len(all) != 2*2*3*2*2 {
+		t.Errorf("%d readings, want 48", len(all))
+	}
+	if all[0] != (Readings{}) {
+		t.Errorf("the first reading is %+v, want the defaults", all[0])
+	}
+	seen := map[string]bool{}
+	safe := regexp.MustCompile(`^[a-z0-9=,]+$`)
+	for _, r := range all {
+		l := r.String()
+		if seen[l] || !safe.MatchString(l) {
+			t.Errorf("label %q is repeated or not test-name safe", l)
+		}
+		seen[l] = true
+		if err := r.validate(); err != nil {
+			t.Error(err)
+		}
+	}
+	if got, want := (Readings{}).String(), "end=excl,hidden=404,users=users,base=1,empty=200"; got != want {
+		t.Errorf("default label %q, want %q", got, want)
+	}
+	if got, want := (Readings{EndInclusive: true, HiddenStatus: 403, UsersEnvelope: "bare", UsersZeroBasedPages: true, EmptySearch204: true}).String(),
+		"end=incl,hidden=403,users=bare,base=0,empty=204"; got != want {
+		t.Errorf("label %q, want %q", got, want)
+	}
+	for _, bad := range []Readings{{HiddenStatus: 200}, {UsersEnvelope: "data"}} {
+		if _, err := New(Config{Readings: bad}); err == nil {
+			t.Errorf("%+v was accepted", bad)
+		}
+	}
+}
