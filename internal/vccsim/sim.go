@@ -57,7 +57,7 @@ type Config struct {
 	Start       time.Time // first simulated day (UTC midnight); default today minus Days
 	Days        int       // default 3
 	CallsPerDay int       // default 40
-	Agents      int       // default 12
+	Agents      int       // agents who handle calls, default 12; plus an admin, a supervisor and an archived agent
 	Groups      int       // default 3
 
 	TokenTTL     time.Duration // expires_in; default 7200 s as VCC

@@ -408,6 +408,11 @@ func TestSimEndpoints(t *testing.T) {
 	if code != 200 || !strings.Contains(string(b), `"route":"POST /Auth/connect/token"`) {
 		t.Errorf("requests: %d %s", code, b)
 	}
+	get(t, s, "/useradmin/users", "")
+	code, b = do("GET", "/_sim/rejections", "")
+	if code != 200 || !strings.Contains(string(b), `"status":401,"message":"invalid_request: The access token is missing"`) {
+		t.Errorf("rejections: %d %s", code, b)
+	}
 	code, b = do("POST", "/_sim/clock?set=2024-03-06T00:00:00Z&advance=90m", "")
 	if code != 200 || !strings.Contains(string(b), "2024-03-06T01:30:00Z") || !s.Now().Equal(time.Date(2024, 3, 6, 1, 30, 0, 0, time.UTC)) {
 		t.Errorf("clock: %d %s", code, b)

@@ -248,6 +248,18 @@ func TestGroups(t *testing.T) {
 	if two == nil {
 		t.Fatal("no agent in two groups")
 	}
+	handled := 0
+	for _, ti := range s.Shape(day0, day0.AddDate(0, 0, 1), "admin").Interactions {
+		if ti.AgentID == two.AgentID {
+			handled++
+			if len(ti.Groups) != 2 || ti.Groups[0] != two.Group().Name || ti.Groups[1] != two.Groups[1].Name {
+				t.Errorf("truth groups %v, want %s's two", ti.Groups, two.Name)
+			}
+		}
+	}
+	if handled == 0 {
+		t.Error("the agent in two groups handled no call: the truth check proves nothing")
+	}
 	var ug wire.UserGroups
 	getJSON(t, s, "/useradmin/users/"+two.UserID+"/groups", tok, &ug)
 	if ug.UserID != two.UserID || ug.AgentDisplayID == nil || *ug.AgentDisplayID != two.AgentID || len(ug.AgentGroups) != 2 ||
