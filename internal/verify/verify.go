@@ -89,7 +89,9 @@ func Bucket(dir, tenant string, truth vccsim.Truth) (Verdict, error) {
 		switch {
 		case strings.HasSuffix(base, ".attrs"):
 			return nil // fileblob's attribute files
-		case strings.HasSuffix(base, ".tmp"):
+		case strings.HasPrefix(key, ".vccingest-tmp/") && base == "lock":
+			return nil // a running process's temp area (package blobstore)
+		case strings.HasPrefix(key, ".vccingest-tmp/") || strings.HasSuffix(base, ".tmp"):
 			v.Partial = append(v.Partial, key)
 			return nil
 		case base == "interaction.json":
