@@ -25,6 +25,8 @@ func Run(t *testing.T, open Open) {
 	t.Run("WindowSyncedOnlyWhenNothingPending", func(t *testing.T) { windows(t, open(t)) })
 	t.Run("FailuresAndRetries", func(t *testing.T) { failures(t, open(t)) })
 	t.Run("AgentsAndStats", func(t *testing.T) { agents(t, open(t)) })
+	t.Run("AgentGroupsKeepTheirOwnAge", func(t *testing.T) { agentGroups(t, open(t)) })
+	t.Run("BadRecordsReplacedPerWindow", func(t *testing.T) { badRecords(t, open(t)) })
 	t.Run("DetailJoinsAgentAndRecordings", func(t *testing.T) { detail(t, open(t)) })
 	t.Run("TxRollsBack", func(t *testing.T) { rollback(t, open(t)) })
 	t.Run("SidecarStaleUntilWrittenAndAfterEachChange", func(t *testing.T) { sidecarRev(t, open(t)) })
@@ -290,6 +292,62 @@ func agents(t *testing.T, c *catalog.Catalog) {
 	}
 	if ok, err := c.HasStatsDirection(ctx, "acme", "g1"); !ok || err != nil {
 		t.Fatalf("stats row not found: %v", err)
+	}
+}
+
+func agentGroups(t *testing.T, c *catalog.Catalog) {
+	seed(t, c, "g1")
+	ctx := context.Background()
+	groupsAt := t0.Add(-3 * time.Hour)
+	if err := c.UpsertAgents(ctx, "acme", []catalog.Agent{
+		{AgentID: "1342", UserID: "u1", Name: "Alex", Groups: []string{"Sales", "Skill: French"}, GroupsRefreshedAt: groupsAt},
+		{AgentID: "1343", UserID: "u2", Name: "Sam"},
+	}, t0); err != nil {
+		t.Fatal(err)
+	}
+	all, err := c.Agents(ctx, "acme")
+	if err != nil || len(all) != 2 {
+		t.Fatalf("agents: %+v, %v", all, err)
+	}
+	if a := all[0]; a.AgentID != "1342" || !a.GroupsRefreshedAt.Equal(groupsAt) || !a.RefreshedAt.Equal(t0) || len(a.Groups) != 2 {
+		t.Errorf("agent with groups: %+v", a)
+	}
+	if a := all[1]; !a.GroupsRefreshedAt.IsZero() || len(a.Groups) != 0 {
+		t.Errorf("agent whose groups were never read: %+v", a)
+	}
+	if other, err := c.Agents(ctx, "globex"); err != nil || len(other) != 0 {
+		t.Errorf("another tenant's agents: %+v, %v", other, err)
+	}
+}
+
+func badRecords(t *testing.T, c *catalog.Catalog) {
+	seed(t, c, "g1")
+	ctx := context.Background()
+	w1, w2 := t0, t0.Add(time.Hour)
+	for _, r := range []struct {
+		api        string
+		start, end time.Time
+		recs       []catalog.BadRecord
+	}{
+		{"content", w1, w2, []catalog.BadRecord{{RecordID: "g1", Problem: `no "contentKey"`}, {Problem: `no "guid"`}}},
+		{"stats", w1, w2, []catalog.BadRecord{{RecordID: "g1", Problem: `no "direction"`}}},
+		{"content", w2, w2.Add(time.Hour), []catalog.BadRecord{{RecordID: "g9", Problem: "odd"}}},
+	} {
+		if err := c.ReplaceBadRecords(ctx, "acme", r.api, r.start, r.end, r.recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := c.BadRecords(ctx, "acme", w1, w2)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("bad records of the first window: %+v, %v", got, err)
+	}
+	// Listing the window again replaces what its last listing found.
+	if err := c.ReplaceBadRecords(ctx, "acme", "content", w1, w2, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = c.BadRecords(ctx, "acme", w1, w2.Add(time.Hour))
+	if len(got) != 2 || got[0].API != "stats" || got[0].Problem != `no "direction"` || got[1].RecordID != "g9" || !got[1].WindowStart.Equal(w2) {
+		t.Errorf("after the window was listed clean: %+v", got)
 	}
 }
 
