@@ -274,6 +274,10 @@ func printBadRecords(w io.Writer, bad []coverage.BadRecord) {
 			fmt.Fprintf(w, "  … and %d more (vccingest coverage --json lists all)\n", len(bad)-i)
 			break
 		}
-		fmt.Fprintf(w, "  %s API, window %s: %s: %s\n", b.API, b.Window.Format(time.RFC3339), printable(orDefault(b.RecordID, "(no id)")), printable(b.Problem))
+		where := "window " + b.Window.Format(time.RFC3339)
+		if b.Window.IsZero() {
+			where = "user list"
+		}
+		fmt.Fprintf(w, "  %s API, %s: %s: %s\n", b.API, where, printable(orDefault(b.RecordID, "(no id)")), printable(b.Problem))
 	}
 }

@@ -140,10 +140,11 @@ func (q querier) ReplaceBadRecords(ctx context.Context, tenant, api string, star
 }
 
 // BadRecords lists the bad records of listings whose window starts in
-// [from, to).
+// [from, to), and those of the user list (api "users"), which belong to no
+// time range.
 func (q querier) BadRecords(ctx context.Context, tenant string, from, to time.Time) ([]BadRecord, error) {
 	rows, err := q.query(ctx, `SELECT api, window_start, window_end, record_id, problem, seen_at FROM bad_records
-		WHERE tenant = ? AND window_start >= ? AND window_start < ? ORDER BY window_start, api, record_id, problem`, tenant, ts(from), ts(to))
+		WHERE tenant = ? AND (api = 'users' OR (window_start >= ? AND window_start < ?)) ORDER BY window_start, api, record_id, problem`, tenant, ts(from), ts(to))
 	if err != nil {
 		return nil, wrap(err, "read bad records")
 	}

@@ -514,8 +514,9 @@ func (p *pipeline) refreshAgents(ctx context.Context, t *Tenant) error {
 		}
 		agents = append(agents, a)
 	}
-	day := now.UTC().Truncate(24 * time.Hour)
-	if err := p.noteBad(ctx, t, "users", Window{Start: day, End: day.Add(24 * time.Hour)}, bad); err != nil {
+	// The user list is the account's current state, not a time range's:
+	// its bad records are kept under one window that each refresh replaces.
+	if err := p.noteBad(ctx, t, "users", Window{}, bad); err != nil {
 		return err
 	}
 	return p.cat.UpsertAgents(ctx, t.ID, agents, now)

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/vccingest/vccingest/internal/vccsim"
+)
+
+// spoil puts a proxy in front of the simulator that breaks the first record
+// of the first listing page of each API once: a Stats row without
+// direction, a Content interaction whose first content item has no
+// contentKey, and a user without userId.
+func spoil(t *testing.T, sim *vccsim.Server) (apiURL string, spoiled map[string]string) {
+	t.Helper()
+	target, _ := url.Parse(sim.URL)
+	var mu sync.Mutex
+	spoiled = map[string]string{}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		path := resp.Request.URL.Path
+		key := map[string]string{"/stats/interactions": "stats", "/interaction-content/interactions": "content", "/useradmin/users": "users"}[path]
+		if key == "" || resp.StatusCode != http.StatusOK {
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		var doc map[string]any
+		if _, done := spoiled[key]; !done && json.Unmarshal(body, &doc) == nil {
+			list, _ := doc[map[string]string{"stats": "items", "content": "items", "users": "users"}[key]].([]any)
+			if len(list) > 0 {
+				item := list[0].(map[string]any)
+				switch key {
+				case "stats":
+					spoiled[key] = item["guid"].(string)
+					item["direction"] = nil
+				case "content":
+					spoiled[key] = item["guid"].(string)
+					delete(item["content"].([]any)[0].(map[string]any), "contentKey")
+				case "users":
+					spoiled[key] = item["userId"].(string)
+					delete(item, "userId")
+				}
+				body, _ = json.Marshal(doc)
+			}
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(len(body))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	return srv.URL, spoiled
+}
+
+// One odd record costs only itself: the rest of its window is ingested, and
+// the run summary and coverage name it.
+func TestSync_BadRecordsAreReportedNotFatal(t *testing.T) {
+	e := newE2E(t, vccsim.Config{Seed: 43, Days: 1, CallsPerDay: 30, FixedRecordingSize: 2000}, "admin")
+	apiURL, spoiled := spoil(t, e.sim)
+	r := e.run("sync", "--api-url", apiURL, "--from", e.from.Format("2006-01-02T15:04:05Z"), "--to", e.to.Format("2006-01-02T15:04:05Z"))
+	if r.code != 0 {
+		t.Fatalf("sync exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if len(spoiled) != 3 {
+		t.Fatalf("spoiled %v; want one record of each API", spoiled)
+	}
+	for api, id := range spoiled {
+		if !strings.Contains(r.stdout, api+" API") || !strings.Contains(r.stdout, id) && api != "users" {
+			t.Errorf("the summary does not name the %s record %s:\n%s", api, id, r.stdout)
+		}
+	}
+	// Everything else of the window was stored: all visible recordings but
+	// the one whose key VCC left out.
+	truth := e.sim.Truth(e.from, e.to, e.cred.ClientID)
+	want := 0
+	for _, it := range truth.Interactions {
+		for _, c := range it.Content {
+			if it.Visible && isRecordingType(c.Type) && !(it.GUID == spoiled["content"] && c == it.Content[0]) {
+				want++
+			}
+		}
+	}
+	if d := contentDownloads(e.sim); d != want {
+		t.Errorf("%d downloads, want %d", d, want)
+	}
+	cov := e.run("coverage", "--from", e.from.Format("2006-01-02"), "--to", e.to.Format("2006-01-02"))
+	if cov.code != 0 || !strings.Contains(cov.stdout, "could not fully use: 3") || !strings.Contains(cov.stdout, `no "direction"`) || !strings.Contains(cov.stdout, `user list: (no id): no "userId"`) {
+		t.Errorf("coverage does not name the bad records (exit %d):\n%s\n%s", cov.code, cov.stdout, cov.stderr)
+	}
+}
