@@ -20,6 +20,7 @@ func TestSync_EveryReadingOfTheDocs(t *testing.T) {
 	}
 	for _, rd := range readings {
 		t.Run(rd.String(), func(t *testing.T) {
+			t.Parallel() // each subtest has its own simulator and data dir
 			// Agents enough for more than one User Admin page would need
 			// 5,001 users; the paging itself is covered in package vcc.
 			// Calls land on window boundaries (EndInclusive) and some
