@@ -55,6 +55,29 @@ func TestSync_LateContentIsPickedUpThroughTheLookback(t *testing.T) {
 	t.Logf("%d recordings on the first run, %d after late content arrived", first, second)
 }
 
+// A backfill whose --to lies in the future syncs what is due and leaves the
+// rest planned: the watermark stops at now − settle, so a later run still
+// lists the hours that had not happened yet.
+func TestSync_FutureToDoesNotSkip(t *testing.T) {
+	now := time.Now().UTC()
+	today := now.Truncate(24 * time.Hour)
+	e := newE2E(t, vccsim.Config{Seed: 17, Start: today.AddDate(0, 0, -1), Days: 2, CallsPerDay: 40, FixedRecordingSize: 1000}, "admin")
+	r := e.run("sync", "--from", today.AddDate(0, 0, -1).Format(time.RFC3339), "--to", today.AddDate(0, 0, 3).Format(time.RFC3339), "--settle", "15m")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	wm := watermarkOf(t, r.stdout)
+	if due := now.Add(-15 * time.Minute); wm.After(due) {
+		t.Errorf("watermark %s is past now − settle (%s): the hours after it were never listed", wm.Format(time.RFC3339), due.Format(time.RFC3339))
+	}
+	if !strings.Contains(r.stdout, "not due yet:") {
+		t.Errorf("the summary does not say that part of the range is not due:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stdout, "recordings stored:   0 new") {
+		t.Errorf("nothing of the due part was stored:\n%s", r.stdout)
+	}
+}
+
 func watermarkOf(t *testing.T, stdout string) time.Time {
 	t.Helper()
 	for _, line := range strings.Split(stdout, "\n") {

@@ -179,6 +179,9 @@ func printReport(w io.Writer, rep *ingest.Report) {
 	if !rep.Watermark.IsZero() {
 		fmt.Fprintf(w, "  watermark:           %s\n", rep.Watermark.Format(time.RFC3339))
 	}
+	if rep.NotDue > 0 {
+		fmt.Fprintf(w, "  not due yet:         %d windows end less than the settle time ago or later; they stay planned, and a later run syncs them\n", rep.NotDue)
+	}
 	fmt.Fprintf(w, "  %s\n", rep.Coverage.Summary())
 	printBadRecords(w, rep.Coverage.BadRecords)
 	for _, warn := range rep.Warnings {

@@ -194,7 +194,8 @@ func preflight(ctx context.Context, t *Tenant) (warnings []string, err error) {
 // Report is the outcome of one sync.
 type Report struct {
 	Range     Range
-	Windows   int
+	Windows   int // windows listed
+	NotDue    int // windows of the range not due yet (they end after now − settle): planned, not listed
 	Progress  Snapshot
 	Watermark time.Time
 	Failures  []catalog.Recording // recordings that failed for good in the range
@@ -236,7 +237,11 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.p.progress.WindowsPlanned.Add(int64(len(windows)))
+	// A window is due once its calls have settled. One that is not (a --to
+	// in the future) stays planned, unlisted: listing it now would find
+	// nothing and let the watermark pass time never synced.
+	due, notDue := splitDue(windows, e.p.now().Add(-e.cfg.Settle))
+	e.p.progress.WindowsPlanned.Add(int64(len(due)))
 
 	client, err := e.newClient(!e.cfg.PlanOnly)
 	if err != nil {
@@ -247,7 +252,10 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := queueWindows(ctx, e.cfg.Catalog, client, t, windows); err != nil {
+	if err := queueWindows(ctx, e.cfg.Catalog, client, t, due); err != nil {
+		return nil, err
+	}
+	if err := planWindows(ctx, e.cfg.Catalog, t, notDue); err != nil {
 		return nil, err
 	}
 
@@ -283,7 +291,7 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	}
 
 	log.Debug("queue stopped", "elapsed", time.Since(start))
-	rep := &Report{Range: r, Windows: len(windows), Warnings: warnings}
+	rep := &Report{Range: r, Windows: len(due), NotDue: len(notDue), Warnings: warnings}
 	finishCtx := context.WithoutCancel(ctx)
 	wm, err := retryUnavailable(finishCtx, log, "advance the watermark", func(ctx context.Context) (time.Time, error) { return e.p.advanceWatermark(ctx, t, windows) })
 	if err != nil {

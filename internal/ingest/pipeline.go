@@ -112,6 +112,34 @@ func (t *Tenant) RouteTo(discoverQueue, downloadQueue string) {
 	t.queues = tenantQueues{discover: discoverQueue, download: downloadQueue}
 }
 
+// splitDue separates the windows that end by dueBy from those that end
+// later.
+func splitDue(windows []Window, dueBy time.Time) (due, notDue []Window) {
+	for _, w := range windows {
+		if w.End.After(dueBy) {
+			notDue = append(notDue, w)
+		} else {
+			due = append(due, w)
+		}
+	}
+	return due, notDue
+}
+
+// planWindows records windows as planned without queueing them.
+func planWindows(ctx context.Context, cat *catalog.Catalog, t *Tenant, windows []Window) error {
+	if len(windows) == 0 {
+		return nil
+	}
+	return cat.InTx(ctx, func(tx *catalog.Tx) error {
+		for _, w := range windows {
+			if err := tx.UpsertWindow(ctx, t.ID, w.Start, w.End); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 func queueWindows(ctx context.Context, cat *catalog.Catalog, q *jobqueue.Queue, t *Tenant, windows []Window) error {
 	return cat.InTx(ctx, func(tx *catalog.Tx) error {
 		for _, w := range windows {
