@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/vccingest/vccingest/internal/vccsim"
@@ -102,5 +103,35 @@ func TestSync_BadRecordsAreReportedNotFatal(t *testing.T) {
 	cov := e.run("coverage", "--from", e.from.Format("2006-01-02"), "--to", e.to.Format("2006-01-02"))
 	if cov.code != 0 || !strings.Contains(cov.stdout, "could not fully use: 3") || !strings.Contains(cov.stdout, `no "direction"`) || !strings.Contains(cov.stdout, `user list: (no id): no "userId"`) {
 		t.Errorf("coverage does not name the bad records (exit %d):\n%s\n%s", cov.code, cov.stdout, cov.stderr)
+	}
+}
+
+// A window VCC refuses to list is a failure the run reports (exit 1, the
+// window named), and the watermark stays before it, so the next run lists
+// it again.
+func TestSync_UnlistableWindowFailsTheRun(t *testing.T) {
+	e := newE2E(t, vccsim.Config{Seed: 47, Days: 1, CallsPerDay: 30, FixedRecordingSize: 1000}, "admin")
+	target, _ := url.Parse(e.sim.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	refused := e.from.Add(5 * time.Hour)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/interaction-content/interactions" && strings.HasPrefix(r.URL.Query().Get("start"), refused.Format("2006-01-02T15:04")) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"message":"Something about this window is refused."}`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	r := e.run("sync", "--api-url", srv.URL, "--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339))
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "windows not listed:  1") || !strings.Contains(r.stdout, refused.Format(time.RFC3339)) || !strings.Contains(r.stdout, "Something about this window is refused.") {
+		t.Errorf("the summary does not name the window and why:\n%s", r.stdout)
+	}
+	if wm := watermarkOf(t, r.stdout); wm.After(refused) {
+		t.Errorf("watermark %s passed the window that was never listed (%s)", wm, refused)
 	}
 }

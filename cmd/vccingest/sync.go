@@ -147,7 +147,10 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 		return classify(err)
 	}
 	printReport(stdout, rep)
-	if len(rep.Failures) > 0 {
+	switch {
+	case len(rep.Unlisted) > 0:
+		return &exitError{code: 1, err: fmt.Errorf("%d window(s) could not be listed and %d recording(s) failed for good (listed above); run the same range again to retry", len(rep.Unlisted), len(rep.Failures))}
+	case len(rep.Failures) > 0:
 		return &exitError{code: 1, err: fmt.Errorf("%d recording(s) failed for good (listed above)", len(rep.Failures))}
 	}
 	return nil
@@ -178,6 +181,12 @@ func printReport(w io.Writer, rep *ingest.Report) {
 	}
 	if !rep.Watermark.IsZero() {
 		fmt.Fprintf(w, "  watermark:           %s\n", rep.Watermark.Format(time.RFC3339))
+	}
+	if len(rep.Unlisted) > 0 {
+		fmt.Fprintf(w, "  windows not listed:  %d\n", len(rep.Unlisted))
+		for _, u := range rep.Unlisted {
+			fmt.Fprintf(w, "    %s/%s: %s\n", u.Start.Format(time.RFC3339), u.End.Format(time.RFC3339), printable(orDefault(u.LastError, "its listing did not finish")))
+		}
 	}
 	if rep.NotDue > 0 {
 		fmt.Fprintf(w, "  not due yet:         %d windows end less than the settle time ago or later; they stay planned, and a later run syncs them\n", rep.NotDue)

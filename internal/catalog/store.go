@@ -106,9 +106,47 @@ func (q querier) MarkWindowDiscovered(ctx context.Context, tenant string, start,
 		ON CONFLICT (tenant, start_at, end_at) DO UPDATE SET
 			status = CASE WHEN sync_windows.status = 'synced' THEN 'synced' ELSE 'discovered' END,
 			interactions = excluded.interactions, stats_rows = excluded.stats_rows,
-			discoveries = sync_windows.discoveries + 1, discovered_at = excluded.discovered_at, updated_at = excluded.updated_at`,
+			discoveries = sync_windows.discoveries + 1, discovered_at = excluded.discovered_at, updated_at = excluded.updated_at,
+			last_error = ''`,
 		tenant, ts(start), ts(end), interactions, statsRows, now, now)
 	return wrap(err, "mark window discovered")
+}
+
+// MarkWindowFailed records why a window's listing failed for good; the
+// window stays planned.
+func (q querier) MarkWindowFailed(ctx context.Context, tenant string, start, end time.Time, msg string) error {
+	_, err := q.exec(ctx, `UPDATE sync_windows SET last_error = ?, updated_at = ? WHERE tenant = ? AND start_at = ? AND end_at = ?`,
+		msg, ts(time.Now()), tenant, ts(start), ts(end))
+	return wrap(err, "mark window failed")
+}
+
+// UnlistedWindow is a window whose listing has not succeeded.
+type UnlistedWindow struct {
+	Start, End time.Time
+	LastError  string // why its last listing failed for good, if one did
+}
+
+// UnlistedWindows lists the windows inside [from, to) that were planned but
+// never listed.
+func (q querier) UnlistedWindows(ctx context.Context, tenant string, from, to time.Time) ([]UnlistedWindow, error) {
+	rows, err := q.query(ctx, `SELECT start_at, end_at, last_error FROM sync_windows
+		WHERE tenant = ? AND status = 'planned' AND start_at >= ? AND end_at <= ? ORDER BY start_at`, tenant, ts(from), ts(to))
+	if err != nil {
+		return nil, wrap(err, "read unlisted windows")
+	}
+	defer rows.Close()
+	var out []UnlistedWindow
+	for rows.Next() {
+		var w UnlistedWindow
+		var s, e string
+		if err := rows.Scan(&s, &e, &w.LastError); err != nil {
+			return nil, wrap(err, "read unlisted windows")
+		}
+		w.Start, _ = parseTS(s)
+		w.End, _ = parseTS(e)
+		out = append(out, w)
+	}
+	return out, wrap(rows.Err(), "read unlisted windows")
 }
 
 // MarkWindowSyncedIfDone marks a window synced if it was discovered and none

@@ -198,8 +198,9 @@ type Report struct {
 	NotDue    int // windows of the range not due yet (they end after now − settle): planned, not listed
 	Progress  Snapshot
 	Watermark time.Time
-	Failures  []catalog.Recording // recordings that failed for good in the range
-	Coverage  coverage.Report     // of the range, by direction
+	Failures  []catalog.Recording      // recordings that failed for good in the range
+	Unlisted  []catalog.UnlistedWindow // due windows whose listing failed for good
+	Coverage  coverage.Report          // of the range, by direction
 	Warnings  []string
 	Elapsed   time.Duration
 }
@@ -298,6 +299,14 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 		return nil, err
 	}
 	rep.Watermark = wm
+	if len(due) > 0 && waitErr == nil && !e.cfg.PlanOnly {
+		rep.Unlisted, err = retryUnavailable(finishCtx, log, "list windows not listed", func(ctx context.Context) ([]catalog.UnlistedWindow, error) {
+			return e.cfg.Catalog.UnlistedWindows(ctx, t.ID, due[0].Start, due[len(due)-1].End)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	rep.Failures, err = retryUnavailable(finishCtx, log, "list failed recordings", func(ctx context.Context) ([]catalog.Recording, error) {
 		return e.cfg.Catalog.FailedRecordings(ctx, t.ID, r.From, r.To)
 	})
@@ -316,7 +325,7 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	status := "done"
 	if waitErr != nil {
 		status = "interrupted"
-	} else if len(rep.Failures) > 0 {
+	} else if len(rep.Failures) > 0 || len(rep.Unlisted) > 0 {
 		status = "failures"
 	}
 	if _, err := retryUnavailable(finishCtx, log, "record the run", func(ctx context.Context) (struct{}, error) {

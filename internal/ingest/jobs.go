@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -67,6 +68,39 @@ func (w *discoverWorker) Work(ctx context.Context, job *river.Job[DiscoverArgs])
 		return river.JobCancel(err)
 	}
 	win := Window{Start: job.Args.Start, End: job.Args.End}
+	err = w.discover(ctx, t, win)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	permanent := refusedListing(err)
+	if permanent || job.Attempt >= job.MaxAttempts {
+		// The window stays planned; the run that planned it reports it and
+		// fails, and the next run lists it again.
+		if merr := w.p.cat.MarkWindowFailed(context.WithoutCancel(ctx), t.ID, win.Start, win.End, err.Error()); merr != nil {
+			return errors.Join(err, merr)
+		}
+		w.p.log.Error("window could not be listed", "tenant", t.ID, "window", win.String(), "attempts", job.Attempt, "error", err)
+		if permanent {
+			return river.JobCancel(err)
+		}
+	}
+	return err
+}
+
+// refusedListing reports whether VCC refused a listing in a way no retry
+// changes: a 4xx other than 401 (renewed already), 408 and 429.
+func refusedListing(err error) bool {
+	var apiErr *vcc.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	s := apiErr.Status
+	return s >= 400 && s < 500 && s != http.StatusUnauthorized && s != http.StatusRequestTimeout && s != http.StatusTooManyRequests
+}
+
+// discover lists one window: its Stats rows, then its interactions, each
+// recorded and its recordings queued.
+func (w *discoverWorker) discover(ctx context.Context, t *Tenant, win Window) error {
 	log := w.p.log.With("tenant", t.ID, "window", win.String())
 
 	// Stats first: it is the authoritative direction and the record of what

@@ -228,8 +228,17 @@ func windows(t *testing.T, c *catalog.Catalog) {
 	if ok, err := c.MarkWindowSyncedIfDone(ctx, "acme", ws, we); err != nil || ok {
 		t.Fatalf("undiscovered window synced: %v %v", ok, err)
 	}
+	if err := c.MarkWindowFailed(ctx, "acme", ws, we, "VCC refused it"); err != nil {
+		t.Fatal(err)
+	}
+	if un, err := c.UnlistedWindows(ctx, "acme", ws, we); err != nil || len(un) != 1 || un[0].LastError != "VCC refused it" || !un[0].Start.Equal(ws) {
+		t.Fatalf("unlisted windows: %+v, %v", un, err)
+	}
 	if err := c.MarkWindowDiscovered(ctx, "acme", ws, we, 1, 1); err != nil {
 		t.Fatal(err)
+	}
+	if un, _ := c.UnlistedWindows(ctx, "acme", ws, we); len(un) != 0 {
+		t.Fatalf("a listed window is still unlisted: %+v", un)
 	}
 	if ok, _ := c.MarkWindowSyncedIfDone(ctx, "acme", ws, we); ok {
 		t.Fatal("window with a pending recording synced")

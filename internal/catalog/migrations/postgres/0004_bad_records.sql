@@ -16,3 +16,7 @@ CREATE TABLE bad_records (
 -- When an agent's groups (GET /users/{userId}/groups, one request per agent)
 -- were last read: they are refreshed at most daily.
 ALTER TABLE agents ADD COLUMN groups_refreshed_at TEXT;
+
+-- Why a window's listing failed for good (a discover job that gave up), so
+-- the run that planned it can say so and fail; cleared when it is listed.
+ALTER TABLE sync_windows ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
