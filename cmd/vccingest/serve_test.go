@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -679,8 +680,47 @@ func TestServe_TwoProcessesShareAPostgresCatalog(t *testing.T) {
 			t.Errorf("%s downloaded %d times", key, n)
 		}
 	}
+	// Whichever process ran a window's job knew the credential holds the
+	// stats scope: every sidecar has the Stats direction.
+	checkStatsDirections(t, filepath.Join(s.dir, "data", "blobs", "acme"), sim.Truth(today.AddDate(0, 0, -2), today, sim.Credential("admin").ClientID))
 	s.stop()
 	other.stop()
+}
+
+// checkStatsDirections reads every sidecar under dir and checks that its
+// direction came from Stats and matches the ground truth.
+func checkStatsDirections(t *testing.T, dir string, truth vccsim.Truth) {
+	t.Helper()
+	want := map[string]string{}
+	for _, it := range truth.Interactions {
+		want[it.GUID] = it.Direction
+	}
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "interaction.json" {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var sc struct {
+			ID        string `json:"interaction_id"`
+			Direction string `json:"direction"`
+			Source    string `json:"direction_source"`
+		}
+		if err := json.Unmarshal(b, &sc); err != nil {
+			return err
+		}
+		n++
+		if sc.Source != "stats" || sc.Direction != want[sc.ID] {
+			t.Errorf("sidecar %s: direction %q from %q, want %q from stats", sc.ID, sc.Direction, sc.Source, want[sc.ID])
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		t.Errorf("sidecars: %d read, %v", n, err)
+	}
 }
 
 // startPair starts s and a second process with the same config, waits until

@@ -35,11 +35,6 @@ type Tenant struct {
 	// downloads (JoinFleet); nil means River's queue size is the limit.
 	slots atomic.Pointer[fleet.Slots]
 
-	// statsGranted is set by Preflight: without the stats scope recordings
-	// are still ingested, with direction "unknown". Jobs of an earlier run
-	// may read it while a new run's preflight sets it.
-	statsGranted atomic.Bool
-
 	// queues are the tenant's own River queues in a Service (so that one
 	// tenant's backlog never delays another's); empty means the shared
 	// discover and download queues of a one-tenant Engine.
@@ -177,18 +172,31 @@ func preflight(ctx context.Context, t *Tenant) (warnings []string, err error) {
 			return nil, err
 		}
 	}
-	err = t.VCC.CheckScope(ctx, vcc.ScopeStats)
+	granted, err := t.statsGranted(ctx)
+	switch {
+	case err != nil:
+		return nil, err
+	case !granted:
+		warnings = append(warnings, "the credential lacks the stats scope, so call direction is recorded as \"unknown\" and coverage cannot compare with what happened: "+t.VCC.CheckScope(ctx, vcc.ScopeStats).Error())
+	}
+	return warnings, nil
+}
+
+// statsGranted asks the VCC client whether the credential holds the stats
+// scope; without it recordings are still ingested, with direction
+// "unknown". The client remembers the answer (a token, or the refusal for a
+// while), so any process that runs a job knows it without a preflight of
+// its own and without a request per job.
+func (t *Tenant) statsGranted(ctx context.Context) (bool, error) {
+	err := t.VCC.CheckScope(ctx, vcc.ScopeStats)
 	var se *vcc.ScopeError
 	switch {
 	case err == nil:
-		t.statsGranted.Store(true)
+		return true, nil
 	case errors.As(err, &se):
-		t.statsGranted.Store(false)
-		warnings = append(warnings, "the credential lacks the stats scope, so call direction is recorded as \"unknown\" and coverage cannot compare with what happened: "+err.Error())
-	default:
-		return nil, err
+		return false, nil
 	}
-	return warnings, nil
+	return false, err
 }
 
 // Report is the outcome of one sync.

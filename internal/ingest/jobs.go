@@ -106,7 +106,11 @@ func (w *discoverWorker) discover(ctx context.Context, t *Tenant, win Window) er
 	// Stats first: it is the authoritative direction and the record of what
 	// happened, which coverage compares with what Content shows.
 	stats := map[string]vcc.StatsInteraction{}
-	if t.statsGranted.Load() {
+	withStats, err := t.statsGranted(ctx)
+	if err != nil {
+		return err
+	}
+	if withStats {
 		var rows []catalog.StatsInteraction
 		var bad []catalog.BadRecord
 		for si, err := range t.VCC.StatsInteractions(ctx, win.Start, win.End) {
@@ -141,7 +145,7 @@ func (w *discoverWorker) discover(ctx context.Context, t *Tenant, win Window) er
 		}
 		bad = append(bad, problems("content", it.GUID, it.Problems)...)
 		seen++
-		if err := w.p.discovered(ctx, t, it, stats); err != nil {
+		if err := w.p.discovered(ctx, t, it, stats, withStats); err != nil {
 			return err
 		}
 	}
@@ -159,7 +163,7 @@ func (w *discoverWorker) discover(ctx context.Context, t *Tenant, win Window) er
 // discovered records one interaction and queues each of its recordings that
 // is not stored yet, in one transaction: the catalog row and its fetch job
 // commit together or not at all.
-func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction, stats map[string]vcc.StatsInteraction) error {
+func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction, stats map[string]vcc.StatsInteraction, withStats bool) error {
 	p.progress.Interactions.Add(1)
 	row := catalog.Interaction{
 		Tenant:          t.ID,
@@ -175,7 +179,7 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 		row.AgentID = it.AgentIDs[0]
 	}
 	si, ok := stats[it.GUID]
-	if !ok && t.statsGranted.Load() {
+	if !ok && withStats {
 		// Not in the window's Stats listing (Stats lags behind Content, or the
 		// call straddles the boundary): ask for this one interaction, once.
 		known, err := p.cat.HasStatsDirection(ctx, t.ID, it.GUID)

@@ -22,7 +22,17 @@ type tokenSource struct {
 	mu     sync.Mutex
 	tok    *oauth2.Token
 	issued time.Time
+	// refused remembers, until refusedUntil, that the credential does not
+	// hold the scope, so asking again (every job of a stats-less tenant
+	// does) costs no token request.
+	refused      error
+	refusedUntil time.Time
 }
+
+// scopeRefusalTTL is how long a refused scope is believed: long enough that
+// jobs do not ask per window, short enough that a scope an admin adds is
+// used within minutes.
+const scopeRefusalTTL = 10 * time.Minute
 
 // earlyExpiry is how long before its expiry a token is renewed: a fifth of
 // its lifetime, at most five minutes (a 2 h VCC token is renewed after 1 h 55).
@@ -44,13 +54,22 @@ func (ts *tokenSource) valid(now time.Time) bool {
 func (ts *tokenSource) token(ctx context.Context) (string, error) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if ts.valid(time.Now()) {
+	now := time.Now()
+	if ts.valid(now) {
 		return ts.tok.AccessToken, nil
 	}
+	if ts.refused != nil && now.Before(ts.refusedUntil) {
+		return "", ts.refused
+	}
 	tok, err := ts.fetch(ctx)
+	var se *ScopeError
+	if errors.As(err, &se) {
+		ts.refused, ts.refusedUntil = err, time.Now().Add(scopeRefusalTTL)
+	}
 	if err != nil {
 		return "", err
 	}
+	ts.refused = nil
 	ts.tok, ts.issued = tok, time.Now()
 	ts.clampExpiry()
 	return tok.AccessToken, nil

@@ -253,6 +253,15 @@ func TestTypedAuthErrors(t *testing.T) {
 	if err := sup.c.CheckScope(ctx, ScopeContent); err != nil {
 		t.Errorf("supervisor content: %v", err)
 	}
+	// The refusal is remembered: every job asks, VCC is asked once.
+	for range 3 {
+		if err := sup.c.CheckScope(ctx, ScopeStats); !errors.As(err, &se) {
+			t.Errorf("supervisor stats, again: %v", err)
+		}
+	}
+	if n := tokenRequests(sim, ScopeStats); n != 1 {
+		t.Errorf("%d token requests for a refused scope asked 4 times, want 1", n)
+	}
 
 	sim.SetFaults(vccsim.Faults{TokenOutage: true})
 	down := newClient(t, sim, "admin", func(c *Config) { c.MaxAttempts = 3 })
