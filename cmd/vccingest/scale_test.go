@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/vccingest/vccingest/internal/vccsim"
+	"github.com/vccingest/vccingest/internal/verify"
 )
 
 // River's rescuer, which runs only on the elected leader, looks for stuck
@@ -446,4 +449,59 @@ func maxInWindow(at []time.Time, d time.Duration) int {
 		most = max(most, j-i+1)
 	}
 	return most
+}
+
+// Two tenants on one PostgreSQL catalog: tenant a's sync runs while tenant
+// b's windows wait in the queue for a worker of b. Each process works its
+// own tenant's queues only, so a's sync neither takes nor cancels b's jobs,
+// and b's worker later stores every one of b's recordings.
+func TestWorkers_PostgresOtherTenantsJobsAreLeftAlone(t *testing.T) {
+	catURL := postgresCatalog(t)
+	e := newE2E(t, vccsim.Config{Seed: 59, Days: 1, CallsPerDay: 30, FixedRecordingSize: 1000}, "admin")
+	if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	span := []string{"--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339)}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bucket := func(tenant string) string { return "file://" + filepath.Join(e.dataDir, "blobs-"+tenant) }
+	planB := e.command(ctx, append([]string{"sync", "--tenant", "b", "--bucket", bucket("b"), "--catalog", catURL, "--work=false"}, span...)...)
+	var outB bytes.Buffer
+	planB.Stdout, planB.Stderr = &outB, &outB
+	if err := planB.Start(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", catURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	waitUntil(t, "b's windows are queued", func() bool {
+		n := 0
+		_ = db.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'vccingest.discover'`).Scan(&n)
+		return n >= 24
+	})
+
+	if r := e.run(append([]string{"sync", "--tenant", "a", "--bucket", bucket("a"), "--catalog", catURL}, span...)...); r.code != 0 {
+		t.Fatalf("a's sync: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, j := range riverJobs(t, catURL) {
+		if j.State == "cancelled" || j.State == "discarded" {
+			t.Errorf("job %d (%s) is %s after a's sync: %+v", j.ID, j.Kind, j.State, j.Errors)
+		}
+	}
+
+	stop := e.startWorkers(1, "--tenant", "b", "--bucket", bucket("b"), "--catalog", catURL)
+	err = planB.Wait()
+	stop()
+	if err != nil {
+		t.Fatalf("b's planner: %v\n%s", err, outB.String())
+	}
+	truth := e.sim.Truth(e.from, e.to, e.cred.ClientID)
+	for _, tenant := range []string{"a", "b"} {
+		v, err := verify.Bucket(filepath.Join(e.dataDir, "blobs-"+tenant), tenant, truth)
+		if err != nil || !v.OK() || v.Expected == 0 {
+			t.Errorf("tenant %s: %v %v", tenant, v, err)
+		}
+	}
 }

@@ -2,9 +2,12 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,23 +37,36 @@ type Tenant struct {
 	// slots, in a fleet, are this process's share of the tenant's
 	// downloads (JoinFleet); nil means River's queue size is the limit.
 	slots atomic.Pointer[fleet.Slots]
-
-	// queues are the tenant's own River queues in a Service (so that one
-	// tenant's backlog never delays another's); empty means the shared
-	// discover and download queues of a one-tenant Engine.
-	queues tenantQueues
 }
 
-// tenantQueues names the River queues a tenant's jobs go to.
-type tenantQueues struct{ discover, download string }
+// riverName is the form River accepts for a queue name.
+var riverName = regexp.MustCompile(`^(?:[a-z0-9])+(?:[_|\-]?[a-z0-9]+)*$`)
 
-// insertOpts routes a job to the tenant's own queue, if it has one; River
-// takes every other option from the job's InsertOpts.
-func (q tenantQueues) insertOpts(queue string) *river.InsertOpts {
-	if queue == "" {
-		return nil
+// Queues names the tenant's own River queues, the same in every process
+// and every runner (sync, worker, serve): a process works and waits on the
+// queues of the tenants it serves only, so it never takes, let alone
+// cancels, another tenant's jobs, and one tenant's backlog never delays
+// another's. They come from the tenant id when River accepts it as a
+// name, else from its hash.
+func (t *Tenant) Queues() (discover, download string) {
+	base := t.ID
+	if !riverName.MatchString(base) {
+		sum := sha256.Sum256([]byte(t.ID))
+		base = hex.EncodeToString(sum[:8])
 	}
-	return &river.InsertOpts{Queue: queue}
+	return "t_" + base + "_discover", "t_" + base + "_download"
+}
+
+// discoverOpts and downloadOpts route a job to the tenant's queue; River
+// takes every other option from the job's InsertOpts.
+func (t *Tenant) discoverOpts() *river.InsertOpts {
+	q, _ := t.Queues()
+	return &river.InsertOpts{Queue: q}
+}
+
+func (t *Tenant) downloadOpts() *river.InsertOpts {
+	_, q := t.Queues()
+	return &river.InsertOpts{Queue: q}
 }
 
 // Config wires a pipeline to its catalog, bucket and tenant.
@@ -367,7 +383,8 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 		Middleware:        []rivertype.Middleware{&snoozeWhileUnavailable{log: e.cfg.Logger}},
 	}
 	if work {
-		cfg.Queues = map[string]river.QueueConfig{queueDiscover: {MaxWorkers: 4}, queueDownload: {MaxWorkers: e.cfg.Downloads}}
+		discover, download := e.cfg.Tenant.Queues()
+		cfg.Queues = map[string]river.QueueConfig{discover: {MaxWorkers: 4}, download: {MaxWorkers: e.cfg.Downloads}}
 	}
 	if !e.exclusive() {
 		// Shared queue: a job whose worker died is rescued by River after
@@ -417,9 +434,11 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 	return nil
 }
 
-// waitIdle returns when no discover or fetch job is left to run.
+// waitIdle returns when none of the tenant's discover or fetch jobs is left
+// to run.
 func (e *Engine) waitIdle(ctx context.Context, client *jobqueue.Queue) error {
-	return waitJobs(ctx, e.cfg.Logger, client, river.NewJobListParams().Kinds(DiscoverArgs{}.Kind(), FetchArgs{}.Kind()), time.Time{})
+	discover, download := e.cfg.Tenant.Queues()
+	return waitJobs(ctx, e.cfg.Logger, client, river.NewJobListParams().Queues(discover, download).Kinds(DiscoverArgs{}.Kind(), FetchArgs{}.Kind()), time.Time{})
 }
 
 // waitJobs returns when no job that params selects is left to run, or with

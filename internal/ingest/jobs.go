@@ -15,13 +15,6 @@ import (
 	"github.com/vccingest/vccingest/internal/vcc"
 )
 
-// Queue names. Discovery is light and latency-bound; downloads are heavy and
-// sized by --downloads.
-const (
-	queueDiscover = "discover"
-	queueDownload = "download"
-)
-
 // DiscoverArgs asks for one window of one tenant to be discovered.
 type DiscoverArgs struct {
 	Tenant string    `json:"tenant" river:"unique"`
@@ -34,7 +27,9 @@ func (DiscoverArgs) Kind() string { return "vccingest.discover" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (DiscoverArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueDiscover, MaxAttempts: 10, UniqueOpts: jobqueue.UniqueWhileActive()}
+	// The queue is the tenant's own (Tenant.Queues), set where the job is
+	// inserted.
+	return river.InsertOpts{MaxAttempts: 10, UniqueOpts: jobqueue.UniqueWhileActive()}
 }
 
 // FetchArgs asks for one recording to be downloaded and stored.
@@ -49,7 +44,7 @@ func (FetchArgs) Kind() string { return "vccingest.fetch" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (FetchArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueDownload, MaxAttempts: 12, UniqueOpts: jobqueue.UniqueWhileActive()}
+	return river.InsertOpts{MaxAttempts: 12, UniqueOpts: jobqueue.UniqueWhileActive()}
 }
 
 // discoverWorker lists a window's interactions and queues their recordings.
@@ -253,7 +248,7 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 				p.progress.RecordingsFailed.Add(1)
 				continue
 			}
-			res, err := jobqueue.InsertFromJob(ctx, tx, FetchArgs{Tenant: t.ID, GUID: it.GUID, ContentKey: item.Key}, t.queues.insertOpts(t.queues.download))
+			res, err := jobqueue.InsertFromJob(ctx, tx, FetchArgs{Tenant: t.ID, GUID: it.GUID, ContentKey: item.Key}, t.downloadOpts())
 			if err != nil {
 				return fmt.Errorf("queue download of %s/%s: %w", it.GUID, item.Key, err)
 			}

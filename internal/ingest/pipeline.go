@@ -15,8 +15,8 @@ import (
 
 // Pipeline is the discover and fetch jobs for a changing set of tenants,
 // for a job runner other than Engine: the scheduler of `vccingest serve`
-// registers them on its own River client and routes each tenant to queues
-// of its own (Tenant.RouteTo).
+// registers them on its own River client and works each tenant's own queues
+// (Tenant.Queues).
 type Pipeline struct{ p *pipeline }
 
 // PipelineConfig wires a Pipeline.
@@ -107,11 +107,6 @@ func (p *Pipeline) AdvanceWatermark(ctx context.Context, t *Tenant, windows []Wi
 	return p.p.advanceWatermark(ctx, t, windows)
 }
 
-// RouteTo sends t's discover and download jobs to queues of its own.
-func (t *Tenant) RouteTo(discoverQueue, downloadQueue string) {
-	t.queues = tenantQueues{discover: discoverQueue, download: downloadQueue}
-}
-
 // splitDue separates the windows that end by dueBy from those that end
 // later.
 func splitDue(windows []Window, dueBy time.Time) (due, notDue []Window) {
@@ -147,7 +142,7 @@ func queueWindows(ctx context.Context, cat *catalog.Catalog, q *jobqueue.Queue, 
 				return err
 			}
 			args := DiscoverArgs{Tenant: t.ID, Start: w.Start, End: w.End}
-			if _, err := q.InsertTx(ctx, tx, args, t.queues.insertOpts(t.queues.discover)); err != nil {
+			if _, err := q.InsertTx(ctx, tx, args, t.discoverOpts()); err != nil {
 				return fmt.Errorf("queue window %s: %w", w, err)
 			}
 		}

@@ -2,14 +2,11 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
-	"regexp"
 	"slices"
 	"sort"
 	"sync"
@@ -224,8 +221,7 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 		if _, dup := want[spec.Tenant.ID]; dup {
 			return fmt.Errorf("server: tenant %s is configured twice", spec.Tenant.ID)
 		}
-		spec.queues = queuesFor(spec.Tenant.ID)
-		spec.Tenant.RouteTo(spec.queues.discover, spec.queues.download)
+		spec.queues.discover, spec.queues.download = spec.Tenant.Queues()
 		want[spec.Tenant.ID] = spec
 	}
 
@@ -382,20 +378,6 @@ func (s *Scheduler) leaveAll() {
 }
 
 func periodicID(tenant string) string { return "tenant-sync-" + tenant }
-
-// riverName is the form River accepts for a queue name.
-var riverName = regexp.MustCompile(`^(?:[a-z0-9])+(?:[_|\-]?[a-z0-9]+)*$`)
-
-// queuesFor names a tenant's own queues: from its id when River accepts
-// that, else from a hash of it.
-func queuesFor(tenant string) tenantQueues {
-	base := tenant
-	if !riverName.MatchString(base) {
-		sum := sha256.Sum256([]byte(tenant))
-		base = hex.EncodeToString(sum[:8])
-	}
-	return tenantQueues{discover: "t_" + base + "_discover", download: "t_" + base + "_download"}
-}
 
 func (s *Scheduler) spec(id string) (TenantSpec, bool) {
 	s.mu.Lock()
