@@ -246,6 +246,9 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	if err := jobqueue.Migrate(ctx, e.cfg.Catalog); err != nil {
 		return nil, err
 	}
+	if err := e.adoptLegacyJobs(ctx); err != nil {
+		return nil, err
+	}
 	if e.exclusive() {
 		if n, err := jobqueue.RescueOrphans(ctx, e.cfg.Catalog); err != nil {
 			return nil, err
@@ -409,6 +412,9 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 	if err := jobqueue.Migrate(ctx, e.cfg.Catalog); err != nil {
 		return err
 	}
+	if err := e.adoptLegacyJobs(ctx); err != nil {
+		return err
+	}
 	client, err := e.newClient(true)
 	if err != nil {
 		return err
@@ -430,6 +436,22 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 		hard, cancelHard := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancelHard()
 		return client.StopAndCancel(hard)
+	}
+	return nil
+}
+
+// adoptLegacyJobs moves the tenant's jobs that an older vccingest queued in
+// the shared queues to the tenant's own.
+func (e *Engine) adoptLegacyJobs(ctx context.Context) error {
+	discover, download := e.cfg.Tenant.Queues()
+	for from, to := range map[string]string{"discover": discover, "download": download} {
+		n, err := jobqueue.AdoptQueued(ctx, e.cfg.Catalog, e.cfg.Tenant.ID, from, to)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			e.cfg.Logger.Info("moved jobs an older vccingest queued to the tenant's own queue", "tenant", e.cfg.Tenant.ID, "jobs", n, "queue", to)
+		}
 	}
 	return nil
 }

@@ -205,3 +205,22 @@ func (f levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
 func (f levelFloor) WithGroup(g string) slog.Handler {
 	return levelFloor{h: f.h.WithGroup(g), min: f.min}
 }
+
+// AdoptQueued moves a tenant's unfinished jobs from queue from to queue to:
+// vccingest before per-tenant queues put every tenant's jobs in the shared
+// "discover" and "download" queues, and River's unique jobs would keep a
+// window queued there from ever being queued again. Running jobs are left
+// alone (their process, or River's rescuer, finishes them).
+func AdoptQueued(ctx context.Context, cat *catalog.Catalog, tenant, from, to string) (int64, error) {
+	q := `UPDATE river_job SET queue = $1 WHERE queue = $2 AND args->>'tenant' = $3
+		AND state IN ('available', 'retryable', 'scheduled', 'pending')`
+	if cat.Dialect() == "sqlite" {
+		q = `UPDATE river_job SET queue = ?1 WHERE queue = ?2 AND json_extract(args, '$.tenant') = ?3
+		AND state IN ('available', 'retryable', 'scheduled', 'pending')`
+	}
+	res, err := cat.DB().ExecContext(ctx, q, to, from, tenant)
+	if err != nil {
+		return 0, fmt.Errorf("move tenant %s's queued jobs from queue %s to %s: %w", tenant, from, to, err)
+	}
+	return res.RowsAffected()
+}

@@ -78,3 +78,46 @@ func TestQueueInsertTxCommitsWithTheCatalog(t *testing.T) {
 		})
 	}
 }
+
+// Jobs an older vccingest queued in a shared queue move to the tenant's own
+// queue, only the tenant's and only those not running, on both databases.
+func TestAdoptQueuedMovesOnlyTheTenantsWaitingJobs(t *testing.T) {
+	for name, open := range map[string]catalogtest.Open{"sqlite": catalogtest.SQLite, "postgres": catalogtest.Postgres} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			cat := open(t)
+			if err := jobqueue.Migrate(ctx, cat); err != nil {
+				t.Fatal(err)
+			}
+			q, err := jobqueue.New(cat, &river.Config{Logger: slog.New(slog.DiscardHandler), SkipUnknownJobCheck: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Date(2024, 3, 4, 0, 0, 0, 0, time.UTC)
+			for i, tenant := range []string{"acme", "acme", "globex"} {
+				err := cat.InTx(ctx, func(tx *catalog.Tx) error {
+					_, err := q.InsertTx(ctx, tx, windowArgs{Tenant: tenant, Start: start.Add(time.Duration(i) * time.Hour)}, &river.InsertOpts{Queue: "discover"})
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, err := jobqueue.AdoptQueued(ctx, cat, "acme", "discover", "t_acme_discover")
+			if err != nil || n != 2 {
+				t.Fatalf("AdoptQueued = %d, %v; want 2", n, err)
+			}
+			res, err := q.JobList(ctx, river.NewJobListParams().Kinds(windowArgs{}.Kind()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, j := range res.Jobs {
+				var args windowArgs
+				_ = json.Unmarshal(j.EncodedArgs, &args)
+				if want := map[string]string{"acme": "t_acme_discover", "globex": "discover"}[args.Tenant]; j.Queue != want {
+					t.Errorf("%s's job is in queue %s, want %s", args.Tenant, j.Queue, want)
+				}
+			}
+		})
+	}
+}
