@@ -386,7 +386,10 @@ func (p *pipeline) fetch(ctx context.Context, t *Tenant, guid, contentKey string
 		return err
 	}
 	if rec.Status == catalog.StatusStored {
-		return nil // exactly once: a second job or a re-run finds it stored
+		// Exactly once: a second job or a re-run finds it stored. A process
+		// killed after marking it stored may not have written the sidecar
+		// yet: this job is the one that still can.
+		return p.ensureSidecar(context.WithoutCancel(ctx), t, guid)
 	}
 	key, err := blobstore.RecordingKey(t.ID, rec.Start, guid, contentKey, blobstore.ExtForMediaType(rec.MediaType))
 	if err != nil {
