@@ -165,7 +165,7 @@ func New(cfg Config) (*Engine, error) {
 			if cfg.Catalog.Dialect() == "sqlite" {
 				return 2 * time.Hour
 			}
-			return cfg.RescueAfter
+			return jobqueue.AttemptTimeout(cfg.RescueAfter)
 		}(),
 		tenants: map[string]*Tenant{cfg.Tenant.ID: cfg.Tenant},
 	}}, nil
@@ -232,7 +232,7 @@ type Report struct {
 // Sync runs one sync of r (see PlanRange for an incremental one) to
 // completion: it refreshes the agent cache, queues the windows, works every
 // job, and advances the watermark over the windows that are done.
-func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
+func (e *Engine) Sync(ctx context.Context, r Range) (_ *Report, err error) {
 	start := time.Now()
 	t := e.cfg.Tenant
 	log := e.cfg.Logger.With("tenant", t.ID)
@@ -280,6 +280,20 @@ func (e *Engine) Sync(ctx context.Context, r Range) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		// A run that ends in an error is recorded as such, never left
+		// "running" (a finished run is left as it is).
+		if err == nil {
+			return
+		}
+		status := "failed"
+		if ctx.Err() != nil {
+			status = "interrupted"
+		}
+		if aerr := e.cfg.Catalog.AbortRun(context.WithoutCancel(ctx), runID, status, err.Error()); aerr != nil {
+			log.Error("record the end of the run", "error", aerr)
+		}
+	}()
 	if err := queueWindows(ctx, e.cfg.Catalog, client, t, due); err != nil {
 		return nil, err
 	}
@@ -394,7 +408,7 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 		// this long (the exclusive mode rescues at start instead). River
 		// never rescues a job without a timeout, so every job has one.
 		cfg.RescueStuckJobsAfter = e.cfg.RescueAfter
-		cfg.JobTimeout = e.cfg.RescueAfter
+		cfg.JobTimeout = e.p.jobTimeout
 	}
 	return jobqueue.New(e.cfg.Catalog, cfg)
 }

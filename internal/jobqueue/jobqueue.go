@@ -224,3 +224,11 @@ func AdoptQueued(ctx context.Context, cat *catalog.Catalog, tenant, from, to str
 	}
 	return res.RowsAffected()
 }
+
+// AttemptTimeout is how long one attempt of a job may run on a shared
+// queue whose rescuer takes a job back after rescueAfter: less than that, so
+// a job near its timeout is never rescued (and run a second time) while its
+// first attempt still runs. River's rescuer wants the same margin.
+func AttemptTimeout(rescueAfter time.Duration) time.Duration {
+	return rescueAfter - max(rescueAfter/10, time.Second)
+}

@@ -121,3 +121,13 @@ func TestAdoptQueuedMovesOnlyTheTenantsWaitingJobs(t *testing.T) {
 		})
 	}
 }
+
+// An attempt always ends before the rescuer would take its job back.
+func TestAttemptTimeoutLeavesAMarginUnderTheRescue(t *testing.T) {
+	for _, rescue := range []time.Duration{2 * time.Second, 30 * time.Second, 10 * time.Minute, 2 * time.Hour} {
+		got := jobqueue.AttemptTimeout(rescue)
+		if got <= 0 || got >= rescue || rescue-got < rescue/20 {
+			t.Errorf("AttemptTimeout(%s) = %s: want a positive timeout at least 5%% under the rescue", rescue, got)
+		}
+	}
+}

@@ -141,7 +141,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	s.jobTimeout = 2 * time.Hour
 	shared := cfg.Catalog.Dialect() != "sqlite"
 	if shared {
-		s.jobTimeout = cfg.RescueAfter
+		s.jobTimeout = jobqueue.AttemptTimeout(cfg.RescueAfter)
 	}
 	s.pipe = ingest.NewPipeline(ingest.PipelineConfig{Catalog: cfg.Catalog, Logger: cfg.Logger, Version: cfg.Version, Now: cfg.Now, JobTimeout: s.jobTimeout})
 	workers := river.NewWorkers()
@@ -161,7 +161,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	}
 	if shared {
 		rc.RescueStuckJobsAfter = cfg.RescueAfter
-		rc.JobTimeout = cfg.RescueAfter
+		rc.JobTimeout = s.jobTimeout
 	}
 	client, err := jobqueue.New(cfg.Catalog, rc)
 	if err != nil {
