@@ -64,7 +64,12 @@ func (w *discoverWorker) Work(ctx context.Context, job *river.Job[DiscoverArgs])
 	}
 	win := Window{Start: job.Args.Start, End: job.Args.End}
 	err = w.discover(ctx, t, win)
-	if err == nil || ctx.Err() != nil {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(ctx.Err(), context.Canceled):
+		return river.JobSnooze(0) // shutting down: cut, not failed (see fetchWorker.Work)
+	case ctx.Err() != nil:
 		return err
 	}
 	permanent := refusedListing(err)
@@ -353,11 +358,14 @@ func (w *fetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 	if err == nil {
 		return nil
 	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// Shutting down, even on the last attempt: the attempt was cut, not
+		// failed. Snoozed, the job runs again (River gives the attempt
+		// back) at the next start; nothing to record.
+		return river.JobSnooze(0)
+	}
 	permanent := errors.Is(err, vcc.ErrNotFound) || errors.Is(err, errPermanent)
 	last := permanent || job.Attempt >= job.MaxAttempts
-	if ctx.Err() != nil && !last {
-		return err // shutting down: River retries it, nothing to record
-	}
 	if merr := w.p.cat.MarkFailed(context.WithoutCancel(ctx), a.Tenant, a.GUID, a.ContentKey, err.Error(), last); merr != nil {
 		return errors.Join(err, merr)
 	}
