@@ -10,11 +10,15 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -611,5 +615,53 @@ func (e *e2e) startWorkers(n int, args ...string) (stop func()) {
 				}
 			}
 		})
+	}
+}
+
+// The first Ctrl-C stops gracefully; a second one stops at once (exit 130)
+// instead of being ignored while running downloads drain.
+func TestSync_SecondInterruptStopsAtOnce(t *testing.T) {
+	e := newE2E(t, vccsim.Config{Seed: 61, Days: 1, CallsPerDay: 20, FixedRecordingSize: 1000}, "admin")
+	// Downloads hang, so the graceful stop has running work to wait for.
+	target, _ := url.Parse(e.sim.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var hanging atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/content/") {
+			hanging.Add(1)
+			select {
+			case <-r.Context().Done():
+			case <-time.After(time.Minute):
+			}
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := e.command(ctx, "sync", "--api-url", srv.URL, "--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for hanging.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	time.Sleep(500 * time.Millisecond)
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("still running 10 s after the second interrupt\n%s", stderr.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(stderr.String(), "interrupted again") {
+		t.Errorf("exit %d, want 130 saying it was interrupted again\n%s", code, stderr.String())
 	}
 }

@@ -57,6 +57,16 @@ func newVersionCmd() *cobra.Command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first Ctrl-C or SIGTERM stops gracefully (running downloads
+		// get their grace period); a second one does not wait for that.
+		<-ctx.Done()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		<-again
+		fmt.Fprintln(os.Stderr, "vccingest: interrupted again: stopping now; running work resumes at the next start")
+		os.Exit(130)
+	}()
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()
 	if err == nil {

@@ -73,6 +73,11 @@ type service struct {
 }
 
 func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error {
+	// SIGHUP asks for a reload; one that comes during start-up waits for
+	// the loop below instead of killing the process (its default action).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, err := config.LoadServe(file)
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -142,9 +147,6 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error 
 	fmt.Fprintf(stdout, "vccingest serve: %d tenant(s); status page on http://%s/\n", len(specs), ln.Addr())
 	log.Info("serving", "addr", ln.Addr().String(), "tenants", len(specs), "catalog", redactURL(base.CatalogURL()))
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
