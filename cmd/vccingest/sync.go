@@ -144,6 +144,12 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 	stopBar()
 	wg.Wait()
 	if err != nil {
+		if ctx.Err() != nil {
+			if rep != nil {
+				printReport(stdout, rep)
+			}
+			return &exitError{code: 130, err: errors.New("interrupted: what was stored stays stored, and the next run resumes the rest")}
+		}
 		return classify(err)
 	}
 	printReport(stdout, rep)
