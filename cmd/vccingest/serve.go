@@ -187,7 +187,7 @@ func serveLogger(w io.Writer, cfg config.Serve) *slog.Logger {
 func (s *service) build(ctx context.Context, cfg config.Serve) ([]server.TenantSpec, error) {
 	var specs []server.TenantSpec
 	for _, t := range cfg.Tenants {
-		fp := t.Fingerprint()
+		fp := t.Fingerprint(cfg)
 		if old, ok := s.spec(t.ID); ok && old.Fingerprint == fp {
 			specs = append(specs, old)
 			continue

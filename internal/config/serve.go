@@ -58,10 +58,11 @@ func (t ServeTenant) Settings(s Serve) Settings {
 }
 
 // Fingerprint changes whenever anything about the tenant's configuration
-// does (Line aside).
-func (t ServeTenant) Fingerprint() string {
+// does (Line aside), including what it takes from the service's defaults
+// (the bucket, the data dir, the catalog).
+func (t ServeTenant) Fingerprint(s Serve) string {
 	t.Line = 0
-	return fmt.Sprintf("%#v", t)
+	return fmt.Sprintf("%#v|%#v", t, t.Settings(s))
 }
 
 func orString(a, b string) string {

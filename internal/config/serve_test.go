@@ -40,15 +40,22 @@ func TestParseServe(t *testing.T) {
 	if acme.Settings(s).BucketURL() != "file:///var/lib/vccingest/blobs" {
 		t.Errorf("acme default bucket = %s", acme.Settings(s).BucketURL())
 	}
-	if acme.Fingerprint() == globex.Fingerprint() {
+	if acme.Fingerprint(s) == globex.Fingerprint(s) {
 		t.Error("two tenants share a fingerprint")
 	}
 	changed := acme
 	changed.Downloads = 5
 	moved := acme
 	moved.Line = 40
-	if changed.Fingerprint() == acme.Fingerprint() || moved.Fingerprint() != acme.Fingerprint() {
+	if changed.Fingerprint(s) == acme.Fingerprint(s) || moved.Fingerprint(s) != acme.Fingerprint(s) {
 		t.Error("the fingerprint must follow the settings and ignore the line")
+	}
+	// acme takes the service's default bucket: changing that default
+	// changes acme's configuration, not globex's (it names its own).
+	other := s
+	other.Bucket = "file:///srv/other-blobs"
+	if acme.Fingerprint(other) == acme.Fingerprint(s) || globex.Fingerprint(other) != globex.Fingerprint(s) {
+		t.Error("the fingerprint must follow the service-level defaults a tenant takes")
 	}
 }
 
