@@ -428,10 +428,11 @@ func (q querier) AbortRun(ctx context.Context, id int64, status, msg string) err
 	return wrap(err, "record the end of run %d", id)
 }
 
-// FinishRun records the end of a run.
-func (q querier) FinishRun(ctx context.Context, id int64, status string, stored, failed, bytes int64) error {
-	_, err := q.exec(ctx, `UPDATE runs SET finished_at = ?, status = ?, stored = ?, failed = ?, bytes = ? WHERE id = ?`,
-		ts(time.Now()), status, stored, failed, bytes, id)
+// FinishRun records the end of a run; msg, if not empty, says what it did
+// not do (windows it could not list).
+func (q querier) FinishRun(ctx context.Context, id int64, status string, stored, failed, bytes int64, msg string) error {
+	_, err := q.exec(ctx, `UPDATE runs SET finished_at = ?, status = ?, stored = ?, failed = ?, bytes = ?, error = ? WHERE id = ?`,
+		ts(time.Now()), status, stored, failed, bytes, msg, id)
 	return wrap(err, "record run end")
 }
 

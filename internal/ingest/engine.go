@@ -366,11 +366,13 @@ func (e *Engine) Sync(ctx context.Context, r Range) (_ *Report, err error) {
 	status := "done"
 	if waitErr != nil {
 		status = "interrupted"
-	} else if len(rep.Failures) > 0 || len(rep.Unlisted) > 0 {
+	} else if len(rep.Unlisted) > 0 {
+		status = "failed" // it did not do its whole job
+	} else if len(rep.Failures) > 0 {
 		status = "failures"
 	}
 	if _, err := retryUnavailable(finishCtx, log, "record the run", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, e.cfg.Catalog.FinishRun(ctx, runID, status, rep.Progress.RecordingsStored, rep.Progress.RecordingsFailed, rep.Progress.BytesDownloaded)
+		return struct{}{}, e.cfg.Catalog.FinishRun(ctx, runID, status, rep.Progress.RecordingsStored, rep.Progress.RecordingsFailed, rep.Progress.BytesDownloaded, UnlistedError(rep.Unlisted))
 	}); err != nil {
 		return nil, err
 	}
@@ -452,6 +454,20 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 		return client.StopAndCancel(hard)
 	}
 	return nil
+}
+
+// UnlistedError says which windows a run could not list, for the run's
+// record; "" if it listed them all.
+func UnlistedError(unlisted []catalog.UnlistedWindow) string {
+	if len(unlisted) == 0 {
+		return ""
+	}
+	u := unlisted[0]
+	msg := fmt.Sprintf("%d window(s) could not be listed, the first %s/%s", len(unlisted), u.Start.UTC().Format(time.RFC3339), u.End.UTC().Format(time.RFC3339))
+	if u.LastError != "" {
+		msg += ": " + u.LastError
+	}
+	return msg
 }
 
 // adoptLegacyJobs moves the tenant's jobs that an older vccingest queued in

@@ -538,11 +538,26 @@ func (s *Scheduler) runWindows(ctx context.Context, spec TenantSpec, runID int64
 	if err != nil {
 		return err
 	}
-	if status == "done" && after.Failed > before.Failed {
+	var unlisted []catalog.UnlistedWindow
+	if status == "done" && len(windows) > 0 {
+		if unlisted, err = cat.UnlistedWindows(finish, t.ID, windows[0].Start, windows[len(windows)-1].End); err != nil {
+			return err
+		}
+	}
+	switch {
+	case status == "done" && len(unlisted) > 0:
+		status = "failed" // it did not do its whole job
+	case status == "done" && after.Failed > before.Failed:
 		status = "failures"
 	}
-	if err := cat.FinishRun(finish, runID, status, after.Stored-before.Stored, after.Failed-before.Failed, after.Bytes-before.Bytes); err != nil {
+	msg := ingest.UnlistedError(unlisted)
+	if err := cat.FinishRun(finish, runID, status, after.Stored-before.Stored, after.Failed-before.Failed, after.Bytes-before.Bytes, msg); err != nil {
 		return err
+	}
+	if msg != "" {
+		// A failed run: the tenant's health and the status page show it,
+		// and the next run lists the windows again.
+		return errors.New(msg)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -444,7 +444,7 @@ func status(t *testing.T, c *catalog.Catalog) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.FinishRun(ctx, first, "done", 1, 0, 1234); err != nil {
+	if err := c.FinishRun(ctx, first, "done", 1, 0, 1234, ""); err != nil {
 		t.Fatal(err)
 	}
 	second, err := c.StartRun(ctx, "acme", t0.Add(time.Hour), t0.Add(2*time.Hour))
