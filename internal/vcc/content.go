@@ -205,6 +205,28 @@ func cmpOrAny(a, b any) any {
 // belongs to one window only.
 func inWindow(t, start, end time.Time) bool { return !t.Before(start) && t.Before(end) }
 
+// yieldPage decodes the records of one page and yields each that starts in
+// window and was not yielded before (seen, by id), and each record it
+// cannot use as a *BadRecordError. It returns how many it yielded and
+// whether the listing goes on (the consumer wants more).
+func yieldPage[J interface{ decode() (T, error) }, T any](a api, items []json.RawMessage, window [2]time.Time, seen map[string]bool, key func(T) (string, time.Time), yield func(T, error) bool) (fresh int, more bool) {
+	for _, raw := range items {
+		v, err := decodeItem[J](a, raw)
+		if err == nil {
+			id, start := key(v)
+			if !inWindow(start, window[0], window[1]) || seen[id] {
+				continue
+			}
+			seen[id] = true
+		}
+		fresh++
+		if !yield(v, err) {
+			return fresh, false
+		}
+	}
+	return fresh, true
+}
+
 // contentPage is one page of a v3 Content search.
 type contentPage struct {
 	Items []json.RawMessage `json:"items"`
@@ -236,21 +258,8 @@ func (c *Client) Interactions(ctx context.Context, start, end time.Time) iter.Se
 					yield(Interaction{}, err)
 					return
 				}
-				for _, raw := range page.Items {
-					it, err := decodeItem[interactionJSON](apiContent, raw)
-					if err == nil && (!inWindow(it.Start, p[0], p[1]) || seen[it.GUID]) {
-						continue
-					}
-					if err == nil {
-						seen[it.GUID] = true
-					}
-					if !yield(it, err) {
-						return
-					}
-					var bad *BadRecordError
-					if err != nil && !errors.As(err, &bad) {
-						return
-					}
+				if _, ok := yieldPage[interactionJSON](apiContent, page.Items, p, seen, func(it Interaction) (string, time.Time) { return it.GUID, it.Start }, yield); !ok {
+					return
 				}
 				next := deref(page.Meta.NextContinuationToken)
 				if next == "" {

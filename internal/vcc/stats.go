@@ -3,7 +3,6 @@ package vcc
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"iter"
 	"net/url"
@@ -129,23 +128,9 @@ func (c *Client) StatsInteractions(ctx context.Context, start, end time.Time) it
 					yield(StatsInteraction{}, err)
 					return
 				}
-				fresh := 0
-				for _, raw := range env.Items {
-					si, err := decodeItem[statsJSON](apiStats, raw)
-					if err == nil && (!inWindow(si.Start, p[0], p[1]) || seen[si.GUID]) {
-						continue
-					}
-					if err == nil {
-						seen[si.GUID] = true
-					}
-					fresh++
-					if !yield(si, err) {
-						return
-					}
-					var bad *BadRecordError
-					if err != nil && !errors.As(err, &bad) {
-						return
-					}
+				fresh, ok := yieldPage[statsJSON](apiStats, env.Items, p, seen, func(si StatsInteraction) (string, time.Time) { return si.GUID, si.Start }, yield)
+				if !ok {
+					return
 				}
 				if fresh == 0 {
 					stale++
