@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -66,10 +65,7 @@ type service struct {
 	log     *slog.Logger
 	svc     *server.Scheduler
 	buckets map[string]*blobstore.Bucket // by URL, shared by tenants
-	running config.Serve
-
-	mu    sync.Mutex // specs is read by HTTP handlers
-	specs map[string]server.TenantSpec
+	running config.Serve                 // the config in force; its tenants' specs are the scheduler's (svc.Spec)
 }
 
 func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error {
@@ -108,7 +104,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error 
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	s := &service{file: file, log: log, svc: svc, buckets: map[string]*blobstore.Bucket{}, specs: map[string]server.TenantSpec{}}
+	s := &service{file: file, log: log, svc: svc, buckets: map[string]*blobstore.Bucket{}}
 	defer s.closeBuckets()
 	specs, err := s.build(ctx, cfg)
 	if err != nil {
@@ -126,7 +122,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error 
 		_ = svc.Stop(time.Second)
 		return &exitError{code: 2, err: err}
 	}
-	s.commit(cfg, specs)
+	s.running = cfg
 
 	h, err := server.New(server.Config{
 		Scheduler: svc, Catalog: cat, AccessToken: token, Logger: log, Version: version,
@@ -232,23 +228,7 @@ func (s *service) closeBuckets() {
 	}
 }
 
-func (s *service) commit(cfg config.Serve, specs []server.TenantSpec) {
-	s.running = cfg
-	m := map[string]server.TenantSpec{}
-	for _, sp := range specs {
-		m[sp.Tenant.ID] = sp
-	}
-	s.mu.Lock()
-	s.specs = m
-	s.mu.Unlock()
-}
-
-func (s *service) spec(id string) (server.TenantSpec, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sp, ok := s.specs[id]
-	return sp, ok
-}
+func (s *service) spec(id string) (server.TenantSpec, bool) { return s.svc.Spec(id) }
 
 // reload re-reads the config file and applies its tenants; on any error the
 // running config stays.
@@ -269,7 +249,7 @@ func (s *service) reload(ctx context.Context) {
 		s.log.Error("config reload rejected; the running config stays", "error", err)
 		return
 	}
-	s.commit(cfg, specs)
+	s.running = cfg
 	s.log.Info("config reloaded", "tenants", len(specs))
 }
 

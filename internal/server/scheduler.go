@@ -331,6 +331,9 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 
 func periodicID(tenant string) string { return "tenant-sync-" + tenant }
 
+// Spec returns the tenant's spec as the scheduler runs it.
+func (s *Scheduler) Spec(id string) (TenantSpec, bool) { return s.spec(id) }
+
 func (s *Scheduler) spec(id string) (TenantSpec, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
