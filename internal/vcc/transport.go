@@ -213,16 +213,21 @@ func drain(resp *http.Response) {
 	resp.Body.Close()
 }
 
+// maxRetryAfter caps Retry-After: more seconds than a time.Duration holds
+// (about 292 years) would wrap around to a negative wait. A wait this long
+// is past any MaxElapsed anyway, so the call gives up as it would.
+const maxRetryAfter = 24 * time.Hour
+
 // retryAfter parses Retry-After: seconds or an HTTP date.
 func retryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
 	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
+		return time.Duration(min(n, int(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
+		return min(max(time.Until(t), 0), maxRetryAfter)
 	}
 	return 0
 }
