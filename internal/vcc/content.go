@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Documented window limits and page sizes: vccingest asks for the largest
@@ -70,7 +71,9 @@ type interactionJSON struct {
 func (j interactionJSON) id() string { return deref(j.GUID) }
 
 func (j interactionJSON) decode() (Interaction, error) {
-	bad := func(problem string) error { return &BadRecordError{API: apiContent.name, ID: j.id(), Problem: problem} }
+	bad := func(problem string) error {
+		return &BadRecordError{API: apiContent.name, ID: truncate(j.id(), 80), Problem: problem}
+	}
 	if j.GUID == nil || *j.GUID == "" {
 		return Interaction{}, bad(`no "guid"`)
 	}
@@ -118,12 +121,18 @@ func deref(s *string) string {
 	return *s
 }
 
-// truncate shortens server text kept in a message.
+// truncate shortens server text kept in a message, to at most about n
+// bytes of valid UTF-8: the catalog keeps bad records' ids and problems in
+// PostgreSQL, which refuses text that is not UTF-8 (a cut inside a
+// character would be).
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if len(s) > n {
+		for i := 0; i < utf8.UTFMax && n > 0 && !utf8.RuneStart(s[n]); i++ {
+			n--
+		}
+		s = s[:n] + "…"
 	}
-	return s[:n] + "…"
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // flexID accepts an id as a JSON string or number; null is "".
@@ -142,7 +151,7 @@ func (i *flexID) UnmarshalJSON(b []byte) error {
 	case float64:
 		*i = flexID(strconv.FormatFloat(v, 'f', -1, 64))
 	default:
-		return fmt.Errorf("an id must be a string or a number, not %s", b)
+		return fmt.Errorf("an id must be a string or a number, not %s", truncate(string(b), 40))
 	}
 	return nil
 }

@@ -51,7 +51,7 @@ type statsJSON struct {
 
 func (j statsJSON) decode() (StatsInteraction, error) {
 	bad := func(problem string) error {
-		return &BadRecordError{API: apiStats.name, ID: deref(j.GUID), Problem: problem}
+		return &BadRecordError{API: apiStats.name, ID: truncate(deref(j.GUID), 80), Problem: problem}
 	}
 	switch {
 	case j.GUID == nil || *j.GUID == "":
