@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -72,6 +73,9 @@ func (j statsJSON) decode() (StatsInteraction, error) {
 		si.Problems = append(si.Problems, `no "duration"`)
 	case *j.Duration < 0:
 		si.Problems = append(si.Problems, fmt.Sprintf("negative duration %d ms (ignored)", *j.Duration))
+	case *j.Duration > int64(math.MaxInt64/time.Millisecond):
+		// More milliseconds than a time.Duration holds would wrap around.
+		si.Problems = append(si.Problems, fmt.Sprintf("duration %d ms is too long (ignored)", *j.Duration))
 	default:
 		si.Duration = time.Duration(*j.Duration) * time.Millisecond
 	}
