@@ -105,13 +105,15 @@ func (p *usersPage) UnmarshalJSON(b []byte) error {
 // while the server reports more pages or sends a full page, stops at an
 // empty page, and gives up on a server that repeats itself (no new record
 // twice in a row) or pages past maxPages. key identifies a record, for that
-// repeat check; fn gets each page's records.
+// repeat check ("" for a record without an id: its bytes identify it); fn
+// gets each page's records.
 func listPages[P any, PP interface {
 	*P
 	parts() (*usersMeta, []json.RawMessage)
 }](ctx context.Context, c *Client, k call, limit int, key func(json.RawMessage) string, fn func([]json.RawMessage) bool) error {
 	seen := map[string]bool{}
-	asked, base := -1, -1 // -1: not asked for a page number yet
+	noID := map[string]bool{} // records without an id, by their bytes
+	asked, base := -1, -1     // -1: not asked for a page number yet
 	stale := 0
 	for n := 1; ; n++ {
 		if n > maxPages {
@@ -134,8 +136,15 @@ func listPages[P any, PP interface {
 		}
 		fresh := items[:0:0]
 		for _, raw := range items {
-			if id := key(raw); id == "" || !seen[id] {
-				seen[id] = id != ""
+			// A record without an id is known by its bytes, so that a
+			// page of them sent again is a repeat, not news.
+			ids := seen
+			id := key(raw)
+			if id == "" {
+				ids, id = noID, string(raw)
+			}
+			if !ids[id] {
+				ids[id] = true
 				fresh = append(fresh, raw)
 			}
 		}
