@@ -220,18 +220,25 @@ func inWindow(t, start, end time.Time) bool { return !t.Before(start) && t.Befor
 
 // yieldPage decodes the records of one page and yields each that starts in
 // window and was not yielded before (seen, by id), and each record it
-// cannot use as a *BadRecordError. It returns how many it yielded and
-// whether the listing goes on (the consumer wants more).
+// cannot use, once (seen, by its bytes), as a *BadRecordError. It returns
+// how many it yielded and whether the listing goes on (the consumer wants
+// more): a server that sends the same page of bad records again sends
+// nothing fresh.
 func yieldPage[J interface{ decode() (T, error) }, T any](a api, items []json.RawMessage, window [2]time.Time, seen map[string]bool, key func(T) (string, time.Time), yield func(T, error) bool) (fresh int, more bool) {
 	for _, raw := range items {
 		v, err := decodeItem[J](a, raw)
+		id := "\x00bad:" + string(raw) // no id to know it by
 		if err == nil {
-			id, start := key(v)
-			if !inWindow(start, window[0], window[1]) || seen[id] {
+			var start time.Time
+			id, start = key(v)
+			if !inWindow(start, window[0], window[1]) {
 				continue
 			}
-			seen[id] = true
 		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
 		fresh++
 		if !yield(v, err) {
 			return fresh, false
