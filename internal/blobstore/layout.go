@@ -19,9 +19,13 @@ var ErrBadID = errors.New("unsafe id")
 const maxIDLen = 200
 
 // ValidateID checks an id (tenant, interaction id, content key) before it
-// becomes part of a key: it must be valid UTF-8, 1 to 200 characters, with no
-// path separators, no control or space characters, not start with a dot, and
-// not be "." or "..". A hostile id is an error, never a path.
+// becomes part of a key: it must be valid UTF-8, 1 to 200 bytes, with no
+// path separators, no "..", no control or space characters, no invisible
+// formatting characters (bidi controls such as U+202E, zero-width ones such
+// as U+200B or U+FEFF: they make an id show as another), and neither start
+// nor end with a dot (a content id "x." would make "x..wav", and Windows
+// drops a trailing dot from a file name). A hostile id is an error, never a
+// path.
 func ValidateID(id string) error {
 	switch {
 	case id == "":
@@ -32,15 +36,36 @@ func ValidateID(id string) error {
 		return fmt.Errorf("%w: not valid UTF-8", ErrBadID)
 	case strings.HasPrefix(id, "."):
 		return fmt.Errorf("%w: starts with a dot", ErrBadID)
+	case strings.HasSuffix(id, "."):
+		return fmt.Errorf("%w: ends with a dot", ErrBadID)
+	case strings.Contains(id, ".."):
+		return fmt.Errorf("%w: contains \"..\"", ErrBadID)
 	case strings.ContainsAny(id, `/\`):
 		return fmt.Errorf("%w: contains a path separator", ErrBadID)
 	}
 	for _, r := range id {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
+		switch {
+		case unicode.IsControl(r) || unicode.IsSpace(r):
 			return fmt.Errorf("%w: contains control or space character %U", ErrBadID, r)
+		case unicode.Is(unicode.Cf, r):
+			return fmt.Errorf("%w: contains invisible formatting character %U (a bidi control or zero-width character)", ErrBadID, r)
 		}
 	}
 	return nil
+}
+
+// validExt is a file extension as ExtForMediaType gives them: 1 to 16
+// lower-case ASCII letters and digits.
+func validExt(ext string) bool {
+	if ext == "" || len(ext) > 16 {
+		return false
+	}
+	for _, c := range []byte(ext) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkKey refuses keys that could escape the bucket's prefix scheme, and
@@ -79,6 +104,9 @@ func RecordingKey(tenant string, start time.Time, interactionID, contentID, ext 
 	}
 	if err := ValidateID(contentID); err != nil {
 		return "", fmt.Errorf("content id %q: %w", truncate(contentID), err)
+	}
+	if !validExt(ext) {
+		return "", fmt.Errorf("%w: file extension %q (want 1 to 16 lower-case letters and digits)", ErrBadID, truncate(ext))
 	}
 	if contentID == "interaction" && ext == "json" {
 		return "", fmt.Errorf("content id %q would collide with the sidecar", contentID)

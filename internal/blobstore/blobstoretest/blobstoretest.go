@@ -143,12 +143,33 @@ func hostileKeys(t *testing.T, b *blobstore.Bucket) {
 		}
 	}
 	start := time.Date(2024, 3, 4, 9, 15, 0, 0, time.UTC)
-	for _, id := range []string{"../x", "a/b", `a\b`, "..", ".", ".hidden", "", "a\x00b", "a\nb", "tab\tid", strings.Repeat("x", 201), "bad\xffutf8"} {
+	for _, id := range []string{"../x", "a/b", `a\b`, "..", ".", ".hidden", "", "a\x00b", "a\nb", "tab\tid", strings.Repeat("x", 201), "bad\xffutf8",
+		"a..b", "trailing.",
+		// bidi controls (U+202A–U+202E, U+2066–U+2069) and zero-width
+		// characters (U+200B–U+200D, U+FEFF): an id that shows as another
+		"2480fc2c\u202e5fea", "\u202aguid", "guid\u202c", "\u2066guid\u2069", "gu\u2067id", "gu\u2068id",
+		"gu\u200bid", "gu\u200cid", "gu\u200did", "\ufeffguid", "guid\ufeff"} {
+		if err := blobstore.ValidateID(id); !errors.Is(err, blobstore.ErrBadID) {
+			t.Errorf("ValidateID(%q): %v, want ErrBadID", id, err)
+		}
 		if _, err := blobstore.RecordingKey("t", start, id, "callRecording", "wav"); !errors.Is(err, blobstore.ErrBadID) {
 			t.Errorf("RecordingKey with interaction id %q: %v, want ErrBadID", id, err)
 		}
 		if _, err := blobstore.RecordingKey("t", start, "guid", id, "wav"); !errors.Is(err, blobstore.ErrBadID) {
 			t.Errorf("RecordingKey with content id %q: %v, want ErrBadID", id, err)
+		}
+		if _, err := blobstore.SidecarKey(id, start, "guid"); !errors.Is(err, blobstore.ErrBadID) {
+			t.Errorf("SidecarKey with tenant %q: %v, want ErrBadID", id, err)
+		}
+	}
+	for _, ext := range []string{"", "/../../x", "w.av", "WAV", "wa v", "w\u202ev", strings.Repeat("a", 17)} {
+		if _, err := blobstore.RecordingKey("t", start, "guid", "callRecording", ext); !errors.Is(err, blobstore.ErrBadID) {
+			t.Errorf("RecordingKey with extension %q: %v, want ErrBadID", ext, err)
+		}
+	}
+	for _, id := range []string{"2480fc2c-bbd7-427c-9439-02f76583aef5", "callRecording", "a.b", "Ünïcødé", "x_y-z~1"} {
+		if err := blobstore.ValidateID(id); err != nil {
+			t.Errorf("ValidateID(%q): %v, want it accepted", id, err)
 		}
 	}
 	if ks := keys(t, b); len(ks) != 0 {
