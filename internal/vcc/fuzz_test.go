@@ -58,21 +58,24 @@ func seedFixtures(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	for _, s := range hostileSeeds() {
+	// Small enough that the fuzzer mutates and minimizes them quickly, large
+	// enough that an unbounded message shows; TestHostileRecords tries the
+	// same records at 1 MiB and past encoding/json's depth limit.
+	for _, s := range hostileSeeds(4<<10, 1000) {
 		f.Add([]byte(s))
 	}
 }
 
 // hostileSeeds are records no documented example shows: deep nesting, huge
 // numbers, nulls everywhere, wrong types, bytes that are not UTF-8 and very
-// long strings.
-func hostileSeeds() []string {
+// long strings (of length long, nested depth deep).
+func hostileSeeds(long, deep int) []string {
 	const at = `"start":"2020-02-16T14:11:56Z"`
-	long := strings.Repeat("x", 1<<20)
+	x := strings.Repeat("x", long)
 	return []string{
-		// deeply nested: inside a field, and past encoding/json's depth limit
-		`{"guid":"g",` + at + `,"content":` + strings.Repeat(`[`, 5000) + strings.Repeat(`]`, 5000) + `}`,
-		strings.Repeat(`[`, 20000) + strings.Repeat(`]`, 20000),
+		// deeply nested: inside a field, and as the whole record
+		`{"guid":"g",` + at + `,"content":` + strings.Repeat(`[`, deep) + strings.Repeat(`]`, deep) + `}`,
+		strings.Repeat(`[`, deep) + strings.Repeat(`]`, deep), strings.Repeat(`{"guid":`, deep) + `"g"` + strings.Repeat(`}`, deep),
 		`{"guid":"g",` + at + `,"handlingAgents":[{"id":` + strings.Repeat(`{"id":`, 300) + `1` + strings.Repeat(`}`, 300) + `}]}`,
 		// huge numbers
 		`{"guid":"g",` + at + `,"content":[{"contentKey":"k","contentLength":1e400}]}`,
@@ -98,10 +101,10 @@ func hostileSeeds() []string {
 		"{\"guid\":\"\xc3\x28\",\"start\":\"2020-02-16T14:11:56Z\",\"direction\":\"\xed\xa0\x80\"}",
 		"{\"userId\":\"\xff\xfe\xfd\"}", "\xef\xbb\xbf{\"guid\":\"g\"}",
 		// very long strings, where a message may quote them
-		`{"guid":"` + long + `"}`, `{"guid":"g","start":"` + long + `"}`, `{"guid":"` + long + `","start":"nope"}`,
-		`{"guid":"g",` + at + `,"direction":"` + long + `","content":[{"type":"` + long + `"},{"contentKey":"` + long + `","contentLength":-1}]}`,
-		`{"guid":"` + long + `","duration":"x"}`, `{"userId":"` + long + `","active":1}`, `{"userId":` + long[:1000] + `}`,
-		`{"guid":"g",` + at + `,"handlingAgents":[{"id":{"` + long + `":1}}]}`,
+		`{"guid":"` + x + `"}`, `{"guid":"g","start":"` + x + `"}`, `{"guid":"` + x + `","start":"nope"}`,
+		`{"guid":"g",` + at + `,"direction":"` + x + `","content":[{"type":"` + x + `"},{"contentKey":"` + x + `","contentLength":-1}]}`,
+		`{"guid":"` + x + `","duration":"x"}`, `{"userId":"` + x + `","active":1}`, `{"userId":` + x[:1000] + `}`,
+		`{"guid":"g",` + at + `,"handlingAgents":[{"id":{"` + x + `":1}}]}`, `{"guid":"g",` + at + `,"direction":"Inbound","duration":"` + x + `"}`,
 		// a long id of multibyte characters, unusable, so a message quotes it
 		`{"guid":"x` + strings.Repeat("é", 100) + `","start":5}`, `{"userId":"x` + strings.Repeat("€", 100) + `","active":1}`,
 		`{"guid":"g",` + at + `,"handlingAgents":[{"id":{"x` + strings.Repeat("é", 100) + `":1}}]}`,
@@ -112,70 +115,89 @@ func hostileSeeds() []string {
 // *BadRecordError, never to a panic or a half-valid value.
 func FuzzDecodeInteraction(f *testing.F) {
 	seedFixtures(f)
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		it, err := decodeItem[interactionJSON](apiContent, raw)
-		if err != nil {
-			checkBad(t, err)
-			return
+	f.Fuzz(checkInteraction)
+}
+
+// TestHostileRecords runs the hostile records at full size (1 MiB strings,
+// nesting past encoding/json's depth limit) through the fuzz targets'
+// properties: too large to mutate quickly, they are no fuzz seeds.
+func TestHostileRecords(t *testing.T) {
+	for _, s := range append(hostileSeeds(1<<20, 20000), hostileSeeds(4<<10, 1000)...) {
+		checkInteraction(t, []byte(s))
+		checkStats(t, []byte(s))
+		checkUsersPage(t, []byte(s))
+		checkUsersPage(t, []byte(`{"users":[`+s+`]}`))
+		checkFlexID(t, []byte(s))
+	}
+}
+
+func checkInteraction(t *testing.T, raw []byte) {
+	it, err := decodeItem[interactionJSON](apiContent, raw)
+	if err != nil {
+		checkBad(t, err)
+		return
+	}
+	if it.GUID == "" || it.Start.IsZero() {
+		t.Fatalf("decoded without guid or start: %+v", it)
+	}
+	switch it.Direction {
+	case "", "inbound", "outbound":
+	default:
+		t.Fatalf("direction %q", it.Direction)
+	}
+	for _, c := range it.Content {
+		if c.Key == "" || c.Length < 0 {
+			t.Fatalf("content item %+v", c)
 		}
-		if it.GUID == "" || it.Start.IsZero() {
-			t.Fatalf("decoded without guid or start: %+v", it)
-		}
-		switch it.Direction {
-		case "", "inbound", "outbound":
-		default:
-			t.Fatalf("direction %q", it.Direction)
-		}
-		for _, c := range it.Content {
-			if c.Key == "" || c.Length < 0 {
-				t.Fatalf("content item %+v", c)
-			}
-		}
-	})
+	}
 }
 
 // A Stats row decodes to a usable row (direction one of four words,
 // duration not negative) or to a bounded *BadRecordError.
 func FuzzDecodeStats(f *testing.F) {
 	seedFixtures(f)
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		si, err := decodeItem[statsJSON](apiStats, raw)
-		if err != nil {
-			checkBad(t, err)
-			return
-		}
-		switch si.Direction {
-		case "inbound", "outbound", "internal", "unknown":
-		default:
-			t.Fatalf("direction %q", si.Direction)
-		}
-		if si.GUID == "" || si.Duration < 0 {
-			t.Fatalf("row %+v", si)
-		}
-	})
+	f.Fuzz(checkStats)
+}
+
+func checkStats(t *testing.T, raw []byte) {
+	si, err := decodeItem[statsJSON](apiStats, raw)
+	if err != nil {
+		checkBad(t, err)
+		return
+	}
+	switch si.Direction {
+	case "inbound", "outbound", "internal", "unknown":
+	default:
+		t.Fatalf("direction %q", si.Direction)
+	}
+	if si.GUID == "" || si.Duration < 0 {
+		t.Fatalf("row %+v", si)
+	}
 }
 
 // A User Admin page in any envelope, and each user on it, decodes without a
 // panic; a decoded user has an id, and its agent code is its agent id.
 func FuzzDecodeUsersPage(f *testing.F) {
 	seedFixtures(f)
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		var page usersPage
-		if json.Unmarshal(raw, &page) != nil {
-			return
+	f.Fuzz(checkUsersPage)
+}
+
+func checkUsersPage(t *testing.T, raw []byte) {
+	var page usersPage
+	if json.Unmarshal(raw, &page) != nil {
+		return
+	}
+	_, items := page.parts()
+	for _, item := range items {
+		u, err := decodeItem[userJSON](apiUsers, item)
+		if err != nil {
+			checkBad(t, err)
+			continue
 		}
-		_, items := page.parts()
-		for _, item := range items {
-			u, err := decodeItem[userJSON](apiUsers, item)
-			if err != nil {
-				checkBad(t, err)
-				continue
-			}
-			if u.UserID == "" || u.AgentCode != u.AgentID {
-				t.Fatalf("user %+v", u)
-			}
+		if u.UserID == "" || u.AgentCode != u.AgentID {
+			t.Fatalf("user %+v", u)
 		}
-	})
+	}
 }
 
 // Retry-After is never negative, whatever the server writes.
@@ -212,20 +234,22 @@ func FuzzFlexID(f *testing.F) {
 	for _, s := range []string{`"8"`, `8`, `null`, `1e308`, `1e400`, `-0`, `123456789012345678901234567890`, `0.1`, `true`, `{}`, `[1]`, `""`, `"\u202e"`, "\"\xff\"", `{"a":"` + strings.Repeat(`x`, 5000) + `"}`} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var id flexID
-		err := id.UnmarshalJSON(b)
-		if err != nil {
-			if n := len(err.Error()); n > 1024 {
-				t.Fatalf("the error for a %d-byte id is %d bytes long", len(b), n)
-			}
-			return
+	f.Fuzz(checkFlexID)
+}
+
+func checkFlexID(t *testing.T, b []byte) {
+	var id flexID
+	err := id.UnmarshalJSON(b)
+	if err != nil {
+		if n := len(err.Error()); n > 1024 {
+			t.Fatalf("the error for a %d-byte id is %d bytes long", len(b), n)
 		}
-		var s string
-		if json.Unmarshal(b, &s) == nil && string(id) != s {
-			t.Fatalf("string id %s decoded as %q", b, id)
-		}
-	})
+		return
+	}
+	var s string
+	if json.Unmarshal(b, &s) == nil && string(id) != s {
+		t.Fatalf("string id %s decoded as %q", b, id)
+	}
 }
 
 // listServer answers a listing's pages from a fuzz input: the input cut at
