@@ -59,23 +59,23 @@ Exit codes: 0 all done; 1 some recordings failed for good (they are listed);
 
 // wire builds the engine for s: VCC client, catalog (locked if embedded),
 // bucket. done releases them.
-func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog.Logger, progress *ingest.Progress, planOnly bool) (*ingest.Engine, *catalog.Catalog, func(), error) {
+func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog.Logger, progress *ingest.Progress, planOnly bool) (*ingest.Engine, func(), error) {
 	client, apiURL, err := newVCCClient(s, sec, logger)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	cat, closeCat, err := openCatalogExclusive(ctx, s)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if err := cat.EnsureSchema(ctx); err != nil {
 		closeCat()
-		return nil, nil, nil, &exitError{code: 2, err: err}
+		return nil, nil, &exitError{code: 2, err: err}
 	}
 	bucket, err := blobstore.Open(ctx, s.BucketURL())
 	if err != nil {
 		closeCat()
-		return nil, nil, nil, &exitError{code: 2, err: err}
+		return nil, nil, &exitError{code: 2, err: err}
 	}
 	done := func() { bucket.Close(); closeCat() }
 	eng, err := ingest.New(ingest.Config{
@@ -95,9 +95,9 @@ func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog
 	})
 	if err != nil {
 		done()
-		return nil, nil, nil, &exitError{code: 2, err: err}
+		return nil, nil, &exitError{code: 2, err: err}
 	}
-	return eng, cat, done, nil
+	return eng, done, nil
 }
 
 // redactURL hides a URL's password (PostgreSQL DSNs may carry one).
@@ -113,26 +113,14 @@ func redactURL(raw string) string {
 func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, sec secret.Value, planOnly bool) error {
 	logger, bar := newLogger(stderr, s)
 	progress := &ingest.Progress{}
-	eng, cat, done, err := wire(ctx, s, sec, logger, progress, planOnly)
+	eng, done, err := wire(ctx, s, sec, logger, progress, planOnly)
 	if err != nil {
 		return err
 	}
 	defer done()
-	r := ingest.Range{From: s.From, To: s.To, Backfill: !s.From.IsZero() || !s.To.IsZero()}
-	if r.From.IsZero() || r.To.IsZero() {
-		wm, err := cat.Watermark(ctx, s.Tenant)
-		if err != nil {
-			return err
-		}
-		inc := ingest.PlanRange(wm, time.Now(), s.Lookback, s.Settle, s.Window)
-		if r.From.IsZero() {
-			r.From = inc.From
-		}
-		if r.To.IsZero() {
-			r.To = inc.To
-		}
-	}
-	logger.Info("sync starting", "tenant", s.Tenant, "from", r.From, "to", r.To, "catalog", redactURL(s.CatalogURL()), "bucket", redactURL(s.BucketURL()))
+	// Zero bounds are the incremental plan's (the run plans them).
+	r := ingest.Range{From: s.From, To: s.To}
+	logger.Info("sync starting", "tenant", s.Tenant, "from", orDefault(timeOrEmpty(r.From), "watermark − lookback"), "to", orDefault(timeOrEmpty(r.To), "now − settle"), "catalog", redactURL(s.CatalogURL()), "bucket", redactURL(s.BucketURL()))
 
 	var wg sync.WaitGroup
 	barCtx, stopBar := context.WithCancel(ctx)
@@ -176,7 +164,7 @@ func printReport(w io.Writer, rep *ingest.Report) {
 	p := rep.Progress
 	fmt.Fprintf(w, "synced %s to %s (%d windows) in %s\n", rep.Range.From.Format(time.RFC3339), rep.Range.To.Format(time.RFC3339), rep.Windows, rep.Elapsed.Round(100*time.Millisecond))
 	fmt.Fprintf(w, "  interactions seen:   %d\n", p.Interactions)
-	fmt.Fprintf(w, "  recordings stored:   %d new, %d already stored\n", p.RecordingsStored, p.RecordingsSkipped)
+	fmt.Fprintf(w, "  recordings stored:   %d new, %d already stored\n", rep.Stored, p.RecordingsSkipped)
 	fmt.Fprintf(w, "  bytes downloaded:    %s\n", humanBytes(p.BytesDownloaded))
 	if p.Rejected > 0 {
 		fmt.Fprintf(w, "  interactions rejected (unsafe ids): %d\n", p.Rejected)
@@ -203,6 +191,14 @@ func printReport(w io.Writer, rep *ingest.Report) {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
 	printGaps(w, rep.Coverage.Diagnosis)
+}
+
+// timeOrEmpty formats t, or "" if it is zero.
+func timeOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.RFC3339)
 }
 
 // humanBytes prints a byte count in binary units (1.5 GiB).

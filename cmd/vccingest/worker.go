@@ -35,7 +35,7 @@ a worker takes jobs only once the others have made room for it.`,
 				return err
 			}
 			logger, _ := newLogger(cmd.ErrOrStderr(), s)
-			eng, _, done, err := wire(cmd.Context(), s, sec, logger, &ingest.Progress{}, false)
+			eng, done, err := wire(cmd.Context(), s, sec, logger, &ingest.Progress{}, false)
 			if err != nil {
 				return err
 			}

@@ -33,13 +33,23 @@ func (q querier) Totals(ctx context.Context, tenant string) (Totals, error) {
 	return t, wrap(err, "count interactions of tenant %s", tenant)
 }
 
+// A run's status, as every runner (sync, worker, serve) records it.
+const (
+	RunRunning     = "running"     // not finished (or its process died)
+	RunDone        = "done"        // every due window listed, every recording stored
+	RunFailures    = "failures"    // done, but recordings of its range failed for good
+	RunFailed      = "failed"      // it did not do its whole job: Run.Error says why
+	RunPartial     = "partial"     // its time was up with work queued; the next run goes on
+	RunInterrupted = "interrupted" // the process was stopped
+)
+
 // Run is one sync run of a tenant.
 type Run struct {
 	ID                    int64
 	Tenant                string
 	From, To              time.Time
 	Started, Finished     time.Time // Finished is zero while running
-	Status                string    // running, done, failures, interrupted, partial, failed
+	Status                string    // RunRunning, RunDone, …
 	Stored, Failed, Bytes int64
 	Error                 string // why a failed run failed
 }

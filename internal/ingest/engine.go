@@ -215,171 +215,69 @@ func (t *Tenant) statsGranted(ctx context.Context) (bool, error) {
 	return false, err
 }
 
-// Report is the outcome of one sync.
-type Report struct {
-	Range     Range
-	Windows   int // windows listed
-	NotDue    int // windows of the range not due yet (they end after now − settle): planned, not listed
-	Progress  Snapshot
-	Watermark time.Time
-	Failures  []catalog.Recording      // recordings that failed for good in the range
-	Unlisted  []catalog.UnlistedWindow // due windows whose listing failed for good
-	Coverage  coverage.Report          // of the range, by direction
-	Warnings  []string
-	Elapsed   time.Duration
-}
-
-// Sync runs one sync of r (see PlanRange for an incremental one) to
-// completion: it refreshes the agent cache, queues the windows, works every
-// job, and advances the watermark over the windows that are done.
+// Sync runs one sync of r to completion on this process's own River
+// client: the one runner (see Pipeline.Run) with the workers started once
+// the run's work is queued, and stopped when it is done. A zero r is an
+// incremental sync (PlanRange).
 func (e *Engine) Sync(ctx context.Context, r Range) (_ *Report, err error) {
 	start := time.Now()
 	t := e.cfg.Tenant
-	log := e.cfg.Logger.With("tenant", t.ID)
-	warnings, err := e.Preflight(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range warnings {
-		log.Warn(w)
-	}
 	if err := jobqueue.Migrate(ctx, e.cfg.Catalog); err != nil {
-		return nil, err
-	}
-	if err := e.adoptLegacyJobs(ctx); err != nil {
 		return nil, err
 	}
 	if e.exclusive() {
 		if n, err := jobqueue.RescueOrphans(ctx, e.cfg.Catalog); err != nil {
 			return nil, err
 		} else if n > 0 {
-			log.Info("resumed jobs left running by a stopped process", "jobs", n)
+			e.cfg.Logger.Info("resumed jobs left running by a stopped process", "tenant", t.ID, "jobs", n)
 		}
 	}
-	if err := e.p.ready(ctx, t); err != nil {
-		return nil, err
-	}
-
-	log.Debug("ready to queue", "elapsed", time.Since(start))
-	windows, err := Windows(r.From, r.To, e.cfg.Window)
-	if err != nil {
-		return nil, err
-	}
-	// A window is due once its calls have settled. One that is not (a --to
-	// in the future) stays planned, unlisted: listing it now would find
-	// nothing and let the watermark pass time never synced.
-	due, notDue := splitDue(windows, e.p.now().Add(-e.cfg.Settle))
-	e.p.progress.WindowsPlanned.Add(int64(len(due)))
-
 	client, err := e.newClient(!e.cfg.PlanOnly)
 	if err != nil {
 		return nil, err
 	}
-
-	runID, err := e.cfg.Catalog.StartRun(ctx, t.ID, r.From, r.To)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		// A run that ends in an error is recorded as such, never left
-		// "running" (a finished run is left as it is).
-		if err == nil {
-			return
-		}
-		status := "failed"
-		if ctx.Err() != nil {
-			status = "interrupted"
-		}
-		if aerr := e.cfg.Catalog.AbortRun(context.WithoutCancel(ctx), runID, status, err.Error()); aerr != nil {
-			log.Error("record the end of the run", "error", aerr)
-		}
-	}()
-	if err := queueWindows(ctx, e.cfg.Catalog, client, t, due); err != nil {
-		return nil, err
-	}
-	if err := planWindows(ctx, e.cfg.Catalog, t, notDue); err != nil {
-		return nil, err
-	}
-
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
+	started := false
+	leave := func() {}
+	defer func() { leave() }()
+	spec := RunSpec{Range: r, Window: e.cfg.Window, Lookback: e.cfg.Lookback, Settle: e.cfg.Settle}
 	if !e.cfg.PlanOnly {
-		leave, err := e.joinFleet(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer leave()
-		if err := client.Start(workCtx); err != nil {
-			return nil, fmt.Errorf("start job queue: %w", err)
+		spec.Start = func(ctx context.Context) error {
+			if leave, err = e.joinFleet(ctx); err != nil {
+				return err
+			}
+			// The workers outlive ctx for a moment: Stop below lets
+			// running downloads finish before it cancels them.
+			if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+				return fmt.Errorf("start job queue: %w", err)
+			}
+			started = true
+			return nil
 		}
 	}
-	log.Debug("queue started", "elapsed", time.Since(start))
-	waitErr := e.waitIdle(ctx, client)
-	log.Debug("queue idle", "elapsed", time.Since(start))
-	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancelStop()
-	switch {
-	case e.cfg.PlanOnly:
-	case waitErr != nil:
-		// Interrupted: stop taking work, let running downloads finish for a
-		// moment, then cancel them; River retries them on the next run.
-		if err := client.Stop(stopCtx); err != nil {
+	rep, err := e.p.run(ctx, client, t, spec)
+	if started {
+		stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancelStop()
+		if serr := client.Stop(stopCtx); serr != nil {
+			// Running jobs did not finish in time (interrupted): cancel
+			// them; River retries them on the next run.
 			_ = client.StopAndCancel(stopCtx)
-		}
-	default:
-		if err := client.Stop(stopCtx); err != nil {
-			return nil, fmt.Errorf("stop job queue: %w", err)
-		}
-	}
-
-	log.Debug("queue stopped", "elapsed", time.Since(start))
-	rep := &Report{Range: r, Windows: len(due), NotDue: len(notDue), Warnings: warnings}
-	finishCtx := context.WithoutCancel(ctx)
-	wm, err := retryUnavailable(finishCtx, log, "advance the watermark", func(ctx context.Context) (time.Time, error) { return e.p.advanceWatermark(ctx, t, windows) })
-	if err != nil {
-		return nil, err
-	}
-	rep.Watermark = wm
-	if len(due) > 0 && waitErr == nil && !e.cfg.PlanOnly {
-		rep.Unlisted, err = retryUnavailable(finishCtx, log, "list windows not listed", func(ctx context.Context) ([]catalog.UnlistedWindow, error) {
-			return e.cfg.Catalog.UnlistedWindows(ctx, t.ID, due[0].Start, due[len(due)-1].End)
-		})
-		if err != nil {
-			return nil, err
+			if err == nil && ctx.Err() == nil {
+				err = fmt.Errorf("stop job queue: %w", serr)
+			}
 		}
 	}
-	rep.Failures, err = retryUnavailable(finishCtx, log, "list failed recordings", func(ctx context.Context) ([]catalog.Recording, error) {
-		return e.cfg.Catalog.FailedRecordings(ctx, t.ID, r.From, r.To)
-	})
-	if err != nil {
-		return nil, err
-	}
-	rep.Coverage, err = retryUnavailable(finishCtx, log, "report coverage", func(ctx context.Context) (coverage.Report, error) {
-		return coverage.FromCatalog(ctx, e.cfg.Catalog, t.ID, r.From, r.To, "direction", e.cfg.Lookback)
-	})
-	if err != nil {
+	if rep == nil {
 		return nil, err
 	}
 	rep.Progress = e.p.progress.Snapshot()
+	fin := context.WithoutCancel(ctx)
+	var cerr error
+	rep.Coverage, cerr = retryUnavailable(fin, e.cfg.Logger, "report coverage", func(ctx context.Context) (coverage.Report, error) {
+		return coverage.FromCatalog(ctx, e.cfg.Catalog, t.ID, rep.Range.From, rep.Range.To, "direction", e.cfg.Lookback)
+	})
 	rep.Elapsed = time.Since(start)
-	log.Debug("report ready", "elapsed", rep.Elapsed)
-	status := "done"
-	if waitErr != nil {
-		status = "interrupted"
-	} else if len(rep.Unlisted) > 0 {
-		status = "failed" // it did not do its whole job
-	} else if len(rep.Failures) > 0 {
-		status = "failures"
-	}
-	if _, err := retryUnavailable(finishCtx, log, "record the run", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, e.cfg.Catalog.FinishRun(ctx, runID, status, rep.Progress.RecordingsStored, rep.Progress.RecordingsFailed, rep.Progress.BytesDownloaded, UnlistedError(rep.Unlisted))
-	}); err != nil {
-		return nil, err
-	}
-	if waitErr != nil {
-		return rep, waitErr
-	}
-	return rep, nil
+	return rep, errors.Join(err, cerr)
 }
 
 // exclusive reports whether this process is the only one working the queue:
@@ -428,7 +326,7 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 	if err := jobqueue.Migrate(ctx, e.cfg.Catalog); err != nil {
 		return err
 	}
-	if err := e.adoptLegacyJobs(ctx); err != nil {
+	if err := adoptLegacyJobs(ctx, e.p, e.cfg.Tenant); err != nil {
 		return err
 	}
 	client, err := e.newClient(true)
@@ -456,45 +354,8 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 	return nil
 }
 
-// UnlistedError says which windows a run could not list, for the run's
-// record; "" if it listed them all.
-func UnlistedError(unlisted []catalog.UnlistedWindow) string {
-	if len(unlisted) == 0 {
-		return ""
-	}
-	u := unlisted[0]
-	msg := fmt.Sprintf("%d window(s) could not be listed, the first %s/%s", len(unlisted), u.Start.UTC().Format(time.RFC3339), u.End.UTC().Format(time.RFC3339))
-	if u.LastError != "" {
-		msg += ": " + u.LastError
-	}
-	return msg
-}
-
-// adoptLegacyJobs moves the tenant's jobs that an older vccingest queued in
-// the shared queues to the tenant's own.
-func (e *Engine) adoptLegacyJobs(ctx context.Context) error {
-	discover, download := e.cfg.Tenant.Queues()
-	for from, to := range map[string]string{"discover": discover, "download": download} {
-		n, err := jobqueue.AdoptQueued(ctx, e.cfg.Catalog, e.cfg.Tenant.ID, from, to)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			e.cfg.Logger.Info("moved jobs an older vccingest queued to the tenant's own queue", "tenant", e.cfg.Tenant.ID, "jobs", n, "queue", to)
-		}
-	}
-	return nil
-}
-
-// waitIdle returns when none of the tenant's discover or fetch jobs is left
-// to run.
-func (e *Engine) waitIdle(ctx context.Context, client *jobqueue.Queue) error {
-	discover, download := e.cfg.Tenant.Queues()
-	return waitJobs(ctx, e.cfg.Logger, client, river.NewJobListParams().Queues(discover, download).Kinds(DiscoverArgs{}.Kind(), FetchArgs{}.Kind()), time.Time{})
-}
-
 // waitJobs returns when no job that params selects is left to run, or with
-// an error at deadline (if not zero).
+// errTimeUp at deadline (if not zero).
 func waitJobs(ctx context.Context, log *slog.Logger, client *jobqueue.Queue, params *river.JobListParams, deadline time.Time) error {
 	params = params.
 		States(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending).
@@ -518,41 +379,9 @@ func waitJobs(ctx context.Context, log *slog.Logger, client *jobqueue.Queue, par
 			return nil
 		}
 		if !deadline.IsZero() && time.Now().After(deadline) {
-			return errors.New("the run's time is up")
+			return errTimeUp
 		}
 	}
-}
-
-// advanceWatermark moves the tenant's watermark over the windows that are
-// now fully synced (discovered, and every recording stored or failed for
-// good), as far as they join the current watermark without a gap.
-func (p *pipeline) advanceWatermark(ctx context.Context, t *Tenant, windows []Window) (time.Time, error) {
-	old, err := p.cat.Watermark(ctx, t.ID)
-	if err != nil {
-		return time.Time{}, err
-	}
-	wm := old
-	for _, w := range windows {
-		if !wm.IsZero() && w.Start.After(wm) {
-			break // a gap: the watermark only moves over contiguous windows
-		}
-		synced, err := p.cat.MarkWindowSyncedIfDone(ctx, t.ID, w.Start, w.End)
-		if err != nil {
-			return time.Time{}, err
-		}
-		if !synced {
-			break
-		}
-		if w.End.After(wm) {
-			wm = w.End
-		}
-	}
-	if wm.After(old) {
-		if err := p.cat.SetWatermark(ctx, t.ID, wm); err != nil {
-			return time.Time{}, err
-		}
-	}
-	return wm, nil
 }
 
 // groupsMaxAge is how long an agent's groups are trusted: reading them

@@ -70,17 +70,15 @@ func (p *Pipeline) RemoveTenant(id string) {
 	delete(p.p.tenants, id)
 }
 
-// Prepare readies a run of t: a token for each scope (see Engine.Preflight
-// for the warnings), the bucket swept and the agent cache refreshed.
-func (p *Pipeline) Prepare(ctx context.Context, t *Tenant) (warnings []string, err error) {
-	if warnings, err = preflight(ctx, t); err != nil {
-		return nil, err
-	}
-	return warnings, p.p.ready(ctx, t)
+// Run runs one run of t on q, a River client that works t's queues (the
+// scheduler's, started before): see RunSpec and Report. It is the runner
+// Engine.Sync uses too.
+func (p *Pipeline) Run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec RunSpec) (*Report, error) {
+	return p.p.run(ctx, q, t, spec)
 }
 
-// ready does what every run of t does before it queues work, whichever
-// runner runs it: sweep the bucket, record the tenant, refresh the agents.
+// ready does what every run of t does before it queues work: sweep the
+// bucket and refresh the agents.
 func (p *pipeline) ready(ctx context.Context, t *Tenant) error {
 	// The sweep removes only what processes that have ended left, so other
 	// workers sharing the bucket may be writing meanwhile. What it cannot
@@ -90,21 +88,7 @@ func (p *pipeline) ready(ctx context.Context, t *Tenant) error {
 	} else if n > 0 {
 		p.log.Info("removed partial downloads left by a stopped process", "tenant", t.ID, "objects", n)
 	}
-	if err := p.cat.UpsertTenant(ctx, catalog.Tenant{ID: t.ID, Region: t.Region}); err != nil {
-		return err
-	}
 	return p.refreshAgents(ctx, t)
-}
-
-// QueueWindows records windows and queues their discovery, in one
-// transaction.
-func (p *Pipeline) QueueWindows(ctx context.Context, q *jobqueue.Queue, t *Tenant, windows []Window) error {
-	return queueWindows(ctx, p.p.cat, q, t, windows)
-}
-
-// AdvanceWatermark moves t's watermark over the windows now fully synced.
-func (p *Pipeline) AdvanceWatermark(ctx context.Context, t *Tenant, windows []Window) (time.Time, error) {
-	return p.p.advanceWatermark(ctx, t, windows)
 }
 
 // splitDue separates the windows that end by dueBy from those that end
@@ -148,10 +132,4 @@ func queueWindows(ctx context.Context, cat *catalog.Catalog, q *jobqueue.Queue, 
 		}
 		return nil
 	})
-}
-
-// WaitJobs returns when no job that params selects is left to run, or with
-// an error at deadline (if not zero).
-func WaitJobs(ctx context.Context, log *slog.Logger, q *jobqueue.Queue, params *river.JobListParams, deadline time.Time) error {
-	return waitJobs(ctx, log, q, params, deadline)
 }

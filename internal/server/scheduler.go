@@ -103,6 +103,7 @@ type health struct {
 	running     bool
 	stop        context.CancelFunc // ends the running sync (tenant removed)
 	nextAttempt time.Time          // after a failure here: when River retries
+	retryIn     time.Duration      // and how long from the failure that is
 	warnings    []string
 	coverage    *coverage.Report
 	covFrom     time.Time

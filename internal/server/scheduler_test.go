@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,8 +26,10 @@ type serviceHarness struct {
 	bucket *blobstore.Bucket
 	svc    *server.Scheduler
 	start  time.Time
-	now    time.Time
+	now    atomic.Int64 // the scheduler's clock, Unix nanoseconds; setNow moves it
 }
+
+func (h *serviceHarness) setNow(t time.Time) { h.now.Store(t.UnixNano()) }
 
 func newServiceHarness(t *testing.T) *serviceHarness {
 	t.Helper()
@@ -51,9 +54,10 @@ func newServiceHarness(t *testing.T) *serviceHarness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bucket.Close() })
-	h := &serviceHarness{sim: sim, cat: cat, bucket: bucket, start: start, now: start.AddDate(0, 0, 2).Add(time.Hour)}
+	h := &serviceHarness{sim: sim, cat: cat, bucket: bucket, start: start}
+	h.setNow(start.AddDate(0, 0, 2).Add(time.Hour))
 	h.svc, err = server.NewScheduler(server.SchedulerConfig{
-		Catalog: cat, Now: func() time.Time { return h.now },
+		Catalog: cat, Now: func() time.Time { return time.Unix(0, h.now.Load()).UTC() },
 		RetryBase: 200 * time.Millisecond, RetryMax: time.Second,
 	})
 	if err != nil {

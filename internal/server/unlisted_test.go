@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,4 +57,91 @@ func TestService_AWindowThatCannotBeListedFailsTheRun(t *testing.T) {
 	if err != nil || len(runs) == 0 || runs[len(runs)-1].Status != "failed" {
 		t.Errorf("runs %+v, %v; want the first one recorded failed", runs, err)
 	}
+}
+
+// A window VCC keeps refusing holds the watermark back, but re-planning is
+// bounded: each later run lists the lookback again and the refused window,
+// not every window since the watermark (before, 43 windows a run here, and
+// 708 after 30 days of one-hour windows).
+func TestService_AnUnlistableWindowDoesNotReplanEverythingAfterIt(t *testing.T) {
+	h := newServiceHarness(t)
+	ctx := context.Background()
+	refused := h.start.Add(12 * time.Hour)
+	past := h.start.Add(20 * time.Hour) // synced once, then past the lookback
+	target, _ := url.Parse(h.sim.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	searches := map[time.Time]int{} // Content searches by window start
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/interaction-content/interactions" {
+			if start, err := time.Parse(time.RFC3339, r.URL.Query().Get("start")); err == nil {
+				mu.Lock()
+				searches[start.UTC().Truncate(time.Hour)]++
+				mu.Unlock()
+			}
+			if strings.HasPrefix(r.URL.Query().Get("start"), refused.Format("2006-01-02T15:04")) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"message":"This window is refused."}`)
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	spec := h.spec(t, "acme", "admin", "")
+	spec.Window, spec.Lookback = time.Hour, 6*time.Hour
+	c := h.sim.Credential("admin")
+	client, err := vcc.New(vcc.Config{AuthURL: h.sim.AuthURL(), APIURL: front.URL, ClientID: c.ClientID, ClientSecret: secret.New(c.ClientSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Tenant.VCC = client
+
+	// The first run covers [7h, 13h): the refused window pins the
+	// watermark at 12h. Then a day and a half passes.
+	h.setNow(h.start.Add(13 * time.Hour))
+	if err := h.svc.Apply(ctx, []server.TenantSpec{spec}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor(t, "acme", func(st server.TenantStatus) bool { return st.Health == "unhealthy" })
+	h.setNow(h.start.Add(49 * time.Hour))
+	first := finishedRuns(t, h)
+	// The tenant is retried with backoff; wait for three runs at the new
+	// time: the first catches up, the others re-plan.
+	h.waitFor(t, "acme", func(server.TenantStatus) bool { return finishedRuns(t, h) >= first+3 })
+
+	mu.Lock()
+	defer mu.Unlock()
+	if n := searches[refused]; n < 4 { // the first run's and three more
+		t.Errorf("the refused window was listed %d times; each run should try it again", n)
+	}
+	if n := searches[h.start.Add(48*time.Hour)]; n < 3 {
+		t.Errorf("a window of the lookback was listed %d times in 3 runs or more; each run re-scans the lookback", n)
+	}
+	if n := searches[past]; n != 1 {
+		t.Errorf("a synced window past the lookback was listed %d times, want once: re-planning re-lists every window since the watermark", n)
+	}
+	st, _, err := h.svc.Tenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Watermark.Equal(refused) {
+		t.Errorf("watermark %s, want it held at the refused window %s", st.Watermark, refused)
+	}
+}
+
+func finishedRuns(t *testing.T, h *serviceHarness) int {
+	t.Helper()
+	runs, err := h.cat.Runs(context.Background(), "acme", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range runs {
+		if !r.Finished.IsZero() {
+			n++
+		}
+	}
+	return n
 }

@@ -1,0 +1,105 @@
+package catalog
+
+import (
+	"context"
+	"time"
+)
+
+// UpsertWindow records a planned window (idempotent).
+func (q querier) UpsertWindow(ctx context.Context, tenant string, start, end time.Time) error {
+	_, err := q.exec(ctx, `INSERT INTO sync_windows (tenant, start_at, end_at, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (tenant, start_at, end_at) DO NOTHING`, tenant, ts(start), ts(end), ts(time.Now()))
+	return wrap(err, "save window")
+}
+
+// MarkWindowDiscovered records that a window's discovery finished.
+func (q querier) MarkWindowDiscovered(ctx context.Context, tenant string, start, end time.Time, interactions, statsRows int) error {
+	now := ts(time.Now())
+	_, err := q.exec(ctx, `INSERT INTO sync_windows (tenant, start_at, end_at, status, interactions, stats_rows, discoveries, discovered_at, updated_at)
+		VALUES (?, ?, ?, 'discovered', ?, ?, 1, ?, ?)
+		ON CONFLICT (tenant, start_at, end_at) DO UPDATE SET
+			status = CASE WHEN sync_windows.status = 'synced' THEN 'synced' ELSE 'discovered' END,
+			interactions = excluded.interactions, stats_rows = excluded.stats_rows,
+			discoveries = sync_windows.discoveries + 1, discovered_at = excluded.discovered_at, updated_at = excluded.updated_at,
+			last_error = ''`,
+		tenant, ts(start), ts(end), interactions, statsRows, now, now)
+	return wrap(err, "mark window discovered")
+}
+
+// MarkWindowFailed records why a window's listing failed for good; the
+// window stays planned.
+func (q querier) MarkWindowFailed(ctx context.Context, tenant string, start, end time.Time, msg string) error {
+	_, err := q.exec(ctx, `UPDATE sync_windows SET last_error = ?, updated_at = ? WHERE tenant = ? AND start_at = ? AND end_at = ?`,
+		msg, ts(time.Now()), tenant, ts(start), ts(end))
+	return wrap(err, "mark window failed")
+}
+
+// UnlistedWindow is a window whose listing has not succeeded.
+type UnlistedWindow struct {
+	Start, End time.Time
+	LastError  string // why its last listing failed for good, if one did
+}
+
+// UnlistedWindows lists the windows inside [from, to) that were planned but
+// never listed.
+func (q querier) UnlistedWindows(ctx context.Context, tenant string, from, to time.Time) ([]UnlistedWindow, error) {
+	rows, err := q.query(ctx, `SELECT start_at, end_at, last_error FROM sync_windows
+		WHERE tenant = ? AND status = 'planned' AND start_at >= ? AND end_at <= ? ORDER BY start_at`, tenant, ts(from), ts(to))
+	if err != nil {
+		return nil, wrap(err, "read unlisted windows")
+	}
+	defer rows.Close()
+	var out []UnlistedWindow
+	for rows.Next() {
+		var w UnlistedWindow
+		var s, e string
+		if err := rows.Scan(&s, &e, &w.LastError); err != nil {
+			return nil, wrap(err, "read unlisted windows")
+		}
+		w.Start, _ = parseTS(s)
+		w.End, _ = parseTS(e)
+		out = append(out, w)
+	}
+	return out, wrap(rows.Err(), "read unlisted windows")
+}
+
+// MarkWindowSyncedIfDone marks a window synced if it was discovered and none
+// of its recordings is still pending, and reports whether it is synced.
+func (q querier) MarkWindowSyncedIfDone(ctx context.Context, tenant string, start, end time.Time) (bool, error) {
+	now := ts(time.Now())
+	res, err := q.exec(ctx, `UPDATE sync_windows SET status = 'synced', synced_at = ?, updated_at = ?
+		WHERE tenant = ? AND start_at = ? AND end_at = ? AND status IN ('discovered', 'synced')
+		AND NOT EXISTS (
+			SELECT 1 FROM recordings r JOIN interactions i ON i.tenant = r.tenant AND i.guid = r.guid
+			WHERE r.tenant = ? AND r.status = 'pending' AND i.start_at >= ? AND i.start_at < ?)`,
+		now, now, tenant, ts(start), ts(end), tenant, ts(start), ts(end))
+	if err != nil {
+		return false, wrap(err, "mark window synced")
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrap(err, "mark window synced")
+}
+
+// SyncedWindows returns the start of each window inside [from, to) that is
+// synced: listed, and every recording of it stored or failed for good.
+func (q querier) SyncedWindows(ctx context.Context, tenant string, from, to time.Time) (map[time.Time]bool, error) {
+	rows, err := q.query(ctx, `SELECT start_at FROM sync_windows
+		WHERE tenant = ? AND status = 'synced' AND start_at >= ? AND end_at <= ?`, tenant, ts(from), ts(to))
+	if err != nil {
+		return nil, wrap(err, "read synced windows")
+	}
+	defer rows.Close()
+	out := map[time.Time]bool{}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, wrap(err, "read synced windows")
+		}
+		start, err := parseTS(s)
+		if err != nil {
+			return nil, wrap(err, "read synced windows")
+		}
+		out[start] = true
+	}
+	return out, wrap(rows.Err(), "read synced windows")
+}

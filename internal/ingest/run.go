@@ -1,0 +1,310 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/jobqueue"
+)
+
+// RunSpec says what one run of a tenant covers and how long it may take.
+type RunSpec struct {
+	// Range is the run's range. With From and To zero the run is
+	// incremental: from the watermark minus Lookback to now minus Settle
+	// (PlanRange); a zero From or To alone takes that bound from the
+	// incremental plan. Set, it is a backfill of that range.
+	Range Range
+	// Window, Lookback and Settle are as for Config.
+	Window, Lookback, Settle time.Duration
+	// Deadline, if not zero, ends the wait for the run's jobs: the run is
+	// recorded as partial, and the next run goes on with what is queued.
+	Deadline time.Time
+	// Start, if set, is called once the run's work is queued, to start the
+	// workers that do it (a runner whose workers already run leaves it nil).
+	Start func(ctx context.Context) error
+}
+
+// Report is the outcome of one run.
+type Report struct {
+	Range     Range
+	Status    string // catalog.RunDone, RunFailures, RunFailed, RunPartial or RunInterrupted
+	Windows   int    // windows listed (queued for discovery)
+	NotDue    int    // windows of the range not due yet (they end after now − settle): planned, not listed
+	Skipped   int    // windows past the lookback that are synced already: not listed again
+	Stored    int64  // recordings stored while the run went on
+	Bytes     int64  // their bytes
+	Watermark time.Time
+	Failures  []catalog.Recording      // recordings that failed for good in the range
+	Unlisted  []catalog.UnlistedWindow // due windows whose listing failed for good
+	Warnings  []string
+	Elapsed   time.Duration
+
+	// Progress and Coverage are filled by Engine for `vccingest sync`'s
+	// summary: this process's counts, and the range's coverage.
+	Progress Snapshot
+	Coverage coverage.Report
+}
+
+// Error says why the run did not do its whole job ("" if it did).
+func (r *Report) Error() string { return UnlistedError(r.Unlisted) }
+
+// errTimeUp ends the wait for a run's jobs at its deadline.
+var errTimeUp = errors.New("the run's time is up")
+
+// run is the one runner every command uses (sync through Engine, serve
+// through Pipeline): plan the range, record the run, ready the tenant
+// (scopes, bucket, agents), queue the due windows on the tenant's own queues
+// (and plan the rest), wait for those queues, advance the watermark and
+// record how the run ended. q is a River client that inserts into and lists
+// the tenant's queues; spec.Start, or another process, works them.
+func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec RunSpec) (_ *Report, err error) {
+	start := time.Now()
+	log := p.log.With("tenant", t.ID)
+	plan, err := p.plan(ctx, t, spec)
+	if err != nil {
+		return nil, err
+	}
+	before, err := p.cat.Totals(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.cat.UpsertTenant(ctx, catalog.Tenant{ID: t.ID, Region: t.Region}); err != nil {
+		return nil, err
+	}
+	// From here on the run is on record, so a run that cannot even start
+	// (refused credentials, an unreachable VCC) shows as failed.
+	runID, err := p.cat.StartRun(ctx, t.ID, plan.r.From, plan.r.To)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// A run that ends in an error is recorded as such, never left
+		// running (a finished run is left as it is).
+		if err == nil {
+			return
+		}
+		status, msg := catalog.RunFailed, err.Error()
+		if ctx.Err() != nil {
+			status, msg = catalog.RunInterrupted, "the process was stopped"
+		}
+		if aerr := p.cat.AbortRun(context.WithoutCancel(ctx), runID, status, msg); aerr != nil {
+			log.Error("record the end of the run", "error", aerr)
+		}
+	}()
+	warnings, err := preflight(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	if err := adoptLegacyJobs(ctx, p, t); err != nil {
+		return nil, err
+	}
+	if err := p.ready(ctx, t); err != nil {
+		return nil, err
+	}
+	p.progress.WindowsPlanned.Add(int64(len(plan.due)))
+	if err := queueWindows(ctx, p.cat, q, t, plan.due); err != nil {
+		return nil, err
+	}
+	if err := planWindows(ctx, p.cat, t, plan.notDue); err != nil {
+		return nil, err
+	}
+	if spec.Start != nil {
+		if err := spec.Start(ctx); err != nil {
+			return nil, err
+		}
+	}
+
+	discover, download := t.Queues()
+	waitErr := waitJobs(ctx, log, q, river.NewJobListParams().Queues(discover, download).Kinds(DiscoverArgs{}.Kind(), FetchArgs{}.Kind()), spec.Deadline)
+	rep := &Report{Range: plan.r, Status: catalog.RunDone, Windows: len(plan.due), NotDue: len(plan.notDue), Skipped: plan.skipped, Warnings: warnings}
+	switch {
+	case ctx.Err() != nil:
+		rep.Status = catalog.RunInterrupted
+	case errors.Is(waitErr, errTimeUp):
+		rep.Status = catalog.RunPartial
+		log.Warn("the run's time is up with work still queued; the next run goes on with it", "deadline", spec.Deadline)
+	case waitErr != nil:
+		return nil, waitErr
+	}
+
+	// What is left is bookkeeping: it is done even if the process is
+	// being stopped, so the run's record tells what it did.
+	fin := context.WithoutCancel(ctx)
+	if rep.Watermark, err = retryUnavailable(fin, log, "advance the watermark", func(ctx context.Context) (time.Time, error) {
+		return p.advanceWatermark(ctx, t, plan.windows, plan.synced)
+	}); err != nil {
+		return nil, err
+	}
+	if rep.Status == catalog.RunDone && len(plan.due) > 0 {
+		if rep.Unlisted, err = retryUnavailable(fin, log, "list windows not listed", func(ctx context.Context) ([]catalog.UnlistedWindow, error) {
+			return p.cat.UnlistedWindows(ctx, t.ID, plan.due[0].Start, plan.due[len(plan.due)-1].End)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if rep.Failures, err = retryUnavailable(fin, log, "list failed recordings", func(ctx context.Context) ([]catalog.Recording, error) {
+		return p.cat.FailedRecordings(ctx, t.ID, plan.r.From, plan.r.To)
+	}); err != nil {
+		return nil, err
+	}
+	after, err := retryUnavailable(fin, log, "count recordings", func(ctx context.Context) (catalog.Totals, error) { return p.cat.Totals(ctx, t.ID) })
+	if err != nil {
+		return nil, err
+	}
+	rep.Stored, rep.Bytes = max(after.Stored-before.Stored, 0), max(after.Bytes-before.Bytes, 0)
+	switch {
+	case rep.Status != catalog.RunDone:
+	case len(rep.Unlisted) > 0:
+		rep.Status = catalog.RunFailed // it did not do its whole job
+	case len(rep.Failures) > 0:
+		rep.Status = catalog.RunFailures
+	}
+	if _, err := retryUnavailable(fin, log, "record the run", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, p.cat.FinishRun(ctx, runID, rep.Status, rep.Stored, int64(len(rep.Failures)), rep.Bytes, rep.Error())
+	}); err != nil {
+		return nil, err
+	}
+	rep.Elapsed = time.Since(start)
+	log.Info("run finished", "status", rep.Status, "from", plan.r.From, "to", plan.r.To, "windows", rep.Windows,
+		"stored", rep.Stored, "failed", len(rep.Failures), "unlisted", len(rep.Unlisted), "watermark", rep.Watermark, "elapsed", rep.Elapsed.Round(time.Millisecond))
+	if rep.Status == catalog.RunInterrupted {
+		return rep, ctx.Err()
+	}
+	return rep, nil
+}
+
+// runPlan is the windows of one run.
+type runPlan struct {
+	r       Range
+	windows []Window           // every window of the range, in order
+	due     []Window           // to list now
+	notDue  []Window           // to record as planned: they end after now − settle
+	synced  map[time.Time]bool // windows not listed again: past the lookback and synced
+	skipped int
+}
+
+// plan cuts the run's range into windows. A window is due once its calls
+// have settled (it ends by now − settle); one that is not (a --to in the
+// future) stays planned and unlisted, since listing it now would find
+// nothing and let the watermark pass time never synced. An incremental run
+// lists every window of the lookback again, for late content, and of the
+// older windows since the watermark only those not synced: a window that
+// cannot be listed holds the watermark back, but not every window after it
+// is listed again on every run.
+func (p *pipeline) plan(ctx context.Context, t *Tenant, spec RunSpec) (runPlan, error) {
+	now := p.now()
+	r := spec.Range
+	incremental := r.From.IsZero() && r.To.IsZero()
+	if r.From.IsZero() || r.To.IsZero() {
+		wm, err := p.cat.Watermark(ctx, t.ID)
+		if err != nil {
+			return runPlan{}, err
+		}
+		inc := PlanRange(wm, now, spec.Lookback, spec.Settle, spec.Window)
+		if r.From.IsZero() {
+			r.From = inc.From
+		}
+		if r.To.IsZero() {
+			r.To = inc.To
+		}
+	}
+	r.Backfill = !incremental
+	if r.To.Before(r.From) {
+		return runPlan{}, fmt.Errorf("the range ends (%s) before it starts (%s)", r.To.Format(time.RFC3339), r.From.Format(time.RFC3339))
+	}
+	windows, err := Windows(r.From, r.To, spec.Window)
+	if err != nil {
+		return runPlan{}, err
+	}
+	pl := runPlan{r: r, windows: windows}
+	due, notDue := splitDue(windows, now.Add(-spec.Settle))
+	pl.notDue = notDue
+	pl.due = due
+	if incremental && len(due) > 0 {
+		rescan := alignDown(now.Add(-spec.Lookback), spec.Window)
+		if pl.synced, err = p.cat.SyncedWindows(ctx, t.ID, due[0].Start, rescan); err != nil {
+			return runPlan{}, err
+		}
+		pl.due = pl.due[:0:0]
+		for _, w := range due {
+			if w.End.After(rescan) || !pl.synced[w.Start] {
+				pl.due = append(pl.due, w)
+			}
+		}
+		pl.skipped = len(due) - len(pl.due)
+	}
+	return pl, nil
+}
+
+// UnlistedError says which windows a run could not list, for the run's
+// record; "" if it listed them all.
+func UnlistedError(unlisted []catalog.UnlistedWindow) string {
+	if len(unlisted) == 0 {
+		return ""
+	}
+	u := unlisted[0]
+	msg := fmt.Sprintf("%d window(s) could not be listed, the first %s/%s", len(unlisted), u.Start.UTC().Format(time.RFC3339), u.End.UTC().Format(time.RFC3339))
+	if u.LastError != "" {
+		msg += ": " + u.LastError
+	}
+	return msg
+}
+
+// adoptLegacyJobs moves the tenant's jobs that an older vccingest queued in
+// the shared queues to the tenant's own.
+func adoptLegacyJobs(ctx context.Context, p *pipeline, t *Tenant) error {
+	discover, download := t.Queues()
+	for from, to := range map[string]string{"discover": discover, "download": download} {
+		n, err := jobqueue.AdoptQueued(ctx, p.cat, t.ID, from, to)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			p.log.Info("moved jobs an older vccingest queued to the tenant's own queue", "tenant", t.ID, "jobs", n, "queue", to)
+		}
+	}
+	return nil
+}
+
+// advanceWatermark marks each window of the run synced that is now fully
+// synced (discovered, and every recording stored or failed for good), and
+// moves the tenant's watermark over those that join it without a gap.
+// synced windows are known to be synced already. A window synced after a
+// gap is marked too, so that later runs need not list it again.
+func (p *pipeline) advanceWatermark(ctx context.Context, t *Tenant, windows []Window, synced map[time.Time]bool) (time.Time, error) {
+	old, err := p.cat.Watermark(ctx, t.ID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	wm, joined := old, true
+	for _, w := range windows {
+		if !wm.IsZero() && w.Start.After(wm) {
+			joined = false // a gap: the watermark only moves over contiguous windows
+		}
+		done := synced[w.Start]
+		if !done {
+			if done, err = p.cat.MarkWindowSyncedIfDone(ctx, t.ID, w.Start, w.End); err != nil {
+				return time.Time{}, err
+			}
+		}
+		joined = joined && done
+		if joined && w.End.After(wm) {
+			wm = w.End
+		}
+	}
+	if wm.After(old) {
+		if err := p.cat.SetWatermark(ctx, t.ID, wm); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return wm, nil
+}
