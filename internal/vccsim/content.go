@@ -310,7 +310,7 @@ func (s *Sim) serveContent(q *request) {
 	s.mu.Lock()
 	s.loads[it.GUID+"/"+item.Key]++
 	s.mu.Unlock()
-	if serveBadContent(q, fs.f, body, lo, n, code) {
+	if serveBadContent(q, fs.f, body, n, code) {
 		return
 	}
 	q.w.WriteHeader(code)
@@ -328,9 +328,9 @@ func (s *Sim) serveContent(q *request) {
 // serveBadContent answers a download that drew one of the faults of a
 // broken or hostile VCC (the headers set for the right answer are
 // changed as each needs), and reports whether it did. body is positioned
-// at lo, n bytes from the end of the range asked for; code is the right
-// answer's status.
-func serveBadContent(q *request, f Faults, body io.ReadSeeker, lo, n int64, code int) bool {
+// at the start of the range asked for, n bytes from its end; code is the
+// right answer's status.
+func serveBadContent(q *request, f Faults, body io.ReadSeeker, n int64, code int) bool {
 	h := q.w.Header()
 	switch q.fault {
 	case FaultShortLength:
@@ -356,7 +356,7 @@ func serveBadContent(q *request, f Faults, body io.ReadSeeker, lo, n int64, code
 		_, _ = io.CopyN(zw, body, n)
 		_ = zw.Close()
 	case FaultWrongRange:
-		if lo == 0 {
+		if code != http.StatusPartialContent {
 			// Not a Range request: break the transfer, so one follows.
 			q.w.WriteHeader(http.StatusOK)
 			_, _ = io.CopyN(q.w, body, n/2)
