@@ -16,7 +16,7 @@ func TestSync_EveryReadingOfTheDocs(t *testing.T) {
 	if testing.Short() {
 		// The defaults, then each switch flipped on its own.
 		readings = []vccsim.Readings{{}, {EndInclusive: true}, {HiddenStatus: http.StatusForbidden}, {UsersEnvelope: vccsim.EnvelopeItems},
-			{UsersEnvelope: vccsim.EnvelopeBare}, {UsersZeroBasedPages: true}, {EmptySearch204: true}}
+			{UsersEnvelope: vccsim.EnvelopeBare}, {UsersZeroBasedPages: true}, {EmptySearch204: true}, {OctetStreamDownloads: true}}
 	}
 	for _, rd := range readings {
 		t.Run(rd.String(), func(t *testing.T) {

@@ -37,7 +37,7 @@ type VCC interface {
 	StatsInteraction(ctx context.Context, guid string) (vcc.StatsInteraction, error)
 	Users(ctx context.Context) iter.Seq2[vcc.User, error]
 	UserGroups(ctx context.Context, userID string) ([]vcc.Group, error)
-	Open(ctx context.Context, guid, contentKey string) (*vcc.Content, error)
+	Open(ctx context.Context, guid string, item vcc.ContentItem) (*vcc.Content, error)
 }
 
 // IsRecording reports whether a Content API item type is a recording that

@@ -412,17 +412,8 @@ func (p *pipeline) fetch(ctx context.Context, t *Tenant, guid, contentKey string
 		return err
 	}
 	if !found {
-		content, err := t.VCC.Open(ctx, guid, contentKey)
-		if err != nil {
-			return fmt.Errorf("download %s/%s: %w", guid, contentKey, err)
-		}
-		obj, err = t.Bucket.Put(ctx, key, countingReader{r: content, n: &p.progress.BytesDownloaded}, content.Size)
-		content.Close()
-		if err != nil {
-			return fmt.Errorf("store %s/%s: %w", guid, contentKey, err)
-		}
-		if rec.ExpectedBytes > 0 && obj.Size != rec.ExpectedBytes {
-			p.log.Warn("recording size differs from the Content API listing; stored as served", "interaction", guid, "content", contentKey, "listed", rec.ExpectedBytes, "served", obj.Size)
+		if obj, err = p.download(ctx, t, rec, key); err != nil {
+			return err
 		}
 	}
 	stored, err := p.cat.MarkStored(context.WithoutCancel(ctx), t.ID, guid, contentKey, obj.Size, obj.SHA256, obj.Key, obj.Duration)
@@ -433,4 +424,28 @@ func (p *pipeline) fetch(ctx context.Context, t *Tenant, guid, contentKey string
 		p.progress.RecordingsStored.Add(1)
 	}
 	return p.writeSidecar(context.WithoutCancel(ctx), t, guid)
+}
+
+// download stores the recording rec under key, verified: the VCC client
+// holds the transfer to what the listing said (its contentLength, when
+// listed, and a media type that fits its content type) and fails it
+// otherwise, and the bucket commits the object only if exactly that many
+// bytes came, hashing exactly those. A failed download commits nothing, so
+// whatever key held before stays as it was. Its error fails the attempt:
+// VCC serving a short, long, compressed or misplaced body, or an error page
+// in place of a recording, may be broken only for a while, so each is
+// retried like a 5xx, and after the job's attempts the recording is failed
+// for good, visibly.
+func (p *pipeline) download(ctx context.Context, t *Tenant, rec catalog.Recording, key string) (blobstore.Object, error) {
+	item := vcc.ContentItem{Key: rec.ContentKey, Type: rec.Type, ContentType: rec.MediaType, Length: rec.ExpectedBytes}
+	content, err := t.VCC.Open(ctx, rec.GUID, item)
+	if err != nil {
+		return blobstore.Object{}, fmt.Errorf("download %s/%s: %w", rec.GUID, rec.ContentKey, err)
+	}
+	defer content.Close()
+	obj, err := t.Bucket.Put(ctx, key, countingReader{r: content, n: &p.progress.BytesDownloaded}, content.Size)
+	if err != nil {
+		return blobstore.Object{}, fmt.Errorf("store %s/%s: %w", rec.GUID, rec.ContentKey, err)
+	}
+	return obj, nil
 }

@@ -111,7 +111,7 @@ func BenchmarkDownload64MiB(b *testing.B) {
 	b.SetBytes(64 << 20)
 	b.ReportAllocs()
 	for b.Loop() {
-		r, err := f.c.Open(context.Background(), guid, "callRecording")
+		r, err := f.c.Open(context.Background(), guid, ContentItem{Key: "callRecording", Type: "callRecording", ContentType: "audio/wav", Length: 64 << 20})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -268,7 +268,7 @@ func TestRequestsAreTheDocumentedOnes(t *testing.T) {
 	_, _ = c.UserGroups(ctx, "8e22b1fe-d2ea-403d-8c03-50eb21188e79")
 	for range c.StatsInteractions(ctx, exampleDay, exampleDay.AddDate(0, 0, 1)) {
 	}
-	if r, err := c.Open(ctx, "2480fc2c-bbd7-427c-9439-02f76583aef5", "callRecording"); err == nil {
+	if r, err := c.Open(ctx, "2480fc2c-bbd7-427c-9439-02f76583aef5", recording); err == nil {
 		r.Close()
 	}
 	check := func(path, accept string, want url.Values, absent ...string) {

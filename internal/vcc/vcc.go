@@ -172,9 +172,17 @@ type Config struct {
 	MaxElapsed   time.Duration // total time for one request's retries; default 5 min
 	MinBackoff   time.Duration // first retry wait; default 500 ms
 	MaxJSONBytes int64         // cap on one JSON response; default 64 MiB
-	Logger       *slog.Logger
-	Version      string       // for User-Agent
-	HTTPClient   *http.Client // optional; default a tuned transport
+	// A download that stalls is abandoned and resumed with Range: no byte
+	// for StallTimeout (default 60 s), or fewer than MinRate bytes a second
+	// (default 4 KiB/s; negative: no floor) averaged over MinRateWindow
+	// (default 60 s), so that a server dripping bytes cannot hold a
+	// download slot. Only time spent waiting for the server counts.
+	StallTimeout  time.Duration
+	MinRate       int64
+	MinRateWindow time.Duration
+	Logger        *slog.Logger
+	Version       string       // for User-Agent
+	HTTPClient    *http.Client // optional; default a tuned transport
 }
 
 // Client calls the VCC APIs. It is safe for concurrent use.
@@ -185,6 +193,7 @@ type Client struct {
 	http    *http.Client
 	log     *slog.Logger
 	ua      string
+	stall   stallRule
 	tokens  map[string]*tokenSource
 	limit   map[string]*rate.Limiter
 	mu      sync.Mutex
@@ -272,6 +281,15 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxJSONBytes <= 0 {
 		cfg.MaxJSONBytes = 64 << 20
 	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = defaultStallTimeout
+	}
+	if cfg.MinRate == 0 {
+		cfg.MinRate = defaultMinRate
+	}
+	if cfg.MinRateWindow <= 0 {
+		cfg.MinRateWindow = defaultMinRateWindow
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -284,6 +302,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		cfg: cfg, auth: authU, api: apiU, http: hc, log: cfg.Logger,
 		ua:      "vccingest/" + cmpOr(cfg.Version, "dev"),
+		stall:   stallRule{idle: cfg.StallTimeout, floor: max(cfg.MinRate, 0), window: cfg.MinRateWindow},
 		secret:  cfg.ClientSecret,
 		tokens:  map[string]*tokenSource{},
 		limit:   map[string]*rate.Limiter{},
@@ -376,6 +395,9 @@ func newTransport(downloads int) *http.Transport {
 	t.ResponseHeaderTimeout = 2 * time.Minute
 	t.TLSHandshakeTimeout = 15 * time.Second
 	t.ExpectContinueTimeout = time.Second
+	// Never inflate a body: a download is stored as VCC holds it, and a
+	// compressed one is refused (Content.check), never grown into a bomb.
+	t.DisableCompression = true
 	return t
 }
 

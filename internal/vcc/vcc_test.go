@@ -333,7 +333,7 @@ func TestDownloadResumesWithRange(t *testing.T) {
 		{Route: vccsim.RouteContent, Nth: 2, Fault: vccsim.FaultShortBody},
 		{Route: vccsim.RouteContent, Nth: 3, Fault: vccsim.Fault5xx},
 	}})
-	r, err := f.c.Open(ctx, guid, "callRecording")
+	r, err := f.c.Open(ctx, guid, ContentItem{Key: "callRecording", Type: "callRecording", ContentType: "audio/wav", Length: 3 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package vccsim
 
 import (
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net"
@@ -275,6 +276,12 @@ func (s *Sim) serveContent(q *request) {
 		writeMessage(q.w, http.StatusNotFound, fmt.Sprintf("Content '%s' not found", q.params[1]))
 		return
 	}
+	s.mu.Lock()
+	fs := s.faults
+	s.mu.Unlock()
+	if f, ok := fs.contentFault(it.GUID, item.Key); ok {
+		q.fault = f
+	}
 	size := item.Length
 	lo, hi, partial, err := parseRange(q.r.Header.Get("Range"), size)
 	if err != nil {
@@ -290,6 +297,9 @@ func (s *Sim) serveContent(q *request) {
 	n := hi - lo
 	h := q.w.Header()
 	h.Set("Content-Type", item.ContentType)
+	if s.cfg.Readings.OctetStreamDownloads {
+		h.Set("Content-Type", "application/octet-stream")
+	}
 	h.Set("Content-Length", strconv.FormatInt(n, 10))
 	h.Set("Accept-Ranges", "bytes")
 	code := http.StatusOK
@@ -300,6 +310,9 @@ func (s *Sim) serveContent(q *request) {
 	s.mu.Lock()
 	s.loads[it.GUID+"/"+item.Key]++
 	s.mu.Unlock()
+	if serveBadContent(q, fs.f, body, n, code) {
+		return
+	}
 	q.w.WriteHeader(code)
 	switch q.fault {
 	case FaultReset, FaultShortBody:
@@ -310,6 +323,77 @@ func (s *Sim) serveContent(q *request) {
 		return // short body: the server closes the connection
 	}
 	_, _ = io.CopyN(q.w, body, n)
+}
+
+// serveBadContent answers a download that drew one of the faults of a
+// broken or hostile VCC (the headers set for the right answer are
+// changed as each needs), and reports whether it did. body is positioned
+// at the start of the range asked for, n bytes from its end; code is the
+// right answer's status.
+func serveBadContent(q *request, f Faults, body io.ReadSeeker, n int64, code int) bool {
+	h := q.w.Header()
+	switch q.fault {
+	case FaultShortLength:
+		h.Set("Content-Length", strconv.FormatInt(n/2, 10))
+		q.w.WriteHeader(http.StatusOK)
+		_, _ = io.CopyN(q.w, body, n/2)
+	case FaultChunkedShort, FaultLongBody:
+		h.Del("Content-Length")
+		h.Del("Content-Range")
+		q.w.WriteHeader(http.StatusOK)
+		_ = http.NewResponseController(q.w).Flush() // chunked, however short
+		if q.fault == FaultChunkedShort {
+			_, _ = io.CopyN(q.w, body, n/2)
+			break
+		}
+		_, _ = io.CopyN(q.w, body, n)
+		_, _ = q.w.Write(make([]byte, 4<<10))
+	case FaultGzip:
+		h.Del("Content-Length")
+		h.Set("Content-Encoding", "gzip")
+		q.w.WriteHeader(http.StatusOK)
+		zw := gzip.NewWriter(q.w)
+		_, _ = io.CopyN(zw, body, n)
+		_ = zw.Close()
+	case FaultWrongRange:
+		if code != http.StatusPartialContent {
+			// Not a Range request: break the transfer, so one follows.
+			q.w.WriteHeader(http.StatusOK)
+			_, _ = io.CopyN(q.w, body, n/2)
+			resetConn(q.w)
+			break
+		}
+		// The Content-Range asked for, the bytes from the start.
+		q.w.WriteHeader(http.StatusPartialContent)
+		if _, err := body.Seek(0, io.SeekStart); err == nil {
+			_, _ = io.CopyN(q.w, body, n)
+		}
+	case FaultHTML:
+		h.Del("Content-Length")
+		h.Del("Content-Range")
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		q.w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(q.w, "<!DOCTYPE html><html><head><title>503 Service Unavailable</title></head><body><h1>Service temporarily unavailable</h1></body></html>\n")
+	case FaultDrip:
+		q.w.WriteHeader(code)
+		rc := http.NewResponseController(q.w)
+		b := make([]byte, 1)
+		for i := int64(0); i < n; i++ {
+			if _, err := io.ReadFull(body, b); err != nil {
+				break
+			}
+			_, _ = q.w.Write(b)
+			_ = rc.Flush()
+			select {
+			case <-time.After(f.DripInterval):
+			case <-q.r.Context().Done():
+				return true
+			}
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // resetConn flushes what was written and resets the TCP connection.

@@ -19,6 +19,16 @@ const (
 	FaultSlowFirstByte Fault = "slow"         // headers only after SlowFirstByte
 	FaultMalformedJSON Fault = "malformed"    // 200 with truncated JSON (JSON endpoints)
 	FaultTokenOutage   Fault = "token-outage" // 503 from the token endpoint
+
+	// Downloads served wrong by a broken or hostile VCC; none of these
+	// may ever be stored (see Faults.Content to aim one at a recording).
+	FaultShortLength  Fault = "short-length"  // 200 with half the bytes under a Content-Length that says so
+	FaultChunkedShort Fault = "chunked-short" // 200, chunked, half the bytes, properly terminated
+	FaultLongBody     Fault = "long-body"     // 200, chunked, the bytes and 4 KiB more
+	FaultGzip         Fault = "gzip"          // 200 with Content-Encoding gzip whatever Accept-Encoding said
+	FaultWrongRange   Fault = "wrong-range"   // a Range request: 206 as asked, but the bytes from offset 0; else a reset halfway
+	FaultHTML         Fault = "html"          // 200 text/html: an error page in place of the recording
+	FaultDrip         Fault = "drip"          // the bytes one at a time, one every Faults.DripInterval
 )
 
 // Faults configures fault injection, by rate (seeded, so a run repeats) or
@@ -43,7 +53,17 @@ type Faults struct {
 	// Schedule injects a fault into the Nth (1-based) request of a route,
 	// counted from when the faults were set.
 	Schedule []ScheduledFault
+
+	// Content injects a fault into every download of one content item,
+	// keyed "guid/contentKey" (ContentFaultKey): a recording VCC keeps
+	// serving wrong.
+	Content map[string]Fault
+	// DripInterval is FaultDrip's time between bytes; default 1 s.
+	DripInterval time.Duration
 }
+
+// ContentFaultKey is the key of Faults.Content for a content item.
+func ContentFaultKey(guid, contentKey string) string { return guid + "/" + contentKey }
 
 // ScheduledFault is one exactly placed fault.
 type ScheduledFault struct {
@@ -81,6 +101,9 @@ func newFaultState(f Faults) *faultState {
 	}
 	if f.SlowFirstByte <= 0 {
 		f.SlowFirstByte = 2 * time.Second
+	}
+	if f.DripInterval <= 0 {
+		f.DripInterval = time.Second
 	}
 	return &faultState{f: f, rng: rand.New(rand.NewPCG(uint64(f.Seed), 0xfa17)), n: map[string]int{}}
 }
@@ -130,4 +153,12 @@ func (fs *faultState) int(n int) int {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	return fs.rng.IntN(n)
+}
+
+// contentFault is the fault aimed at every download of one item, if any.
+func (fs *faultState) contentFault(guid, contentKey string) (Fault, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	f, ok := fs.f.Content[ContentFaultKey(guid, contentKey)]
+	return f, ok
 }

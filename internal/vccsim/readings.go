@@ -29,6 +29,11 @@ type Readings struct {
 	// Content with an empty body (documented as a possible success; when is
 	// not said). Default: 200 with an empty items array.
 	EmptySearch204 bool
+	// OctetStreamDownloads serves every download as
+	// application/octet-stream (the docs say the Content-Type tells the
+	// type, e.g. audio/wav, but not that it never is the generic one).
+	// Default: the item's content type.
+	OctetStreamDownloads bool
 }
 
 // The UsersEnvelope values.
@@ -46,8 +51,10 @@ func AllReadings() []Readings {
 			for _, env := range []string{"", EnvelopeItems, EnvelopeBare} {
 				for _, zero := range []bool{false, true} {
 					for _, empty := range []bool{false, true} {
-						out = append(out, Readings{EndInclusive: end, HiddenStatus: hidden, UsersEnvelope: env,
-							UsersZeroBasedPages: zero, EmptySearch204: empty})
+						for _, octet := range []bool{false, true} {
+							out = append(out, Readings{EndInclusive: end, HiddenStatus: hidden, UsersEnvelope: env,
+								UsersZeroBasedPages: zero, EmptySearch204: empty, OctetStreamDownloads: octet})
+						}
 					}
 				}
 			}
@@ -57,7 +64,7 @@ func AllReadings() []Readings {
 }
 
 // String is a short label, safe as a test name, e.g.
-// "end=excl,hidden=404,users=users,base=1,empty=200".
+// "end=excl,hidden=404,users=users,base=1,empty=200,media=typed".
 func (r Readings) String() string {
 	end := "excl"
 	if r.EndInclusive {
@@ -70,7 +77,11 @@ func (r Readings) String() string {
 	if r.EmptySearch204 {
 		empty = 204
 	}
-	return fmt.Sprintf("end=%s,hidden=%d,users=%s,base=%d,empty=%d", end, r.hiddenStatus(), r.usersEnvelope(), base, empty)
+	media := "typed"
+	if r.OctetStreamDownloads {
+		media = "octet"
+	}
+	return fmt.Sprintf("end=%s,hidden=%d,users=%s,base=%d,empty=%d,media=%s", end, r.hiddenStatus(), r.usersEnvelope(), base, empty, media)
 }
 
 func (r Readings) validate() error {

@@ -7,8 +7,8 @@ import (
 
 func TestAllReadings(t *testing.T) {
 	all := AllReadings()
-	if len(all) != 2*2*3*2*2 {
-		t.Errorf("%d readings, want 48", len(all))
+	if len(all) != 2*2*3*2*2*2 {
+		t.Errorf("%d readings, want 96", len(all))
 	}
 	if all[0] != (Readings{}) {
 		t.Errorf("the first reading is %+v, want the defaults", all[0])
@@ -25,11 +25,11 @@ func TestAllReadings(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if got, want := (Readings{}).String(), "end=excl,hidden=404,users=users,base=1,empty=200"; got != want {
+	if got, want := (Readings{}).String(), "end=excl,hidden=404,users=users,base=1,empty=200,media=typed"; got != want {
 		t.Errorf("default label %q, want %q", got, want)
 	}
-	if got, want := (Readings{EndInclusive: true, HiddenStatus: 403, UsersEnvelope: "bare", UsersZeroBasedPages: true, EmptySearch204: true}).String(),
-		"end=incl,hidden=403,users=bare,base=0,empty=204"; got != want {
+	if got, want := (Readings{EndInclusive: true, HiddenStatus: 403, UsersEnvelope: "bare", UsersZeroBasedPages: true, EmptySearch204: true, OctetStreamDownloads: true}).String(),
+		"end=incl,hidden=403,users=bare,base=0,empty=204,media=octet"; got != want {
 		t.Errorf("label %q, want %q", got, want)
 	}
 	for _, bad := range []Readings{{HiddenStatus: 200}, {UsersEnvelope: "data"}} {
