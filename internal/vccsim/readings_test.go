@@ -1,14 +1,26 @@
 package vccsim
 
 import (
+	"fmt"
 	"regexp"
 	"testing"
 )
 
 func TestAllReadings(t *testing.T) {
 	all := AllReadings()
-	if len(all) != 2*2*3*2*2*2 {
-		t.Errorf("%d readings, want 96", len(all))
+	if len(all) != 2*2*3*2*2 {
+		t.Errorf("%d readings, want 48", len(all))
+	}
+	// Each value of the download reading beside each value of every
+	// listing reading.
+	pairs := map[string]bool{}
+	for _, r := range all {
+		for _, v := range []string{fmt.Sprint("end", r.EndInclusive), fmt.Sprint("hidden", r.HiddenStatus), "env" + r.UsersEnvelope, fmt.Sprint("zero", r.UsersZeroBasedPages), fmt.Sprint("empty", r.EmptySearch204)} {
+			pairs[fmt.Sprint(v, r.OctetStreamDownloads)] = true
+		}
+	}
+	if len(pairs) != 2*(2+2+3+2+2) {
+		t.Errorf("the download reading meets %d of the %d values of the others", len(pairs), 2*(2+2+3+2+2))
 	}
 	if all[0] != (Readings{}) {
 		t.Errorf("the first reading is %+v, want the defaults", all[0])
