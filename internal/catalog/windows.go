@@ -103,3 +103,11 @@ func (q querier) SyncedWindows(ctx context.Context, tenant string, from, to time
 	}
 	return out, wrap(rows.Err(), "read synced windows")
 }
+
+// CountFailedWindows counts the tenant's windows whose last listing failed
+// for good and that no listing has succeeded for since.
+func (q querier) CountFailedWindows(ctx context.Context, tenant string) (int, error) {
+	var n int
+	err := q.queryRow(ctx, `SELECT COUNT(*) FROM sync_windows WHERE tenant = ? AND status = 'planned' AND last_error <> ''`, tenant).Scan(&n)
+	return n, wrap(err, "count windows not listed")
+}

@@ -38,6 +38,8 @@ var (
 		"Now minus the tenant's watermark (the end of its last fully synced window).", []string{"tenant"}, nil)
 	descHealthy = prometheus.NewDesc("vccingest_tenant_healthy",
 		"1 when the tenant's last sync succeeded, 0 after a failure (until one succeeds).", []string{"tenant"}, nil)
+	descFailedWindows = prometheus.NewDesc("vccingest_windows_failed",
+		"Windows whose listing failed for good (VCC refused it) and has not succeeded since; they hold the watermark back.", []string{"tenant"}, nil)
 	descCoverage = prometheus.NewDesc("vccingest_coverage_calls",
 		"Calls the Stats API reports over the coverage span of the tenant's last run, by cause (stored, hidden, not_recorded, pending, failed).", []string{"tenant", "cause"}, nil)
 	descGaps = prometheus.NewDesc("vccingest_coverage_permission_gap_calls",
@@ -47,7 +49,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStored, descFailed, descPending, descBytes, descRequests, descTokens, descRetries, descQueue, descLag, descHealthy, descCoverage, descGaps, descUp} {
+	for _, d := range []*prometheus.Desc{descStored, descFailed, descPending, descBytes, descRequests, descTokens, descRetries, descQueue, descLag, descHealthy, descFailedWindows, descCoverage, descGaps, descUp} {
 		ch <- d
 	}
 }
@@ -97,6 +99,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			healthy = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descHealthy, prometheus.GaugeValue, healthy, id)
+		ch <- prometheus.MustNewConstMetric(descFailedWindows, prometheus.GaugeValue, float64(t.FailedWindows), id)
 		if !t.Watermark.IsZero() {
 			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, t.Lag.Seconds(), id)
 		}

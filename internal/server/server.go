@@ -152,6 +152,7 @@ type TenantJSON struct {
 	Warnings            []string         `json:"warnings,omitempty"`
 	Watermark           *time.Time       `json:"watermark,omitempty"`
 	LagSeconds          float64          `json:"lag_seconds"`
+	FailedWindows       int              `json:"failed_windows"` // listing failed for good; they hold the watermark back
 	Totals              TotalsJSON       `json:"totals"`
 	LastRun             *RunJSON         `json:"last_run,omitempty"`
 	Runs                []RunJSON        `json:"runs,omitempty"`
@@ -179,6 +180,7 @@ type RunJSON struct {
 	Stored   int64      `json:"stored"`
 	Failed   int64      `json:"failed"`
 	Bytes    int64      `json:"bytes"`
+	Error    string     `json:"error,omitempty"` // why a failed run failed
 }
 
 // CoverageSummary is the coverage the last run computed.
@@ -197,7 +199,7 @@ func (s *Server) tenantView(ctx context.Context, st TenantStatus, runs int) (Ten
 		IntervalSeconds: st.Interval.Seconds(), ConsecutiveFailures: st.ConsecutiveFailures,
 		LastError: st.LastError, LastErrorAt: timePtr(st.LastErrorAt), NextAttempt: timePtr(st.NextAttempt),
 		LastSuccess: timePtr(st.LastSuccess), Warnings: st.Warnings, Watermark: timePtr(st.Watermark),
-		LagSeconds: st.Lag.Seconds(),
+		LagSeconds: st.Lag.Seconds(), FailedWindows: st.FailedWindows,
 	}
 	t, err := s.cfg.Catalog.Totals(ctx, st.ID)
 	if err != nil {
@@ -205,7 +207,7 @@ func (s *Server) tenantView(ctx context.Context, st TenantStatus, runs int) (Ten
 	}
 	v.Totals = TotalsJSON(t)
 	for i, r := range st.RecentRuns[:min(max(runs, 1), len(st.RecentRuns))] {
-		rj := RunJSON{ID: r.ID, From: r.From, To: r.To, Started: r.Started, Finished: timePtr(r.Finished), Status: r.Status, Stored: r.Stored, Failed: r.Failed, Bytes: r.Bytes}
+		rj := RunJSON{ID: r.ID, From: r.From, To: r.To, Started: r.Started, Finished: timePtr(r.Finished), Status: r.Status, Stored: r.Stored, Failed: r.Failed, Bytes: r.Bytes, Error: r.Error}
 		if i == 0 {
 			v.LastRun = &rj
 		}

@@ -26,11 +26,14 @@ type TenantStatus struct {
 	ConsecutiveFailures int
 	LastError           string
 	LastErrorAt         time.Time
-	NextAttempt         time.Time // after a failure: when it is retried
-	LastSuccess         time.Time
-	Warnings            []string
-	Watermark           time.Time
-	Lag                 time.Duration // now − watermark; 0 before any window synced
+	// FailedWindows counts windows whose listing failed for good (VCC
+	// refused it): they hold the watermark back until a run lists them.
+	FailedWindows int
+	NextAttempt   time.Time // after a failure: when it is retried
+	LastSuccess   time.Time
+	Warnings      []string
+	Watermark     time.Time
+	Lag           time.Duration // now − watermark; 0 before any window synced
 	// Coverage of [CoverageFrom, CoverageTo), by direction; nil before the
 	// first successful run.
 	Coverage                 *coverage.Report
@@ -115,6 +118,9 @@ func (s *Scheduler) Tenant(ctx context.Context, id string) (TenantStatus, bool, 
 		st.Health = "unhealthy"
 	case succeeded:
 		st.Health = "healthy"
+	}
+	if st.FailedWindows, err = s.cfg.Catalog.CountFailedWindows(ctx, id); err != nil {
+		return st, true, err
 	}
 	if st.Watermark, err = s.cfg.Catalog.Watermark(ctx, id); err != nil {
 		return st, true, err

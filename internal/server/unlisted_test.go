@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/server"
 	"github.com/vccingest/vccingest/internal/vcc"
@@ -54,8 +56,30 @@ func TestService_AWindowThatCannotBeListedFailsTheRun(t *testing.T) {
 		t.Errorf("watermark %s passed the window never listed (%s)", st.Watermark, refused)
 	}
 	runs, err := h.cat.Runs(ctx, "acme", 5)
-	if err != nil || len(runs) == 0 || runs[len(runs)-1].Status != "failed" {
+	if err != nil || len(runs) == 0 || runs[len(runs)-1].Status != catalog.RunFailed {
 		t.Errorf("runs %+v, %v; want the first one recorded failed", runs, err)
+	}
+	if st.FailedWindows != 1 {
+		t.Errorf("status counts %d failed windows, want 1", st.FailedWindows)
+	}
+	// The page, the API and /metrics say so too.
+	srv, err := server.New(server.Config{Scheduler: h.svc, Catalog: h.cat,
+		Coverage: func(ctx context.Context, tenant string, from, to time.Time, by string) (coverage.Report, error) {
+			return coverage.FromCatalog(ctx, h.cat, tenant, from, to, by, time.Hour)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	for path, want := range map[string]string{
+		"/metrics":          `vccingest_windows_failed{tenant="acme"} 1`,
+		"/api/tenants/acme": `"failed_windows": 1,`,
+		"/":                 "1 window(s) could not be listed",
+	} {
+		if code, _, body := get(t, ts.URL+path, ""); code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, does not show %q:\n%.2000s", path, code, want, body)
+		}
 	}
 }
 
