@@ -30,58 +30,11 @@ import (
 // failing recording's key is left as it was.
 func TestFetch_StoresOnlyVerifiedRecordings(t *testing.T) {
 	ctx := context.Background()
-	from := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
-	to := from.AddDate(0, 0, 1)
-	sim, err := vccsim.Start(vccsim.Config{Seed: 19, Start: from, Days: 1, CallsPerDay: 30, FixedRecordingSize: 20000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	cred := sim.Credential("admin")
-	client, err := vcc.New(vcc.Config{AuthURL: sim.AuthURL(), APIURL: sim.APIURL(), ClientID: cred.ClientID, ClientSecret: secret.New(cred.ClientSecret),
+	h := newFetchHarness(t, vccsim.Config{Seed: 19, Days: 1, CallsPerDay: 30, FixedRecordingSize: 20000}, vcc.Config{
 		MinBackoff: time.Millisecond, MaxAttempts: 1, // one resume per attempt
 		StallTimeout: 300 * time.Millisecond, MinRate: 2000, MinRateWindow: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat := catalogtest.SQLite(t)
-	if err := jobqueue.Migrate(ctx, cat); err != nil {
-		t.Fatal(err)
-	}
-	bucket, err := blobstore.Open(ctx, "file://"+t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bucket.Close() })
-	tenant := &Tenant{ID: "acme", VCC: client, Bucket: bucket}
-	p := &pipeline{cat: cat, log: slog.New(slog.DiscardHandler), progress: &Progress{}, now: time.Now, jobTimeout: time.Minute,
-		tenants: map[string]*Tenant{tenant.ID: tenant}}
-	if err := p.ready(ctx, tenant); err != nil {
-		t.Fatal(err)
-	}
-	var guids []string
-	for it, err := range client.Interactions(ctx, from, to) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(it.Content) == 0 || it.Content[0].Key != "callRecording" {
-			continue
-		}
-		// What discovery records of it (its fetch job is run by hand
-		// below).
-		item := it.Content[0]
-		err := cat.InTx(ctx, func(tx *catalog.Tx) error {
-			if err := tx.UpsertInteraction(ctx, catalog.Interaction{Tenant: tenant.ID, GUID: it.GUID, Start: it.Start, Direction: "unknown", DirectionSource: "unknown", ContentVisible: true}); err != nil {
-				return err
-			}
-			_, err := tx.EnsureRecording(ctx, catalog.Recording{Tenant: tenant.ID, GUID: it.GUID, ContentKey: item.Key, Type: item.Type, MediaType: item.ContentType, ExpectedBytes: item.Length})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		guids = append(guids, it.GUID)
-	}
+	sim, cat, bucket, tenant, p, guids, from, to := h.sim, h.cat, h.bucket, h.tenant, h.p, h.guids, h.from, h.to
+	cred := sim.Credential("admin")
 
 	// One recording for each way of serving it wrong, each with the error
 	// its attempts must end with.
@@ -134,9 +87,7 @@ func TestFetch_StoresOnlyVerifiedRecordings(t *testing.T) {
 			defer wg.Done()
 			for attempt := 1; attempt <= maxAttempts; attempt++ {
 				attempts[i] = attempt
-				job := &river.Job[FetchArgs]{JobRow: &rivertype.JobRow{Attempt: attempt, MaxAttempts: maxAttempts},
-					Args: FetchArgs{Tenant: tenant.ID, GUID: guid, ContentKey: "callRecording"}}
-				err := w.Work(ctx, job)
+				err := w.Work(ctx, h.job(guid, attempt, maxAttempts))
 				var cancel *river.JobCancelError
 				if err == nil || errors.As(err, &cancel) {
 					return
@@ -214,4 +165,84 @@ func TestFetch_StoresOnlyVerifiedRecordings(t *testing.T) {
 	if len(failed) != len(bad) {
 		t.Errorf("%d recordings failed for good, want %d", len(failed), len(bad))
 	}
+}
+
+// fetchHarness is a pipeline on a real SQLite catalog and file bucket with
+// the call recordings of one simulated day recorded as discovery records
+// them, for tests that run fetch jobs by hand.
+type fetchHarness struct {
+	sim      *vccsim.Server
+	client   *vcc.Client
+	cat      *catalog.Catalog
+	bucket   *blobstore.Bucket
+	tenant   *Tenant
+	p        *pipeline
+	guids    []string // the interactions with a callRecording, in listing order
+	from, to time.Time
+}
+
+// newFetchHarness starts a simulator of cfg's one day (yesterday) and a
+// VCC client of vcfg (its URLs and credential set here).
+func newFetchHarness(t *testing.T, cfg vccsim.Config, vcfg vcc.Config) *fetchHarness {
+	t.Helper()
+	ctx := context.Background()
+	h := &fetchHarness{from: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)}
+	h.to = h.from.AddDate(0, 0, 1)
+	cfg.Start = h.from
+	sim, err := vccsim.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	h.sim = sim
+	cred := sim.Credential("admin")
+	vcfg.AuthURL, vcfg.APIURL, vcfg.ClientID, vcfg.ClientSecret = sim.AuthURL(), sim.APIURL(), cred.ClientID, secret.New(cred.ClientSecret)
+	if h.client, err = vcc.New(vcfg); err != nil {
+		t.Fatal(err)
+	}
+	h.cat = catalogtest.SQLite(t)
+	if err := jobqueue.Migrate(ctx, h.cat); err != nil {
+		t.Fatal(err)
+	}
+	if h.bucket, err = blobstore.Open(ctx, "file://"+t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.bucket.Close() })
+	h.tenant = &Tenant{ID: "acme", VCC: h.client, Bucket: h.bucket}
+	h.p = &pipeline{cat: h.cat, log: slog.New(slog.DiscardHandler), progress: &Progress{}, now: time.Now, jobTimeout: time.Minute,
+		tenants: map[string]*Tenant{h.tenant.ID: h.tenant}}
+	if err := h.cat.UpsertTenant(ctx, catalog.Tenant{ID: h.tenant.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.p.ready(ctx, h.tenant); err != nil {
+		t.Fatal(err)
+	}
+	for it, err := range h.client.Interactions(ctx, h.from, h.to) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(it.Content) == 0 || it.Content[0].Key != "callRecording" {
+			continue
+		}
+		// What discovery records of it (its fetch job is run by hand).
+		item := it.Content[0]
+		err := h.cat.InTx(ctx, func(tx *catalog.Tx) error {
+			if err := tx.UpsertInteraction(ctx, catalog.Interaction{Tenant: h.tenant.ID, GUID: it.GUID, Start: it.Start, Direction: "unknown", DirectionSource: "unknown", ContentVisible: true}); err != nil {
+				return err
+			}
+			_, err := tx.EnsureRecording(ctx, catalog.Recording{Tenant: h.tenant.ID, GUID: it.GUID, ContentKey: item.Key, Type: item.Type, MediaType: item.ContentType, ExpectedBytes: item.Length})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.guids = append(h.guids, it.GUID)
+	}
+	return h
+}
+
+// job is attempt n of max of the fetch job of guid's call recording.
+func (h *fetchHarness) job(guid string, n, max int) *river.Job[FetchArgs] {
+	return &river.Job[FetchArgs]{JobRow: &rivertype.JobRow{Attempt: n, MaxAttempts: max},
+		Args: FetchArgs{Tenant: h.tenant.ID, GUID: guid, ContentKey: "callRecording"}}
 }
