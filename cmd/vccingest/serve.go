@@ -79,6 +79,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error 
 		return &exitError{code: 2, err: err}
 	}
 	log := serveLogger(stderr, cfg)
+	log.Info("serve starting", "config", file, "tenants", len(cfg.Tenants))
 	var token secret.Value
 	if cfg.AccessTokenRef != "" {
 		if token, err = secret.Resolve(ctx, cfg.AccessTokenRef); err != nil {

@@ -113,6 +113,12 @@ func newServed(t *testing.T, sim *vccsim.Server) *served {
 // process does not come up.
 func (s *served) start() {
 	s.t.Helper()
+	s.waitListening(s.launch())
+}
+
+// launch starts the process; waitListening(addr) waits for its status page.
+func (s *served) launch() <-chan string {
+	s.t.Helper()
 	s.cmd = exec.Command(binPath, "serve", "--config", s.file)
 	s.cmd.Env = os.Environ()
 	for _, c := range s.sim.Credentials() {
@@ -144,6 +150,11 @@ func (s *served) start() {
 			}
 		}
 	}()
+	return addr
+}
+
+func (s *served) waitListening(addr <-chan string) {
+	s.t.Helper()
 	select {
 	case s.base = <-addr:
 	case err := <-s.exited:
@@ -544,6 +555,30 @@ func TestServe_ReloadAddsRemovesAndRejects(t *testing.T) {
 	ts = s.tenants()
 	if len(ts) != 2 || ts["acme"].Health != "healthy" || ts["initech"].Health != "healthy" {
 		t.Errorf("tenants after a rejected reload: %+v", ts)
+	}
+	s.stop()
+}
+
+// A SIGHUP while serve is still starting (catalog, migrations, the first
+// schedule) is a reload request, not the end of the process.
+func TestServe_SIGHUPDuringStartUpIsAReload(t *testing.T) {
+	sim := startServeSim(t)
+	s := newServed(t, sim)
+	s.writeConfig("127.0.0.1:0", "", serveTenant{"acme", "admin"})
+	addr := s.launch()
+	// At once: opening a new catalog and its migrations take longer than
+	// this loop's millisecond.
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(s.logs(), `msg="serve starting"`); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not log that it is starting:\n%s", s.logs())
+		}
+	}
+	s.signal(syscall.SIGHUP)
+	s.waitListening(addr)
+	waitUntil(t, "the early SIGHUP is taken as a reload", func() bool { return strings.Contains(s.logs(), "SIGHUP: reloading the config") })
+	s.waitSynced("acme")
+	if s.cmd.ProcessState != nil {
+		t.Fatalf("serve exited: %v", s.cmd.ProcessState)
 	}
 	s.stop()
 }
