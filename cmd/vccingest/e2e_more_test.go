@@ -28,6 +28,7 @@ import (
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/blobstore/azuritetest"
 	"github.com/vccingest/vccingest/internal/blobstore/s3test"
+	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/vccsim"
 )
 
@@ -142,6 +143,16 @@ func TestSync_MissingUsersScopeStopsBeforeWork(t *testing.T) {
 		if rs.Route != vccsim.RouteToken {
 			t.Errorf("a request before the scope check failed: %+v", rs)
 		}
+	}
+	// The run is on record as failed, with the reason, not left running.
+	cat, err := catalog.Open(context.Background(), "sqlite://"+filepath.ToSlash(filepath.Join(e.dataDir, "catalog.db")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	runs, err := cat.Runs(context.Background(), "default", 5)
+	if err != nil || len(runs) != 1 || runs[0].Status != catalog.RunFailed || runs[0].Finished.IsZero() || !strings.Contains(runs[0].Error, "users:read") {
+		t.Errorf("runs %+v (%v); want one, failed, naming users:read", runs, err)
 	}
 }
 
