@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/vccingest/vccingest/internal/browsertest"
 	"github.com/vccingest/vccingest/internal/vccsim"
 	"github.com/vccingest/vccingest/internal/verify"
 )
@@ -429,29 +429,12 @@ func apiOfRoute(route string) string {
 // The status page, rendered by headless Chromium: the tenants, their counts
 // and the permission explanation are on the page a person sees.
 func TestServe_StatusPageInChromium(t *testing.T) {
-	chromium := chromiumPath(t)
 	sim := startServeSim(t)
 	s := newServed(t, sim)
 	s.writeConfig("127.0.0.1:0", "", serveTenant{"acme", "admin"}, serveTenant{"globex", "no-outbound"})
 	s.start()
 	ts := s.waitSynced("acme", "globex")
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1200, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancelTimeout()
+	ctx := browsertest.New(t)
 
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(s.base+"/"),
@@ -490,25 +473,6 @@ func TestServe_StatusPageInChromium(t *testing.T) {
 		t.Errorf("the page names %d permission gaps, want 1 (globex only):\n%s", strings.Count(text, "calls are hidden"), text)
 	}
 	s.stop()
-}
-
-// chromiumPath finds Debian's Chromium. In CI (where .ci/run installs it) a
-// missing browser fails the test; elsewhere it skips, saying so.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("VCCINGEST_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("Chromium is not installed (.ci/run installs Debian's chromium package): the status page cannot be checked")
-	}
-	t.Skip("Chromium is not installed; set VCCINGEST_CHROMIUM or install Debian's chromium package")
-	return ""
 }
 
 // SIGHUP adds a tenant without a restart, removes one (its schedule stops),

@@ -111,3 +111,20 @@ func (q querier) CountFailedWindows(ctx context.Context, tenant string) (int, er
 	err := q.queryRow(ctx, `SELECT COUNT(*) FROM sync_windows WHERE tenant = ? AND status = 'planned' AND last_error <> ''`, tenant).Scan(&n)
 	return n, wrap(err, "count windows not listed")
 }
+
+// WindowCounts counts a range's windows by how far they got.
+type WindowCounts struct {
+	Planned int // every window recorded in the range
+	Listed  int // of them, listed (discovered or synced)
+	Synced  int // of them, synced
+}
+
+// CountWindows counts the tenant's windows inside [from, to).
+func (q querier) CountWindows(ctx context.Context, tenant string, from, to time.Time) (WindowCounts, error) {
+	var c WindowCounts
+	err := q.queryRow(ctx, `SELECT COUNT(*),
+			COALESCE(SUM(CASE WHEN status IN ('discovered', 'synced') THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN status = 'synced' THEN 1 ELSE 0 END), 0)
+		FROM sync_windows WHERE tenant = ? AND start_at >= ? AND end_at <= ?`, tenant, ts(from), ts(to)).Scan(&c.Planned, &c.Listed, &c.Synced)
+	return c, wrap(err, "count windows")
+}

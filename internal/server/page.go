@@ -13,8 +13,17 @@ import (
 var templates embed.FS
 
 var statusTmpl = template.Must(template.New("status.html").Funcs(template.FuncMap{
-	"seconds": func(s float64) string { return (time.Duration(s) * time.Second).Round(time.Second).String() },
-	"bytes":   func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
+	"seconds": func(s *float64) string {
+		if s == nil {
+			return "unknown"
+		}
+		return (time.Duration(*s * float64(time.Second))).Round(time.Second).String()
+	},
+	"bytes":  func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
+	"chart":  dayChart,
+	"ptr":    func(v float64) *float64 { return &v },
+	"int":    func(v int64) int { return int(v) },
+	"plural": func(n int, one, many string) string { return plural(n, one, many) },
 }).ParseFS(templates, "templates/status.html"))
 
 // pageTenant is one tenant on the status page.

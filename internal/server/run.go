@@ -111,9 +111,10 @@ func (s *Scheduler) syncTenant(ctx context.Context, spec TenantSpec, deadline ti
 
 // refreshCoverage recomputes the coverage the status page and metrics show.
 func (s *Scheduler) refreshCoverage(ctx context.Context, spec TenantSpec) error {
+	// Whole days, today's included, so the chart shows one bar per day.
 	to := s.cfg.Now()
-	from := to.Add(-s.cfg.CoverageSpan)
-	rep, err := coverage.FromCatalog(ctx, s.cfg.Catalog, spec.Tenant.ID, from, to, "direction", spec.Lookback)
+	from := to.UTC().Truncate(24 * time.Hour).Add(24*time.Hour - s.cfg.CoverageSpan)
+	rep, err := coverage.FromCatalog(ctx, s.cfg.Catalog, spec.Tenant.ID, from, to, "day", spec.Lookback)
 	if err != nil {
 		return err
 	}

@@ -68,8 +68,8 @@ type SchedulerConfig struct {
 	Version string
 	// RescueAfter is as for ingest.Config (shared PostgreSQL queues).
 	RescueAfter time.Duration
-	// CoverageSpan is how far back the coverage shown after each run reaches
-	// (default 7 days).
+	// CoverageSpan is how far back the coverage shown after each run reaches,
+	// by day (default 14 days: the status page's chart).
 	CoverageSpan time.Duration
 	// RetryBase is the first backoff of a tenant whose sync failed (default
 	// 15 s); it doubles with each failure up to RetryMax (default 30 min).
@@ -127,7 +127,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		cfg.RescueAfter = 10 * time.Minute
 	}
 	if cfg.CoverageSpan <= 0 {
-		cfg.CoverageSpan = 7 * 24 * time.Hour
+		cfg.CoverageSpan = 14 * 24 * time.Hour
 	}
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = 15 * time.Second

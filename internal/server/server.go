@@ -148,15 +148,27 @@ type TenantJSON struct {
 	LastError           string           `json:"last_error,omitempty"`
 	LastErrorAt         *time.Time       `json:"last_error_at,omitempty"`
 	NextAttempt         *time.Time       `json:"next_attempt,omitempty"`
+	NextRun             *time.Time       `json:"next_run,omitempty"`
+	Degraded            []string         `json:"degraded"` // what keeps recordings from a healthy tenant
+	Progress            *ProgressJSON    `json:"progress,omitempty"`
 	LastSuccess         *time.Time       `json:"last_success,omitempty"`
 	Warnings            []string         `json:"warnings,omitempty"`
 	Watermark           *time.Time       `json:"watermark,omitempty"`
-	LagSeconds          float64          `json:"lag_seconds"`
+	LagSeconds          *float64         `json:"lag_seconds"`    // null before any window is synced
 	FailedWindows       int              `json:"failed_windows"` // listing failed for good; they hold the watermark back
 	Totals              TotalsJSON       `json:"totals"`
 	LastRun             *RunJSON         `json:"last_run,omitempty"`
 	Runs                []RunJSON        `json:"runs,omitempty"`
 	Coverage            *CoverageSummary `json:"coverage,omitempty"`
+}
+
+// ProgressJSON is how far a running run got.
+type ProgressJSON struct {
+	Started           time.Time `json:"started"`
+	WindowsListed     int       `json:"windows_listed"`
+	WindowsPlanned    int       `json:"windows_planned"`
+	RecordingsPending int64     `json:"recordings_pending"`
+	ETASeconds        *float64  `json:"eta_seconds"` // null when unknown
 }
 
 // TotalsJSON are a tenant's all-time counts.
@@ -181,6 +193,8 @@ type RunJSON struct {
 	Failed   int64      `json:"failed"`
 	Bytes    int64      `json:"bytes"`
 	Error    string     `json:"error,omitempty"` // why a failed run failed
+	// DurationSeconds is how long a finished run took.
+	DurationSeconds *float64 `json:"duration_seconds,omitempty"`
 }
 
 // CoverageSummary is the coverage the last run computed.
@@ -190,6 +204,9 @@ type CoverageSummary struct {
 	Total     coverage.Bucket    `json:"total"`
 	Diagnosis coverage.Diagnosis `json:"diagnosis"`
 	Advice    []string           `json:"advice,omitempty"`
+	// Days are the coverage of each day of the span, oldest first, empty
+	// days included.
+	Days []coverage.Bucket `json:"days"`
 }
 
 // tenantView gathers what the page and the API show of one tenant.
@@ -199,7 +216,16 @@ func (s *Server) tenantView(ctx context.Context, st TenantStatus, runs int) (Ten
 		IntervalSeconds: st.Interval.Seconds(), ConsecutiveFailures: st.ConsecutiveFailures,
 		LastError: st.LastError, LastErrorAt: timePtr(st.LastErrorAt), NextAttempt: timePtr(st.NextAttempt),
 		LastSuccess: timePtr(st.LastSuccess), Warnings: st.Warnings, Watermark: timePtr(st.Watermark),
-		LagSeconds: st.Lag.Seconds(), FailedWindows: st.FailedWindows,
+		FailedWindows: st.FailedWindows, NextRun: timePtr(st.NextRun), Degraded: nonNil(st.Degraded),
+	}
+	if !st.Watermark.IsZero() {
+		v.LagSeconds = ptr(st.Lag.Seconds())
+	}
+	if p := st.Progress; p != nil {
+		v.Progress = &ProgressJSON{Started: p.Started.UTC(), WindowsListed: p.WindowsListed, WindowsPlanned: p.WindowsPlanned, RecordingsPending: p.RecordingsPending}
+		if p.ETA > 0 {
+			v.Progress.ETASeconds = ptr(p.ETA.Seconds())
+		}
 	}
 	t, err := s.cfg.Catalog.Totals(ctx, st.ID)
 	if err != nil {
@@ -208,6 +234,9 @@ func (s *Server) tenantView(ctx context.Context, st TenantStatus, runs int) (Ten
 	v.Totals = TotalsJSON(t)
 	for i, r := range st.RecentRuns[:min(max(runs, 1), len(st.RecentRuns))] {
 		rj := RunJSON{ID: r.ID, From: r.From, To: r.To, Started: r.Started, Finished: timePtr(r.Finished), Status: r.Status, Stored: r.Stored, Failed: r.Failed, Bytes: r.Bytes, Error: r.Error}
+		if !r.Finished.IsZero() {
+			rj.DurationSeconds = ptr(r.Finished.Sub(r.Started).Seconds())
+		}
 		if i == 0 {
 			v.LastRun = &rj
 		}
@@ -216,12 +245,33 @@ func (s *Server) tenantView(ctx context.Context, st TenantStatus, runs int) (Ten
 		}
 	}
 	if c := st.Coverage; c != nil {
-		v.Coverage = &CoverageSummary{From: st.CoverageFrom, To: st.CoverageTo, Total: c.Total, Diagnosis: c.Diagnosis}
+		v.Coverage = &CoverageSummary{From: st.CoverageFrom, To: st.CoverageTo, Total: c.Total, Diagnosis: c.Diagnosis, Days: days(c, st.CoverageFrom, st.CoverageTo)}
 		for _, g := range c.Diagnosis.Gaps {
 			v.Coverage.Advice = append(v.Coverage.Advice, g.Advice())
 		}
 	}
 	return v, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// days is a by-day report's buckets for every day of [from, to), empty
+// days included.
+func days(rep *coverage.Report, from, to time.Time) []coverage.Bucket {
+	byKey := map[string]coverage.Bucket{}
+	for _, b := range rep.Buckets {
+		byKey[b.Key] = b
+	}
+	out := []coverage.Bucket{}
+	for d := from.UTC().Truncate(24 * time.Hour); d.Before(to); d = d.AddDate(0, 0, 1) {
+		key := d.Format("2006-01-02")
+		b, ok := byKey[key]
+		if !ok {
+			b = coverage.Bucket{Key: key}
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 func timePtr(t time.Time) *time.Time {

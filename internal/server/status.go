@@ -26,6 +26,14 @@ type TenantStatus struct {
 	ConsecutiveFailures int
 	LastError           string
 	LastErrorAt         time.Time
+	// Degraded says, for a tenant whose syncs succeed, what still keeps
+	// recordings from it: calls hidden by a permission, recordings failed
+	// for good, windows VCC refused to list. Empty when there is none.
+	Degraded []string
+	// Progress is the running run's, nil when none runs.
+	Progress *RunProgress
+	// NextRun is when the next run is due (the retry after a failure).
+	NextRun time.Time
 	// FailedWindows counts windows whose listing failed for good (VCC
 	// refused it): they hold the watermark back until a run lists them.
 	FailedWindows int
@@ -40,6 +48,15 @@ type TenantStatus struct {
 	CoverageFrom, CoverageTo time.Time
 	// VCC is the tenant's client, for its request counters.
 	VCC ingest.VCC
+}
+
+// RunProgress is how far a running run got.
+type RunProgress struct {
+	Started           time.Time
+	WindowsListed     int // of WindowsPlanned
+	WindowsPlanned    int
+	RecordingsPending int64         // of the tenant, still to download
+	ETA               time.Duration // until the run's windows are listed, from the pace so far; 0 if unknown
 }
 
 // Tenants reports every configured tenant, sorted by id.
@@ -139,7 +156,80 @@ func (s *Scheduler) Tenant(ctx context.Context, id string) (TenantStatus, bool, 
 		s.mu.Unlock()
 	}
 	st.Coverage, st.CoverageFrom, st.CoverageTo = h.coverage, h.covFrom, h.covTo
+	if err := s.progress(ctx, &st); err != nil {
+		return st, true, err
+	}
+	st.Degraded = degraded(st)
 	return st, true, nil
+}
+
+// progress fills in the running run's progress and when the next run is
+// due.
+func (s *Scheduler) progress(ctx context.Context, st *TenantStatus) error {
+	var open, last *catalog.Run
+	for i := range st.RecentRuns {
+		r := &st.RecentRuns[i]
+		switch {
+		case r.Finished.IsZero() && i == 0 && st.Running:
+			open = r
+		case !r.Finished.IsZero() && last == nil:
+			last = r
+		}
+	}
+	switch {
+	case st.Running:
+	case !st.NextAttempt.IsZero():
+		st.NextRun = st.NextAttempt
+	case last != nil:
+		st.NextRun = last.Started.Add(st.Interval)
+	}
+	if open == nil {
+		return nil
+	}
+	c, err := s.cfg.Catalog.CountWindows(ctx, st.ID, open.From, open.To)
+	if err != nil {
+		return err
+	}
+	t, err := s.cfg.Catalog.Totals(ctx, st.ID)
+	if err != nil {
+		return err
+	}
+	p := &RunProgress{Started: open.Started, WindowsListed: c.Listed, WindowsPlanned: c.Planned, RecordingsPending: t.Pending}
+	// Runs are timed on the wall clock (the catalog's), whatever clock
+	// the status is shown in.
+	if elapsed := time.Since(open.Started); c.Listed > 0 && c.Listed < c.Planned && elapsed > 0 {
+		p.ETA = time.Duration(float64(elapsed) / float64(c.Listed) * float64(c.Planned-c.Listed)).Round(time.Second)
+	}
+	st.Progress = p
+	return nil
+}
+
+// degraded lists what keeps recordings from a tenant whose syncs succeed.
+func degraded(st TenantStatus) []string {
+	if st.Health != "healthy" {
+		return nil
+	}
+	var out []string
+	if c := st.Coverage; c != nil {
+		if c.Total.Hidden > 0 {
+			out = append(out, fmt.Sprintf("%d of %d %s hidden by a permission of the credential's user", c.Total.Hidden, c.Total.Calls, plural(c.Total.Calls, "call", "calls")))
+		}
+		if c.Total.Failed > 0 {
+			out = append(out, fmt.Sprintf("%d %s with a recording failed for good", c.Total.Failed, plural(c.Total.Failed, "call", "calls")))
+		}
+	}
+	if st.FailedWindows > 0 {
+		out = append(out, fmt.Sprintf("%d %s could not be listed", st.FailedWindows, plural(st.FailedWindows, "window", "windows")))
+	}
+	return out
+}
+
+// plural picks the word for n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // QueueDepth counts the jobs still to do (available, scheduled, retryable,

@@ -1,0 +1,108 @@
+package server_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/vccingest/vccingest/internal/browsertest"
+	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/ingest"
+	"github.com/vccingest/vccingest/internal/secret"
+	"github.com/vccingest/vccingest/internal/server"
+	"github.com/vccingest/vccingest/internal/vcc"
+	"github.com/vccingest/vccingest/internal/vccsim"
+)
+
+// The status page in each state a tenant can be in, as headless Chromium
+// renders it: healthy, degraded (a permission hides calls), unhealthy (the
+// credential is refused) and running (a backfill in progress, with how far
+// it got). Each tenant's section is screenshotted (into
+// $VCCINGEST_SCREENSHOTS if set, to look at).
+func TestStatusPage_EachStateInChromium(t *testing.T) {
+	ctx := browsertest.New(t)
+	h := newServiceHarness(t)
+	slowSim, err := vccsim.Start(vccsim.Config{Seed: 8, Start: h.start, Days: 2, CallsPerDay: 25, FixedRecordingSize: 2000, Latency: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(slowSim.Close)
+	c := slowSim.Credential("admin")
+	client, err := vcc.New(vcc.Config{AuthURL: slowSim.AuthURL(), APIURL: slowSim.APIURL(), ClientID: c.ClientID, ClientSecret: secret.New(c.ClientSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := server.TenantSpec{
+		Tenant:   &ingest.Tenant{ID: "running", Region: "nam", VCC: client, Bucket: h.bucket},
+		Interval: time.Hour, Lookback: 3 * 24 * time.Hour, Window: 6 * time.Hour, Downloads: 4, Fingerprint: "running",
+	}
+	specs := []server.TenantSpec{h.spec(t, "healthy", "admin", ""), h.spec(t, "degraded", "no-outbound", ""), h.spec(t, "unhealthy", "admin", "not-the-secret"), running}
+	if err := h.svc.Apply(context.Background(), specs); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor(t, "healthy", func(st server.TenantStatus) bool { return st.Health == "healthy" })
+	h.waitFor(t, "degraded", func(st server.TenantStatus) bool { return st.Health == "healthy" && len(st.Degraded) > 0 })
+	h.waitFor(t, "unhealthy", func(st server.TenantStatus) bool { return st.Health == "unhealthy" })
+	h.waitFor(t, "running", func(st server.TenantStatus) bool { return st.Progress != nil && st.Progress.WindowsListed > 0 })
+
+	srv, err := server.New(server.Config{Scheduler: h.svc, Catalog: h.cat,
+		Coverage: func(ctx context.Context, tenant string, from, to time.Time, by string) (coverage.Report, error) {
+			return coverage.FromCatalog(ctx, h.cat, tenant, from, to, by, time.Hour)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/"), chromedp.WaitVisible(chromedp.ID("tenant-running"))); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	shots := os.Getenv("VCCINGEST_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	for id, want := range map[string][]string{
+		"healthy":   {"healthy", "recordings stored", "next run"},
+		"degraded":  {"degraded", "Degraded:", "hidden by a permission of the credential's user", "outbound calls are hidden"},
+		"unhealthy": {"unhealthy", "Last sync failed", "next attempt"},
+		"running":   {"syncing", "Syncing since", "listed", "pending", "ETA"},
+	} {
+		sel := chromedp.ID("tenant-" + id)
+		text, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("chromium: read %s: %v", id, err)
+		}
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf("tenant %s: the page lacks %q; it reads:\n%s", id, w, text)
+			}
+		}
+		if strings.Contains(text, "ETA unknown") {
+			t.Errorf("tenant %s: no ETA though windows were listed:\n%s", id, text)
+		}
+		shot, err := chromedp.Run(ctx, chromedp.Screenshot(sel))
+		if err != nil {
+			t.Fatalf("chromium: screenshot %s: %v", id, err)
+		}
+		if len(shot) < 5_000 {
+			t.Errorf("the screenshot of %s is only %d bytes", id, len(shot))
+		}
+		if err := os.WriteFile(filepath.Join(shots, "status-"+id+".png"), shot, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The chart of the last 14 days: a bar per series and day.
+	bars, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#tenant-healthy svg.chart rect title").length`))
+	if err != nil {
+		t.Fatalf("chromium: count the chart's bars: %v", err)
+	}
+	if bars != 14*3 {
+		t.Errorf("the healthy tenant's chart has %d bars, want 42 (14 days × 3 series)", bars)
+	}
+}
