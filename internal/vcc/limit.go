@@ -44,6 +44,9 @@ const (
 	// maxPause caps how long one Retry-After holds every request back; the
 	// request that got it waits all of it (up to MaxThrottled).
 	maxPause = 10 * time.Minute
+	// maxReserve is the longest a request holds a place in the limiter's
+	// queue; further off, it checks the rate again this often.
+	maxReserve = 2 * time.Second
 )
 
 // budget is a Client's request budget. It is safe for concurrent use.
@@ -145,13 +148,27 @@ func (b *budget) wait(ctx context.Context) (time.Time, error) {
 	}
 	// Reserve and sleep rather than Wait: Wait refuses at once a wait past
 	// ctx's deadline, which would fail a job's request that could have
-	// gone out before it.
-	r := b.lim.Reserve()
-	if err := sleep(ctx, r.Delay()); err != nil {
+	// gone out before it. A reservation further off than maxReserve is
+	// given back and asked for again later: one made at the floor after a
+	// 429 would otherwise keep its far-off time while the rate creeps back.
+	for {
+		b.mu.Lock()
+		b.applyLocked(b.now())
+		b.mu.Unlock()
+		r := b.lim.Reserve()
+		d := r.Delay()
+		if d <= maxReserve {
+			if err := sleep(ctx, d); err != nil {
+				r.Cancel()
+				return time.Time{}, err
+			}
+			return b.now(), nil
+		}
 		r.Cancel()
-		return time.Time{}, err
+		if err := sleep(ctx, maxReserve); err != nil {
+			return time.Time{}, err
+		}
 	}
-	return b.now(), nil
 }
 
 // throttled notes a 429 to a request sent at sentAt. With a Retry-After

@@ -93,10 +93,10 @@ func (c *Client) do(ctx context.Context, k call) (*http.Response, error) {
 // A 429 does not spend an attempt, nor the time of MaxElapsed: it says the
 // account is over its fair-usage limit, which another request fixes only
 // later, not that this one is broken. The budget has slowed down already;
-// the request waits (Retry-After, else a backoff of its own) and goes again,
-// for up to MaxThrottled in all, or until ctx ends. Either way the error
-// then wraps ErrThrottled, so that a job can tell a storm of 429s from a
-// failure and wait rather than give up.
+// the request waits (Retry-After, else the backoff of its nth 429 so far)
+// and goes again, for up to MaxThrottled in all, or until ctx ends. Either
+// way the error then wraps ErrThrottled, so that a job can tell a storm of
+// 429s from a failure and wait rather than give up.
 func (c *Client) retry(ctx context.Context, k call, fn func(attempt int) error) error {
 	start := time.Now()
 	deadline := start.Add(c.cfg.MaxElapsed)
@@ -121,7 +121,7 @@ func (c *Client) retry(ctx context.Context, k call, fn func(attempt int) error) 
 		}
 		if r.throttled {
 			throttles++
-			wait := c.throttleWait(throttles, r.after)
+			wait := c.backoff(throttles, r.after)
 			if time.Since(start)+wait > c.cfg.MaxThrottled {
 				return fmt.Errorf("%w: %w (429 for %s, %d times; VCC's fair-usage limit is shared with the account's other integrations: lower requests_per_minute, or run again later)", ErrThrottled, r.err, time.Since(start).Round(time.Second), throttles)
 			}
@@ -144,17 +144,6 @@ func (c *Client) retry(ctx context.Context, k call, fn func(attempt int) error) 
 		}
 		attempt++
 	}
-}
-
-// throttleWait is how long a request waits after its nth 429 in a row:
-// Retry-After if VCC gave one, else exponential with jitter from
-// MinBackoff, capped at a minute. The budget paces it too.
-func (c *Client) throttleWait(n int, after time.Duration) time.Duration {
-	if after > 0 {
-		return after
-	}
-	d := min(c.cfg.MinBackoff<<min(n-1, 10), time.Minute)
-	return d/2 + rand.N(d/2+1)
 }
 
 // once sends k, renewing the token once on a 401. Failures worth retrying
