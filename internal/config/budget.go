@@ -56,9 +56,9 @@ func (r removedKey) err(name string) error {
 	instead := r.instead
 	switch {
 	case strings.HasPrefix(name, "--"):
-		instead = "--" + strings.ReplaceAll(r.instead, "_", "-") + " (config " + r.instead + ")"
+		instead = "--" + strings.ReplaceAll(r.instead, "_", "-") + ", config " + r.instead
 	case strings.HasPrefix(name, "VCCINGEST_"):
-		instead = envName(r.instead) + " (config " + r.instead + ")"
+		instead = envName(r.instead) + ", config " + r.instead
 	}
 	return fmt.Errorf("%s (%s) was replaced by %s (%s)", name, r.was, instead, r.why)
 }

@@ -16,9 +16,9 @@ func TestRateLimitIsReplacedByRequestsPerMinute(t *testing.T) {
 		{"config file", Sources{File: writeFile(t, "region: nam\nrate_limit: 20\n")},
 			[]string{"line 2: rate_limit (requests per second per API) was replaced by requests_per_minute", "one budget for the whole VCC account", "default 120"}},
 		{"flag", Sources{Flags: map[string]string{"rate-limit": "20"}},
-			[]string{"--rate-limit (requests per second per API) was replaced by --requests-per-minute (config requests_per_minute", "default 120"}},
+			[]string{"--rate-limit (requests per second per API) was replaced by --requests-per-minute, config requests_per_minute (one budget for the whole VCC account", "default 120"}},
 		{"environment", Sources{LookupEnv: envOf(map[string]string{"VCCINGEST_RATE_LIMIT": "20"})},
-			[]string{"VCCINGEST_RATE_LIMIT (requests per second per API) was replaced by VCCINGEST_REQUESTS_PER_MINUTE (config requests_per_minute"}},
+			[]string{"VCCINGEST_RATE_LIMIT (requests per second per API) was replaced by VCCINGEST_REQUESTS_PER_MINUTE, config requests_per_minute (one budget"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(tc.src)
