@@ -18,7 +18,7 @@ import (
 // and by plain paging, twice each in the order client, raw, raw, client (so
 // that neither gains from going second), and returns both rates.
 func discoveryRates(ctx context.Context, a *account) (client, raw float64, listed int, err error) {
-	c, err := vcc.New(vcc.Config{AuthURL: a.sim.AuthURL(), APIURL: a.sim.APIURL(), ClientID: a.cred.ClientID, ClientSecret: secret.New(a.cred.ClientSecret), RateLimit: 0})
+	c, err := vcc.New(vcc.Config{AuthURL: a.sim.AuthURL(), APIURL: a.sim.APIURL(), ClientID: a.cred.ClientID, ClientSecret: secret.New(a.cred.ClientSecret), RequestsPerMinute: 0})
 	if err != nil {
 		return 0, 0, 0, err
 	}

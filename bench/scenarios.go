@@ -28,7 +28,7 @@ func throughput(e *env, r *result) error {
 	paths, total := a.recordingPaths()
 	r.add("recordings", float64(len(paths)), "")
 	r.add("bytes per pass", float64(total)/(1<<20), "MiB")
-	r.note("the request rate limit is lifted (--rate-limit 100000) since the baseline has none; both sides share the machine with the simulator")
+	r.note("the request rate limit is lifted (--requests-per-minute 1000000, the most it takes) since the baseline has none; both sides share the machine with the simulator")
 	r.note("raw+sha256: the raw download hashing each body on its way to the file, as vccingest must (the floor integrity checking sets)")
 	r.note("between passes files are truncated, not deleted (deleted inodes slow the next pass's file creation on this machine's ext4); all are removed at the end")
 	var pts []point
@@ -46,7 +46,7 @@ func throughput(e *env, r *result) error {
 			dir := dir("sync")
 			defer emptyTree(dir)
 			syscall.Sync()
-			s, err := e.sync(a, dir, "", "--downloads", fmt.Sprint(conc), "--rate-limit", "100000")
+			s, err := e.sync(a, dir, "", "--downloads", fmt.Sprint(conc), "--requests-per-minute", "1000000")
 			syncTime += s.elapsed
 			return err
 		}

@@ -25,7 +25,7 @@ import (
 // with plain net/http at the same concurrency into files on the same disk.
 // It reports both rates and their ratio (target: e2e/raw ≥ 0.9); run it
 // with an even -benchtime (e.g. 4x) so that each side goes first as often. The
-// request rate limit is lifted (--rate-limit 1000) since the raw side has
+// request rate limit is lifted (--requests-per-minute 180000) since the raw side has
 // none; with the default 20 requests/s, small recordings are rate-bound.
 func BenchmarkSyncVsRawDownload(b *testing.B) {
 	const size = 48 << 20
@@ -42,7 +42,7 @@ func BenchmarkSyncVsRawDownload(b *testing.B) {
 			e.dataDir = b.TempDir()
 			syscall.Sync()
 			began := time.Now()
-			r := e.syncAll("--downloads", "8", "--rate-limit", "1000", "--log-format", "json", "--log-level", "error")
+			r := e.syncAll("--downloads", "8", "--requests-per-minute", "180000", "--log-format", "json", "--log-level", "error")
 			syncTime += time.Since(began)
 			if r.code != 0 {
 				b.Fatalf("sync: %d %s", r.code, r.stderr)
@@ -219,7 +219,7 @@ func BenchmarkWorkers(b *testing.B) {
 					b.Fatalf("migrate: %s", r.stderr)
 				}
 				// --downloads is the tenant's, split among the workers.
-				stop := e.startWorkers(n, "--catalog", catURL, "--downloads", strconv.Itoa(4*n), "--rate-limit", "1000")
+				stop := e.startWorkers(n, "--catalog", catURL, "--downloads", strconv.Itoa(4*n), "--requests-per-minute", "180000")
 				began := time.Now()
 				r := e.syncAll("--catalog", catURL, "--work=false")
 				elapsed += time.Since(began)

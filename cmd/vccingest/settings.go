@@ -21,6 +21,12 @@ func addSettingsFlags(cmd *cobra.Command) {
 	for _, f := range config.Fields() {
 		fs.String(f.Flag, f.Default(), f.Help+" (env "+f.Env+")")
 	}
+	// Removed settings stay known, hidden, so that using one says what
+	// replaced it (config.Load) instead of "unknown flag".
+	for _, name := range config.RemovedFlags() {
+		fs.String(name, "", "removed")
+		_ = fs.MarkHidden(name)
+	}
 }
 
 // loadSettings merges defaults, the config file, VCCINGEST_* and the flags
@@ -31,6 +37,9 @@ func loadSettings(cmd *cobra.Command) (config.Settings, error) {
 	settings := map[string]bool{}
 	for _, f := range config.Fields() {
 		settings[f.Flag] = true
+	}
+	for _, name := range config.RemovedFlags() {
+		settings[name] = true
 	}
 	cmd.Flags().Visit(func(f *pflag.Flag) {
 		switch {

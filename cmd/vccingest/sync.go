@@ -83,7 +83,6 @@ func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog
 		Catalog:     cat,
 		Bucket:      bucket,
 		Downloads:   s.Downloads,
-		RateLimit:   s.RateLimit,
 		Window:      s.Window,
 		Lookback:    s.Lookback,
 		Settle:      s.Settle,
@@ -92,6 +91,8 @@ func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog
 		Progress:    progress,
 		Version:     version,
 		PlanOnly:    planOnly,
+
+		RequestsPerMinute: s.RequestsPerMinute,
 	})
 	if err != nil {
 		done()
@@ -247,9 +248,10 @@ func newVCCClient(s config.Settings, sec secret.Value, logger *slog.Logger) (*vc
 		ClientID:      s.ClientID,
 		ClientSecret:  sec,
 		Downloads:     s.Downloads,
-		RateLimit:     s.RateLimit,
 		Logger:        logger,
 		Version:       version,
+
+		RequestsPerMinute: s.RequestsPerMinute,
 	})
 	if err != nil {
 		return nil, "", &exitError{code: 2, err: err}

@@ -21,8 +21,9 @@ killed outright loses nothing: River hands its jobs to another worker after
 
 Run any number of workers on any number of hosts, with the same settings as
 the sync that plans the work (vccingest sync --work=false). --downloads and
---rate-limit are the tenant's budget: the live workers split it evenly, and
-a worker takes jobs only once the others have made room for it.`,
+--requests-per-minute are the tenant's budget: the live workers split it
+evenly (a 429 any of them draws slows them all for a while), and a worker
+takes jobs only once the others have made room for it.`,
 		Example: `  vccingest worker --catalog postgres://vcc@db/vccingest --bucket s3://recordings --client-id … --client-secret-ref azkv://vault/vcc`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -11,47 +11,59 @@ import (
 var errNoLeases = errors.New("catalog: worker leases need a PostgreSQL catalog (one process works an SQLite one)")
 
 // WorkerShare is what a worker records with its lease: how many live
-// workers it counted and the share of the tenant's budget it runs with.
+// workers it counted, the share of the tenant's budget it runs with, and
+// the backoff its own 429s hold it to.
 type WorkerShare struct {
-	Workers   int
-	Rate      float64 // requests per second per API; 0 means no limit
-	Downloads int
+	Workers           int
+	RequestsPerMinute float64 // across all VCC APIs; 0 means no limit
+	Downloads         int
+	Backoff           float64 // in (0, 1]; 1: no recent 429
+}
+
+// WorkerLease is a live worker's lease.
+type WorkerLease struct {
+	ID      string
+	Backoff float64 // as it last published it
 }
 
 // Heartbeat renews the lease of worker id of tenant for ttl by the
 // database's clock, recording the share it runs with, forgets leases that
-// ran out, and returns the ids of the tenant's live workers in order.
-func (c *Catalog) Heartbeat(ctx context.Context, tenant, id string, ttl time.Duration, share WorkerShare) ([]string, error) {
+// ran out, and returns the tenant's live leases in id order.
+func (c *Catalog) Heartbeat(ctx context.Context, tenant, id string, ttl time.Duration, share WorkerShare) ([]WorkerLease, error) {
 	if c.dialect != dialectPostgres {
 		return nil, errNoLeases
 	}
-	if _, err := c.exec(ctx, `INSERT INTO workers (tenant, id, expires_at, workers, rate, downloads)
-		VALUES (?, ?, now() + make_interval(secs => ?), ?, ?, ?)
-		ON CONFLICT (tenant, id) DO UPDATE SET expires_at = excluded.expires_at,
-			workers = excluded.workers, rate = excluded.rate, downloads = excluded.downloads`,
-		tenant, id, ttl.Seconds(), share.Workers, share.Rate, share.Downloads); err != nil {
+	backoff := share.Backoff
+	if !(backoff > 0) || backoff > 1 {
+		backoff = 1
+	}
+	if _, err := c.exec(ctx, `INSERT INTO workers (tenant, id, expires_at, workers, requests_per_minute, downloads, backoff)
+		VALUES (?, ?, now() + make_interval(secs => ?), ?, ?, ?, ?)
+		ON CONFLICT (tenant, id) DO UPDATE SET expires_at = excluded.expires_at, workers = excluded.workers,
+			requests_per_minute = excluded.requests_per_minute, downloads = excluded.downloads, backoff = excluded.backoff`,
+		tenant, id, ttl.Seconds(), share.Workers, share.RequestsPerMinute, share.Downloads, backoff); err != nil {
 		return nil, fmt.Errorf("catalog: renew the lease of worker %s: %w", id, err)
 	}
 	if _, err := c.exec(ctx, `DELETE FROM workers WHERE expires_at < now()`); err != nil {
 		return nil, fmt.Errorf("catalog: forget expired worker leases: %w", err)
 	}
-	rows, err := c.query(ctx, `SELECT id FROM workers WHERE tenant = ? AND expires_at >= now() ORDER BY id`, tenant)
+	rows, err := c.query(ctx, `SELECT id, backoff FROM workers WHERE tenant = ? AND expires_at >= now() ORDER BY id`, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: list live workers of %s: %w", tenant, err)
 	}
 	defer rows.Close()
-	var ids []string
+	var live []WorkerLease
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var l WorkerLease
+		if err := rows.Scan(&l.ID, &l.Backoff); err != nil {
 			return nil, fmt.Errorf("catalog: list live workers of %s: %w", tenant, err)
 		}
-		ids = append(ids, id)
+		live = append(live, l)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("catalog: list live workers of %s: %w", tenant, err)
 	}
-	return ids, nil
+	return live, nil
 }
 
 // Leave drops the lease of worker id of tenant, so that the others take

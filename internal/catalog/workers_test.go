@@ -14,13 +14,19 @@ import (
 func TestPostgresWorkerLeases(t *testing.T) {
 	ctx := context.Background()
 	c := catalogtest.Postgres(t)
+	backoff := map[string]float64{}
 	beat := func(tenant, id string, ttl time.Duration) []string {
 		t.Helper()
-		live, err := c.Heartbeat(ctx, tenant, id, ttl, catalog.WorkerShare{Workers: 1, Rate: 5, Downloads: 2})
+		live, err := c.Heartbeat(ctx, tenant, id, ttl, catalog.WorkerShare{Workers: 1, RequestsPerMinute: 60, Downloads: 2, Backoff: 0.5})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return live
+		var ids []string
+		for _, l := range live {
+			ids = append(ids, l.ID)
+			backoff[l.ID] = l.Backoff
+		}
+		return ids
 	}
 	beat("acme", "b", time.Minute)
 	beat("other", "x", time.Minute)
@@ -37,6 +43,17 @@ func TestPostgresWorkerLeases(t *testing.T) {
 	}
 	if live := beat("acme", "a", time.Minute); !slices.Equal(live, []string{"a"}) {
 		t.Errorf("after b left: %v, want [a]", live)
+	}
+	if backoff["a"] != 0.5 {
+		t.Errorf("a published backoff 0.5; its lease reads %v", backoff["a"])
+	}
+	// A backoff out of (0, 1] is stored as none.
+	if _, err := c.Heartbeat(ctx, "acme", "d", time.Minute, catalog.WorkerShare{Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	beat("acme", "a", time.Minute)
+	if backoff["d"] != 1 {
+		t.Errorf("a lease with no backoff reads %v, want 1", backoff["d"])
 	}
 }
 

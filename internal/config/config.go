@@ -23,40 +23,40 @@ import (
 // Settings are the knobs of one tenant's sync. Secrets are never held here,
 // only a reference to one (ClientSecretRef).
 type Settings struct {
-	Tenant          string
-	Region          string
-	ClientID        string
-	ClientSecretRef string
-	APIURL          string
-	AuthURL         string
-	DataDir         string
-	Catalog         string // URL; empty means SQLite in DataDir
-	Bucket          string // URL; empty means file:// in DataDir
-	From, To        time.Time
-	Downloads       int
-	Window          time.Duration
-	Lookback        time.Duration
-	Settle          time.Duration
-	RescueAfter     time.Duration // shared queues: when a dead worker's job is retried
-	RateLimit       float64       // requests per second per API
-	LogFormat       string        // auto, text or json
-	LogLevel        string        // debug, info, warn or error
+	Tenant            string
+	Region            string
+	ClientID          string
+	ClientSecretRef   string
+	APIURL            string
+	AuthURL           string
+	DataDir           string
+	Catalog           string // URL; empty means SQLite in DataDir
+	Bucket            string // URL; empty means file:// in DataDir
+	From, To          time.Time
+	Downloads         int
+	Window            time.Duration
+	Lookback          time.Duration
+	Settle            time.Duration
+	RescueAfter       time.Duration // shared queues: when a dead worker's job is retried
+	RequestsPerMinute float64       // VCC requests per minute, all APIs, the tenant across all workers
+	LogFormat         string        // auto, text or json
+	LogLevel          string        // debug, info, warn or error
 }
 
 // Defaults returns the settings every source starts from.
 func Defaults() Settings {
 	return Settings{
-		Tenant:      "default",
-		Region:      "nam",
-		DataDir:     "./vccingest-data",
-		Downloads:   8,
-		Window:      time.Hour,
-		Lookback:    24 * time.Hour,
-		Settle:      15 * time.Minute,
-		RescueAfter: 10 * time.Minute,
-		RateLimit:   20,
-		LogFormat:   "auto",
-		LogLevel:    "info",
+		Tenant:            "default",
+		Region:            "nam",
+		DataDir:           "./vccingest-data",
+		Downloads:         8,
+		Window:            time.Hour,
+		Lookback:          24 * time.Hour,
+		Settle:            15 * time.Minute,
+		RescueAfter:       10 * time.Minute,
+		RequestsPerMinute: DefaultRequestsPerMinute,
+		LogFormat:         "auto",
+		LogLevel:          "info",
 	}
 }
 
@@ -103,12 +103,14 @@ func field(key, help string, a accessor) Field {
 	return Field{
 		Key:  key,
 		Flag: strings.ReplaceAll(key, "_", "-"),
-		Env:  "VCCINGEST_" + strings.ToUpper(key),
+		Env:  envName(key),
 		Help: help,
 		set:  a.set,
 		get:  a.get,
 	}
 }
+
+func envName(key string) string { return "VCCINGEST_" + strings.ToUpper(key) }
 
 func str(p func(*Settings) *string) accessor {
 	return accessor{
@@ -183,16 +185,16 @@ func Fields() []Field {
 		field("lookback", "how far back each incremental run re-scans for late content", dur(func(s *Settings) *time.Duration { return &s.Lookback })),
 		field("settle", "how long after a call ends before its window is synced", dur(func(s *Settings) *time.Duration { return &s.Settle })),
 		field("rescue_after", "PostgreSQL catalog: how long a job of a worker that died stays running before another takes it", dur(func(s *Settings) *time.Duration { return &s.RescueAfter })),
-		field("rate_limit", "VCC requests per second per API, of the tenant across all workers", accessor{
+		field("requests_per_minute", "VCC requests per minute across all VCC APIs, of the tenant across all workers (VCC's fair-usage limit is one per account, shared with its other integrations); slowed for a while on a 429", accessor{
 			set: func(s *Settings, v string) error {
-				f, err := strconv.ParseFloat(v, 64)
+				f, err := parseRequestsPerMinute(v)
 				if err != nil {
-					return fmt.Errorf("%q is not a number", v)
+					return err
 				}
-				s.RateLimit = f
+				s.RequestsPerMinute = f
 				return nil
 			},
-			get: func(s Settings) string { return strconv.FormatFloat(s.RateLimit, 'g', -1, 64) },
+			get: func(s Settings) string { return strconv.FormatFloat(s.RequestsPerMinute, 'g', -1, 64) },
 		}),
 		field("log_format", "log format: auto (progress bar on a terminal), text or json", str(func(s *Settings) *string { return &s.LogFormat })),
 		field("log_level", "log level: debug, info, warn or error", str(func(s *Settings) *string { return &s.LogLevel })),
@@ -222,6 +224,11 @@ func Load(src Sources) (Settings, error) {
 		}
 	}
 	if src.LookupEnv != nil {
+		for _, r := range removed {
+			if _, ok := src.LookupEnv(envName(r.key)); ok {
+				return Settings{}, r.err(envName(r.key))
+			}
+		}
 		for _, f := range Fields() {
 			if v, ok := src.LookupEnv(f.Env); ok {
 				if err := f.set(&s, v); err != nil {
@@ -236,6 +243,9 @@ func Load(src Sources) (Settings, error) {
 	}
 	sort.Strings(flags)
 	for _, name := range flags {
+		if err := removedSetting(name, "--"+name); err != nil {
+			return Settings{}, err
+		}
 		f, ok := byFlag[name]
 		if !ok {
 			return Settings{}, fmt.Errorf("flag --%s: not a setting", name)
@@ -273,6 +283,9 @@ func loadFile(s *Settings, path string, byKey map[string]Field) error {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
+		if err := removedSetting(k.Value, k.Value); err != nil {
+			return fmt.Errorf("config file %s line %d: %w", path, k.Line, err)
+		}
 		f, ok := byKey[k.Value]
 		if !ok {
 			return fmt.Errorf("config file %s line %d: unknown setting %q (known: %s)", path, k.Line, k.Value, knownKeys(byKey))
@@ -354,8 +367,8 @@ func (s Settings) Validate() error {
 	if s.Settle < 0 {
 		bad("settle", "must not be negative")
 	}
-	if s.RateLimit <= 0 {
-		bad("rate_limit", "must be above 0")
+	if err := checkRequestsPerMinute(s.RequestsPerMinute); err != nil {
+		bad("requests_per_minute", "%v", err)
 	}
 	if !s.From.IsZero() && !s.To.IsZero() && !s.To.After(s.From) {
 		bad("to", "%s is not after from (%s)", s.To.Format(time.RFC3339), s.From.Format(time.RFC3339))

@@ -30,20 +30,20 @@ type Serve struct {
 
 // ServeTenant is one tenant of the service.
 type ServeTenant struct {
-	ID              string
-	Region          string
-	ClientID        string
-	ClientSecretRef string
-	APIURL          string
-	AuthURL         string
-	Bucket          string
-	Interval        time.Duration // how often it syncs
-	Window          time.Duration
-	Lookback        time.Duration
-	Settle          time.Duration
-	RateLimit       float64
-	Downloads       int
-	Line            int // where it starts in the file, for messages
+	ID                string
+	Region            string
+	ClientID          string
+	ClientSecretRef   string
+	APIURL            string
+	AuthURL           string
+	Bucket            string
+	Interval          time.Duration // how often it syncs
+	Window            time.Duration
+	Lookback          time.Duration
+	Settle            time.Duration
+	RequestsPerMinute float64 // the tenant's VCC budget, all APIs and processes
+	Downloads         int
+	Line              int // where it starts in the file, for messages
 }
 
 // Settings are the tenant's settings in the form `vccingest sync` takes, so
@@ -53,7 +53,7 @@ func (t ServeTenant) Settings(s Serve) Settings {
 		Tenant: t.ID, Region: t.Region, ClientID: t.ClientID, ClientSecretRef: t.ClientSecretRef,
 		APIURL: t.APIURL, AuthURL: t.AuthURL, DataDir: s.DataDir, Catalog: s.Catalog, Bucket: orString(t.Bucket, s.Bucket),
 		Downloads: t.Downloads, Window: t.Window, Lookback: t.Lookback, Settle: t.Settle,
-		RescueAfter: s.RescueAfter, RateLimit: t.RateLimit, LogFormat: "text", LogLevel: s.LogLevel,
+		RescueAfter: s.RescueAfter, RequestsPerMinute: t.RequestsPerMinute, LogFormat: "text", LogLevel: s.LogLevel,
 	}
 }
 
@@ -136,7 +136,7 @@ func ParseServe(doc []byte) (Serve, error) {
 func parseTenant(n *yaml.Node) (ServeTenant, error) {
 	d := Defaults()
 	t := ServeTenant{Region: d.Region, Interval: 15 * time.Minute, Window: d.Window, Lookback: d.Lookback, Settle: d.Settle,
-		RateLimit: d.RateLimit, Downloads: d.Downloads, Line: n.Line}
+		RequestsPerMinute: d.RequestsPerMinute, Downloads: d.Downloads, Line: n.Line}
 	fields := map[string]func(*yaml.Node) error{
 		"id":                scalar(func(v string) error { t.ID = v; return nil }),
 		"region":            scalar(func(v string) error { t.Region = v; return nil }),
@@ -149,12 +149,12 @@ func parseTenant(n *yaml.Node) (ServeTenant, error) {
 		"window":            scalar(durInto(&t.Window)),
 		"lookback":          scalar(durInto(&t.Lookback)),
 		"settle":            scalar(durInto(&t.Settle)),
-		"rate_limit": scalar(func(v string) error {
-			f, err := strconv.ParseFloat(v, 64)
+		"requests_per_minute": scalar(func(v string) error {
+			f, err := parseRequestsPerMinute(v)
 			if err != nil {
-				return fmt.Errorf("%q is not a number", v)
+				return err
 			}
-			t.RateLimit = f
+			t.RequestsPerMinute = f
 			return nil
 		}),
 		"downloads": scalar(func(v string) error {
@@ -183,6 +183,9 @@ func mapping(n *yaml.Node, fields map[string]func(*yaml.Node) error) error {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Value == "client_secret" || k.Value == "access_token" {
 			return fmt.Errorf("line %d: a secret is never accepted in the config file; use %s_ref with env:, file: or azkv://", k.Line, k.Value)
+		}
+		if err := removedSetting(k.Value, k.Value); err != nil {
+			return fmt.Errorf("line %d: %w", k.Line, err)
 		}
 		set, ok := fields[k.Value]
 		if !ok {

@@ -1,15 +1,15 @@
-// Package fleet splits a tenant's VCC budget, requests per second per API and
-// concurrent downloads, among the worker processes that share a PostgreSQL
-// catalog: VCC limits an account, not a process.
+// Package fleet splits a tenant's VCC budget, requests per minute across
+// all VCC APIs and concurrent downloads, among the worker processes that
+// share a PostgreSQL catalog: VCC limits an account, not a process.
 //
 // Every process that works a tenant's jobs holds a lease in the catalog
 // (table workers), renewed every Period and valid for three periods by the
 // database's clock. At each renewal it reads the tenant's live leases and
-// takes an equal share of the budget: rate/n requests per second per API
-// (the VCC client's limiters are re-set, burst included) and downloads/n
-// concurrent downloads (the remainder goes to the first ids in order, and
-// each worker gets at least one). So the shares add up to the budget, and
-// the budget holds however many workers run on however many hosts:
+// takes an equal share of the budget: requests/n requests per minute (the
+// VCC client's limiter is re-set) and downloads/n concurrent downloads (the
+// remainder goes to the first ids in order, and each worker gets at least
+// one). So the shares add up to the budget, and the budget holds however
+// many workers run on however many hosts:
 //
 //   - a worker that stops drops its lease, and the others take its share at
 //     their next renewal;
@@ -18,6 +18,15 @@
 //   - a worker that joins renews once, then waits Join's settle time (one
 //     and a half periods) before it takes work, by when every other worker
 //     has renewed and lowered its share.
+//
+// A 429 slows the whole tenant, not just the process that drew it. Each
+// process's VCC client keeps a backoff factor in (0, 1] that its own 429s
+// lower and that creeps back to 1 while none come (package vcc). The lease
+// publishes it (column backoff) at every renewal, and every process runs at
+// its share times the lowest factor of the tenant's live leases: a 429 one
+// of them sees reaches the others at their next renewal after its own. A
+// process applies the others' factors without taking them into its own, so
+// that they all creep back up together once the 429s stop.
 //
 // The budget is exceeded only when there are more workers than downloads
 // (each still downloads one at a time), or for a moment when the catalog is
@@ -40,8 +49,8 @@ import (
 
 // Budget is a tenant's VCC budget, or one worker's share of it.
 type Budget struct {
-	Rate      float64 // requests per second per API; 0 means no limit
-	Downloads int     // concurrent downloads
+	RequestsPerMinute float64 // across all VCC APIs; 0 means no limit
+	Downloads         int     // concurrent downloads
 }
 
 // Split is the share of b of worker self among the live workers (ids in
@@ -54,7 +63,7 @@ func Split(b Budget, live []string, self string) Budget {
 	slices.Sort(ids)
 	n := len(ids)
 	rank := slices.Index(ids, self)
-	share := Budget{Rate: b.Rate / float64(n), Downloads: b.Downloads / n}
+	share := Budget{RequestsPerMinute: b.RequestsPerMinute / float64(n), Downloads: b.Downloads / n}
 	if rank < b.Downloads%n {
 		share.Downloads++
 	}
@@ -62,11 +71,24 @@ func Split(b Budget, live []string, self string) Budget {
 	return share
 }
 
+// OthersBackoff is the lowest backoff the leases other than self's
+// published: 1 if none is backing off, and a factor out of (0, 1] (a lease
+// of an older version, a corrupt row) counts as 1.
+func OthersBackoff(leases []Lease, self string) float64 {
+	f := 1.0
+	for _, l := range leases {
+		if l.ID != self && l.Backoff > 0 && l.Backoff < f {
+			f = l.Backoff
+		}
+	}
+	return f
+}
+
 // Store keeps the leases: the catalog.
 type Store interface {
-	// Heartbeat renews the lease of worker id for ttl, recording its share,
-	// and returns the ids of the tenant's live workers.
-	Heartbeat(ctx context.Context, tenant, id string, ttl time.Duration, share Share) ([]string, error)
+	// Heartbeat renews the lease of worker id for ttl, recording its share
+	// and backoff, and returns the tenant's live leases.
+	Heartbeat(ctx context.Context, tenant, id string, ttl time.Duration, share Share) ([]Lease, error)
 	// Leave drops the lease of worker id.
 	Leave(ctx context.Context, tenant, id string) error
 }
@@ -75,6 +97,15 @@ type Store interface {
 type Share struct {
 	Workers int // live workers it counted
 	Budget
+	// Backoff is the factor in (0, 1] the worker's own 429s hold its
+	// request rate to (1: none lately).
+	Backoff float64
+}
+
+// Lease is a live worker as the catalog knows it.
+type Lease struct {
+	ID      string
+	Backoff float64 // as it last published it
 }
 
 // Config configures a Member.
@@ -84,9 +115,15 @@ type Config struct {
 	Budget Budget
 	// Apply is called with this worker's share when it changes, and once
 	// before Join returns.
-	Apply  func(Budget)
-	Period time.Duration // lease renewal; default 1 s
-	Logger *slog.Logger
+	Apply func(Budget)
+	// Backoff, if set, reads this worker's own backoff factor, to publish
+	// with the lease; ApplyBackoff, if set, is called at every renewal
+	// with the lowest factor the tenant's other live workers published (1
+	// if none backs off).
+	Backoff      func() float64
+	ApplyBackoff func(float64)
+	Period       time.Duration // lease renewal; default 1 s
+	Logger       *slog.Logger
 }
 
 // Member is one worker's lease.
@@ -156,15 +193,27 @@ func (m *Member) loop(ctx context.Context) {
 
 // renew renews the lease and applies the share it gives.
 func (m *Member) renew(ctx context.Context) error {
-	live, err := m.cfg.Store.Heartbeat(ctx, m.cfg.Tenant, m.id, 3*m.cfg.Period, m.share)
+	published := m.share
+	published.Backoff = 1
+	if m.cfg.Backoff != nil {
+		published.Backoff = m.cfg.Backoff()
+	}
+	leases, err := m.cfg.Store.Heartbeat(ctx, m.cfg.Tenant, m.id, 3*m.cfg.Period, published)
 	if err != nil {
 		return err
 	}
+	live := make([]string, len(leases))
+	for i, l := range leases {
+		live[i] = l.ID
+	}
 	share := Share{Workers: max(len(live), 1), Budget: Split(m.cfg.Budget, live, m.id)}
-	if share != m.share {
+	if share.Budget != m.share.Budget || share.Workers != m.share.Workers {
 		m.share = share
 		m.cfg.Apply(share.Budget)
-		m.cfg.Logger.Info("share of the tenant's VCC budget", "tenant", m.cfg.Tenant, "workers", share.Workers, "requests_per_second", share.Rate, "downloads", share.Downloads)
+		m.cfg.Logger.Info("share of the tenant's VCC budget", "tenant", m.cfg.Tenant, "workers", share.Workers, "requests_per_minute", share.RequestsPerMinute, "downloads", share.Downloads)
+	}
+	if m.cfg.ApplyBackoff != nil {
+		m.cfg.ApplyBackoff(OthersBackoff(leases, m.id))
 	}
 	return nil
 }

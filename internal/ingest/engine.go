@@ -75,7 +75,6 @@ type Config struct {
 	Catalog   *catalog.Catalog
 	Bucket    *blobstore.Bucket
 	Downloads int           // concurrent downloads (default 8), of the tenant across workers
-	RateLimit float64       // VCC requests per second per API, of the tenant across workers (0: none)
 	Window    time.Duration // default 1h
 	Lookback  time.Duration // default 24h
 	Settle    time.Duration // default 15m
@@ -90,6 +89,10 @@ type Config struct {
 	// PlanOnly makes Sync queue the work and wait for other processes
 	// (vccingest worker, on a PostgreSQL catalog) to do it.
 	PlanOnly bool
+
+	// RequestsPerMinute is the tenant's VCC budget across all APIs and
+	// workers (0: none).
+	RequestsPerMinute float64
 }
 
 // pipeline is what the workers share.

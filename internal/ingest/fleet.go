@@ -11,30 +11,40 @@ import (
 	"github.com/vccingest/vccingest/internal/fleet"
 )
 
-// rateLimited is a VCC client whose request rate can change: a worker sets
-// it to its share of the tenant's budget.
-type rateLimited interface{ SetRateLimit(perSecond float64) }
+// budgeted is a VCC client whose request rate can change: a worker sets it
+// to its share of the tenant's budget, publishes the backoff its own 429s
+// hold it to, and applies the lowest backoff of the tenant's other workers.
+type budgeted interface {
+	SetShare(perMinute float64)
+	Backoff() float64
+	SetFleetBackoff(float64)
+}
 
 // JoinFleet takes this process's share of t's VCC budget among the
 // processes that work t's jobs on a shared (PostgreSQL) catalog, whether
 // `vccingest worker`, `sync` or `serve`: t's VCC client runs at its share of
-// budget.Rate and t's fetch jobs wait for one of its share of
+// budget.RequestsPerMinute (slowed, with the others, by any worker's 429s)
+// and t's fetch jobs wait for one of its share of
 // budget.Downloads, until leave. It returns once the others have had time
 // to make room (package fleet says how).
 func JoinFleet(ctx context.Context, cat *catalog.Catalog, t *Tenant, budget fleet.Budget, log *slog.Logger) (leave func(), err error) {
 	slots := fleet.NewSlots(budget.Downloads)
-	m, err := fleet.Join(ctx, fleet.Config{
+	cfg := fleet.Config{
 		Store:  leases{cat},
 		Tenant: t.ID,
 		Budget: budget,
 		Apply: func(b fleet.Budget) {
-			if c, ok := t.VCC.(rateLimited); ok {
-				c.SetRateLimit(b.Rate)
+			if c, ok := t.VCC.(budgeted); ok {
+				c.SetShare(b.RequestsPerMinute)
 			}
 			slots.SetSize(b.Downloads)
 		},
 		Logger: log,
-	})
+	}
+	if c, ok := t.VCC.(budgeted); ok {
+		cfg.Backoff, cfg.ApplyBackoff = c.Backoff, c.SetFleetBackoff
+	}
+	m, err := fleet.Join(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +65,7 @@ func (e *Engine) joinFleet(ctx context.Context) (leave func(), err error) {
 	if e.exclusive() {
 		return func() {}, nil
 	}
-	leave, err = JoinFleet(ctx, e.cfg.Catalog, e.cfg.Tenant, fleet.Budget{Rate: e.cfg.RateLimit, Downloads: e.cfg.Downloads}, e.cfg.Logger)
+	leave, err = JoinFleet(ctx, e.cfg.Catalog, e.cfg.Tenant, fleet.Budget{RequestsPerMinute: e.cfg.RequestsPerMinute, Downloads: e.cfg.Downloads}, e.cfg.Logger)
 	if err != nil && ctx.Err() != nil {
 		return func() {}, nil // stopped while joining: there is no work to share
 	}
@@ -65,8 +75,16 @@ func (e *Engine) joinFleet(ctx context.Context) (leave func(), err error) {
 // leases keeps worker leases in the catalog.
 type leases struct{ cat *catalog.Catalog }
 
-func (l leases) Heartbeat(ctx context.Context, tenant, id string, ttl time.Duration, s fleet.Share) ([]string, error) {
-	return l.cat.Heartbeat(ctx, tenant, id, ttl, catalog.WorkerShare{Workers: s.Workers, Rate: s.Rate, Downloads: s.Downloads})
+func (l leases) Heartbeat(ctx context.Context, tenant, id string, ttl time.Duration, s fleet.Share) ([]fleet.Lease, error) {
+	live, err := l.cat.Heartbeat(ctx, tenant, id, ttl, catalog.WorkerShare{Workers: s.Workers, RequestsPerMinute: s.RequestsPerMinute, Downloads: s.Downloads, Backoff: s.Backoff})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fleet.Lease, len(live))
+	for i, w := range live {
+		out[i] = fleet.Lease{ID: w.ID, Backoff: w.Backoff}
+	}
+	return out, nil
 }
 
 func (l leases) Leave(ctx context.Context, tenant, id string) error {

@@ -10,11 +10,12 @@
 // fetch job for a stored recording does nothing, so re-running a window, a
 // second worker or a restart after kill -9 never stores anything twice.
 //
-// On a shared (PostgreSQL) queue the tenant's VCC budget, Config.RateLimit
-// and Config.Downloads, holds across all the processes that work it: each
-// takes an equal share among the live ones (package fleet says how), the
-// VCC client's limiters are set to that share, and fetch jobs wait for one
-// of the process's download slots.
+// On a shared (PostgreSQL) queue the tenant's VCC budget,
+// Config.RequestsPerMinute and Config.Downloads, holds across all the
+// processes that work it: each takes an equal share among the live ones
+// (package fleet says how), the VCC client's limiter is set to that share
+// and slowed with the others' on a 429, and fetch jobs wait for one of the
+// process's download slots.
 //
 // Engine runs one tenant's sync to completion (`vccingest sync`, `worker`);
 // Pipeline lends the same jobs to another runner (the multi-tenant scheduler

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
@@ -69,6 +70,8 @@ func (w *discoverWorker) Work(ctx context.Context, job *river.Job[DiscoverArgs])
 		return nil
 	case errors.Is(ctx.Err(), context.Canceled):
 		return river.JobSnooze(0) // shutting down: cut, not failed (see fetchWorker.Work)
+	case errors.Is(err, vcc.ErrThrottled):
+		return w.p.throttled(job.JobRow, err)
 	case ctx.Err() != nil:
 		return err
 	}
@@ -364,6 +367,9 @@ func (w *fetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 		// back) at the next start; nothing to record.
 		return river.JobSnooze(0)
 	}
+	if errors.Is(err, vcc.ErrThrottled) {
+		return w.p.throttled(job.JobRow, err)
+	}
 	permanent := errors.Is(err, vcc.ErrNotFound) || errors.Is(err, errPermanent)
 	last := permanent || job.Attempt >= job.MaxAttempts
 	if merr := w.p.cat.MarkFailed(context.WithoutCancel(ctx), a.Tenant, a.GUID, a.ContentKey, err.Error(), last); merr != nil {
@@ -382,6 +388,18 @@ func (w *fetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 	w.p.progress.RecordingsRetried.Add(1)
 	w.p.log.Warn("recording download failed; will retry", "tenant", a.Tenant, "interaction", a.GUID, "content", a.ContentKey, "attempt", job.Attempt, "error", err)
 	return err
+}
+
+// throttleSnooze is how long a job that VCC throttled for the whole of its
+// attempt (429 after 429, until its timeout) waits before it runs again.
+const throttleSnooze = time.Minute
+
+// throttled puts back a job whose attempt VCC throttled: a storm of 429s
+// means the account is over its fair-usage limit, not that the job failed,
+// so it runs again later without spending one of its attempts.
+func (p *pipeline) throttled(job *rivertype.JobRow, err error) error {
+	p.log.Warn("VCC throttled the job's requests for the whole attempt; it runs again later", "job", job.ID, "kind", job.Kind, "attempt", job.Attempt, "error", err)
+	return river.JobSnooze(throttleSnooze)
 }
 
 // errPermanent marks failures that no retry can fix.

@@ -24,7 +24,7 @@ func (s *Scheduler) joinFleets(ctx context.Context, want map[string]TenantSpec, 
 	for _, id := range ids {
 		spec := want[id]
 		wg.Go(func() {
-			leave, err := ingest.JoinFleet(ctx, s.cfg.Catalog, spec.Tenant, fleet.Budget{Rate: spec.RateLimit, Downloads: spec.Downloads}, s.cfg.Logger)
+			leave, err := ingest.JoinFleet(ctx, s.cfg.Catalog, spec.Tenant, fleet.Budget{RequestsPerMinute: spec.RequestsPerMinute, Downloads: spec.Downloads}, s.cfg.Logger)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -32,6 +32,10 @@ var (
 		"OAuth token requests since the tenant's client started, by scope and HTTP status.", []string{"tenant", "scope", "status"}, nil)
 	descRetries = prometheus.NewDesc("vccingest_vcc_retries_total",
 		"VCC requests sent again after a failed attempt, by API.", []string{"tenant", "api"}, nil)
+	descRate = prometheus.NewDesc("vccingest_vcc_rate_per_minute",
+		"VCC requests a minute this process's client of the tenant allows itself now, across all VCC APIs: its share of requests_per_minute, lowered for a while after a 429.", []string{"tenant"}, nil)
+	descThrottled = prometheus.NewDesc("vccingest_vcc_throttled_total",
+		"429 Too Many Requests answers since the tenant's client started.", []string{"tenant"}, nil)
 	descQueue = prometheus.NewDesc("vccingest_queue_jobs",
 		"Jobs still to do (available, scheduled, retryable, running or pending), by kind.", []string{"kind"}, nil)
 	descLag = prometheus.NewDesc("vccingest_tenant_lag_seconds",
@@ -49,7 +53,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStored, descFailed, descPending, descBytes, descRequests, descTokens, descRetries, descQueue, descLag, descHealthy, descFailedWindows, descCoverage, descGaps, descUp} {
+	for _, d := range []*prometheus.Desc{descStored, descFailed, descPending, descBytes, descRequests, descTokens, descRetries, descRate, descThrottled, descQueue, descLag, descHealthy, descFailedWindows, descCoverage, descGaps, descUp} {
 		ch <- d
 	}
 }
@@ -58,6 +62,12 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 type counted interface {
 	Counters() []vcc.CounterValue
 	Retries() map[string]int64
+}
+
+// budgeted is a VCC client with a request budget.
+type budgeted interface {
+	RequestsPerMinute() float64
+	Throttled() int64
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -93,6 +103,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			for api, n := range v.Retries() {
 				ch <- prometheus.MustNewConstMetric(descRetries, prometheus.CounterValue, float64(n), id, api)
 			}
+		}
+		if v, ok := t.VCC.(budgeted); ok {
+			ch <- prometheus.MustNewConstMetric(descRate, prometheus.GaugeValue, v.RequestsPerMinute(), id)
+			ch <- prometheus.MustNewConstMetric(descThrottled, prometheus.CounterValue, float64(v.Throttled()), id)
 		}
 		healthy := 0.0
 		if t.Health != "unhealthy" {

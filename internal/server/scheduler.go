@@ -30,11 +30,11 @@ type TenantSpec struct {
 	// Downloads is the tenant's download concurrency: its own River queue
 	// has this many workers, so one tenant's backlog never delays another.
 	// On a shared (PostgreSQL) catalog it is the tenant's across every
-	// process that works it, as RateLimit is (package fleet).
+	// process that works it, as RequestsPerMinute is (package fleet).
 	Downloads int
-	// RateLimit is the tenant's VCC requests per second per API (0: none);
-	// the tenant's VCC client starts with it.
-	RateLimit float64
+	// RequestsPerMinute is the tenant's VCC budget across all its APIs
+	// (0: none); the tenant's VCC client starts with it.
+	RequestsPerMinute float64
 	// Fingerprint identifies the tenant's configuration: Apply replaces a
 	// tenant whose fingerprint changed and leaves the others alone.
 	Fingerprint string

@@ -79,6 +79,8 @@ func TestRoutesAndErrors(t *testing.T) {
 		{"/api/tenants/acme/failures", 200, `"failures": []`, "application/json"},
 		{"/api/tenants/acme/failures?limit=0", 400, "limit", "application/json"},
 		{"/metrics", 200, "vccingest_tenant_healthy", "text/plain"},
+		{"/metrics", 200, `vccingest_vcc_rate_per_minute{tenant="acme"} +Inf`, "text/plain"}, // the test's client has no budget
+		{"/metrics", 200, `vccingest_vcc_throttled_total{tenant="acme"} 0`, "text/plain"},
 		{"/nope", 404, "", ""},
 	} {
 		status, h, body := get(t, ts.URL+tc.path, "")

@@ -65,17 +65,19 @@ func (k call) logPath() string {
 
 // retryable is an attempt's failure that another attempt may fix.
 type retryable struct {
-	err   error
-	after time.Duration // Retry-After, if the server gave one
+	err       error
+	after     time.Duration // Retry-After, if the server gave one
+	throttled bool          // a 429: VCC wants fewer requests, not another attempt
 }
 
 func (r *retryable) Error() string { return r.err.Error() }
 func (r *retryable) Unwrap() error { return r.err }
 
 // do sends k with retries and returns a 2xx response whose body the caller
-// must close. It retries 429, 5xx and network errors with exponential backoff
+// must close. It retries 5xx and network errors with exponential backoff
 // and jitter (honouring Retry-After), bounded by MaxAttempts and MaxElapsed,
-// and renews the scope's token once on a 401.
+// waits out 429s (bounded by MaxThrottled only), and renews the scope's
+// token once on a 401.
 func (c *Client) do(ctx context.Context, k call) (*http.Response, error) {
 	var resp *http.Response
 	err := c.retry(ctx, k, func(attempt int) error {
@@ -87,16 +89,49 @@ func (c *Client) do(ctx context.Context, k call) (*http.Response, error) {
 }
 
 // retry runs fn until it succeeds, fails for good or the budget is spent.
+//
+// A 429 does not spend an attempt, nor the time of MaxElapsed: it says the
+// account is over its fair-usage limit, which another request fixes only
+// later, not that this one is broken. The budget has slowed down already;
+// the request waits (Retry-After, else the backoff of its nth 429 so far)
+// and goes again, for up to MaxThrottled in all, or until ctx ends. Either
+// way the error then wraps ErrThrottled, so that a job can tell a storm of
+// 429s from a failure and wait rather than give up.
 func (c *Client) retry(ctx context.Context, k call, fn func(attempt int) error) error {
-	deadline := time.Now().Add(c.cfg.MaxElapsed)
-	for attempt := 1; ; attempt++ {
+	start := time.Now()
+	deadline := start.Add(c.cfg.MaxElapsed)
+	throttles := 0
+	for attempt := 1; ; {
 		err := fn(attempt)
 		var r *retryable
-		if err == nil || !errors.As(err, &r) {
+		if err == nil {
+			return nil
+		}
+		if !errors.As(err, &r) {
+			if throttles > 0 && ctx.Err() != nil {
+				return fmt.Errorf("%w: %w", ErrThrottled, err)
+			}
 			return err
 		}
 		if ctx.Err() != nil {
+			if throttles > 0 || r.throttled {
+				return fmt.Errorf("%w: %w", ErrThrottled, ctx.Err())
+			}
 			return ctx.Err()
+		}
+		if r.throttled {
+			throttles++
+			wait := c.backoff(throttles, r.after)
+			if time.Since(start)+wait > c.cfg.MaxThrottled {
+				return fmt.Errorf("%w: %w (429 for %s, %d times; VCC's fair-usage limit is shared with the account's other integrations: lower requests_per_minute, or run again later)", ErrThrottled, r.err, time.Since(start).Round(time.Second), throttles)
+			}
+			c.countRetry(k.api.name)
+			c.log.Debug("VCC is throttling requests; waiting", "api", k.api.name, "path", k.logPath(), "throttled", throttles, "wait", wait.Round(time.Millisecond), "requests_per_minute", c.budget.perMinute())
+			if err := sleep(ctx, wait); err != nil {
+				return fmt.Errorf("%w: %w", ErrThrottled, err)
+			}
+			deadline = deadline.Add(wait)
+			continue
 		}
 		wait := c.backoff(attempt, r.after)
 		if attempt >= c.cfg.MaxAttempts || time.Now().Add(wait).After(deadline) {
@@ -107,6 +142,7 @@ func (c *Client) retry(ctx context.Context, k call, fn func(attempt int) error) 
 		if err := sleep(ctx, wait); err != nil {
 			return err
 		}
+		attempt++
 	}
 }
 
@@ -122,7 +158,8 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 			}
 			return nil, err
 		}
-		if err := c.limit[k.api.name].Wait(ctx); err != nil {
+		sentAt, err := c.budget.wait(ctx)
+		if err != nil {
 			return nil, err
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url(c.api), nil)
@@ -164,7 +201,11 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 			// the credential lost the scope or was deleted. More attempts
 			// cannot cure that.
 			return nil, &TokenRefusedError{Scope: k.api.scope, Purpose: scopePurpose[k.api.scope], API: c.apiError(k, resp)}
-		case s == http.StatusTooManyRequests || s >= 500:
+		case s == http.StatusTooManyRequests:
+			after := retryAfter(resp.Header.Get("Retry-After"))
+			c.budget.throttled(sentAt, after)
+			return nil, &retryable{err: c.apiError(k, resp), after: after, throttled: true}
+		case s >= 500:
 			apiErr := c.apiError(k, resp)
 			return nil, &retryable{err: apiErr, after: retryAfter(resp.Header.Get("Retry-After"))}
 		default:
@@ -215,7 +256,7 @@ func drain(resp *http.Response) {
 
 // maxRetryAfter caps Retry-After: more seconds than a time.Duration holds
 // (about 292 years) would wrap around to a negative wait. A wait this long
-// is past any MaxElapsed anyway, so the call gives up as it would.
+// is past any MaxThrottled anyway, so the call gives up as it would.
 const maxRetryAfter = 24 * time.Hour
 
 // retryAfter parses Retry-After: seconds or an HTTP date.

@@ -2,8 +2,9 @@
 // reads: the OAuth 2.0 token endpoint, Interaction Content, User Admin and
 // Insights Stats. It holds one token per scope (requested only when a call
 // needs that scope, cached, renewed before expiry), retries what is worth
-// retrying (honouring Retry-After), limits its request rate per API, caps the
-// size of JSON it reads, resumes broken downloads with Range, and only ever
+// retrying (honouring Retry-After), keeps one request budget for the whole
+// VCC account that adapts to 429s (see limit.go), caps the size of JSON it
+// reads, resumes broken downloads with Range, and only ever
 // sends GET to a resource API.
 //
 // Neither the client secret nor a bearer token appears in any error, log line
@@ -23,8 +24,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/vccingest/vccingest/internal/secret"
 )
@@ -75,6 +74,11 @@ var (
 	ErrBadCredentials = errors.New("VCC refused the API credential (invalid_client): check the client id and the client secret")
 	// ErrTokenUnavailable: the token endpoint could not be reached or failed.
 	ErrTokenUnavailable = errors.New("the VCC token endpoint is unavailable")
+	// ErrThrottled: VCC kept answering 429 Too Many Requests (the
+	// account is over its fair-usage limit) until the request's context
+	// ended or MaxThrottled passed. Nothing is wrong with the request: it
+	// is worth sending again later, without counting it as a failure.
+	ErrThrottled = errors.New("VCC is throttling this account's requests (429 Too Many Requests)")
 	// ErrNotFound: the resource does not exist or the credential may not
 	// see it. VCC answers 404 or 403 for content hidden by the credential
 	// owner's permissions (the docs leave which open); both mean this.
@@ -166,10 +170,18 @@ type Config struct {
 	// Vault is picked up without a restart.
 	RefreshSecret func(ctx context.Context) (secret.Value, error)
 
-	Downloads    int           // concurrent downloads the transport is sized for; default 8
-	RateLimit    float64       // requests per second per API; 0 means no limit
-	MaxAttempts  int           // attempts per request; default 8
-	MaxElapsed   time.Duration // total time for one request's retries; default 5 min
+	Downloads int // concurrent downloads the transport is sized for; default 8
+	// RequestsPerMinute is the tenant's budget across the Content, User
+	// Admin and Stats APIs together (token requests aside); 0 means no
+	// limit. A process that shares it with others runs at its share
+	// (SetShare), and 429s lower the rate for a while.
+	RequestsPerMinute float64
+	MaxAttempts       int           // attempts per request (429s aside); default 8
+	MaxElapsed        time.Duration // total time for one request's retries (429s aside); default 5 min
+	// MaxThrottled bounds how long one request waits through 429s before
+	// it gives up with ErrThrottled; default 1 h. The request's context
+	// ends the wait sooner.
+	MaxThrottled time.Duration
 	MinBackoff   time.Duration // first retry wait; default 500 ms
 	MaxJSONBytes int64         // cap on one JSON response; default 64 MiB
 	// A download that stalls is abandoned and resumed with Range: no byte
@@ -195,7 +207,7 @@ type Client struct {
 	ua      string
 	stall   stallRule
 	tokens  map[string]*tokenSource
-	limit   map[string]*rate.Limiter
+	budget  *budget
 	mu      sync.Mutex
 	counter map[Counter]int64
 	retries map[string]int64 // by API
@@ -275,6 +287,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxElapsed <= 0 {
 		cfg.MaxElapsed = 5 * time.Minute
 	}
+	if cfg.MaxThrottled <= 0 {
+		cfg.MaxThrottled = time.Hour
+	}
+	if cfg.RequestsPerMinute < 0 {
+		return nil, fmt.Errorf("VCC requests per minute %g is negative: use a positive budget, or 0 for none", cfg.RequestsPerMinute)
+	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 500 * time.Millisecond
 	}
@@ -305,20 +323,12 @@ func New(cfg Config) (*Client, error) {
 		stall:   stallRule{idle: cfg.StallTimeout, floor: max(cfg.MinRate, 0), window: cfg.MinRateWindow},
 		secret:  cfg.ClientSecret,
 		tokens:  map[string]*tokenSource{},
-		limit:   map[string]*rate.Limiter{},
+		budget:  newBudget(cfg.RequestsPerMinute, time.Now),
 		counter: map[Counter]int64{},
 		retries: map[string]int64{},
 	}
 	for _, scope := range []string{ScopeContent, ScopeUsers, ScopeStats} {
 		c.tokens[scope] = &tokenSource{c: c, scope: scope}
-	}
-	for _, a := range []string{apiContent.name, apiUsers.name, apiStats.name} {
-		lim := rate.Inf
-		burst := 1
-		if cfg.RateLimit > 0 {
-			lim, burst = rate.Limit(cfg.RateLimit), max(1, int(cfg.RateLimit))
-		}
-		c.limit[a] = rate.NewLimiter(lim, burst)
 	}
 	return c, nil
 }
