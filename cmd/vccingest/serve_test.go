@@ -627,12 +627,24 @@ func TestServe_SIGTERMDrainsAndTheNextStartFinishes(t *testing.T) {
 	if !strings.Contains(s.logs(), "stopping: no new syncs; running downloads may finish") {
 		t.Errorf("no drain log line:\n%s", s.logs())
 	}
+	// A deploy is not an error: the stop logs at info.
+	for _, line := range strings.Split(s.logs(), "\n") {
+		if strings.Contains(line, "level=ERROR") {
+			t.Errorf("SIGTERM logged an error: %s", line)
+		}
+	}
+	if !strings.Contains(s.logs(), `msg="tenant sync interrupted; it goes on at the next start" tenant=acme`) {
+		t.Errorf("no log line says the interrupted sync goes on at the next start:\n%s", s.logs())
+	}
 
 	again := &served{t: t, sim: sim, dir: s.dir, file: s.file, exited: make(chan error, 1)}
 	again.start()
 	again.waitSynced("acme")
 	if _, body := again.get("/api/tenants/acme"); !strings.Contains(string(body), `"status": "interrupted"`) {
 		t.Errorf("the first run was not interrupted by SIGTERM (the test stopped too late?): %s", body)
+	}
+	if !regexp.MustCompile(`level=INFO msg="run finished" tenant=acme status=done from=\S+ to=\S+ windows=\d+ interactions=\d+ stored=\d+ failed=0 bytes=\d+ unlisted=0 requests=\d+`).MatchString(again.logs()) {
+		t.Errorf("no info line tells the run's outcome:\n%s", again.logs())
 	}
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	truth := sim.Truth(today.AddDate(0, 0, -2), today, sim.Credential("admin").ClientID)

@@ -11,6 +11,7 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/jobqueue"
+	"github.com/vccingest/vccingest/internal/vcc"
 )
 
 // RunSpec says what one run of a tenant covers and how long it may take.
@@ -32,18 +33,22 @@ type RunSpec struct {
 
 // Report is the outcome of one run.
 type Report struct {
-	Range     Range
-	Status    string // catalog.RunDone, RunFailures, RunFailed, RunPartial or RunInterrupted
-	Windows   int    // windows listed (queued for discovery)
-	NotDue    int    // windows of the range not due yet (they end after now − settle): planned, not listed
-	Skipped   int    // windows past the lookback that are synced already: not listed again
-	Stored    int64  // recordings stored while the run went on
-	Bytes     int64  // their bytes
-	Watermark time.Time
-	Failures  []catalog.Recording      // recordings that failed for good in the range
-	Unlisted  []catalog.UnlistedWindow // due windows whose listing failed for good
-	Warnings  []string
-	Elapsed   time.Duration
+	Range   Range
+	Status  string // catalog.RunDone, RunFailures, RunFailed, RunPartial or RunInterrupted
+	Windows int    // windows listed (queued for discovery)
+	NotDue  int    // windows of the range not due yet (they end after now − settle): planned, not listed
+	Skipped int    // windows past the lookback that are synced already: not listed again
+	Stored  int64  // recordings stored while the run went on
+	Bytes   int64  // their bytes
+	// Interactions are the interactions first seen while the run went on;
+	// Requests the VCC API requests this process made for it (tokens
+	// aside), when the client counts them.
+	Interactions, Requests int64
+	Watermark              time.Time
+	Failures               []catalog.Recording      // recordings that failed for good in the range
+	Unlisted               []catalog.UnlistedWindow // due windows whose listing failed for good
+	Warnings               []string
+	Elapsed                time.Duration
 
 	// Progress and Coverage are filled by Engine for `vccingest sync`'s
 	// summary: this process's counts, and the range's coverage.
@@ -74,6 +79,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 	if err != nil {
 		return nil, err
 	}
+	requestsBefore := apiRequests(t.VCC)
 	if err := p.cat.UpsertTenant(ctx, catalog.Tenant{ID: t.ID, Region: t.Region}); err != nil {
 		return nil, err
 	}
@@ -161,6 +167,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		return nil, err
 	}
 	rep.Stored, rep.Bytes = max(after.Stored-before.Stored, 0), max(after.Bytes-before.Bytes, 0)
+	rep.Interactions, rep.Requests = max(after.Interactions-before.Interactions, 0), apiRequests(t.VCC)-requestsBefore
 	switch {
 	case rep.Status != catalog.RunDone:
 	case len(rep.Unlisted) > 0:
@@ -175,11 +182,28 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 	}
 	rep.Elapsed = time.Since(start)
 	log.Info("run finished", "status", rep.Status, "from", plan.r.From, "to", plan.r.To, "windows", rep.Windows,
-		"stored", rep.Stored, "failed", len(rep.Failures), "unlisted", len(rep.Unlisted), "watermark", rep.Watermark, "elapsed", rep.Elapsed.Round(time.Millisecond))
+		"interactions", rep.Interactions, "stored", rep.Stored, "failed", len(rep.Failures), "bytes", rep.Bytes, "unlisted", len(rep.Unlisted),
+		"requests", rep.Requests, "watermark", rep.Watermark, "elapsed", rep.Elapsed.Round(time.Millisecond))
 	if rep.Status == catalog.RunInterrupted {
 		return rep, ctx.Err()
 	}
 	return rep, nil
+}
+
+// apiRequests sums the VCC API requests the client has made (token
+// requests aside), or 0 if it does not count them.
+func apiRequests(c VCC) int64 {
+	counted, ok := c.(interface{ Counters() []vcc.CounterValue })
+	if !ok {
+		return 0
+	}
+	var n int64
+	for _, cv := range counted.Counters() {
+		if cv.API != "token" {
+			n += cv.Count
+		}
+	}
+	return n
 }
 
 // runPlan is the windows of one run.

@@ -79,6 +79,13 @@ func (w *tenantSyncWorker) Work(ctx context.Context, job *river.Job[TenantSyncAr
 		return river.JobCancel(fmt.Errorf("tenant %q was removed during its sync", id))
 	}
 	now := s.cfg.Now()
+	if err != nil && ctx.Err() != nil {
+		// Shutting down (or the tenant's run was stopped): not a failure
+		// of the tenant. The run is recorded interrupted; the job runs
+		// again at the next start without spending an attempt.
+		s.cfg.Logger.Info("tenant sync interrupted; it goes on at the next start", "tenant", id)
+		return river.JobSnooze(0)
+	}
 	if err != nil {
 		next := s.backoff(job.Attempt)
 		s.update(id, func(h *health) { h.nextAttempt, h.retryIn = now.Add(next), next })
