@@ -3,16 +3,16 @@
 // liveness and readiness probes, Prometheus metrics, a JSON API and a
 // server-rendered status page.
 //
-// Every path but /healthz and /readyz requires "Authorization: Bearer
-// <token>" when an access token is configured (it must be when the service
-// listens beyond loopback). No secret, token or credential reaches a page, a
+// Every path but /healthz, /readyz and /login requires "Authorization:
+// Bearer <token>", or the session cookie /login sets for a browser, when an
+// access token is configured (it must be when the service listens beyond
+// loopback). No secret, token or credential reaches a page, a
 // metric or a JSON document: the service only ever holds secret references
 // and redacting secret.Values.
 package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,6 +91,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /api/tenants/{id}/coverage", s.apiCoverage)
 	s.mux.HandleFunc("GET /api/tenants/{id}/failures", s.apiFailures)
 	s.mux.HandleFunc("GET /{$}", s.statusPage)
+	s.mux.HandleFunc("GET /login", s.loginPage)
+	s.mux.HandleFunc("POST /login", s.login)
+	s.mux.HandleFunc("POST /logout", s.logout)
 	s.handler = s.authenticate(s.mux)
 	return s, nil
 }
@@ -100,28 +103,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	s.handler.ServeHTTP(w, r)
-}
-
-// authenticate requires the bearer token, when one is configured, on every
-// path but the probes.
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	if s.cfg.AccessToken.IsZero() {
-		return next
-	}
-	want := []byte(s.cfg.AccessToken.Reveal())
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="vccingest"`)
-			writeError(w, http.StatusUnauthorized, "this vccingest service requires an access token: send Authorization: Bearer <token>")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
