@@ -37,7 +37,7 @@ var (
 	descThrottled = prometheus.NewDesc("vccingest_vcc_throttled_total",
 		"429 Too Many Requests answers since the tenant's client started.", []string{"tenant"}, nil)
 	descQueue = prometheus.NewDesc("vccingest_queue_jobs",
-		"Jobs still to do (available, scheduled, retryable, running or pending), by kind.", []string{"kind"}, nil)
+		"Jobs still to do (available, scheduled, retryable, running or pending), by tenant and kind.", []string{"tenant", "kind"}, nil)
 	descLag = prometheus.NewDesc("vccingest_tenant_lag_seconds",
 		"Now minus the tenant's watermark (the end of its last fully synced window).", []string{"tenant"}, nil)
 	descHealthy = prometheus.NewDesc("vccingest_tenant_healthy",
@@ -135,8 +135,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		log.Error("metrics: read queue depth", "error", err)
 		queueErr = 1
 	} else {
-		for kind, n := range depth {
-			ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), kind)
+		for k, n := range depth {
+			ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), k.Tenant, k.Kind)
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, catalogErr, "catalog")

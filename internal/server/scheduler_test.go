@@ -174,8 +174,12 @@ func TestService_TenantsSyncIndependentlyAndAFailingOneBacksOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if depth["vccingest.fetch"] != 0 || depth["vccingest.discover"] != 0 {
-		t.Errorf("queue depth after the runs: %v", depth)
+	for _, id := range []string{"full", "gap"} {
+		for _, kind := range []string{"vccingest.fetch", "vccingest.discover"} {
+			if n, ok := depth[server.QueueKey{Tenant: id, Kind: kind}]; !ok || n != 0 {
+				t.Errorf("queue depth of %s %s after the runs: %d (reported: %v); want 0, reported", id, kind, n, ok)
+			}
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -232,28 +233,60 @@ func plural(n int, one, many string) string {
 	return many
 }
 
+// QueueKey is a tenant's jobs of one kind.
+type QueueKey struct{ Tenant, Kind string }
+
+// activeJobs are the River job states of work still to do.
+const activeJobs = `state IN ('available', 'scheduled', 'retryable', 'running', 'pending')`
+
 // QueueDepth counts the jobs still to do (available, scheduled, retryable,
-// running or pending), by job kind.
-func (s *Scheduler) QueueDepth(ctx context.Context) (map[string]int64, error) {
-	rows, err := s.cfg.Catalog.DB().QueryContext(ctx, `SELECT kind, COUNT(*) FROM river_job
-		WHERE state IN ('available', 'scheduled', 'retryable', 'running', 'pending') GROUP BY kind`)
+// running or pending), by tenant and job kind, with a zero for every kind of
+// every configured tenant.
+func (s *Scheduler) QueueDepth(ctx context.Context) (map[QueueKey]int64, error) {
+	s.mu.Lock()
+	byQueue := map[string]string{} // queue name → tenant
+	out := map[QueueKey]int64{}
+	for id, spec := range s.specs {
+		byQueue[spec.queues.discover], byQueue[spec.queues.download] = id, id
+		for _, k := range []string{ingest.DiscoverArgs{}.Kind(), ingest.FetchArgs{}.Kind(), TenantSyncArgs{}.Kind()} {
+			out[QueueKey{id, k}] = 0
+		}
+	}
+	s.mu.Unlock()
+	db := s.cfg.Catalog.DB()
+	rows, err := db.QueryContext(ctx, `SELECT queue, kind, COUNT(*) FROM river_job WHERE `+activeJobs+` AND queue <> '`+queueSchedule+`' GROUP BY queue, kind`)
 	if err != nil {
 		return nil, fmt.Errorf("count queued jobs: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]int64{}
-	for _, k := range []string{ingest.DiscoverArgs{}.Kind(), ingest.FetchArgs{}.Kind(), TenantSyncArgs{}.Kind()} {
-		out[k] = 0
-	}
 	for rows.Next() {
-		var kind string
+		var queue, kind string
 		var n int64
-		if err := rows.Scan(&kind, &n); err != nil {
+		if err := rows.Scan(&queue, &kind, &n); err != nil {
 			return nil, fmt.Errorf("count queued jobs: %w", err)
 		}
-		out[kind] = n
+		out[QueueKey{byQueue[queue], kind}] += n // "" for a tenant this process does not run
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count queued jobs: %w", err)
+	}
+	// The schedule queue holds at most one sync job per tenant: its tenant
+	// is in the job's arguments.
+	sched, err := db.QueryContext(ctx, `SELECT args FROM river_job WHERE `+activeJobs+` AND queue = '`+queueSchedule+`'`)
+	if err != nil {
+		return nil, fmt.Errorf("count queued jobs: %w", err)
+	}
+	defer sched.Close()
+	for sched.Next() {
+		var raw []byte
+		var args TenantSyncArgs
+		if err := sched.Scan(&raw); err != nil {
+			return nil, fmt.Errorf("count queued jobs: %w", err)
+		}
+		_ = json.Unmarshal(raw, &args) // a job that does not decode counts for no tenant
+		out[QueueKey{args.Tenant, args.Kind()}]++
+	}
+	return out, sched.Err()
 }
 
 // Ping checks that the catalog, and so the job queue in it, answers.

@@ -330,6 +330,9 @@ func New(cfg Config) (*Client, error) {
 	for _, scope := range []string{ScopeContent, ScopeUsers, ScopeStats} {
 		c.tokens[scope] = &tokenSource{c: c, scope: scope}
 	}
+	for _, a := range []api{apiContent, apiUsers, apiStats} {
+		c.retries[a.name] = 0 // every API is in Retries from the start, for metrics
+	}
 	return c, nil
 }
 
