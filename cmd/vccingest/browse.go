@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/config"
 	"github.com/vccingest/vccingest/internal/coverage"
@@ -111,7 +115,7 @@ func writeLsTable(w io.Writer, items []lsItem) error {
 			recs += fmt.Sprintf(", %d failed", it.Failed)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Start.UTC().Format("2006-01-02 15:04:05"), printable(it.InteractionID),
-			it.Direction, orDefault(it.AgentName, it.AgentID), (time.Duration(it.DurationSeconds * float64(time.Second))).Round(time.Second), recs, humanBytes(it.Bytes))
+			printable(it.Direction), printable(orDefault(it.AgentName, it.AgentID)), (time.Duration(it.DurationSeconds * float64(time.Second))).Round(time.Second), recs, humanBytes(it.Bytes))
 		stored += it.Stored
 		total += it.Recordings
 		bytes += it.Bytes
@@ -123,48 +127,45 @@ func writeLsTable(w io.Writer, items []lsItem) error {
 	return err
 }
 
-// printable quotes an id that holds anything a terminal would interpret.
+// printable quotes text from VCC or the catalog that holds anything a
+// terminal would interpret or hide: C0 and C1 controls (ESC, OSC, CSI),
+// DEL, invisible formatting (bidi overrides, zero-width characters) and
+// invalid UTF-8. Quoted, they show as escapes.
 func printable(s string) string {
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Sprintf("%q", s)
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == utf8.RuneError || unicode.Is(unicode.Cf, r) {
+			return strconv.QuoteToASCII(s)
 		}
 	}
 	return s
 }
 
+// showRecording is a recording as the sidecar lists it (blobstore's
+// SidecarRecording), with how far it got: show lists pending and failed
+// recordings too, which the sidecar leaves out.
 type showRecording struct {
-	ContentKey string     `json:"content_key"`
-	Type       string     `json:"type"`
-	MediaType  string     `json:"media_type"`
-	Status     string     `json:"status"`
-	Bytes      int64      `json:"bytes"`
-	SHA256     string     `json:"sha256,omitempty"`
-	BlobKey    string     `json:"blob_key,omitempty"`
-	StoredAt   *time.Time `json:"stored_at,omitempty"`
-	Attempts   int        `json:"failed_attempts,omitempty"`
-	LastError  string     `json:"last_error,omitempty"`
+	blobstore.SidecarRecording
+	Status    string     `json:"status"`
+	StoredAt  *time.Time `json:"stored_at,omitempty"`
+	Attempts  int        `json:"failed_attempts,omitempty"`
+	LastError string     `json:"last_error,omitempty"`
 }
 
-type showAgent struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name,omitempty"`
-	Email     string   `json:"email,omitempty"`
-	AgentCode string   `json:"agent_code,omitempty"`
-	Groups    []string `json:"groups,omitempty"`
-}
-
+// showItem is an interaction in the shape of its sidecar
+// (interaction.json), so that a consumer reads both alike.
 type showItem struct {
-	InteractionID   string          `json:"interaction_id"`
-	Tenant          string          `json:"tenant"`
-	Start           time.Time       `json:"start"`
-	DurationSeconds float64         `json:"duration_seconds"`
-	Direction       string          `json:"direction"`
-	DirectionSource string          `json:"direction_source"`
-	ConnectFrom     string          `json:"connect_from,omitempty"`
-	ConnectTo       string          `json:"connect_to,omitempty"`
-	Agent           *showAgent      `json:"agent,omitempty"`
-	Recordings      []showRecording `json:"recordings"`
+	Tenant          string           `json:"tenant"`
+	InteractionID   string           `json:"interaction_id"`
+	Start           time.Time        `json:"start"`
+	End             *time.Time       `json:"end,omitempty"`
+	DurationSeconds float64          `json:"duration_seconds"`
+	Direction       string           `json:"direction"`
+	DirectionSource string           `json:"direction_source"`
+	ConnectFrom     string           `json:"connect_from,omitempty"`
+	ConnectTo       string           `json:"connect_to,omitempty"`
+	Agent           *blobstore.Agent `json:"agent,omitempty"`
+	Groups          []string         `json:"groups"`
+	Recordings      []showRecording  `json:"recordings"`
 }
 
 func newShowCmd() *cobra.Command {
@@ -192,18 +193,23 @@ func newShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := showItem{InteractionID: it.GUID, Tenant: it.Tenant, Start: it.Start, DurationSeconds: it.Duration.Seconds(),
+			out := showItem{InteractionID: it.GUID, Tenant: it.Tenant, Start: it.Start.UTC(), DurationSeconds: it.Duration.Seconds(),
 				Direction: it.Direction, DirectionSource: it.DirectionSource, ConnectFrom: it.ConnectFrom, ConnectTo: it.ConnectTo,
-				Recordings: []showRecording{}}
+				Groups: []string{}, Recordings: []showRecording{}}
+			if it.Duration > 0 {
+				end := it.Start.Add(it.Duration).UTC()
+				out.End = &end
+			}
 			if it.AgentID != "" {
-				out.Agent = &showAgent{ID: it.AgentID}
+				out.Agent = &blobstore.Agent{ID: it.AgentID}
 				if a := it.Agent; a != nil {
-					out.Agent.Name, out.Agent.Email, out.Agent.AgentCode, out.Agent.Groups = a.Name, a.Email, a.AgentCode, a.Groups
+					out.Agent.Name, out.Agent.Email, out.Agent.AgentCode = a.Name, a.Email, a.AgentCode
+					out.Groups = append(out.Groups, a.Groups...)
 				}
 			}
 			for _, r := range it.Recordings {
-				sr := showRecording{ContentKey: r.ContentKey, Type: r.Type, MediaType: r.MediaType, Status: r.Status, Bytes: r.Bytes,
-					SHA256: r.SHA256, BlobKey: r.BlobKey, Attempts: r.Attempts, LastError: r.LastError}
+				sr := showRecording{SidecarRecording: blobstore.SidecarRecording{ContentKey: r.ContentKey, Type: r.Type, MediaType: r.MediaType, Bytes: r.Bytes,
+					SHA256: r.SHA256, BlobKey: r.BlobKey, DurationSeconds: r.Duration.Seconds()}, Status: r.Status, Attempts: r.Attempts, LastError: r.LastError}
 				if !r.StoredAt.IsZero() {
 					at := r.StoredAt
 					sr.StoredAt = &at
@@ -228,7 +234,10 @@ func writeShow(w io.Writer, it showItem, bucket string) error {
 	fmt.Fprintf(tw, "direction\t%s (source: %s)\n", it.Direction, it.DirectionSource)
 	fmt.Fprintf(tw, "from → to\t%s → %s\n", it.ConnectFrom, it.ConnectTo)
 	if a := it.Agent; a != nil {
-		fmt.Fprintf(tw, "agent\t%s <%s>, agent code %s, id %s, groups %v\n", orDefault(a.Name, "(unknown)"), a.Email, a.AgentCode, a.ID, a.Groups)
+		fmt.Fprintf(tw, "agent\t%s <%s>, agent code %s, id %s\n", printable(orDefault(a.Name, "(unknown)")), printable(a.Email), printable(a.AgentCode), printable(a.ID))
+	}
+	if len(it.Groups) > 0 {
+		fmt.Fprintf(tw, "groups\t%s\n", printable(strings.Join(it.Groups, ", ")))
 	}
 	fmt.Fprintf(tw, "bucket\t%s\n", bucket)
 	for _, r := range it.Recordings {

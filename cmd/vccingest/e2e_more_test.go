@@ -199,6 +199,44 @@ func TestLsAndShow(t *testing.T) {
 			}
 		}
 	}
+	// show --json is the sidecar's shape: every field of interaction.json
+	// (but its provenance) has the same value in it.
+	key, err := blobstore.SidecarKey("default", got.Start, got.InteractionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(e.dataDir, "blobs", filepath.FromSlash(key)))
+	if err != nil {
+		t.Fatalf("read the sidecar: %v", err)
+	}
+	var sidecar, shown map[string]any
+	if err := json.Unmarshal(raw, &sidecar); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range sidecar {
+		switch k {
+		case "provenance", "schema_version":
+			continue
+		case "recordings":
+			for i, rec := range v.([]any) {
+				for rk, rv := range rec.(map[string]any) {
+					if sv := shown["recordings"].([]any)[i].(map[string]any)[rk]; fmt.Sprint(sv) != fmt.Sprint(rv) {
+						t.Errorf("recording %d: %s is %v in the sidecar, %v in show --json", i, rk, rv, sv)
+					}
+				}
+			}
+			continue
+		}
+		if fmt.Sprint(shown[k]) != fmt.Sprint(v) {
+			t.Errorf("%s is %v in the sidecar, %v in show --json", k, v, shown[k])
+		}
+	}
+	if g, ok := shown["groups"].([]any); !ok || g == nil {
+		t.Errorf("show --json groups = %v; want a list at the top level, [] when none", shown["groups"])
+	}
 	if r := e.run("show", "no-such-interaction"); r.code != 1 || !strings.Contains(r.stderr, "not in the catalog") {
 		t.Errorf("show unknown: exit %d %q", r.code, r.stderr)
 	}
