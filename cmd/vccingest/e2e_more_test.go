@@ -255,7 +255,9 @@ func TestCoverageReconcilesWithTruth(t *testing.T) {
 	}
 	r = e.run("coverage", "--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339), "--by", "group", "--json")
 	var rep struct {
-		Total struct {
+		Tenant  string `json:"tenant"`
+		Buckets []any  `json:"buckets"`
+		Total   struct {
 			Calls       int `json:"calls_in_stats"`
 			Shown       int `json:"shown_by_content"`
 			Stored      int `json:"stored"`
@@ -270,6 +272,11 @@ func TestCoverageReconcilesWithTruth(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &rep); r.code != 0 || err != nil {
 		t.Fatalf("coverage --json: exit %d, %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+	}
+	var span struct{ From, To time.Time }
+	_ = json.Unmarshal([]byte(r.stdout), &span)
+	if rep.Tenant != "default" || !span.From.Equal(e.from) || !span.To.Equal(e.to) || rep.Buckets == nil {
+		t.Errorf("coverage --json names tenant %q, range %s to %s, buckets %v; want default, %s to %s, a list", rep.Tenant, span.From, span.To, rep.Buckets, e.from, e.to)
 	}
 	truth := e.sim.Truth(e.from, e.to, e.cred.ClientID)
 	var visible, byPermission, notRecorded int

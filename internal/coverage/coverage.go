@@ -263,6 +263,11 @@ type Failure struct {
 
 // Report is coverage of a range, bucketed.
 type Report struct {
+	// Tenant, From and To say what the report covers: the calls of the
+	// tenant that started in [From, To) (FromCatalog sets them).
+	Tenant    string    `json:"tenant,omitempty"`
+	From      time.Time `json:"from,omitzero"`
+	To        time.Time `json:"to,omitzero"`
 	By        string    `json:"by"`
 	Buckets   []Bucket  `json:"buckets"`
 	Total     Bucket    `json:"total"`
@@ -291,7 +296,10 @@ func Build(calls []Call, by string, lookback time.Duration) (Report, error) {
 		return Report{}, err
 	}
 	d := Diagnose(calls)
-	r := Report{By: by, Diagnosis: d, Total: Bucket{Key: "total"}}
+	r := Report{By: by, Diagnosis: d, Total: Bucket{Key: "total"}, Buckets: []Bucket{}}
+	if r.Diagnosis.Gaps == nil {
+		r.Diagnosis.Gaps = []Gap{} // [] in JSON, not null
+	}
 	buckets := map[string]*Bucket{}
 	for _, c := range calls {
 		k := key(c)

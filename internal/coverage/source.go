@@ -42,6 +42,7 @@ func FromCatalog(ctx context.Context, cat *catalog.Catalog, tenant string, from,
 	for _, b := range bad {
 		rep.BadRecords = append(rep.BadRecords, BadRecord{API: b.API, Window: b.WindowStart, RecordID: b.RecordID, Problem: b.Problem})
 	}
+	rep.Tenant, rep.From, rep.To = tenant, from.UTC(), to.UTC()
 	return rep, nil
 }
 
