@@ -123,7 +123,7 @@ func writeLsTable(w io.Writer, items []lsItem) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%d interactions, %d of %d recordings stored, %s\n", len(items), stored, total, humanBytes(bytes))
+	_, err := fmt.Fprintf(w, "%s, %d of %s stored, %s\n", count(len(items), "interaction", "interactions"), stored, count(total, "recording", "recordings"), humanBytes(bytes))
 	return err
 }
 

@@ -144,9 +144,9 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 	printReport(stdout, rep)
 	switch {
 	case len(rep.Unlisted) > 0:
-		return &exitError{code: 1, err: fmt.Errorf("%d window(s) could not be listed and %d recording(s) failed for good (listed above); run the same range again to retry", len(rep.Unlisted), len(rep.Failures))}
+		return &exitError{code: 1, err: fmt.Errorf("%s could not be listed and %s failed for good (listed above); run the same range again to retry", count(len(rep.Unlisted), "window", "windows"), count(len(rep.Failures), "recording", "recordings"))}
 	case len(rep.Failures) > 0:
-		return &exitError{code: 1, err: fmt.Errorf("%d recording(s) failed for good (listed above)", len(rep.Failures))}
+		return &exitError{code: 1, err: fmt.Errorf("%s failed for good (listed above); run the same range again to retry them", count(len(rep.Failures), "recording", "recordings"))}
 	}
 	return nil
 }
@@ -163,7 +163,7 @@ func classify(err error) error {
 
 func printReport(w io.Writer, rep *ingest.Report) {
 	p := rep.Progress
-	fmt.Fprintf(w, "synced %s to %s (%d windows) in %s\n", rep.Range.From.Format(time.RFC3339), rep.Range.To.Format(time.RFC3339), rep.Windows, rep.Elapsed.Round(100*time.Millisecond))
+	fmt.Fprintf(w, "synced %s to %s (%s) in %s\n", rep.Range.From.Format(time.RFC3339), rep.Range.To.Format(time.RFC3339), count(rep.Windows, "window", "windows"), rep.Elapsed.Round(100*time.Millisecond))
 	fmt.Fprintf(w, "  interactions seen:   %d\n", p.Interactions)
 	fmt.Fprintf(w, "  recordings stored:   %d new, %d already stored\n", rep.Stored, p.RecordingsSkipped)
 	fmt.Fprintf(w, "  bytes downloaded:    %s\n", humanBytes(p.BytesDownloaded))
@@ -184,7 +184,7 @@ func printReport(w io.Writer, rep *ingest.Report) {
 		}
 	}
 	if rep.NotDue > 0 {
-		fmt.Fprintf(w, "  not due yet:         %d windows end less than the settle time ago or later; they stay planned, and a later run syncs them\n", rep.NotDue)
+		fmt.Fprintf(w, "  not due yet:         %s end less than the settle time ago or later; they stay planned, and a later run syncs them\n", count(rep.NotDue, "window", "windows"))
 	}
 	fmt.Fprintf(w, "  %s\n", rep.Coverage.Summary())
 	printBadRecords(w, rep.Coverage.BadRecords)
@@ -192,6 +192,14 @@ func printReport(w io.Writer, rep *ingest.Report) {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
 	printGaps(w, rep.Coverage.Diagnosis)
+}
+
+// count says n of a noun: "1 window", "2 windows".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // timeOrEmpty formats t, or "" if it is zero.
@@ -215,7 +223,7 @@ func orDefault(v, d string) string {
 // printGaps warns loudly about each likely missing feature permission.
 func printGaps(w io.Writer, d coverage.Diagnosis) {
 	for _, g := range d.Gaps {
-		fmt.Fprintf(w, "WARNING: VCC silently withheld %d calls: the credential's user likely lacks the feature permission %q.\n", g.Hidden, g.Permission)
+		fmt.Fprintf(w, "WARNING: VCC silently withheld %s: the credential's user likely lacks the feature permission %q.\n", count(g.Hidden, "call", "calls"), g.Permission)
 		fmt.Fprintf(w, "         evidence: %s\n", g.Evidence)
 		fmt.Fprintf(w, "         fix: in the VCC Admin Portal, give the user who created the API credential %q, then sync again (the lookback re-scans recent days; use --from/--to for older ones)\n", g.Permission)
 	}

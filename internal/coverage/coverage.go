@@ -362,6 +362,10 @@ func keyFunc(by string) (func(Call) string, error) {
 // Summary is a one-line summary of the total.
 func (r Report) Summary() string {
 	t := r.Total
-	return fmt.Sprintf("coverage: Stats reports %d calls: %d stored, %d hidden by a permission, %d not recorded, %d pending, %d failed",
-		t.Calls, t.Stored, t.Hidden, t.NotRecorded, t.Pending, t.Failed)
+	calls := "calls"
+	if t.Calls == 1 {
+		calls = "call"
+	}
+	return fmt.Sprintf("coverage: Stats reports %d %s: %d stored, %d hidden by a permission, %d not recorded, %d pending, %d failed",
+		t.Calls, calls, t.Stored, t.Hidden, t.NotRecorded, t.Pending, t.Failed)
 }
