@@ -56,10 +56,13 @@ type run struct {
 // vccingest runs the binary against the account with dataDir; logs (JSON)
 // go to logFile if set.
 func (e *env) vccingest(ctx context.Context, a *account, dataDir, logFile string, args ...string) (run, error) {
-	base := []string{
-		"--api-url", a.sim.APIURL(), "--auth-url", a.sim.AuthURL(),
-		"--client-id", a.cred.ClientID, "--client-secret-ref", "env:VCC_BENCH_SECRET",
-		"--data-dir", dataDir, "--log-format", "json", "--log-level", "warn",
+	// Each command takes only the flags it uses: ls and coverage read the
+	// catalog alone.
+	base := []string{"--data-dir", dataDir}
+	switch args[0] {
+	case "sync", "worker", "doctor":
+		base = append(base, "--api-url", a.sim.APIURL(), "--auth-url", a.sim.AuthURL(),
+			"--client-id", a.cred.ClientID, "--client-secret-ref", "env:VCC_BENCH_SECRET", "--log-format", "json", "--log-level", "warn")
 	}
 	cmd := exec.CommandContext(ctx, e.bin, append(args[:1:1], append(base, args[1:]...)...)...)
 	cmd.Env = append(os.Environ(), "VCC_BENCH_SECRET="+a.cred.ClientSecret)

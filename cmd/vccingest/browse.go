@@ -63,7 +63,7 @@ func newLsCmd() *cobra.Command {
 		Short: "List synced interactions and their recordings",
 		Example: `  vccingest ls --data-dir ./vccingest-data
   vccingest ls --from 2024-03-04 --to 2024-03-05 --json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadSettings(cmd)
 			if err != nil {
@@ -92,7 +92,7 @@ func newLsCmd() *cobra.Command {
 			return writeLsTable(cmd.OutOrStdout(), items)
 		},
 	}
-	addSettingsFlags(cmd)
+	addSettingsFlags(cmd, catalogSettings, rangeSettings)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many interactions (0: all)")
 	return cmd
@@ -174,7 +174,7 @@ func newShowCmd() *cobra.Command {
 		Use:     "show <interaction-id>",
 		Short:   "Show one synced interaction: agent, direction, recordings and where they are stored",
 		Example: `  vccingest show 2480fc2c-bbd7-427c-9439-02f76583aef5 --json`,
-		Args:    cobra.ExactArgs(1),
+		Args:    oneArg("interaction id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := loadSettings(cmd)
 			if err != nil {
@@ -222,7 +222,7 @@ func newShowCmd() *cobra.Command {
 			return writeShow(cmd.OutOrStdout(), out, s.BucketURL())
 		},
 	}
-	addSettingsFlags(cmd)
+	addSettingsFlags(cmd, catalogSettings, []string{"bucket"})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -35,7 +35,7 @@ summary shows how vccingest finds and explains what VCC silently withholds.
 		Example: `  vccingest demo
   vccingest demo --days 7 --calls-per-day 300 --data-dir /tmp/vcc-demo
   vccingest ls --data-dir ./vccingest-data`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadSettings(cmd)
 			if err != nil {
@@ -69,7 +69,7 @@ summary shows how vccingest finds and explains what VCC silently withholds.
 			return runSync(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), s, secret.New(cred.ClientSecret), false)
 		},
 	}
-	addSettingsFlags(cmd)
+	addSettingsFlags(cmd, []string{"tenant"}, storageSettings, pacingSettings, logSettings)
 	cmd.Flags().IntVar(&days, "days", 3, "days of simulated calls, ending at today's midnight (UTC)")
 	cmd.Flags().IntVar(&callsPerDay, "calls-per-day", 40, "simulated calls per day")
 	cmd.Flags().Int64Var(&seed, "seed", 1, "simulator seed: the same seed gives the same account and the same bytes")

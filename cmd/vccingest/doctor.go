@@ -49,7 +49,7 @@ the credential's user is likely missing, with the evidence.
 
 Exit codes: 0 all good; 1 something to fix (listed); 2 bad configuration.`,
 		Example: `  vccingest doctor --region emea --client-id abc123 --client-secret-ref env:VCC_SECRET`,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadSettings(cmd)
 			if err != nil {
@@ -80,7 +80,7 @@ Exit codes: 0 all good; 1 something to fix (listed); 2 bad configuration.`,
 			return nil
 		},
 	}
-	addSettingsFlags(cmd)
+	addSettingsFlags(cmd, credentialSettings, storageSettings, rangeSettings, []string{"lookback", "requests_per_minute"}, logSettings)
 	cmd.Flags().IntVar(&days, "days", 7, "days before now that the permission probe compares (unless --from/--to)")
 	return cmd
 }
@@ -344,7 +344,7 @@ or downloads still to do), or failed for good (why).
 Without --from/--to it covers the last 7 days.`,
 		Example: `  vccingest coverage --by group
   vccingest coverage --from 2024-03-01 --to 2024-03-08 --json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadSettings(cmd)
 			if err != nil {
@@ -373,7 +373,7 @@ Without --from/--to it covers the last 7 days.`,
 			return writeCoverage(cmd.OutOrStdout(), rep)
 		},
 	}
-	addSettingsFlags(cmd)
+	addSettingsFlags(cmd, catalogSettings, rangeSettings, []string{"lookback"})
 	cmd.Flags().StringVar(&by, "by", "day", "bucket by day, agent, group or direction")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd

@@ -83,10 +83,14 @@ type result struct {
 
 // command builds a vccingest command line against the simulator.
 func (e *e2e) command(ctx context.Context, args ...string) *exec.Cmd {
-	base := []string{
-		"--api-url", e.sim.APIURL(), "--auth-url", e.sim.AuthURL(),
-		"--client-id", e.cred.ClientID, "--client-secret-ref", "env:VCC_TEST_SECRET",
-		"--data-dir", e.dataDir, "--log-format", "text",
+	// Each command takes only the flags it uses.
+	base := []string{"--data-dir", e.dataDir}
+	switch args[0] {
+	case "sync", "doctor", "worker", "demo":
+		base = append(base, "--api-url", e.sim.APIURL(), "--auth-url", e.sim.AuthURL(),
+			"--client-id", e.cred.ClientID, "--client-secret-ref", "env:VCC_TEST_SECRET", "--log-format", "text")
+	case "migrate":
+		base = append(base, "--log-format", "text")
 	}
 	cmd := exec.CommandContext(ctx, binPath, append(args[:1:1], append(base, args[1:]...)...)...)
 	cmd.Env = append(os.Environ(), "VCC_TEST_SECRET="+e.cred.ClientSecret)

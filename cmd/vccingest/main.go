@@ -36,18 +36,48 @@ and explains which recordings VCC withholds and why.
 
 Start with "vccingest demo": it runs against an embedded VCC simulator and needs
 no setup.`,
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("vccingest {{.Version}}\n")
+	// Usage is silenced for errors of a run (a summary says what failed);
+	// a wrong flag or argument gets the usage line and where help is.
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError(cmd, err.Error())
+	})
 	root.AddCommand(newDemoCmd(), newSyncCmd(), newCoverageCmd(), newDoctorCmd(), newLsCmd(), newShowCmd(), newMigrateCmd(), newWorkerCmd(), newServeCmd(), newSimCmd(), newVersionCmd())
 	return root
+}
+
+// usageError is a wrong command line: exit 2, with the usage line.
+func usageError(cmd *cobra.Command, msg string) error {
+	return &exitError{code: 2, err: fmt.Errorf("%s\nusage: %s\n(see %s --help)", msg, cmd.UseLine(), cmd.CommandPath())}
+}
+
+// noArgs is cobra.NoArgs with the usage line.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError(cmd, fmt.Sprintf("%s takes no arguments, got %q", cmd.CommandPath(), args))
+	}
+	return nil
+}
+
+// oneArg is cobra.ExactArgs(1) for a command that takes one what.
+func oneArg(what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usageError(cmd, fmt.Sprintf("%s takes one %s, got %d arguments", cmd.CommandPath(), what, len(args)))
+		}
+		return nil
+	}
 }
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the vccingest version",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := fmt.Fprintf(cmd.OutOrStdout(), "vccingest %s\n", version)
 			return err

@@ -16,7 +16,7 @@ func newMigrateCmd() *cobra.Command {
 transaction, and River's job-queue migrations. Every other command refuses to
 run on a catalog with pending migrations and says to run this one; a new,
 empty catalog needs no migrate.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadSettings(cmd)
 			if err != nil {
@@ -43,6 +43,6 @@ empty catalog needs no migrate.`,
 			return nil
 		},
 	}
-	addSettingsFlags(cmd)
+	addSettingsFlags(cmd, []string{"data_dir", "catalog"}, logSettings)
 	return cmd
 }

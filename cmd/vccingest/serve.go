@@ -44,7 +44,7 @@ rejected and the running config stays. SIGTERM stops scheduling, lets running
 downloads finish for up to grace, and releases the rest.`,
 		Example: `  vccingest serve --config /etc/vccingest/serve.yaml
   kill -HUP $(pidof vccingest)   # reload tenants`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				file = os.Getenv("VCCINGEST_CONFIG")

@@ -13,13 +13,34 @@ import (
 	"github.com/vccingest/vccingest/internal/config"
 )
 
-// addSettingsFlags registers one flag per setting (config.Fields) plus
-// --config on cmd.
-func addSettingsFlags(cmd *cobra.Command) {
+// Groups of settings, so that each command takes the flags it uses (a
+// config file or VCCINGEST_* may still set any).
+var (
+	credentialSettings = []string{"tenant", "region", "client_id", "client_secret_ref", "api_url", "auth_url"}
+	storageSettings    = []string{"data_dir", "catalog", "bucket"}
+	catalogSettings    = []string{"tenant", "data_dir", "catalog"}
+	rangeSettings      = []string{"from", "to"}
+	pacingSettings     = []string{"downloads", "window", "lookback", "settle", "rescue_after", "requests_per_minute"}
+	logSettings        = []string{"log_format", "log_level"}
+)
+
+// addSettingsFlags registers --config and one flag per setting
+// (config.Fields) of the given groups, all of them if none is given.
+func addSettingsFlags(cmd *cobra.Command, groups ...[]string) {
 	fs := cmd.Flags()
-	fs.String("config", "", "YAML config file (keys as in the configuration table of README.md; env VCCINGEST_CONFIG)")
+	fs.String("config", "", "YAML `file` (keys as in the configuration table of README.md; env VCCINGEST_CONFIG)")
+	want := map[string]bool{}
+	for _, g := range groups {
+		for _, k := range g {
+			want[k] = true
+		}
+	}
 	for _, f := range config.Fields() {
-		fs.String(f.Flag, f.Default(), f.Help+" (env "+f.Env+")")
+		if len(groups) == 0 || want[f.Key] {
+			v := &settingValue{v: f.Default(), kind: f.Type}
+			fs.Var(v, f.Flag, f.Help+" (env "+f.Env+")")
+			fs.Lookup(f.Flag).DefValue = f.Default()
+		}
 	}
 	// Removed settings stay known, hidden, so that using one says what
 	// replaced it (config.Load) instead of "unknown flag".
@@ -28,6 +49,14 @@ func addSettingsFlags(cmd *cobra.Command) {
 		_ = fs.MarkHidden(name)
 	}
 }
+
+// settingValue is a setting's flag: config.Load parses the text, and help
+// names the kind of value (--downloads number, --window duration).
+type settingValue struct{ v, kind string }
+
+func (s *settingValue) String() string     { return s.v }
+func (s *settingValue) Set(v string) error { s.v = v; return nil }
+func (s *settingValue) Type() string       { return s.kind }
 
 // loadSettings merges defaults, the config file, VCCINGEST_* and the flags
 // the user set. Errors are configuration errors: exit code 2.

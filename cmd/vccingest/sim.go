@@ -41,7 +41,7 @@ Ground truth and counters are served outside the VCC paths:
   POST /_sim/clock?advance=1h                 move the simulated clock
   POST /_sim/faults                           inject faults (JSON)`,
 		Example: `  vccingest sim --listen 127.0.0.1:8700 --seed 1 --days 7 --calls-per-day 2000`,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sim, err := vccsim.StartOn(listen, vccsim.Config{Seed: seed, Days: days, CallsPerDay: callsPerDay, Agents: agents, TokenTTL: tokenTTL,
 				FixedRecordingSize: recordingSize, Readings: readings, AccountRequestsPerMinute: accountRPM})

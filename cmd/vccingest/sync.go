@@ -39,7 +39,7 @@ Exit codes: 0 all done; 1 some recordings failed for good (they are listed);
 		Example: `  export VCC_SECRET=...   # or keep it in a file readable only by you
   vccingest sync --region emea --client-id abc123 --client-secret-ref env:VCC_SECRET
   vccingest sync --config vccingest.yaml --from 2024-03-01 --to 2024-03-08`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadSettings(cmd)
 			if err != nil {

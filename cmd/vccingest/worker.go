@@ -25,7 +25,7 @@ the sync that plans the work (vccingest sync --work=false). --downloads and
 evenly (a 429 any of them draws slows them all for a while), and a worker
 takes jobs only once the others have made room for it.`,
 		Example: `  vccingest worker --catalog postgres://vcc@db/vccingest --bucket s3://recordings --client-id … --client-secret-ref azkv://vault/vcc`,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadSettings(cmd)
 			if err != nil {
@@ -47,7 +47,7 @@ takes jobs only once the others have made room for it.`,
 			return nil
 		},
 	}
-	addSettingsFlags(cmd)
+	addSettingsFlags(cmd, credentialSettings, storageSettings, pacingSettings, logSettings)
 	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
 	return cmd
 }

@@ -86,6 +86,7 @@ type Field struct {
 	Flag string // flag name, e.g. client-id
 	Env  string // environment variable, e.g. VCCINGEST_CLIENT_ID
 	Help string
+	Type string // what the value is, for help: string, duration, time, number
 	set  func(*Settings, string) error
 	get  func(Settings) string
 }
@@ -95,8 +96,9 @@ func (f Field) Default() string { return f.get(Defaults()) }
 
 // accessor reads and writes one setting as text.
 type accessor struct {
-	set func(*Settings, string) error
-	get func(Settings) string
+	set  func(*Settings, string) error
+	get  func(Settings) string
+	kind string // Field.Type; "" is string
 }
 
 func field(key, help string, a accessor) Field {
@@ -105,9 +107,17 @@ func field(key, help string, a accessor) Field {
 		Flag: strings.ReplaceAll(key, "_", "-"),
 		Env:  envName(key),
 		Help: help,
+		Type: cmpOr(a.kind, "string"),
 		set:  a.set,
 		get:  a.get,
 	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func envName(key string) string { return "VCCINGEST_" + strings.ToUpper(key) }
@@ -129,7 +139,8 @@ func dur(p func(*Settings) *time.Duration) accessor {
 			*p(s) = d
 			return nil
 		},
-		get: func(s Settings) string { return FormatDuration(*p(&s)) },
+		get:  func(s Settings) string { return FormatDuration(*p(&s)) },
+		kind: "duration",
 	}
 }
 
@@ -153,6 +164,7 @@ func timestamp(p func(*Settings) *time.Time) accessor {
 			}
 			return ""
 		},
+		kind: "time",
 	}
 }
 
@@ -179,7 +191,8 @@ func Fields() []Field {
 				s.Downloads = n
 				return nil
 			},
-			get: func(s Settings) string { return strconv.Itoa(s.Downloads) },
+			get:  func(s Settings) string { return strconv.Itoa(s.Downloads) },
+			kind: "number",
 		}),
 		field("window", "size of one sync window", dur(func(s *Settings) *time.Duration { return &s.Window })),
 		field("lookback", "how far back each incremental run re-scans for late content", dur(func(s *Settings) *time.Duration { return &s.Lookback })),
@@ -194,7 +207,8 @@ func Fields() []Field {
 				s.RequestsPerMinute = f
 				return nil
 			},
-			get: func(s Settings) string { return strconv.FormatFloat(s.RequestsPerMinute, 'g', -1, 64) },
+			get:  func(s Settings) string { return strconv.FormatFloat(s.RequestsPerMinute, 'g', -1, 64) },
+			kind: "number",
 		}),
 		field("log_format", "log format: auto (progress bar on a terminal), text or json", str(func(s *Settings) *string { return &s.LogFormat })),
 		field("log_level", "log level: debug, info, warn or error", str(func(s *Settings) *string { return &s.LogLevel })),
