@@ -351,6 +351,14 @@ func (s Settings) Validate() error {
 			bad("region", "%q is not a VCC region; use one of %s (or set both api_url and auth_url)", s.Region, strings.Join(regions, ", "))
 		}
 	}
+	// One of the two alone would mix a custom gateway with the region's
+	// token endpoint (or the reverse): tokens from one, calls to another.
+	switch {
+	case s.APIURL != "" && s.AuthURL == "":
+		bad("auth_url", "api_url is set but auth_url is not, so tokens would still come from the %s region's endpoint; set auth_url too (the token endpoint of the same gateway), or neither", s.Region)
+	case s.AuthURL != "" && s.APIURL == "":
+		bad("api_url", "auth_url is set but api_url is not, so calls would still go to the %s region's gateway; set api_url too, or neither", s.Region)
+	}
 	for _, u := range []struct{ name, v string }{{"api_url", s.APIURL}, {"auth_url", s.AuthURL}} {
 		if u.v == "" {
 			continue

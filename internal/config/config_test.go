@@ -61,7 +61,9 @@ func TestLoad_Errors(t *testing.T) {
 		{"downloads range", Sources{Flags: map[string]string{"downloads": "0"}}, "downloads: 0 is out of range"},
 		{"to before from", Sources{Flags: map[string]string{"from": "2024-03-05", "to": "2024-03-04"}}, "is not after from"},
 		{"bad tenant", Sources{Flags: map[string]string{"tenant": "../etc"}}, "tenant"},
-		{"bad api url", Sources{Flags: map[string]string{"api-url": "ftp://x"}}, "api_url"},
+		{"bad api url", Sources{Flags: map[string]string{"api-url": "ftp://x", "auth-url": "https://auth.example/token"}}, "api_url"},
+		{"api url without auth url", Sources{Flags: map[string]string{"api-url": "https://gw.example"}}, "auth_url: api_url is set but auth_url is not, so tokens would still come from the nam region's endpoint"},
+		{"auth url without api url", Sources{Flags: map[string]string{"auth-url": "https://gw.example/token"}}, "api_url: auth_url is set but api_url is not"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
