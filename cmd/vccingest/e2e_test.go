@@ -311,8 +311,8 @@ func TestSync_WrongSecretExits2BeforeAnyDownload(t *testing.T) {
 	if r.code != 2 {
 		t.Fatalf("exit %d, want 2\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if !strings.Contains(strings.ToLower(r.stderr), "credential") {
-		t.Errorf("stderr does not explain the credential problem:\n%s", r.stderr)
+	if !strings.Contains(strings.ToLower(r.stderr), "credential") || !strings.Contains(r.stderr, "check --region") {
+		t.Errorf("stderr does not explain the credential problem, the region included:\n%s", r.stderr)
 	}
 	if d := contentDownloads(e.sim); d != 0 {
 		t.Errorf("%d downloads with a wrong secret", d)

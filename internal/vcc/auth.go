@@ -150,12 +150,12 @@ func (ts *tokenSource) fetch(ctx context.Context) (*oauth2.Token, error) {
 					attempt--
 					continue
 				}
-				return nil, ErrBadCredentials
+				return nil, c.badCredentials()
 			case "invalid_scope":
 				return nil, &ScopeError{Scope: ts.scope, Purpose: scopePurpose[ts.scope]}
 			}
 			if re.Response.StatusCode == http.StatusUnauthorized {
-				return nil, ErrBadCredentials
+				return nil, c.badCredentials()
 			}
 			if re.Response.StatusCode < 500 && re.Response.StatusCode != http.StatusTooManyRequests {
 				return nil, fmt.Errorf("VCC token endpoint answered %d %s for scope %s", re.Response.StatusCode, http.StatusText(re.Response.StatusCode), ts.scope)
@@ -215,4 +215,15 @@ func (t uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	return base.RoundTrip(r2)
+}
+
+// badCredentials is ErrBadCredentials with where the token was asked for: a
+// credential of another region is refused exactly like a wrong secret, so
+// the region is the next thing to check.
+func (c *Client) badCredentials() error {
+	where := c.auth.Host
+	if c.cfg.Region != "" {
+		where += " (region " + c.cfg.Region + ")"
+	}
+	return fmt.Errorf("%w; a credential is only known to its own region's VCC and the token was asked of %s: check --region (nam, emea or apac) too", ErrBadCredentials, where)
 }
