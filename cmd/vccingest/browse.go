@@ -230,7 +230,15 @@ func newShowCmd() *cobra.Command {
 func writeShow(w io.Writer, it showItem, bucket string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "interaction\t%s\n", printable(it.InteractionID))
-	fmt.Fprintf(tw, "start\t%s (%s)\n", it.Start.UTC().Format(time.RFC3339), (time.Duration(it.DurationSeconds * float64(time.Second))).Round(time.Second))
+	length, what := it.DurationSeconds, ""
+	if length == 0 {
+		// Without Stats the call's length is unknown; the audio's is not.
+		for _, r := range it.Recordings {
+			length = max(length, r.DurationSeconds)
+		}
+		what = ", the recording's play time"
+	}
+	fmt.Fprintf(tw, "start\t%s (%s%s)\n", it.Start.UTC().Format(time.RFC3339), (time.Duration(length * float64(time.Second))).Round(time.Second), what)
 	fmt.Fprintf(tw, "direction\t%s (source: %s)\n", it.Direction, it.DirectionSource)
 	fmt.Fprintf(tw, "from → to\t%s → %s\n", it.ConnectFrom, it.ConnectTo)
 	if a := it.Agent; a != nil {

@@ -125,6 +125,17 @@ func TestSync_WithoutStatsScopeStoresWithUnknownDirection(t *testing.T) {
 	if sidecars == 0 {
 		t.Fatal("nothing stored")
 	}
+	// Without Stats the call's length is unknown; ls shows the audio's.
+	lr := e.run("ls", "--json")
+	var items []lsItem
+	if err := json.Unmarshal([]byte(lr.stdout), &items); lr.code != 0 || err != nil || len(items) == 0 {
+		t.Fatalf("ls --json: exit %d, %v\n%s", lr.code, err, lr.stdout)
+	}
+	for _, it := range items {
+		if it.Stored > 0 && it.DurationSeconds <= 0 {
+			t.Errorf("ls shows %s, stored, with duration %v; want the recording's play time", it.InteractionID, it.DurationSeconds)
+		}
+	}
 	for _, rs := range e.sim.Requests() {
 		if rs.Scope == vccsim.ScopeStats && rs.Route != vccsim.RouteToken {
 			t.Errorf("a stats call without the stats scope: %+v", rs)

@@ -35,7 +35,11 @@ func (q querier) ListInteractions(ctx context.Context, f Filter) ([]Listing, err
 	if f.Limit > 0 {
 		limit, args = "LIMIT ?", append(args, f.Limit)
 	}
-	rows, err := q.query(ctx, `SELECT i.tenant, i.guid, i.start_at, i.duration_ms, i.direction, i.direction_source,
+	// The duration is the call's (Stats), or without Stats the longest
+	// stored recording's play time (from its header).
+	rows, err := q.query(ctx, `SELECT i.tenant, i.guid, i.start_at,
+			CASE WHEN i.duration_ms > 0 THEN i.duration_ms ELSE COALESCE(MAX(r.duration_ms), 0) END,
+			i.direction, i.direction_source,
 			i.connect_from, i.connect_to, i.agent_id, COALESCE(MAX(a.name), ''),
 			COUNT(r.content_key),
 			CAST(COALESCE(SUM(CASE WHEN r.status = 'stored' THEN 1 ELSE 0 END), 0) AS BIGINT),
