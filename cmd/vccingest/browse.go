@@ -75,6 +75,9 @@ func newLsCmd() *cobra.Command {
 				return err
 			}
 			defer cat.Close()
+			if err := requireTenant(ctx, cat, s.Tenant); err != nil {
+				return err
+			}
 			rows, err := cat.ListInteractions(ctx, catalog.Filter{Tenant: s.Tenant, From: s.From, To: s.To, Limit: limit})
 			if err != nil {
 				return err
@@ -186,6 +189,9 @@ func newShowCmd() *cobra.Command {
 				return err
 			}
 			defer cat.Close()
+			if err := requireTenant(ctx, cat, s.Tenant); err != nil {
+				return err
+			}
 			it, err := cat.Detail(ctx, s.Tenant, args[0])
 			if errors.Is(err, catalog.ErrNotFound) {
 				return &exitError{code: 1, err: fmt.Errorf("interaction %s is not in the catalog (tenant %s): check the id, or sync the window it is in", printable(args[0]), s.Tenant)}

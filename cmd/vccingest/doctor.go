@@ -356,6 +356,9 @@ Without --from/--to it covers the last 7 days.`,
 				return err
 			}
 			defer cat.Close()
+			if err := requireTenant(ctx, cat, s.Tenant); err != nil {
+				return err
+			}
 			from, to := s.From, s.To
 			if to.IsZero() {
 				to = time.Now().UTC()

@@ -248,6 +248,17 @@ func TestLsAndShow(t *testing.T) {
 	if g, ok := shown["groups"].([]any); !ok || g == nil {
 		t.Errorf("show --json groups = %v; want a list at the top level, [] when none", shown["groups"])
 	}
+	// The catalog's tenants, and a command on another one says which exist.
+	r = e.run("tenants", "--json")
+	var tenants []tenantItem
+	if err := json.Unmarshal([]byte(r.stdout), &tenants); r.code != 0 || err != nil || len(tenants) != 1 || tenants[0].ID != "default" || tenants[0].Stored != int64(stored) || tenants[0].Watermark == nil {
+		t.Errorf("tenants --json: exit %d, %v, %+v; want default with %d stored and a watermark", r.code, err, tenants, stored)
+	}
+	for _, cmd := range []string{"ls", "coverage"} {
+		if r := e.run(cmd, "--tenant", "nosuch"); r.code != 2 || !strings.Contains(r.stderr, `tenant "nosuch" is not in the catalog; it holds default: use --tenant default`) {
+			t.Errorf("%s --tenant nosuch: exit %d, %q; want 2 naming the tenants there are", cmd, r.code, r.stderr)
+		}
+	}
 	if r := e.run("show", "no-such-interaction"); r.code != 1 || !strings.Contains(r.stderr, "not in the catalog") {
 		t.Errorf("show unknown: exit %d %q", r.code, r.stderr)
 	}

@@ -71,6 +71,28 @@ func (q querier) UpsertTenant(ctx context.Context, t Tenant) error {
 	return wrap(err, "save tenant %s", t.ID)
 }
 
+// Tenants lists the catalog's tenants, by id.
+func (q querier) Tenants(ctx context.Context) ([]Tenant, error) {
+	rows, err := q.query(ctx, `SELECT id, region, watermark FROM tenants ORDER BY id`)
+	if err != nil {
+		return nil, wrap(err, "list tenants")
+	}
+	defer rows.Close()
+	var out []Tenant
+	for rows.Next() {
+		var t Tenant
+		var wm sql.NullString
+		if err := rows.Scan(&t.ID, &t.Region, &wm); err != nil {
+			return nil, wrap(err, "list tenants")
+		}
+		if t.Watermark, err = nullTS(wm); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, wrap(rows.Err(), "list tenants")
+}
+
 // Watermark returns the tenant's watermark (zero if none yet).
 func (q querier) Watermark(ctx context.Context, tenant string) (time.Time, error) {
 	var wm sql.NullString
