@@ -233,7 +233,17 @@ func Load(src Sources) (Settings, error) {
 		byFlag[f.Flag] = f
 	}
 	if src.File != "" {
-		if err := loadFile(&s, src.File, byKey); err != nil {
+		serve, err := isServeFile(src.File)
+		if err != nil {
+			return Settings{}, err
+		}
+		if serve {
+			// One file for every command: a serve file gives a command
+			// its tenant's settings.
+			if s, err = serveTenantSettings(src); err != nil {
+				return Settings{}, err
+			}
+		} else if err := loadFile(&s, src.File, byKey); err != nil {
 			return Settings{}, err
 		}
 	}
@@ -244,7 +254,10 @@ func Load(src Sources) (Settings, error) {
 			}
 		}
 		for _, f := range Fields() {
-			if v, ok := src.LookupEnv(f.Env); ok {
+			// An empty variable is unset (VCCINGEST_CATALOG= must not
+			// mean the embedded catalog): shells and orchestrators leave
+			// empty ones behind.
+			if v, ok := src.LookupEnv(f.Env); ok && v != "" {
 				if err := f.set(&s, v); err != nil {
 					return Settings{}, fmt.Errorf("environment variable %s: %w", f.Env, err)
 				}
