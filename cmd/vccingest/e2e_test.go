@@ -51,6 +51,9 @@ type e2e struct {
 	dataDir string
 	from    time.Time
 	to      time.Time
+	// limited: the simulator keeps an account limit, so commands run on
+	// the real default budget unless the test sets one.
+	limited bool
 }
 
 func newE2E(t testing.TB, cfg vccsim.Config, credential string) *e2e {
@@ -71,6 +74,7 @@ func newE2E(t testing.TB, cfg vccsim.Config, credential string) *e2e {
 		sim:     sim,
 		cred:    sim.Credential(credential),
 		dataDir: t.TempDir(),
+		limited: cfg.AccountRequestsPerMinute > 0,
 		from:    cfg.Start,
 		to:      cfg.Start.AddDate(0, 0, cfg.Days),
 	}
@@ -89,6 +93,13 @@ func (e *e2e) command(ctx context.Context, args ...string) *exec.Cmd {
 	case "sync", "doctor", "worker", "demo":
 		base = append(base, "--api-url", e.sim.APIURL(), "--auth-url", e.sim.AuthURL(),
 			"--client-id", e.cred.ClientID, "--client-secret-ref", "env:VCC_TEST_SECRET", "--log-format", "text")
+		if !e.limited {
+			// A simulator without an account limit: the default budget
+			// (120 a minute) would make every test wait on pacing it
+			// does not test. A test's own --requests-per-minute, after
+			// this one, wins.
+			base = append(base, "--requests-per-minute", "6000")
+		}
 	case "migrate":
 		base = append(base, "--log-format", "text")
 	}

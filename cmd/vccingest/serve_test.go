@@ -91,7 +91,10 @@ func (s *served) writeConfig(listen, tokenRef string, tenants ...serveTenant) {
 			apiURL = s.sim.APIURL()
 		}
 		if budget == "" {
-			budget = "downloads: 4"
+			// The simulator has no account limit unless a test sets one;
+			// the default budget (120 a minute) would make every test
+			// wait on pacing it does not test.
+			budget = "downloads: 4\nrequests_per_minute: 6000"
 		}
 		fmt.Fprintf(&b, "  - id: %s\n    client_id: %s\n    client_secret_ref: env:SECRET_%s\n    api_url: %s\n    auth_url: %s\n    interval: 1h\n    lookback: 3d\n    settle: 0s\n    window: 6h\n",
 			tn.id, c.ClientID, strings.ToUpper(tn.cred), apiURL, s.sim.AuthURL())

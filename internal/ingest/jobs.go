@@ -386,7 +386,8 @@ func (w *fetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 		return river.JobCancel(err)
 	}
 	w.p.progress.RecordingsRetried.Add(1)
-	w.p.log.Warn("recording download failed; will retry", "tenant", a.Tenant, "interaction", a.GUID, "content", a.ContentKey, "attempt", job.Attempt, "error", err)
+	w.p.log.Warn("recording download failed; will retry", "tenant", a.Tenant, "interaction", a.GUID, "content", a.ContentKey,
+		"attempt", job.Attempt, "attempts_left", job.MaxAttempts-job.Attempt, "error", err)
 	return err
 }
 
