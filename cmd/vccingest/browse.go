@@ -40,6 +40,27 @@ func openCatalogForReading(ctx context.Context, s config.Settings) (*catalog.Cat
 	return cat, nil
 }
 
+// readCatalog runs fn on the catalog of cmd's settings, opened for
+// reading; with tenant, the catalog must hold the --tenant asked for.
+func readCatalog(cmd *cobra.Command, tenant bool, fn func(ctx context.Context, s config.Settings, cat *catalog.Catalog) error) error {
+	s, err := loadSettings(cmd)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	cat, err := openCatalogForReading(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	if tenant {
+		if err := requireTenant(ctx, cat, s.Tenant); err != nil {
+			return err
+		}
+	}
+	return fn(ctx, s, cat)
+}
+
 type lsItem struct {
 	InteractionID   string    `json:"interaction_id"`
 	Start           time.Time `json:"start"`
@@ -65,34 +86,23 @@ func newLsCmd() *cobra.Command {
   vccingest ls --from 2024-03-04 --to 2024-03-05 --json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := loadSettings(cmd)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			cat, err := openCatalogForReading(ctx, s)
-			if err != nil {
-				return err
-			}
-			defer cat.Close()
-			if err := requireTenant(ctx, cat, s.Tenant); err != nil {
-				return err
-			}
-			rows, err := cat.ListInteractions(ctx, catalog.Filter{Tenant: s.Tenant, From: s.From, To: s.To, Limit: limit})
-			if err != nil {
-				return err
-			}
-			items := make([]lsItem, 0, len(rows))
-			for _, r := range rows {
-				items = append(items, lsItem{
-					InteractionID: r.GUID, Start: r.Start, DurationSeconds: r.Duration.Seconds(), Direction: r.Direction,
-					AgentID: r.AgentID, AgentName: r.AgentName, Recordings: r.Recordings, Stored: r.Stored, Failed: r.Failed, Bytes: r.Bytes,
-				})
-			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), items)
-			}
-			return writeLsTable(cmd.OutOrStdout(), items)
+			return readCatalog(cmd, true, func(ctx context.Context, s config.Settings, cat *catalog.Catalog) error {
+				rows, err := cat.ListInteractions(ctx, catalog.Filter{Tenant: s.Tenant, From: s.From, To: s.To, Limit: limit})
+				if err != nil {
+					return err
+				}
+				items := make([]lsItem, 0, len(rows))
+				for _, r := range rows {
+					items = append(items, lsItem{
+						InteractionID: r.GUID, Start: r.Start, DurationSeconds: r.Duration.Seconds(), Direction: r.Direction,
+						AgentID: r.AgentID, AgentName: r.AgentName, Recordings: r.Recordings, Stored: r.Stored, Failed: r.Failed, Bytes: r.Bytes,
+					})
+				}
+				if asJSON {
+					return writeJSON(cmd.OutOrStdout(), items)
+				}
+				return writeLsTable(cmd.OutOrStdout(), items)
+			})
 		},
 	}
 	addSettingsFlags(cmd, catalogSettings, rangeSettings)
@@ -179,53 +189,42 @@ func newShowCmd() *cobra.Command {
 		Example: `  vccingest show 2480fc2c-bbd7-427c-9439-02f76583aef5 --json`,
 		Args:    oneArg("interaction id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := loadSettings(cmd)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			cat, err := openCatalogForReading(ctx, s)
-			if err != nil {
-				return err
-			}
-			defer cat.Close()
-			if err := requireTenant(ctx, cat, s.Tenant); err != nil {
-				return err
-			}
-			it, err := cat.Detail(ctx, s.Tenant, args[0])
-			if errors.Is(err, catalog.ErrNotFound) {
-				return &exitError{code: 1, err: fmt.Errorf("interaction %s is not in the catalog (tenant %s): check the id, or sync the window it is in", printable(args[0]), s.Tenant)}
-			}
-			if err != nil {
-				return err
-			}
-			out := showItem{InteractionID: it.GUID, Tenant: it.Tenant, Start: it.Start.UTC(), DurationSeconds: it.Duration.Seconds(),
-				Direction: it.Direction, DirectionSource: it.DirectionSource, ConnectFrom: it.ConnectFrom, ConnectTo: it.ConnectTo,
-				Groups: []string{}, Recordings: []showRecording{}}
-			if it.Duration > 0 {
-				end := it.Start.Add(it.Duration).UTC()
-				out.End = &end
-			}
-			if it.AgentID != "" {
-				out.Agent = &blobstore.Agent{ID: it.AgentID}
-				if a := it.Agent; a != nil {
-					out.Agent.Name, out.Agent.Email, out.Agent.AgentCode = a.Name, a.Email, a.AgentCode
-					out.Groups = append(out.Groups, a.Groups...)
+			return readCatalog(cmd, true, func(ctx context.Context, s config.Settings, cat *catalog.Catalog) error {
+				it, err := cat.Detail(ctx, s.Tenant, args[0])
+				if errors.Is(err, catalog.ErrNotFound) {
+					return &exitError{code: 1, err: fmt.Errorf("interaction %s is not in the catalog (tenant %s): check the id, or sync the window it is in", printable(args[0]), s.Tenant)}
 				}
-			}
-			for _, r := range it.Recordings {
-				sr := showRecording{SidecarRecording: blobstore.SidecarRecording{ContentKey: r.ContentKey, Type: r.Type, MediaType: r.MediaType, Bytes: r.Bytes,
-					SHA256: r.SHA256, BlobKey: r.BlobKey, DurationSeconds: r.Duration.Seconds()}, Status: r.Status, Attempts: r.Attempts, LastError: r.LastError}
-				if !r.StoredAt.IsZero() {
-					at := r.StoredAt
-					sr.StoredAt = &at
+				if err != nil {
+					return err
 				}
-				out.Recordings = append(out.Recordings, sr)
-			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), out)
-			}
-			return writeShow(cmd.OutOrStdout(), out, s.BucketURL())
+				out := showItem{InteractionID: it.GUID, Tenant: it.Tenant, Start: it.Start.UTC(), DurationSeconds: it.Duration.Seconds(),
+					Direction: it.Direction, DirectionSource: it.DirectionSource, ConnectFrom: it.ConnectFrom, ConnectTo: it.ConnectTo,
+					Groups: []string{}, Recordings: []showRecording{}}
+				if it.Duration > 0 {
+					end := it.Start.Add(it.Duration).UTC()
+					out.End = &end
+				}
+				if it.AgentID != "" {
+					out.Agent = &blobstore.Agent{ID: it.AgentID}
+					if a := it.Agent; a != nil {
+						out.Agent.Name, out.Agent.Email, out.Agent.AgentCode = a.Name, a.Email, a.AgentCode
+						out.Groups = append(out.Groups, a.Groups...)
+					}
+				}
+				for _, r := range it.Recordings {
+					sr := showRecording{SidecarRecording: blobstore.SidecarRecording{ContentKey: r.ContentKey, Type: r.Type, MediaType: r.MediaType, Bytes: r.Bytes,
+						SHA256: r.SHA256, BlobKey: r.BlobKey, DurationSeconds: r.Duration.Seconds()}, Status: r.Status, Attempts: r.Attempts, LastError: r.LastError}
+					if !r.StoredAt.IsZero() {
+						at := r.StoredAt
+						sr.StoredAt = &at
+					}
+					out.Recordings = append(out.Recordings, sr)
+				}
+				if asJSON {
+					return writeJSON(cmd.OutOrStdout(), out)
+				}
+				return writeShow(cmd.OutOrStdout(), out, s.BucketURL())
+			})
 		},
 	}
 	addSettingsFlags(cmd, catalogSettings, []string{"bucket"})

@@ -346,34 +346,23 @@ Without --from/--to it covers the last 7 days.`,
   vccingest coverage --from 2024-03-01 --to 2024-03-08 --json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := loadSettings(cmd)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			cat, err := openCatalogForReading(ctx, s)
-			if err != nil {
-				return err
-			}
-			defer cat.Close()
-			if err := requireTenant(ctx, cat, s.Tenant); err != nil {
-				return err
-			}
-			from, to := s.From, s.To
-			if to.IsZero() {
-				to = time.Now().UTC()
-			}
-			if from.IsZero() {
-				from = to.AddDate(0, 0, -7)
-			}
-			rep, err := coverage.FromCatalog(ctx, cat, s.Tenant, from, to, by, s.Lookback)
-			if err != nil {
-				return &exitError{code: 2, err: err}
-			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), rep)
-			}
-			return writeCoverage(cmd.OutOrStdout(), rep)
+			return readCatalog(cmd, true, func(ctx context.Context, s config.Settings, cat *catalog.Catalog) error {
+				from, to := s.From, s.To
+				if to.IsZero() {
+					to = time.Now().UTC()
+				}
+				if from.IsZero() {
+					from = to.AddDate(0, 0, -7)
+				}
+				rep, err := coverage.FromCatalog(ctx, cat, s.Tenant, from, to, by, s.Lookback)
+				if err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				if asJSON {
+					return writeJSON(cmd.OutOrStdout(), rep)
+				}
+				return writeCoverage(cmd.OutOrStdout(), rep)
+			})
 		},
 	}
 	addSettingsFlags(cmd, catalogSettings, rangeSettings, []string{"lookback"})

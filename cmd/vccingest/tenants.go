@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/config"
 )
 
 // tenantItem is one tenant of the catalog, with its counts.
@@ -37,37 +38,29 @@ commands take one with --tenant.`,
   vccingest tenants --catalog postgres://vccingest@db/vccingest --json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := loadSettings(cmd)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			cat, err := openCatalogForReading(ctx, s)
-			if err != nil {
-				return err
-			}
-			defer cat.Close()
-			ts, err := cat.Tenants(ctx)
-			if err != nil {
-				return err
-			}
-			items := make([]tenantItem, 0, len(ts))
-			for _, t := range ts {
-				tot, err := cat.Totals(ctx, t.ID)
+			return readCatalog(cmd, false, func(ctx context.Context, s config.Settings, cat *catalog.Catalog) error {
+				ts, err := cat.Tenants(ctx)
 				if err != nil {
 					return err
 				}
-				it := tenantItem{ID: t.ID, Region: t.Region, Interactions: tot.Interactions, Stored: tot.Stored, Failed: tot.Failed, Pending: tot.Pending, Bytes: tot.Bytes}
-				if !t.Watermark.IsZero() {
-					wm := t.Watermark.UTC()
-					it.Watermark = &wm
+				items := make([]tenantItem, 0, len(ts))
+				for _, t := range ts {
+					tot, err := cat.Totals(ctx, t.ID)
+					if err != nil {
+						return err
+					}
+					it := tenantItem{ID: t.ID, Region: t.Region, Interactions: tot.Interactions, Stored: tot.Stored, Failed: tot.Failed, Pending: tot.Pending, Bytes: tot.Bytes}
+					if !t.Watermark.IsZero() {
+						wm := t.Watermark.UTC()
+						it.Watermark = &wm
+					}
+					items = append(items, it)
 				}
-				items = append(items, it)
-			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), items)
-			}
-			return writeTenants(cmd.OutOrStdout(), items)
+				if asJSON {
+					return writeJSON(cmd.OutOrStdout(), items)
+				}
+				return writeTenants(cmd.OutOrStdout(), items)
+			})
 		},
 	}
 	addSettingsFlags(cmd, []string{"data_dir", "catalog"})

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,12 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/vccingest/vccingest/internal/browsertest"
-	"github.com/vccingest/vccingest/internal/coverage"
-	"github.com/vccingest/vccingest/internal/ingest"
-	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/server"
-	"github.com/vccingest/vccingest/internal/vcc"
-	"github.com/vccingest/vccingest/internal/vccsim"
 )
 
 // The status page in each state a tenant can be in, as headless Chromium
@@ -28,20 +22,7 @@ import (
 func TestStatusPage_EachStateInChromium(t *testing.T) {
 	ctx := browsertest.New(t)
 	h := newServiceHarness(t)
-	slowSim, err := vccsim.Start(vccsim.Config{Seed: 8, Start: h.start, Days: 2, CallsPerDay: 25, FixedRecordingSize: 2000, Latency: 400 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(slowSim.Close)
-	c := slowSim.Credential("admin")
-	client, err := vcc.New(vcc.Config{AuthURL: slowSim.AuthURL(), APIURL: slowSim.APIURL(), ClientID: c.ClientID, ClientSecret: secret.New(c.ClientSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	running := server.TenantSpec{
-		Tenant:   &ingest.Tenant{ID: "running", Region: "nam", VCC: client, Bucket: h.bucket},
-		Interval: time.Hour, Lookback: 3 * 24 * time.Hour, Window: 6 * time.Hour, Downloads: 4, Fingerprint: "running",
-	}
+	running := h.slowSpec(t, "running", 400*time.Millisecond)
 	specs := []server.TenantSpec{h.spec(t, "healthy", "admin", ""), h.spec(t, "degraded", "no-outbound", ""), h.spec(t, "unhealthy", "admin", "not-the-secret"), running}
 	if err := h.svc.Apply(context.Background(), specs); err != nil {
 		t.Fatal(err)
@@ -51,15 +32,7 @@ func TestStatusPage_EachStateInChromium(t *testing.T) {
 	h.waitFor(t, "unhealthy", func(st server.TenantStatus) bool { return st.Health == "unhealthy" })
 	h.waitFor(t, "running", func(st server.TenantStatus) bool { return st.Progress != nil && st.Progress.WindowsListed > 0 })
 
-	srv, err := server.New(server.Config{Scheduler: h.svc, Catalog: h.cat,
-		Coverage: func(ctx context.Context, tenant string, from, to time.Time, by string) (coverage.Report, error) {
-			return coverage.FromCatalog(ctx, h.cat, tenant, from, to, by, time.Hour)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
+	ts := h.serve(t, "")
 	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/"), chromedp.WaitVisible(chromedp.ID("tenant-running"))); err != nil {
 		t.Fatalf("chromium: %v", err)
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -109,6 +110,43 @@ func (h *serviceHarness) waitFor(t *testing.T, id string, ok func(server.TenantS
 	}
 }
 
+// slowSpec is a tenant of a simulator of its own whose every response
+// takes latency.
+func (h *serviceHarness) slowSpec(t *testing.T, id string, latency time.Duration) server.TenantSpec {
+	t.Helper()
+	sim, err := vccsim.Start(vccsim.Config{Seed: 8, Start: h.start, Days: 2, CallsPerDay: 25, FixedRecordingSize: 2000, Latency: latency})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	c := sim.Credential("admin")
+	client, err := vcc.New(vcc.Config{AuthURL: sim.AuthURL(), APIURL: sim.APIURL(), ClientID: c.ClientID, ClientSecret: secret.New(c.ClientSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server.TenantSpec{
+		Tenant:   &ingest.Tenant{ID: id, Region: "nam", VCC: client, Bucket: h.bucket},
+		Interval: time.Hour, Lookback: 3 * 24 * time.Hour, Window: 6 * time.Hour, Downloads: 4, Fingerprint: id,
+	}
+}
+
+// serve is the HTTP server of the harness's scheduler, on loopback.
+func (h *serviceHarness) serve(t *testing.T, token string) *httptest.Server {
+	t.Helper()
+	srv, err := server.New(server.Config{
+		Scheduler: h.svc, Catalog: h.cat, AccessToken: secret.New(token),
+		Coverage: func(ctx context.Context, tenant string, from, to time.Time, by string) (coverage.Report, error) {
+			return coverage.FromCatalog(ctx, h.cat, tenant, from, to, by, time.Hour)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
 func (h *serviceHarness) visibleRecordings(cred string) int64 {
 	return h.sim.Shape(h.start, h.start.AddDate(0, 0, 2), h.sim.Credential(cred).ClientID).VisibleRecordings()
 }
@@ -188,20 +226,7 @@ func TestService_TenantsSyncIndependentlyAndAFailingOneBacksOff(t *testing.T) {
 func TestService_ASlowTenantDoesNotDelayAnother(t *testing.T) {
 	h := newServiceHarness(t)
 	ctx := context.Background()
-	slowSim, err := vccsim.Start(vccsim.Config{Seed: 8, Start: h.start, Days: 2, CallsPerDay: 25, FixedRecordingSize: 2000, Latency: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(slowSim.Close)
-	c := slowSim.Credential("admin")
-	client, err := vcc.New(vcc.Config{AuthURL: slowSim.AuthURL(), APIURL: slowSim.APIURL(), ClientID: c.ClientID, ClientSecret: secret.New(c.ClientSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slow := server.TenantSpec{
-		Tenant:   &ingest.Tenant{ID: "slow", Region: "nam", VCC: client, Bucket: h.bucket},
-		Interval: time.Hour, Lookback: 3 * 24 * time.Hour, Window: 6 * time.Hour, Downloads: 4, Fingerprint: "slow",
-	}
+	slow := h.slowSpec(t, "slow", 5*time.Second)
 	if err := h.svc.Apply(ctx, []server.TenantSpec{slow, h.spec(t, "fast", "admin", "")}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,10 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/vccingest/vccingest/internal/coverage"
-	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/server"
 )
 
@@ -24,17 +21,7 @@ func newServer(t *testing.T, token string) *httptest.Server {
 	if err := h.svc.Apply(context.Background(), []server.TenantSpec{h.spec(t, "acme", "admin", "")}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{
-		Scheduler: h.svc, Catalog: h.cat, AccessToken: secret.New(token),
-		Coverage: func(ctx context.Context, tenant string, from, to time.Time, by string) (coverage.Report, error) {
-			return coverage.FromCatalog(ctx, h.cat, tenant, from, to, by, time.Hour)
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
+	ts := h.serve(t, token)
 	return ts
 }
 

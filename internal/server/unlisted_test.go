@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/vccingest/vccingest/internal/catalog"
-	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/server"
 	"github.com/vccingest/vccingest/internal/vcc"
@@ -26,25 +25,8 @@ func TestService_AWindowThatCannotBeListedFailsTheRun(t *testing.T) {
 	h := newServiceHarness(t)
 	ctx := context.Background()
 	refused := h.start.Add(12 * time.Hour)
-	target, _ := url.Parse(h.sim.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/interaction-content/interactions" && strings.HasPrefix(r.URL.Query().Get("start"), refused.Format("2006-01-02T15:04")) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = io.WriteString(w, `{"message":"This window is refused."}`)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer front.Close()
 	spec := h.spec(t, "acme", "admin", "")
-	c := h.sim.Credential("admin")
-	client, err := vcc.New(vcc.Config{AuthURL: h.sim.AuthURL(), APIURL: front.URL, ClientID: c.ClientID, ClientSecret: secret.New(c.ClientSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.Tenant.VCC = client
+	spec.Tenant.VCC = refusingClient(t, h, refused, nil)
 	if err := h.svc.Apply(ctx, []server.TenantSpec{spec}); err != nil {
 		t.Fatal(err)
 	}
@@ -63,15 +45,7 @@ func TestService_AWindowThatCannotBeListedFailsTheRun(t *testing.T) {
 		t.Errorf("status counts %d failed windows, want 1", st.FailedWindows)
 	}
 	// The page, the API and /metrics say so too.
-	srv, err := server.New(server.Config{Scheduler: h.svc, Catalog: h.cat,
-		Coverage: func(ctx context.Context, tenant string, from, to time.Time, by string) (coverage.Report, error) {
-			return coverage.FromCatalog(ctx, h.cat, tenant, from, to, by, time.Hour)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
+	ts := h.serve(t, "")
 	for path, want := range map[string]string{
 		"/metrics":          `vccingest_windows_failed{tenant="acme"} 1`,
 		"/api/tenants/acme": `"failed_windows": 1,`,
@@ -92,35 +66,15 @@ func TestService_AnUnlistableWindowDoesNotReplanEverythingAfterIt(t *testing.T) 
 	ctx := context.Background()
 	refused := h.start.Add(12 * time.Hour)
 	past := h.start.Add(20 * time.Hour) // synced once, then past the lookback
-	target, _ := url.Parse(h.sim.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
 	var mu sync.Mutex
 	searches := map[time.Time]int{} // Content searches by window start
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/interaction-content/interactions" {
-			if start, err := time.Parse(time.RFC3339, r.URL.Query().Get("start")); err == nil {
-				mu.Lock()
-				searches[start.UTC().Truncate(time.Hour)]++
-				mu.Unlock()
-			}
-			if strings.HasPrefix(r.URL.Query().Get("start"), refused.Format("2006-01-02T15:04")) {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusBadRequest)
-				_, _ = io.WriteString(w, `{"message":"This window is refused."}`)
-				return
-			}
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer front.Close()
 	spec := h.spec(t, "acme", "admin", "")
 	spec.Window, spec.Lookback = time.Hour, 6*time.Hour
-	c := h.sim.Credential("admin")
-	client, err := vcc.New(vcc.Config{AuthURL: h.sim.AuthURL(), APIURL: front.URL, ClientID: c.ClientID, ClientSecret: secret.New(c.ClientSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.Tenant.VCC = client
+	spec.Tenant.VCC = refusingClient(t, h, refused, func(start time.Time) {
+		mu.Lock()
+		searches[start.UTC().Truncate(time.Hour)]++
+		mu.Unlock()
+	})
 
 	// The first run covers [7h, 13h): the refused window pins the
 	// watermark at 12h. Then a day and a half passes.
@@ -168,4 +122,35 @@ func finishedRuns(t *testing.T, h *serviceHarness) int {
 		}
 	}
 	return n
+}
+
+// refusingClient is a VCC client of the harness's simulator through a
+// front that answers the Content search of the window starting at refused
+// with a 400, as VCC answers a request it will not serve; searched, if set,
+// sees the start of every Content search.
+func refusingClient(t *testing.T, h *serviceHarness, refused time.Time, searched func(start time.Time)) *vcc.Client {
+	t.Helper()
+	target, _ := url.Parse(h.sim.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/interaction-content/interactions" {
+			if start, err := time.Parse(time.RFC3339, r.URL.Query().Get("start")); err == nil && searched != nil {
+				searched(start)
+			}
+			if strings.HasPrefix(r.URL.Query().Get("start"), refused.Format("2006-01-02T15:04")) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"message":"This window is refused."}`)
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	c := h.sim.Credential("admin")
+	client, err := vcc.New(vcc.Config{AuthURL: h.sim.AuthURL(), APIURL: front.URL, ClientID: c.ClientID, ClientSecret: secret.New(c.ClientSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
 }
