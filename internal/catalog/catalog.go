@@ -304,8 +304,43 @@ func (c *Catalog) Pending(ctx context.Context) ([]int, error) {
 	return pending, nil
 }
 
-// Migrate applies every pending migration, each in its own transaction.
+// WithMigrationLock runs fn holding the catalog's migration lock: on
+// PostgreSQL a session advisory lock of the catalog's schema, so that
+// processes starting together on a new catalog do not apply a migration
+// twice (or race to create the same table); an SQLite catalog is locked by
+// the process that opens it for writing already.
+func (c *Catalog) WithMigrationLock(ctx context.Context, fn func(ctx context.Context) error) error {
+	if c.pool == nil || c.pool.Config().MaxConns < 2 {
+		return fn(ctx) // the lock's connection would leave the migration none
+	}
+	conn, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("catalog: take the migration lock: %w", err)
+	}
+	defer conn.Release()
+	const key = `hashtext('vccingest migrations ' || current_schema())`
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+key+`)`); err != nil {
+		return fmt.Errorf("catalog: take the migration lock: %w", err)
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+key+`)`); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx)) // the session's end releases it
+		}
+	}()
+	return fn(ctx)
+}
+
+// Migrate applies every pending migration, each in its own transaction,
+// holding the migration lock.
 func (c *Catalog) Migrate(ctx context.Context) (applied []int, err error) {
+	err = c.WithMigrationLock(ctx, func(ctx context.Context) error {
+		applied, err = c.migrate(ctx)
+		return err
+	})
+	return applied, err
+}
+
+func (c *Catalog) migrate(ctx context.Context) (applied []int, err error) {
 	pending, err := c.Pending(ctx)
 	if err != nil {
 		return nil, err
@@ -341,22 +376,24 @@ func (c *Catalog) Migrate(ctx context.Context) (applied []int, err error) {
 // and refuses (ErrPendingMigrations) a catalog that already holds data in an
 // older schema: upgrading it is an explicit step (`vccingest migrate`).
 func (c *Catalog) EnsureSchema(ctx context.Context) error {
-	pending, err := c.Pending(ctx)
-	if err != nil {
+	if pending, err := c.Pending(ctx); err == nil && len(pending) == 0 {
+		return nil // up to date: no lock needed
+	}
+	return c.WithMigrationLock(ctx, func(ctx context.Context) error {
+		pending, err := c.Pending(ctx)
+		if err != nil || len(pending) == 0 {
+			return err
+		}
+		var n int
+		if err := c.db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%w (catalog %s, versions %v)", ErrPendingMigrations, c.shown, pending)
+		}
+		_, err = c.migrate(ctx)
 		return err
-	}
-	if len(pending) == 0 {
-		return nil
-	}
-	var n int
-	if err := c.db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
-		return fmt.Errorf("catalog: %w", err)
-	}
-	if n > 0 {
-		return fmt.Errorf("%w (catalog %s, versions %v)", ErrPendingMigrations, c.shown, pending)
-	}
-	_, err = c.Migrate(ctx)
-	return err
+	})
 }
 
 // tsLayout is fixed-width so that text order is time order.

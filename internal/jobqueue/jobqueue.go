@@ -101,12 +101,14 @@ func executor(cat *catalog.Catalog) riverdriver.Executor {
 // Migrate brings River's own tables in the catalog's database up to
 // date.
 func Migrate(ctx context.Context, cat *catalog.Catalog) error {
-	var err error
-	if pool := cat.Pool(); pool != nil {
-		err = migrate(ctx, riverpgxv5.New(pool))
-	} else {
-		err = migrate(ctx, riversqlite.New(cat.DB()))
-	}
+	// Under the catalog's migration lock: processes starting together on
+	// a new PostgreSQL catalog would race on River's tables too.
+	err := cat.WithMigrationLock(ctx, func(ctx context.Context) error {
+		if pool := cat.Pool(); pool != nil {
+			return migrate(ctx, riverpgxv5.New(pool))
+		}
+		return migrate(ctx, riversqlite.New(cat.DB()))
+	})
 	if err != nil {
 		return fmt.Errorf("job queue migrations: %w", err)
 	}

@@ -44,6 +44,23 @@ func PostgresURL() string {
 func Postgres(t *testing.T) *catalog.Catalog {
 	t.Helper()
 	ctx := context.Background()
+	c, err := catalog.Open(ctx, PostgresSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.EnsureSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// PostgresSchema returns the URL of a new, empty schema on the test
+// server, dropped when the test ends (skipped or failed as Postgres is
+// without a server).
+func PostgresSchema(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
 	admin, err := sql.Open("pgx", PostgresURL())
 	if err == nil {
 		err = admin.PingContext(ctx)
@@ -68,13 +85,5 @@ func Postgres(t *testing.T) *catalog.Catalog {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	c, err := catalog.Open(ctx, u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.EnsureSchema(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return u.String()
 }
