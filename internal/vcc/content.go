@@ -81,9 +81,8 @@ func (j interactionJSON) decode() (Interaction, error) {
 	if err != nil {
 		return Interaction{}, bad(fmt.Sprintf("start %q is not an ISO 8601 time", truncate(*j.Start, 40)))
 	}
-	if start.IsZero() {
-		// Go's zero time: no real start, and no date to file it under.
-		return Interaction{}, bad(fmt.Sprintf("start %q is year 1, not a real start time", truncate(*j.Start, 40)))
+	if problem := implausibleStart(start, *j.Start); problem != "" {
+		return Interaction{}, bad(problem)
 	}
 	it := Interaction{GUID: *j.GUID, Start: start, ConnectFrom: j.ConnectFrom, ConnectTo: j.ConnectTo}
 	switch d := strings.ToLower(j.Direction); d {

@@ -64,6 +64,9 @@ func (j statsJSON) decode() (StatsInteraction, error) {
 	if err != nil {
 		return StatsInteraction{}, bad(fmt.Sprintf("start %q is not an ISO 8601 time", truncate(*j.Start, 40)))
 	}
+	if problem := implausibleStart(start, *j.Start); problem != "" {
+		return StatsInteraction{}, bad(problem)
+	}
 	si := StatsInteraction{
 		GUID: *j.GUID, Start: start, Direction: "unknown", Medium: j.Medium, Status: j.Status, Outcome: j.Outcome,
 		ServiceName: j.ServiceName, ConnectFrom: j.ConnectFrom, ConnectTo: j.ConnectTo,
@@ -158,4 +161,21 @@ func (c *Client) StatsInteraction(ctx context.Context, guid string) (StatsIntera
 		return StatsInteraction{}, err
 	}
 	return j.decode()
+}
+
+// earliestStart is before any call VCC can have recorded; a start before it
+// (Go's zero time, year 1970 from a zero epoch) is a broken record.
+var earliestStart = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// implausibleStart says why start, as raw, cannot be a call's start: before
+// 2000, or more than a day ahead of this machine's clock (a year-9999 start
+// cannot be filed under a date, nor encoded in a sidecar). "" if it can.
+func implausibleStart(start time.Time, raw string) string {
+	switch {
+	case start.Before(earliestStart):
+		return fmt.Sprintf("start %q is before 2000, not a real start time", truncate(raw, 40))
+	case start.After(time.Now().Add(24 * time.Hour)):
+		return fmt.Sprintf("start %q is more than a day in the future", truncate(raw, 40))
+	}
+	return ""
 }
