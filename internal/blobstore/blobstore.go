@@ -68,6 +68,9 @@ func Open(ctx context.Context, bucketURL string) (*Bucket, error) {
 	}
 }
 
+// bucketCheckTimeout bounds the check that a cloud bucket is there.
+const bucketCheckTimeout = 30 * time.Second
+
 // openCloud opens an S3 (s3://bucket?region=…&endpoint=…&use_path_style=true)
 // or Azure Blob Storage (azblob://container, account from AZURE_STORAGE_*)
 // bucket through gocloud.dev's URL openers, and checks that it is there and
@@ -78,9 +81,16 @@ func openCloud(ctx context.Context, u *url.URL, raw string) (*Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", shown, err)
 	}
-	ok, err := b.IsAccessible(ctx)
+	// An endpoint that takes the connection and never answers must not
+	// hang start-up.
+	checkCtx, cancel := context.WithTimeout(ctx, bucketCheckTimeout)
+	ok, err := b.IsAccessible(checkCtx)
+	cancel()
 	if err != nil {
 		b.Close()
+		if checkCtx.Err() != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("bucket %s did not answer within %s: check the endpoint and the network", shown, bucketCheckTimeout)
+		}
 		return nil, fmt.Errorf("bucket %s is not reachable with these credentials: %w", shown, err)
 	}
 	if !ok {

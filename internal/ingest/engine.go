@@ -387,6 +387,11 @@ func waitJobs(ctx context.Context, log *slog.Logger, client *jobqueue.Queue, par
 	}
 }
 
+// agentRefreshTimeout bounds refreshAgents.
+const agentRefreshTimeout = 15 * time.Minute
+
+var errAgentRefreshTimeout = fmt.Errorf("reading the users and their groups (User Admin API) took more than %s", agentRefreshTimeout)
+
 // groupsMaxAge is how long an agent's groups are trusted: reading them
 // costs one User Admin request per agent, so they are refreshed at most
 // daily, not once a run.
@@ -397,7 +402,17 @@ const groupsMaxAge = 24 * time.Hour
 // ones are older than groupsMaxAge. A user record that cannot be used is
 // recorded and skipped; failing to read one agent's groups keeps the
 // cached ones and says so.
-func (p *pipeline) refreshAgents(ctx context.Context, t *Tenant) error {
+func (p *pipeline) refreshAgents(ctx context.Context, t *Tenant) (err error) {
+	// Each request is bounded by the client and the listing by its page
+	// cap; this bounds the whole, groups included, so a server that
+	// answers slowly forever cannot hold a run before its first window.
+	ctx, cancel := context.WithTimeoutCause(ctx, agentRefreshTimeout, errAgentRefreshTimeout)
+	defer cancel()
+	defer func() {
+		if err != nil && errors.Is(context.Cause(ctx), errAgentRefreshTimeout) {
+			err = fmt.Errorf("%w: %w", errAgentRefreshTimeout, err)
+		}
+	}()
 	cached := map[string]catalog.Agent{}
 	old, err := p.cat.Agents(ctx, t.ID)
 	if err != nil {
