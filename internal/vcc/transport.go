@@ -246,6 +246,7 @@ func (c *Client) apiError(k call, resp *http.Response) *APIError {
 			e.Message = body.Error
 		}
 	}
+	e.Message = c.serverText(e.Message)
 	return e
 }
 

@@ -207,6 +207,7 @@ type Client struct {
 	ua      string
 	stall   stallRule
 	tokens  map[string]*tokenSource
+	issued  issuedTokens // every access token issued, to scrub from server text
 	budget  *budget
 	mu      sync.Mutex
 	counter map[Counter]int64
