@@ -36,10 +36,10 @@ empty catalog needs no migrate.`,
 				return err
 			}
 			if len(applied) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "catalog %s is up to date\n", s.CatalogURL())
+				fmt.Fprintf(cmd.OutOrStdout(), "catalog %s is up to date\n", redactURL(s.CatalogURL()))
 				return nil
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "catalog %s: applied migrations %v\n", s.CatalogURL(), applied)
+			fmt.Fprintf(cmd.OutOrStdout(), "catalog %s: applied migrations %v\n", redactURL(s.CatalogURL()), applied)
 			return nil
 		},
 	}

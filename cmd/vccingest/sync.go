@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"sync"
 	"time"
 
@@ -101,13 +100,8 @@ func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog
 	return eng, done, nil
 }
 
-// redactURL hides a URL's password (PostgreSQL DSNs may carry one).
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	return "(unparsable URL)"
-}
+// redactURL hides what a URL may carry of a secret (secret.RedactURL).
+func redactURL(raw string) string { return secret.RedactURL(raw) }
 
 // runSync wires the packages for one sync of s and prints its summary.
 // planOnly queues the work for vccingest worker processes and waits.

@@ -28,7 +28,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/vccingest/vccingest/internal/secret"
 )
 
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
@@ -134,7 +137,7 @@ func Open(ctx context.Context, catalogURL string) (*Catalog, error) {
 // openPostgres opens a postgres:// catalog through a pgx pool, which River's
 // pgx driver shares. Messages show the URL without its password.
 func openPostgres(ctx context.Context, u *url.URL) (*Catalog, error) {
-	shown := u.Redacted()
+	shown := secret.RedactURL(u.String())
 	cfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("catalog URL %s: %w", shown, err)
@@ -158,15 +161,24 @@ func openPostgres(ctx context.Context, u *url.URL) (*Catalog, error) {
 // Dialect is "sqlite" or "postgres".
 func (c *Catalog) Dialect() string { return c.dialect }
 
+// stripURLError drops the URL a *url.Error quotes (it may hold a password).
+func stripURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
 // SQLitePath returns the database file named by a sqlite: catalog URL.
 func SQLitePath(catalogURL string) (string, error) {
 	u, err := url.Parse(catalogURL)
 	if err != nil {
-		return "", fmt.Errorf("catalog URL %q: %w", catalogURL, err)
+		return "", fmt.Errorf("catalog URL %s: %w", secret.RedactURL(catalogURL), stripURLError(err))
 	}
 	if u.Scheme != "sqlite" {
 		if u.Scheme == "postgres" || u.Scheme == "postgresql" {
-			return "", fmt.Errorf("catalog URL: %s is PostgreSQL, not an SQLite file", u.Redacted())
+			return "", fmt.Errorf("catalog URL: %s is PostgreSQL, not an SQLite file", secret.RedactURL(catalogURL))
 		}
 		return "", fmt.Errorf("catalog URL %q: use sqlite:///path/to/catalog.db", catalogURL)
 	}

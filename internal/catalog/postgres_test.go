@@ -14,9 +14,18 @@ import (
 func TestPostgres(t *testing.T) { catalogtest.Run(t, catalogtest.Postgres) }
 
 func TestPostgresUnreachableIsAClearErrorWithoutThePassword(t *testing.T) {
-	_, err := catalog.Open(context.Background(), "postgres://vcc:hunter2-password@127.0.0.1:1/test?sslmode=disable&connect_timeout=2")
-	if err == nil || !strings.Contains(err.Error(), "not reachable") || strings.Contains(err.Error(), "hunter2") {
-		t.Fatalf("unreachable: %v", err)
+	for _, u := range []string{
+		"postgres://vcc:hunter2-password@127.0.0.1:1/test?sslmode=disable&connect_timeout=2",
+		"postgres://vcc@127.0.0.1:1/test?sslmode=disable&connect_timeout=2&password=hunter2-password", // pgx takes it from the query too
+		"postgres://vcc@127.0.0.1:1/test?sslmode=disable&connect_timeout=2&sslpassword=hunter2-password",
+	} {
+		_, err := catalog.Open(context.Background(), u)
+		if err == nil || !strings.Contains(err.Error(), "not reachable") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("unreachable: %v", err)
+		}
+	}
+	if _, err := catalog.SQLitePath("postgres://vcc@db/x?password=hunter2-password"); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("SQLitePath of a PostgreSQL URL: %v", err)
 	}
 }
 
