@@ -1,0 +1,77 @@
+package events_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/vccingest/vccingest/internal/events"
+	"github.com/vccingest/vccingest/internal/events/eventstest"
+)
+
+func testEvent(t *testing.T, i int) events.Event {
+	t.Helper()
+	ev, err := events.New(events.TypeRecordingStored, events.RecordingID("acme", "g", "callRecording", "stored", int64(i)), events.Source("acme"), "", time.Now(), map[string]int{"i": i})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// Each broker sink returns only once the broker has the event (RabbitMQ's
+// publisher confirm, JetStream's ack), so what Publish accepted is there.
+func TestSink_BrokersHaveWhatPublishAccepted(t *testing.T) {
+	ctx := context.Background()
+	rabbit := eventstest.NewRabbit(t)
+	t.Setenv("RABBIT_SERVER_URL", eventstest.RabbitURL())
+	stream := eventstest.NewStream(t)
+	for _, c := range []struct {
+		url string
+		got *eventstest.Collector
+	}{{rabbit.SinkURL(), &rabbit.Collector}, {stream.SinkURL(), &stream.Collector}} {
+		s, err := events.Open(ctx, c.url, events.Options{Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			if err := s.Publish(ctx, testEvent(t, i)); err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+		}
+		s.Close()
+		if got := c.got.WaitFor(20, 10*time.Second); len(got) != 20 {
+			t.Errorf("%s: %d of 20 events received", c.url, len(got))
+		}
+	}
+}
+
+// JetStream drops a copy of an event published again (the event id is
+// its Nats-Msg-Id); a subject no stream captures is an error that says
+// what to create.
+func TestSink_NATSDeduplicatesAndNamesAMissingStream(t *testing.T) {
+	ctx := context.Background()
+	stream := eventstest.NewStream(t)
+	s, err := events.Open(ctx, stream.SinkURL(), events.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ev := testEvent(t, 1)
+	for range 3 {
+		if err := s.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := stream.Events(); len(got) != 1 {
+		t.Errorf("%d copies in the stream, want 1", len(got))
+	}
+	none, err := events.Open(ctx, eventstest.NATSURL()+"/vccingest.nobody.listens", events.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer none.Close()
+	if err := none.Publish(ctx, ev); err == nil {
+		t.Error("a publish no stream acknowledged succeeded")
+	}
+}

@@ -1,0 +1,164 @@
+// Package events announces what vccingest stored, and what it could not,
+// as CloudEvents 1.0 (JSON, structured mode) to sinks chosen by URL.
+//
+// An event's id is deterministic: the same recording always has the same
+// recording.stored id, so a consumer that sees it twice (delivery is at
+// least once) drops the copy.
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// SpecVersion is the CloudEvents version every event carries.
+const SpecVersion = "1.0"
+
+// ContentType is the media type of an event in CloudEvents' structured
+// JSON mode: the body is the whole envelope.
+const ContentType = "application/cloudevents+json"
+
+// The event types. Each is prefixed, as CloudEvents recommends, so that
+// they stay apart from other producers' types on a shared bus.
+const (
+	TypeRecordingStored = "vccingest.recording.stored"
+	TypeRecordingFailed = "vccingest.recording.failed"
+)
+
+// ShortType turns "recording.stored" into TypeRecordingStored; a full type
+// is returned as it is.
+func ShortType(t string) string {
+	if strings.HasPrefix(t, "vccingest.") {
+		return t
+	}
+	return "vccingest." + t
+}
+
+// Event is one CloudEvent: the required attributes, the optional ones
+// vccingest sets, and the data.
+type Event struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject,omitempty"`
+	Time            time.Time       `json:"time"`
+	DataContentType string          `json:"datacontenttype"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// Source is the event source of a tenant: a URI reference, as the spec
+// asks, unique per tenant.
+func Source(tenant string) string { return "/vccingest/tenants/" + url.PathEscape(tenant) }
+
+// RecordingID is the id of an event about one recording: the tenant,
+// interaction and content key, then what happened. rev tells apart events
+// of the same kind that are not copies of each other (a recording failed
+// for good again after a later run retried it); 0 leaves it out.
+func RecordingID(tenant, interaction, contentKey, what string, rev int64) string {
+	id := tenant + "/" + interaction + "/" + contentKey + "/" + what
+	if rev > 0 {
+		id += fmt.Sprintf("/%d", rev)
+	}
+	return id
+}
+
+// New builds an event of type typ with data encoded as JSON.
+func New(typ, id, source, subject string, at time.Time, data any) (Event, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return Event{}, fmt.Errorf("encode data of event %s: %w", id, err)
+	}
+	ev := Event{
+		SpecVersion:     SpecVersion,
+		ID:              id,
+		Source:          source,
+		Type:            typ,
+		Subject:         subject,
+		Time:            at.UTC(),
+		DataContentType: "application/json",
+		Data:            b,
+	}
+	return ev, ev.Validate()
+}
+
+// Validate checks what CloudEvents 1.0 requires of the attributes.
+func (e Event) Validate() error {
+	var errs []error
+	if e.SpecVersion != SpecVersion {
+		errs = append(errs, fmt.Errorf("specversion %q, want %q", e.SpecVersion, SpecVersion))
+	}
+	if e.ID == "" {
+		errs = append(errs, errors.New("id is empty"))
+	}
+	if e.Type == "" {
+		errs = append(errs, errors.New("type is empty"))
+	}
+	if _, err := url.Parse(e.Source); e.Source == "" || err != nil {
+		errs = append(errs, fmt.Errorf("source %q is not a non-empty URI reference", e.Source))
+	}
+	if e.Time.IsZero() {
+		errs = append(errs, errors.New("time is not set"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("event %q is not a valid CloudEvent: %w", e.ID, err)
+	}
+	return nil
+}
+
+// Agent is the handling agent of a call.
+type Agent struct {
+	ID        string `json:"id"`
+	Name      string `json:"name,omitempty"`
+	Email     string `json:"email,omitempty"`
+	AgentCode string `json:"agent_code,omitempty"`
+}
+
+// Call is what the event of a recording says of its call: the sidecar's
+// fields.
+type Call struct {
+	Start           time.Time  `json:"start"`
+	End             *time.Time `json:"end,omitempty"`
+	DurationSeconds float64    `json:"duration_seconds,omitempty"`
+	Direction       string     `json:"direction"`
+	DirectionSource string     `json:"direction_source"`
+	ConnectFrom     string     `json:"connect_from,omitempty"`
+	ConnectTo       string     `json:"connect_to,omitempty"`
+	Agent           *Agent     `json:"agent,omitempty"`
+	Groups          []string   `json:"groups,omitempty"`
+}
+
+// RecordingStored is the data of a recording.stored event: all a consumer
+// needs to fetch and tag the audio without another lookup.
+type RecordingStored struct {
+	Tenant        string `json:"tenant"`
+	InteractionID string `json:"interaction_id"`
+	ContentKey    string `json:"content_key"`
+	ContentType   string `json:"content_type"` // VCC's item type: callRecording, voicemail, ivrAudioRecording
+	MediaType     string `json:"media_type"`
+	Bytes         int64  `json:"bytes"`
+	SHA256        string `json:"sha256"`
+	BlobKey       string `json:"blob_key"`
+	BlobURL       string `json:"blob_url"`
+	SidecarKey    string `json:"sidecar_key"`
+	// AudioSeconds is the play time of a WAV recording (from its header).
+	AudioSeconds float64   `json:"audio_seconds,omitempty"`
+	StoredAt     time.Time `json:"stored_at"`
+	Call
+}
+
+// RecordingFailed is the data of a recording.failed event: a recording
+// vccingest gave up on, and why.
+type RecordingFailed struct {
+	Tenant        string `json:"tenant"`
+	InteractionID string `json:"interaction_id"`
+	ContentKey    string `json:"content_key"`
+	ContentType   string `json:"content_type"`
+	Attempts      int    `json:"attempts"`
+	Reason        string `json:"reason"`
+	Call
+}

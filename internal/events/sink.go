@@ -1,0 +1,135 @@
+package events
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/vccingest/vccingest/internal/secret"
+)
+
+// Sink is one destination of events, opened from a URL:
+//
+//	rabbit://EXCHANGE            RabbitMQ through gocloud.dev/pubsub (server from RABBIT_SERVER_URL), publisher confirms
+//	mem://TOPIC                  gocloud.dev's in-process topic, for tests
+//	nats://HOST:PORT/SUBJECT     NATS JetStream, each publish acknowledged by the stream
+//	https://HOST/PATH            a webhook, each POST signed with HMAC-SHA256 (Options.WebhookSecret)
+//
+// http:// is accepted for loopback webhooks only.
+type Sink struct {
+	id   string
+	name string
+	pub  publisher
+}
+
+// publisher is what each kind of sink does: deliver one encoded event and
+// return only once the far side has it.
+type publisher interface {
+	publish(ctx context.Context, ev Event, body []byte) error
+	close() error
+}
+
+// Options are what some sinks need beside their URL.
+type Options struct {
+	// WebhookSecret signs webhook requests; required for http(s):// sinks.
+	WebhookSecret secret.Value
+	// Timeout bounds one delivery (default 30 s).
+	Timeout time.Duration
+	// Now is the clock of webhook signatures (default time.Now).
+	Now func() time.Time
+}
+
+// Open opens the sink at rawURL.
+func Open(ctx context.Context, rawURL string, opts Options) (*Sink, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" {
+		return nil, fmt.Errorf("events sink %q: not a URL; use rabbit://EXCHANGE, nats://HOST:PORT/SUBJECT, https://HOST/PATH or mem://TOPIC", rawURL)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Sink{id: SinkID(rawURL), name: u.Redacted()}
+	switch u.Scheme {
+	case "rabbit", "mem":
+		s.pub, err = openPubSub(ctx, rawURL)
+	case "nats":
+		s.pub, err = openNATS(ctx, u, opts)
+	case "https", "http":
+		s.pub, err = openWebhook(u, opts)
+	default:
+		return nil, fmt.Errorf("events sink %s: scheme %q is not supported; use rabbit://, nats://, https:// or mem://", s.name, u.Scheme)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("events sink %s: %w", s.name, err)
+	}
+	return s, nil
+}
+
+// SinkID names a sink in job arguments and metrics without its URL (which
+// may hold a password): the first 12 hex digits of the URL's sha256.
+func SinkID(rawURL string) string {
+	sum := sha256.Sum256([]byte(rawURL))
+	return hex.EncodeToString(sum[:6])
+}
+
+// ID is SinkID of the sink's URL.
+func (s *Sink) ID() string { return s.id }
+
+// String is the sink's URL without a password, for messages.
+func (s *Sink) String() string { return s.name }
+
+// Publish delivers ev and returns once the sink acknowledged it.
+func (s *Sink) Publish(ctx context.Context, ev Event) error {
+	if err := ev.Validate(); err != nil {
+		return err
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", ev.ID, err)
+	}
+	if err := s.pub.publish(ctx, ev, body); err != nil {
+		return fmt.Errorf("publish event %s to %s: %w", ev.ID, s.name, err)
+	}
+	return nil
+}
+
+// Close releases the sink's connection.
+func (s *Sink) Close() error { return s.pub.close() }
+
+// OpenAll opens every sink of urls; on an error it closes those it opened.
+func OpenAll(ctx context.Context, urls []string, opts Options) ([]*Sink, error) {
+	var sinks []*Sink
+	seen := map[string]bool{}
+	for _, raw := range urls {
+		raw = strings.TrimSpace(raw)
+		if raw == "" || seen[raw] {
+			continue
+		}
+		seen[raw] = true
+		s, err := Open(ctx, raw, opts)
+		if err != nil {
+			CloseAll(sinks)
+			return nil, err
+		}
+		sinks = append(sinks, s)
+	}
+	return sinks, nil
+}
+
+// CloseAll closes sinks.
+func CloseAll(sinks []*Sink) error {
+	var errs []error
+	for _, s := range sinks {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
+}
