@@ -18,6 +18,7 @@ import (
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/events"
 	"github.com/vccingest/vccingest/internal/fleet"
 	"github.com/vccingest/vccingest/internal/jobqueue"
 	"github.com/vccingest/vccingest/internal/vcc"
@@ -33,6 +34,10 @@ type Tenant struct {
 	// Bucket receives the tenant's recordings and sidecars. Engine sets it
 	// from Config.Bucket when nil.
 	Bucket *blobstore.Bucket
+
+	// Events are the sinks that hear of each recording stored or failed
+	// for good (see events.go); none: no events.
+	Events []*events.Sink
 
 	// slots, in a fleet, are this process's share of the tenant's
 	// downloads (JoinFleet); nil means River's queue size is the limit.
@@ -86,6 +91,9 @@ type Config struct {
 	// on a shared (PostgreSQL) queue before River hands it to another
 	// (default 10 min; keep it above the slowest download).
 	RescueAfter time.Duration
+	// EventsWait is how long Sync waits, after its run, for the run's
+	// events to be delivered; what is left is sent by the next run.
+	EventsWait time.Duration
 	// PlanOnly makes Sync queue the work and wait for other processes
 	// (vccingest worker, on a PostgreSQL catalog) to do it.
 	PlanOnly bool
@@ -258,6 +266,9 @@ func (e *Engine) Sync(ctx context.Context, r Range) (_ *Report, err error) {
 		}
 	}
 	rep, err := e.p.run(ctx, client, t, spec)
+	if started && err == nil {
+		rep.EventsPending = e.drainEvents(ctx, client)
+	}
 	if started {
 		stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancelStop()
@@ -293,6 +304,7 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &discoverWorker{p: e.p})
 	river.AddWorker(workers, &fetchWorker{p: e.p})
+	river.AddWorker(workers, &publishWorker{p: e.p})
 	cfg := &river.Config{
 		Logger:            jobqueue.Logger(e.cfg.Logger),
 		Workers:           workers,
@@ -304,7 +316,7 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 	}
 	if work {
 		discover, download := e.cfg.Tenant.Queues()
-		cfg.Queues = map[string]river.QueueConfig{discover: {MaxWorkers: 4}, download: {MaxWorkers: e.cfg.Downloads}}
+		cfg.Queues = map[string]river.QueueConfig{discover: {MaxWorkers: 4}, download: {MaxWorkers: e.cfg.Downloads}, e.cfg.Tenant.eventsQueue(): {MaxWorkers: 4}}
 	}
 	if !e.exclusive() {
 		// Shared queue: a job whose worker died is rescued by River after

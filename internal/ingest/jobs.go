@@ -372,7 +372,7 @@ func (w *fetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 	}
 	permanent := errors.Is(err, vcc.ErrNotFound) || errors.Is(err, errPermanent)
 	last := permanent || job.Attempt >= job.MaxAttempts
-	if merr := w.p.cat.MarkFailed(context.WithoutCancel(ctx), a.Tenant, a.GUID, a.ContentKey, err.Error(), last); merr != nil {
+	if merr := w.p.markFailed(context.WithoutCancel(ctx), t, a.GUID, a.ContentKey, err.Error(), last); merr != nil {
 		return errors.Join(err, merr)
 	}
 	if last {
@@ -435,7 +435,7 @@ func (p *pipeline) fetch(ctx context.Context, t *Tenant, guid, contentKey string
 			return err
 		}
 	}
-	stored, err := p.cat.MarkStored(context.WithoutCancel(ctx), t.ID, guid, contentKey, obj.Size, obj.SHA256, obj.Key, obj.Duration)
+	stored, err := p.markStored(context.WithoutCancel(ctx), t, guid, contentKey, obj)
 	if err != nil {
 		return err
 	}

@@ -44,10 +44,11 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	}}
 }
 
-// Register adds the discover and fetch workers to workers.
+// Register adds the discover, fetch and publish workers to workers.
 func (p *Pipeline) Register(workers *river.Workers) {
 	river.AddWorker(workers, &discoverWorker{p: p.p})
 	river.AddWorker(workers, &fetchWorker{p: p.p})
+	river.AddWorker(workers, &publishWorker{p: p.p})
 }
 
 // Middleware is the River middleware the jobs expect: a job that finds a

@@ -18,6 +18,8 @@ type Progress struct {
 	BytesDownloaded   atomic.Int64 // audio bytes received (counted while streaming)
 	BytesExpected     atomic.Int64 // sum of Content-Length of queued recordings
 	RecordingsRetried atomic.Int64 // fetch attempts that failed and will run again
+	EventsPublished   atomic.Int64 // events a sink acknowledged
+	EventsFailed      atomic.Int64 // events given up on after every attempt
 }
 
 // Snapshot is a point-in-time copy of Progress.
@@ -27,6 +29,7 @@ type Snapshot struct {
 	RecordingsQueued, RecordingsStored, RecordingsSkipped int64
 	RecordingsFailed, RecordingsRetried                   int64
 	BytesDownloaded, BytesExpected                        int64
+	EventsPublished, EventsFailed                         int64
 }
 
 // Snapshot reads every counter.
@@ -44,6 +47,8 @@ func (p *Progress) Snapshot() Snapshot {
 		RecordingsRetried: p.RecordingsRetried.Load(),
 		BytesDownloaded:   p.BytesDownloaded.Load(),
 		BytesExpected:     p.BytesExpected.Load(),
+		EventsPublished:   p.EventsPublished.Load(),
+		EventsFailed:      p.EventsFailed.Load(),
 	}
 }
 

@@ -49,6 +49,9 @@ type Report struct {
 	Unlisted               []catalog.UnlistedWindow // due windows whose listing failed for good
 	Warnings               []string
 	Elapsed                time.Duration
+	// EventsPending are events not delivered yet when Sync returned (they
+	// stay queued for the next run).
+	EventsPending int64
 
 	// Progress and Coverage are filled by Engine for `vccingest sync`'s
 	// summary: this process's counts, and the range's coverage.

@@ -234,3 +234,16 @@ func AdoptQueued(ctx context.Context, cat *catalog.Catalog, tenant, from, to str
 func AttemptTimeout(rescueAfter time.Duration) time.Duration {
 	return rescueAfter - max(rescueAfter/10, time.Second)
 }
+
+// Active counts the jobs of queue still to run or running.
+func Active(ctx context.Context, cat *catalog.Catalog, queue string) (int64, error) {
+	q := `SELECT COUNT(*) FROM river_job WHERE queue = $1 AND state IN ('available', 'running', 'retryable', 'scheduled', 'pending')`
+	if cat.Dialect() == "sqlite" {
+		q = `SELECT COUNT(*) FROM river_job WHERE queue = ?1 AND state IN ('available', 'running', 'retryable', 'scheduled', 'pending')`
+	}
+	var n int64
+	if err := cat.DB().QueryRowContext(ctx, q, queue).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count the jobs of queue %s: %w", queue, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,160 @@
+package ingest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertest"
+
+	"github.com/vccingest/vccingest/internal/blobstore"
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/catalog/catalogtest"
+	"github.com/vccingest/vccingest/internal/events"
+	"github.com/vccingest/vccingest/internal/jobqueue"
+)
+
+// outboxCase is a catalog with one pending recording and a tenant with one
+// sink, and a context as a running job's (its River client inserts).
+type outboxCase struct {
+	cat    *catalog.Catalog
+	tenant *Tenant
+	p      *pipeline
+	ctx    context.Context
+	// refuseEvents makes the database refuse the insert of any publish job.
+	refuseEvents func(t *testing.T)
+}
+
+func newOutboxCase(t *testing.T, cat *catalog.Catalog) *outboxCase {
+	t.Helper()
+	ctx := context.Background()
+	if err := jobqueue.Migrate(ctx, cat); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := events.Open(ctx, "mem://outbox-"+strings.ToLower(strings.NewReplacer("/", "-").Replace(t.Name())), events.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	c := &outboxCase{cat: cat, tenant: &Tenant{ID: "acme", Events: []*events.Sink{sink}}}
+	c.p = &pipeline{cat: cat, log: slog.New(slog.DiscardHandler), progress: &Progress{}, now: time.Now, tenants: map[string]*Tenant{"acme": c.tenant}}
+	if pool := cat.Pool(); pool != nil {
+		client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ctx = rivertest.WorkContext[pgx.Tx](ctx, client)
+		c.refuseEvents = func(t *testing.T) {
+			_, err := cat.DB().ExecContext(ctx, `CREATE FUNCTION refuse_event() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'event insert refused by the test'; END $$ LANGUAGE plpgsql;
+				CREATE TRIGGER refuse_events BEFORE INSERT ON river_job FOR EACH ROW WHEN (NEW.queue LIKE '%\_events') EXECUTE FUNCTION refuse_event()`)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	} else {
+		client, err := river.NewClient(riversqlite.New(cat.DB()), &river.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ctx = rivertest.WorkContext[*sql.Tx](ctx, client)
+		c.refuseEvents = func(t *testing.T) {
+			_, err := cat.DB().ExecContext(ctx, `CREATE TRIGGER refuse_events BEFORE INSERT ON river_job WHEN NEW.queue LIKE '%_events'
+				BEGIN SELECT RAISE(ABORT, 'event insert refused by the test'); END`)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	err = cat.InTx(ctx, func(tx *catalog.Tx) error {
+		if err := tx.UpsertTenant(ctx, catalog.Tenant{ID: "acme"}); err != nil {
+			return err
+		}
+		if err := tx.UpsertInteraction(ctx, catalog.Interaction{Tenant: "acme", GUID: "g-1", Start: time.Date(2024, 3, 4, 9, 0, 0, 0, time.UTC), Direction: "unknown", DirectionSource: "unknown", ContentVisible: true}); err != nil {
+			return err
+		}
+		_, err := tx.EnsureRecording(ctx, catalog.Recording{Tenant: "acme", GUID: "g-1", ContentKey: "callRecording", Type: "callRecording", MediaType: "audio/wav", ExpectedBytes: 4})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var testObject = blobstore.Object{Key: "acme/2024/03/04/g-1/callRecording.wav", Size: 4, SHA256: strings.Repeat("ab", 32)}
+
+// state is the recording's status and the number of its publish jobs.
+func (c *outboxCase) state(t *testing.T) (string, int64) {
+	t.Helper()
+	rec, err := c.cat.Recording(context.Background(), "acme", "g-1", "callRecording")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := jobqueue.Active(context.Background(), c.cat, c.tenant.eventsQueue())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.Status, n
+}
+
+// The recording is marked stored if and only if its event is queued, on
+// either catalog: a refused event insert leaves it pending (its fetch job
+// retries, and then both commit), a transaction rolled back after both
+// writes leaves neither, and a commit leaves both. A second store of the
+// same recording queues no second event.
+func TestOutbox_StoredIfAndOnlyIfTheEventIsQueued(t *testing.T) {
+	for name, open := range map[string]func(*testing.T) *catalog.Catalog{"sqlite": catalogtest.SQLite, "postgres": catalogtest.Postgres} {
+		t.Run(name, func(t *testing.T) {
+			t.Run("rolled back after both writes", func(t *testing.T) {
+				c := newOutboxCase(t, open(t))
+				errRollback := errors.New("rolled back by the test")
+				err := c.cat.InTx(c.ctx, func(tx *catalog.Tx) error {
+					stored, err := storeAndAnnounce(c.ctx, tx, jobqueue.InsertFromJob, c.tenant, "g-1", "callRecording", testObject)
+					if err != nil || !stored {
+						t.Fatalf("storeAndAnnounce = %v, %v", stored, err)
+					}
+					return errRollback
+				})
+				if !errors.Is(err, errRollback) {
+					t.Fatal(err)
+				}
+				if status, jobs := c.state(t); status != catalog.StatusPending || jobs != 0 {
+					t.Errorf("after a rollback: recording %s with %d event jobs, want pending with 0", status, jobs)
+				}
+			})
+			t.Run("event insert refused", func(t *testing.T) {
+				c := newOutboxCase(t, open(t))
+				c.refuseEvents(t)
+				if stored, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err == nil || stored {
+					t.Fatalf("markStored with the event refused = %v, %v; want an error", stored, err)
+				}
+				if status, jobs := c.state(t); status != catalog.StatusPending || jobs != 0 {
+					t.Errorf("event refused: recording %s with %d event jobs, want pending with 0", status, jobs)
+				}
+			})
+			t.Run("committed", func(t *testing.T) {
+				c := newOutboxCase(t, open(t))
+				if stored, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err != nil || !stored {
+					t.Fatalf("markStored = %v, %v", stored, err)
+				}
+				if status, jobs := c.state(t); status != catalog.StatusStored || jobs != 1 {
+					t.Errorf("committed: recording %s with %d event jobs, want stored with 1", status, jobs)
+				}
+				if stored, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err != nil || stored {
+					t.Fatalf("second markStored = %v, %v; want false", stored, err)
+				}
+				if _, jobs := c.state(t); jobs != 1 {
+					t.Errorf("a second store queued another event: %d jobs", jobs)
+				}
+			})
+		})
+	}
+}
