@@ -46,7 +46,7 @@ no setup.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError(cmd, err.Error())
 	})
-	root.AddCommand(newDemoCmd(), newSyncCmd(), newCoverageCmd(), newDoctorCmd(), newLsCmd(), newShowCmd(), newTenantsCmd(), newMigrateCmd(), newWorkerCmd(), newServeCmd(), newSimCmd(), newVersionCmd())
+	root.AddCommand(newDemoCmd(), newSyncCmd(), newCoverageCmd(), newDoctorCmd(), newLsCmd(), newShowCmd(), newTenantsCmd(), newMigrateCmd(), newWorkerCmd(), newServeCmd(), newSimCmd(), newEventsCmd(), newVersionCmd())
 	return root
 }
 

@@ -22,6 +22,7 @@ var (
 	rangeSettings      = []string{"from", "to"}
 	pacingSettings     = []string{"downloads", "window", "lookback", "settle", "rescue_after", "requests_per_minute"}
 	logSettings        = []string{"log_format", "log_level"}
+	eventSettings      = []string{"events", "events_secret_ref"}
 )
 
 // addSettingsFlags registers --config and one flag per setting

@@ -16,6 +16,7 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/config"
 	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/events"
 	"github.com/vccingest/vccingest/internal/ingest"
 	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/vcc"
@@ -76,9 +77,16 @@ func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog
 		closeCat()
 		return nil, nil, &exitError{code: 2, err: err}
 	}
-	done := func() { bucket.Close(); closeCat() }
+	sinks, err := openEvents(ctx, s)
+	if err != nil {
+		bucket.Close()
+		closeCat()
+		return nil, nil, err
+	}
+	done := func() { events.CloseAll(sinks); bucket.Close(); closeCat() }
 	eng, err := ingest.New(ingest.Config{
-		Tenant:      &ingest.Tenant{ID: s.Tenant, Region: s.Region, APIBase: apiURL, VCC: client},
+		Tenant:      &ingest.Tenant{ID: s.Tenant, Region: s.Region, APIBase: apiURL, VCC: client, Events: sinks},
+		EventsWait:  s.EventsWait,
 		Catalog:     cat,
 		Bucket:      bucket,
 		Downloads:   s.Downloads,
@@ -167,6 +175,9 @@ func printReport(w io.Writer, rep *ingest.Report) {
 	fmt.Fprintf(w, "  failed for good:     %d\n", len(rep.Failures))
 	for _, f := range rep.Failures {
 		fmt.Fprintf(w, "    %q/%q: %s\n", f.GUID, f.ContentKey, f.LastError)
+	}
+	if p.EventsPublished > 0 || rep.EventsPending > 0 {
+		fmt.Fprintf(w, "  events delivered:    %d (%d not yet: they stay queued and the next run sends them)\n", p.EventsPublished, rep.EventsPending)
 	}
 	if !rep.Watermark.IsZero() {
 		fmt.Fprintf(w, "  watermark:           %s\n", rep.Watermark.Format(time.RFC3339))

@@ -47,7 +47,7 @@ takes jobs only once the others have made room for it.`,
 			return nil
 		},
 	}
-	addSettingsFlags(cmd, credentialSettings, storageSettings, pacingSettings, logSettings)
+	addSettingsFlags(cmd, credentialSettings, storageSettings, pacingSettings, eventSettings, logSettings)
 	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
 	return cmd
 }

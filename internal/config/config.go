@@ -41,6 +41,9 @@ type Settings struct {
 	RequestsPerMinute float64       // VCC requests per minute, all APIs, the tenant across all workers
 	LogFormat         string        // auto, text or json
 	LogLevel          string        // debug, info, warn or error
+	Events            []string      // event sink URLs
+	EventsSecretRef   string        // webhook signing secret, by reference
+	EventsWait        time.Duration // how long sync waits for its events
 }
 
 // Defaults returns the settings every source starts from.
@@ -57,6 +60,7 @@ func Defaults() Settings {
 		RequestsPerMinute: DefaultRequestsPerMinute,
 		LogFormat:         "auto",
 		LogLevel:          "info",
+		EventsWait:        30 * time.Second,
 	}
 }
 
@@ -212,6 +216,20 @@ func Fields() []Field {
 		}),
 		field("log_format", "log format: auto (progress bar on a terminal), text or json", str(func(s *Settings) *string { return &s.LogFormat })),
 		field("log_level", "log level: debug, info, warn or error", str(func(s *Settings) *string { return &s.LogLevel })),
+		field("events", "event sinks, comma-separated: rabbit://EXCHANGE, nats://HOST:PORT/SUBJECT, https://HOST/PATH (signed); see Events", accessor{
+			set: func(s *Settings, v string) error {
+				s.Events = nil
+				for _, u := range strings.Split(v, ",") {
+					if u = strings.TrimSpace(u); u != "" {
+						s.Events = append(s.Events, u)
+					}
+				}
+				return nil
+			},
+			get: func(s Settings) string { return strings.Join(s.Events, ",") },
+		}),
+		field("events_secret_ref", "where the webhook signing secret is: env:NAME, file:PATH or azkv://VAULT/NAME (required with an https:// sink)", str(func(s *Settings) *string { return &s.EventsSecretRef })),
+		field("events_wait", "how long sync waits after its run for its events to be delivered (the rest go with the next run)", dur(func(s *Settings) *time.Duration { return &s.EventsWait })),
 	}
 }
 
@@ -384,6 +402,7 @@ func (s Settings) Validate() error {
 	if s.ClientSecretRef != "" && !strings.HasPrefix(s.ClientSecretRef, "env:") && !strings.HasPrefix(s.ClientSecretRef, "file:") && !strings.HasPrefix(s.ClientSecretRef, "azkv:") {
 		bad("client_secret_ref", "must be a reference such as env:VCC_CLIENT_SECRET or file:/run/secrets/vcc (a secret itself is never accepted)")
 	}
+	validateEvents(s, bad)
 	if s.DataDir == "" {
 		bad("data_dir", "must not be empty")
 	}
@@ -489,4 +508,34 @@ func FormatDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// validateEvents checks the event sinks' URLs and the webhook secret's
+// reference; whether a broker answers is found when a sink is opened.
+func validateEvents(s Settings, bad func(field, format string, args ...any)) {
+	webhook := false
+	for _, raw := range s.Events {
+		u, err := url.Parse(raw)
+		if err != nil {
+			bad("events", "%q is not a URL", raw)
+			continue
+		}
+		switch u.Scheme {
+		case "rabbit", "nats", "mem":
+		case "https", "http":
+			webhook = true
+		default:
+			bad("events", "%s: scheme %q is not supported; use rabbit://, nats://, https:// or mem://", u.Redacted(), u.Scheme)
+		}
+	}
+	ref := s.EventsSecretRef
+	switch {
+	case ref != "" && !strings.HasPrefix(ref, "env:") && !strings.HasPrefix(ref, "file:") && !strings.HasPrefix(ref, "azkv:"):
+		bad("events_secret_ref", "must be a reference such as env:VCCINGEST_WEBHOOK_SECRET or file:/run/secrets/webhook (a secret itself is never accepted)")
+	case webhook && ref == "":
+		bad("events_secret_ref", "a webhook sink signs its requests: set events_secret_ref to env:NAME or file:PATH of the signing secret")
+	}
+	if s.EventsWait < 0 {
+		bad("events_wait", "must not be negative")
+	}
 }

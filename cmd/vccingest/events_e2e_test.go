@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/events"
+	"github.com/vccingest/vccingest/internal/events/eventstest"
+	"github.com/vccingest/vccingest/internal/vccsim"
+)
+
+const hookSecret = "webhook-signing-secret-of-the-e2e-test"
+
+// eventSinks are a RabbitMQ exchange, a JetStream stream and a webhook,
+// each collecting what it receives, and the flags that point sync at them.
+type eventSinks struct {
+	rabbit *eventstest.Rabbit
+	stream *eventstest.Stream
+	hook   *eventstest.Webhook
+}
+
+func newEventSinks(t *testing.T) *eventSinks {
+	t.Helper()
+	t.Setenv("RABBIT_SERVER_URL", eventstest.RabbitURL())
+	t.Setenv("VCC_TEST_HOOK_SECRET", hookSecret)
+	return &eventSinks{rabbit: eventstest.NewRabbit(t), stream: eventstest.NewStream(t), hook: eventstest.NewWebhook(t, hookSecret)}
+}
+
+func (s *eventSinks) flags() []string {
+	return []string{"--events", strings.Join([]string{s.rabbit.SinkURL(), s.stream.SinkURL(), s.hook.URL}, ","), "--events-secret-ref", "env:VCC_TEST_HOOK_SECRET"}
+}
+
+func (s *eventSinks) each() map[string]*eventstest.Collector {
+	return map[string]*eventstest.Collector{"rabbitmq": &s.rabbit.Collector, "jetstream": &s.stream.Collector, "webhook": &s.hook.Collector}
+}
+
+// storedIDs are the recording.stored ids of what the catalog holds, with
+// each one's sha256 and blob key.
+func (e *e2e) storedIDs() map[string]catalog.Recording {
+	e.t.Helper()
+	ctx := context.Background()
+	cat, err := catalog.Open(ctx, "sqlite://"+filepath.ToSlash(filepath.Join(e.dataDir, "catalog.db")))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer cat.Close()
+	recs, err := cat.RecordingsWithStatus(ctx, "default", catalog.StatusStored, e.from, e.to)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]catalog.Recording{}
+	for _, r := range recs {
+		out[events.RecordingID("default", r.GUID, r.ContentKey, "stored", 0)] = r
+	}
+	return out
+}
+
+// checkStoredEvents checks that got is one recording.stored event per
+// recording of want, no more, each carrying the stored object's sha256 as
+// the bucket holds it.
+func (e *e2e) checkStoredEvents(sink string, got []events.Event, want map[string]catalog.Recording) {
+	e.t.Helper()
+	seen := map[string]int{}
+	for _, ev := range got {
+		seen[ev.ID]++
+		if seen[ev.ID] > 1 {
+			e.t.Errorf("%s: event %s received %d times", sink, ev.ID, seen[ev.ID])
+			continue
+		}
+		rec, ok := want[ev.ID]
+		if !ok {
+			e.t.Errorf("%s: event %s names no stored recording", sink, ev.ID)
+			continue
+		}
+		if ev.Type != events.TypeRecordingStored || ev.SpecVersion != "1.0" || ev.Source != events.Source("default") {
+			e.t.Errorf("%s: event %s: type %q specversion %q source %q", sink, ev.ID, ev.Type, ev.SpecVersion, ev.Source)
+		}
+		var data events.RecordingStored
+		if err := json.Unmarshal(ev.Data, &data); err != nil {
+			e.t.Errorf("%s: event %s data: %v", sink, ev.ID, err)
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(e.dataDir, "blobs", filepath.FromSlash(data.BlobKey)))
+		if err != nil {
+			e.t.Errorf("%s: event %s: its blob: %v", sink, ev.ID, err)
+			continue
+		}
+		sum := sha256.Sum256(b)
+		if data.SHA256 != hex.EncodeToString(sum[:]) || data.SHA256 != rec.SHA256 || data.Bytes != int64(len(b)) || data.BlobKey != rec.BlobKey {
+			e.t.Errorf("%s: event %s: sha256 %s, %d bytes, key %s; the stored object has %s, %d bytes, key %s",
+				sink, ev.ID, data.SHA256, data.Bytes, data.BlobKey, hex.EncodeToString(sum[:]), len(b), rec.BlobKey)
+		}
+		if data.InteractionID != rec.GUID || data.ContentKey != rec.ContentKey || data.MediaType != rec.MediaType || data.Agent == nil || data.Direction == "" ||
+			!strings.HasPrefix(data.BlobURL, "file://") || !strings.HasSuffix(data.BlobURL, data.BlobKey) {
+			e.t.Errorf("%s: event %s lacks what the sidecar says: %s", sink, ev.ID, ev.Data)
+		}
+	}
+	for id := range want {
+		if seen[id] == 0 {
+			e.t.Errorf("%s: no event for stored recording %s", sink, id)
+		}
+	}
+}
+
+// A 3-day sync announces every stored recording once on each sink, with
+// the catalog's ids and the stored object's sha256; a second run of the
+// same range announces nothing; a replay sends the same ids again.
+func TestEvents_SyncAnnouncesEachStoredRecordingOnceOnEverySink(t *testing.T) {
+	sinks := newEventSinks(t)
+	e := newE2E(t, vccsim.Config{Seed: 7, CallsPerDay: 40}, "admin")
+	r := e.syncAll(sinks.flags()...)
+	if r.code != 0 {
+		t.Fatalf("sync exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	n := e.verify()
+	want := e.storedIDs()
+	if len(want) != n || n < 50 {
+		t.Fatalf("catalog holds %d stored recordings, bucket %d", len(want), n)
+	}
+	if !strings.Contains(r.stdout, "events delivered:") {
+		t.Errorf("summary does not count the events:\n%s", r.stdout)
+	}
+	for name, c := range sinks.each() {
+		got := c.WaitFor(n, 30*time.Second)
+		t.Logf("%s: %d events for %d stored recordings", name, len(got), n)
+		e.checkStoredEvents(name, got, want)
+	}
+
+	r = e.syncAll(sinks.flags()...)
+	if r.code != 0 {
+		t.Fatalf("second sync exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	time.Sleep(500 * time.Millisecond)
+	for name, c := range sinks.each() {
+		if got := len(c.Events()); got != n {
+			t.Errorf("%s: %d events after a second run, want still %d", name, got, n)
+		}
+	}
+
+	// The replay goes to the webhook (JetStream would drop the copies by
+	// id): every stored recording again, with the id of its first event.
+	r = e.run("events", "replay", "--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339),
+		"--events", sinks.hook.URL, "--events-secret-ref", "env:VCC_TEST_HOOK_SECRET")
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("%d events queued (0 were queued already), %d delivered, 0 not yet", n, n)) {
+		t.Fatalf("replay exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	got := sinks.hook.WaitFor(2*n, 10*time.Second)
+	e.checkStoredEvents("webhook (first delivery)", got[:n], want)
+	e.checkStoredEvents("webhook (replay)", got[n:], want)
+}
+
+// A webhook that answers 500 for a while, then 200, gets every event in
+// the end; ingestion does not wait for it.
+func TestEvents_WebhookDownForAWhileGetsEveryEvent(t *testing.T) {
+	t.Setenv("VCC_TEST_HOOK_SECRET", hookSecret)
+	hook := eventstest.NewWebhook(t, hookSecret)
+	hook.Status.Store(500)
+	e := newE2E(t, vccsim.Config{Seed: 5, Days: 1, CallsPerDay: 15}, "admin")
+	go func() {
+		deadline := time.Now().Add(time.Minute)
+		for hook.Answered.Load() < 10 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		hook.Status.Store(200)
+	}()
+	r := e.syncAll("--events", hook.URL, "--events-secret-ref", "env:VCC_TEST_HOOK_SECRET", "--events-wait", "1m")
+	if r.code != 0 {
+		t.Fatalf("sync exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	n := e.verify()
+	if hook.Answered.Load() < 10 {
+		t.Fatalf("the webhook refused only %d requests; the test proves little", hook.Answered.Load())
+	}
+	if hook.Refused.Load() != 0 {
+		t.Errorf("%d requests failed the signature check", hook.Refused.Load())
+	}
+	e.checkStoredEvents("webhook", hook.Events(), e.storedIDs())
+	if len(hook.Events()) != n {
+		t.Errorf("%d events for %d recordings", len(hook.Events()), n)
+	}
+}
