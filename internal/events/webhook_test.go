@@ -117,3 +117,12 @@ func ExampleVerify() {
 	_ = s.Publish(context.Background(), ev)
 	// Output: verified
 }
+
+// The scheme is what README documents: a known answer, computed with
+// Python's hmac (the README's receiver), pins it.
+func TestSign_MatchesTheDocumentedScheme(t *testing.T) {
+	const want = "v1=4733b0070cf285133179508f4dc1cf5badcc79eba3978fe3a1a3e63bf4b4e01e"
+	if got := Sign([]byte("k"), "123", []byte("{}")); got != want {
+		t.Fatalf("Sign = %s, want %s (hmac.new(b'k', b'123.{}', sha256))", got, want)
+	}
+}
