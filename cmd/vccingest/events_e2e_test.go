@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,7 +38,7 @@ func newEventSinks(t *testing.T) *eventSinks {
 }
 
 func (s *eventSinks) flags() []string {
-	return []string{"--events", strings.Join([]string{s.rabbit.SinkURL(), s.stream.SinkURL(), s.hook.URL}, ","), "--events-secret-ref", "env:VCC_TEST_HOOK_SECRET"}
+	return []string{"--events", strings.Join([]string{s.rabbit.SinkURL(), s.stream.SinkURL(), s.hook.URL}, ","), "--events-secret-ref", "env:VCC_TEST_HOOK_SECRET", "--requests-per-minute", "60000"}
 }
 
 func (s *eventSinks) each() map[string]*eventstest.Collector {
@@ -172,7 +174,7 @@ func TestEvents_WebhookDownForAWhileGetsEveryEvent(t *testing.T) {
 		}
 		hook.Status.Store(200)
 	}()
-	r := e.syncAll("--events", hook.URL, "--events-secret-ref", "env:VCC_TEST_HOOK_SECRET", "--events-wait", "1m")
+	r := e.syncAll("--events", hook.URL, "--events-secret-ref", "env:VCC_TEST_HOOK_SECRET", "--events-wait", "1m", "--requests-per-minute", "60000")
 	if r.code != 0 {
 		t.Fatalf("sync exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -187,4 +189,125 @@ func TestEvents_WebhookDownForAWhileGetsEveryEvent(t *testing.T) {
 	if len(hook.Events()) != n {
 		t.Errorf("%d events for %d recordings", len(hook.Events()), n)
 	}
+}
+
+// Killed at random moments and resumed, sync ends with an event for every
+// stored recording and none for a recording that is not stored; copies
+// (a publish whose ack the kill cut off) are counted and share their id.
+func TestEvents_Kill9ThenResumeAnnouncesEveryStoredRecording(t *testing.T) {
+	t.Setenv("VCC_TEST_HOOK_SECRET", hookSecret)
+	hook := eventstest.NewWebhook(t, hookSecret)
+	flags := []string{"--events", hook.URL, "--events-secret-ref", "env:VCC_TEST_HOOK_SECRET", "--requests-per-minute", "60000"}
+	e := newE2E(t, vccsim.Config{Seed: 23, Days: 1, CallsPerDay: 60, FixedRecordingSize: 256 << 10}, "admin")
+	rng := rand.New(rand.NewPCG(23, 0))
+	killed := 0
+	for range 6 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		cmd := e.command(ctx, append([]string{"sync", "--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339), "--downloads", "4"}, flags...)...)
+		if err := cmd.Start(); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(time.Duration(30+rng.IntN(600)) * time.Millisecond):
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			killed++
+		}
+		cancel()
+	}
+	if killed < 3 {
+		t.Fatalf("only %d of 6 runs were killed mid-way; the test proves little", killed)
+	}
+	if r := e.syncAll(flags...); r.code != 0 {
+		t.Fatalf("final sync exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	n := e.verify()
+	want := e.storedIDs()
+	got := hook.WaitFor(n, 10*time.Second)
+	unique := map[string][]events.Event{}
+	for _, ev := range got {
+		unique[ev.ID] = append(unique[ev.ID], ev)
+	}
+	var firsts []events.Event
+	for _, evs := range unique {
+		firsts = append(firsts, evs[0])
+		for _, c := range evs[1:] {
+			if string(c.Data) != string(evs[0].Data) || !c.Time.Equal(evs[0].Time) {
+				t.Errorf("copies of %s differ:\n%s\n%s", c.ID, evs[0].Data, c.Data)
+			}
+		}
+	}
+	e.checkStoredEvents("webhook", firsts, want)
+	t.Logf("%d kills: %d recordings stored, %d events received, %d distinct ids, %d copies", killed, n, len(got), len(unique), len(got)-len(unique))
+}
+
+// A broker that is unreachable during the run does not hold ingestion up:
+// sync stores everything, says how many events wait, and the next run
+// delivers the backlog once the broker is back, each event once.
+func TestEvents_BrokerDownDelaysEventsNeverIngestion(t *testing.T) {
+	stream := eventstest.NewStream(t)
+	proxy := eventstest.NewProxy(t, eventstest.NATSAddr())
+	proxy.Cut()
+	flags := []string{"--events", stream.SinkURLVia(proxy), "--events-wait", "2s", "--requests-per-minute", "60000"}
+	// The same sync without events, for the time ingestion takes (the
+	// run's own elapsed time, before sync waits for its events).
+	base := newE2E(t, vccsim.Config{Seed: 7, Days: 1, CallsPerDay: 40}, "admin")
+	rb := base.syncAll("--requests-per-minute", "60000")
+	if rb.code != 0 {
+		t.Fatalf("sync without events: exit %d\n%s", rb.code, rb.stderr)
+	}
+	e := newE2E(t, vccsim.Config{Seed: 7, Days: 1, CallsPerDay: 40}, "admin")
+	start := time.Now()
+	r := e.syncAll(flags...)
+	if r.code != 0 {
+		t.Fatalf("sync with the broker down: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	baseline, down := runElapsed(t, rb.stderr), runElapsed(t, r.stderr)
+	t.Logf("ingestion without events %s, with the broker down %s; the whole sync with the broker down %s (it waits up to --events-wait 2s for events)",
+		baseline, down, time.Since(start).Round(10*time.Millisecond))
+	if down > 2*baseline+time.Second {
+		t.Errorf("a broker that is down slowed ingestion from %s to %s", baseline, down)
+	}
+	n := e.verify()
+	if !strings.Contains(r.stdout, fmt.Sprintf("events delivered:    0 (%d not yet", n)) {
+		t.Errorf("summary does not say that %d events wait:\n%s", n, r.stdout)
+	}
+	if got := len(stream.Events()); got != 0 {
+		t.Fatalf("%d events reached a broker that was down", got)
+	}
+	proxy.Restore(t)
+	r = e.syncAll(append(flags, "--events-wait", "30s")...)
+	if r.code != 0 {
+		t.Fatalf("sync after the broker came back: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	e.checkStoredEvents("jetstream", stream.WaitFor(n, 10*time.Second), e.storedIDs())
+	if !strings.Contains(r.stdout, fmt.Sprintf("events delivered:    %d (0 not yet", n)) {
+		t.Errorf("second run's summary:\n%s", r.stdout)
+	}
+}
+
+// runElapsed is the elapsed time of the "run finished" log line: the run's
+// work, before sync waits for its events.
+func runElapsed(t *testing.T, stderr string) time.Duration {
+	t.Helper()
+	for _, line := range strings.Split(stderr, "\n") {
+		if !strings.Contains(line, `msg="run finished"`) {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "elapsed="); ok {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					t.Fatalf("run finished line: %v", err)
+				}
+				return d
+			}
+		}
+	}
+	t.Fatalf("no run finished line with elapsed= in:\n%s", stderr)
+	return 0
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,14 +27,14 @@ func openNATS(_ context.Context, u *url.URL, opts Options) (*natsSink, error) {
 		return nil, errors.New("name the subject: nats://HOST:PORT/SUBJECT (a JetStream stream must capture it)")
 	}
 	server := &url.URL{Scheme: "nats", User: u.User, Host: u.Host}
-	// A server that is down at start-up is not an error: the client keeps
-	// reconnecting, and events wait in the job queue meanwhile.
-	nc, err := nats.Connect(server.String(),
-		nats.Name("vccingest"),
-		nats.Timeout(opts.Timeout),
-		nats.RetryOnFailedConnect(true),
-		nats.MaxReconnects(-1),
-	)
+	options := []nats.Option{nats.Name("vccingest"), nats.Timeout(min(opts.Timeout, 5*time.Second)), nats.MaxReconnects(-1)}
+	nc, err := nats.Connect(server.String(), options...)
+	if err != nil {
+		// A server that is down at start-up is not an error: the client
+		// keeps trying in the background, and events wait in the job
+		// queue meanwhile.
+		nc, err = nats.Connect(server.String(), append(options, nats.RetryOnFailedConnect(true))...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", server.Redacted(), err)
 	}
@@ -46,6 +47,9 @@ func openNATS(_ context.Context, u *url.URL, opts Options) (*natsSink, error) {
 }
 
 func (s *natsSink) publish(ctx context.Context, ev Event, body []byte) error {
+	if err := s.connected(ctx); err != nil {
+		return err
+	}
 	msg := nats.NewMsg(s.subject)
 	msg.Data = body
 	msg.Header.Set("Content-Type", ContentType)
@@ -59,5 +63,19 @@ func (s *natsSink) publish(ctx context.Context, ev Event, body []byte) error {
 
 func (s *natsSink) close() error {
 	s.nc.Close()
+	return nil
+}
+
+// connected waits a moment for a connection being (re)established, then
+// fails: a publish while disconnected would only wait for its timeout,
+// holding a worker, while the job's retry finds the connection back.
+func (s *natsSink) connected(ctx context.Context) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for !s.nc.IsConnected() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("not connected to NATS (%s); reconnecting in the background", s.nc.Status())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	return nil
 }

@@ -23,9 +23,10 @@ import (
 //
 // http:// is accepted for loopback webhooks only.
 type Sink struct {
-	id   string
-	name string
-	pub  publisher
+	id      string
+	name    string
+	pub     publisher
+	timeout time.Duration
 }
 
 // publisher is what each kind of sink does: deliver one encoded event and
@@ -57,7 +58,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Sink, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Sink{id: SinkID(rawURL), name: u.Redacted()}
+	s := &Sink{id: SinkID(rawURL), name: u.Redacted(), timeout: opts.Timeout}
 	switch u.Scheme {
 	case "rabbit", "mem":
 		s.pub, err = openPubSub(ctx, rawURL)
@@ -96,6 +97,8 @@ func (s *Sink) Publish(ctx context.Context, ev Event) error {
 	if err != nil {
 		return fmt.Errorf("encode event %s: %w", ev.ID, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	if err := s.pub.publish(ctx, ev, body); err != nil {
 		return fmt.Errorf("publish event %s to %s: %w", ev.ID, s.name, err)
 	}

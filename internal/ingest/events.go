@@ -250,6 +250,7 @@ func (e *Engine) drainEvents(ctx context.Context, client *jobqueue.Queue) int64 
 		return 0
 	}
 	params := river.NewJobListParams().Queues(t.eventsQueue()).Kinds(PublishArgs{}.Kind())
+	e.retryBacklog(ctx, client, params)
 	if e.cfg.EventsWait > 0 {
 		if err := waitJobs(ctx, e.cfg.Logger, client, params, time.Now().Add(e.cfg.EventsWait)); err == nil {
 			return 0
@@ -263,4 +264,21 @@ func (e *Engine) drainEvents(ctx context.Context, client *jobqueue.Queue) int64 
 		e.cfg.Logger.Warn("events not delivered yet; they stay queued and the next run sends them", "tenant", t.ID, "events", n)
 	}
 	return n
+}
+
+// retryBacklog makes the events that earlier runs could not deliver due
+// now: a sink that came back gets its backlog from the next run, not
+// after the backoff of their last attempt (up to 15 min).
+func (e *Engine) retryBacklog(ctx context.Context, client *jobqueue.Queue, params *river.JobListParams) {
+	res, err := client.JobList(ctx, params.States(rivertype.JobStateRetryable).First(10_000))
+	if err != nil {
+		e.cfg.Logger.Warn("list the events not delivered yet", "tenant", e.cfg.Tenant.ID, "error", err)
+		return
+	}
+	for _, j := range res.Jobs {
+		if _, err := client.JobRetry(ctx, j.ID); err != nil {
+			e.cfg.Logger.Warn("retry an event not delivered yet", "tenant", e.cfg.Tenant.ID, "job", j.ID, "error", err)
+			return
+		}
+	}
 }

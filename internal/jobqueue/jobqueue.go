@@ -43,6 +43,7 @@ type riverClient interface {
 	Stop(ctx context.Context) error
 	StopAndCancel(ctx context.Context) error
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+	JobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error)
 	Queues() *river.QueueBundle
 	PeriodicJobs() *river.PeriodicJobBundle
 }

@@ -165,6 +165,12 @@ type Stream struct {
 // SinkURL is the events sink URL of the stream's subject.
 func (s *Stream) SinkURL() string { return NATSURL() + "/" + s.Subject }
 
+// SinkURLVia is the sink URL through a proxy (NewProxy(t, NATSAddr())).
+func (s *Stream) SinkURLVia(p *Proxy) string { return "nats://" + p.Addr + "/" + s.Subject }
+
+// NATSAddr is host:port of NATSURL.
+func NATSAddr() string { return hostOf(NATSURL(), "127.0.0.1:4222") }
+
 // NewStream creates a stream (removed at the end of the test).
 func NewStream(t testing.TB) *Stream {
 	t.Helper()
