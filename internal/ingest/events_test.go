@@ -1,10 +1,14 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,12 +18,15 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertest"
+	"github.com/riverqueue/river/rivertype"
+	"gocloud.dev/pubsub"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/catalog/catalogtest"
 	"github.com/vccingest/vccingest/internal/events"
 	"github.com/vccingest/vccingest/internal/jobqueue"
+	"github.com/vccingest/vccingest/internal/secret"
 )
 
 // outboxCase is a catalog with one pending recording and a tenant with one
@@ -156,5 +163,97 @@ func TestOutbox_StoredIfAndOnlyIfTheEventIsQueued(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// The publish job builds the event from the catalog and delivers it; a
+// sink that refuses it is retried with a backoff that keeps an event about
+// two days; the last attempt says so at error level, never silently; a job
+// whose sink is gone is cancelled, loudly too.
+func TestPublish_DeliversRetriesAndNeverDropsSilently(t *testing.T) {
+	c := newOutboxCase(t, catalogtest.SQLite(t))
+	ctx := context.Background()
+	bucket, err := blobstore.Open(ctx, "file://"+t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bucket.Close()
+	c.tenant.Bucket = bucket
+	if stored, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err != nil || !stored {
+		t.Fatalf("markStored = %v, %v", stored, err)
+	}
+	var logs bytes.Buffer
+	c.p.log = slog.New(slog.NewTextHandler(&logs, nil))
+	w := &publishWorker{p: c.p}
+	job := func(sink string, attempt int) *river.Job[PublishArgs] {
+		return &river.Job[PublishArgs]{JobRow: &rivertype.JobRow{Attempt: attempt, MaxAttempts: publishAttempts},
+			Args: PublishArgs{Tenant: "acme", Sink: sink, Type: events.TypeRecordingStored, GUID: "g-1", ContentKey: "callRecording"}}
+	}
+
+	good := c.tenant.Events[0] // mem://
+	sub, err := pubsub.OpenSubscription(ctx, good.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Shutdown(ctx)
+	if err := w.Work(ctx, job(good.ID(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := sub.Receive(rctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Ack()
+	var ev events.Event
+	var data events.RecordingStored
+	if err := json.Unmarshal(m.Body, &ev); err != nil || json.Unmarshal(ev.Data, &data) != nil {
+		t.Fatalf("not an event: %s", m.Body)
+	}
+	if ev.ID != "acme/g-1/callRecording/stored" || data.SHA256 != testObject.SHA256 || data.Bytes != testObject.Size || data.BlobKey != testObject.Key ||
+		data.BlobURL != bucket.ObjectURL(testObject.Key) || data.SidecarKey != "acme/2024/03/04/g-1/interaction.json" {
+		t.Errorf("event %s: %s", ev.ID, ev.Data)
+	}
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
+	defer srv.Close()
+	down, err := events.Open(ctx, srv.URL, events.Options{WebhookSecret: secret.New("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.tenant.Events = append(c.tenant.Events, down)
+	if err := w.Work(ctx, job(down.ID(), 3)); err == nil {
+		t.Fatal("a refused delivery succeeded")
+	}
+	if c.p.progress.EventsFailed.Load() != 0 || strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("an attempt with attempts left was reported as lost:\n%s", logs.String())
+	}
+	if err := w.Work(ctx, job(down.ID(), publishAttempts)); err == nil {
+		t.Fatal("the last refused delivery succeeded")
+	}
+	if c.p.progress.EventsFailed.Load() != 1 || !strings.Contains(logs.String(), "level=ERROR msg=\"EVENT NOT DELIVERED") || !strings.Contains(logs.String(), "events replay") {
+		t.Errorf("the last attempt did not say at error level that the event is lost and how to replay it:\n%s", logs.String())
+	}
+
+	logs.Reset()
+	var cancelled *river.JobCancelError
+	if err := w.Work(ctx, job("no-such-sink", 1)); !errors.As(err, &cancelled) || !strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a job of a sink no longer configured: %v\n%s", err, logs.String())
+	}
+
+	var total time.Duration
+	for a := 1; a <= publishAttempts; a++ {
+		d := publishBackoff(a)
+		if d <= 0 || d > 15*time.Minute*11/10 {
+			t.Fatalf("backoff after attempt %d is %s", a, d)
+		}
+		total += d
+	}
+	if first := publishBackoff(1); first > 3*time.Second {
+		t.Errorf("first retry after %s; a blip should cost seconds", first)
+	}
+	if total < 36*time.Hour {
+		t.Errorf("the attempts of a publish job span %s; a sink down for a day would lose events", total.Round(time.Minute))
 	}
 }
