@@ -311,3 +311,38 @@ func runElapsed(t *testing.T, stderr string) time.Duration {
 	t.Fatalf("no run finished line with elapsed= in:\n%s", stderr)
 	return 0
 }
+
+// serve announces each tenant's stored recordings on the sinks of its
+// config (here the same JetStream stream and webhook for both tenants):
+// each once, under the tenant's own source.
+func TestEvents_ServeAnnouncesEachTenantsRecordings(t *testing.T) {
+	t.Setenv("VCC_TEST_HOOK_SECRET", hookSecret)
+	stream := eventstest.NewStream(t)
+	hook := eventstest.NewWebhook(t, hookSecret)
+	sim := startServeSim(t)
+	s := newServed(t, sim)
+	s.budget = "downloads: 4\nrequests_per_minute: 60000\nevents: [" + stream.SinkURL() + ", " + hook.URL + "]\nevents_secret_ref: env:VCC_TEST_HOOK_SECRET"
+	s.writeConfig("127.0.0.1:0", "", serveTenant{"acme", "admin"}, serveTenant{"globex", "no-outbound"})
+	s.start()
+	defer s.stop()
+	ts := s.waitSynced("acme", "globex")
+	want := ts["acme"].Totals.Stored + ts["globex"].Totals.Stored
+	if ts["acme"].Totals.Stored == 0 || ts["globex"].Totals.Stored == 0 {
+		t.Fatalf("nothing stored: %+v", ts)
+	}
+	for name, c := range map[string]*eventstest.Collector{"jetstream": &stream.Collector, "webhook": &hook.Collector} {
+		got := c.WaitFor(int(want), 30*time.Second)
+		bySource := map[string]int64{}
+		ids := map[string]bool{}
+		for _, ev := range got {
+			bySource[ev.Source]++
+			if ids[ev.ID] {
+				t.Errorf("%s: %s twice", name, ev.ID)
+			}
+			ids[ev.ID] = true
+		}
+		if bySource[events.Source("acme")] != ts["acme"].Totals.Stored || bySource[events.Source("globex")] != ts["globex"].Totals.Stored || int64(len(got)) != want {
+			t.Errorf("%s: events by source %v; stored acme %d, globex %d", name, bySource, ts["acme"].Totals.Stored, ts["globex"].Totals.Stored)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/config"
 	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/events"
 	"github.com/vccingest/vccingest/internal/ingest"
 	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/server"
@@ -65,6 +67,7 @@ type service struct {
 	log     *slog.Logger
 	svc     *server.Scheduler
 	buckets map[string]*blobstore.Bucket // by URL, shared by tenants
+	sinks   map[string][]*events.Sink    // by URLs and secret ref, shared by tenants
 	running config.Serve                 // the config in force; its tenants' specs are the scheduler's (svc.Spec)
 }
 
@@ -105,7 +108,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error 
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	s := &service{file: file, log: log, svc: svc, buckets: map[string]*blobstore.Bucket{}}
+	s := &service{file: file, log: log, svc: svc, buckets: map[string]*blobstore.Bucket{}, sinks: map[string][]*events.Sink{}}
 	defer s.closeBuckets()
 	specs, err := s.build(ctx, cfg)
 	if err != nil {
@@ -202,8 +205,12 @@ func (s *service) build(ctx context.Context, cfg config.Serve) ([]server.TenantS
 		if err != nil {
 			return nil, fmt.Errorf("tenant %q: bucket: %w", t.ID, err)
 		}
+		sinks, err := s.eventSinks(ctx, st)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %q: %w", t.ID, err)
+		}
 		specs = append(specs, server.TenantSpec{
-			Tenant:   &ingest.Tenant{ID: t.ID, Region: t.Region, APIBase: apiURL, VCC: client, Bucket: bucket},
+			Tenant:   &ingest.Tenant{ID: t.ID, Region: t.Region, APIBase: apiURL, VCC: client, Bucket: bucket, Events: sinks},
 			Interval: t.Interval, Window: t.Window, Lookback: t.Lookback, Settle: t.Settle, Downloads: t.Downloads, RequestsPerMinute: st.RequestsPerMinute,
 			Fingerprint: fp,
 		})
@@ -227,6 +234,24 @@ func (s *service) closeBuckets() {
 	for _, b := range s.buckets {
 		b.Close()
 	}
+	for _, sinks := range s.sinks {
+		events.CloseAll(sinks)
+	}
+}
+
+// eventSinks opens the event sinks of st once per set of URLs and secret
+// reference; tenants with the same ones share them.
+func (s *service) eventSinks(ctx context.Context, st config.Settings) ([]*events.Sink, error) {
+	key := strings.Join(st.Events, ",") + "\x00" + st.EventsSecretRef
+	if sinks, ok := s.sinks[key]; ok {
+		return sinks, nil
+	}
+	sinks, err := openEvents(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	s.sinks[key] = sinks
+	return sinks, nil
 }
 
 func (s *service) spec(id string) (server.TenantSpec, bool) { return s.svc.Spec(id) }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -25,7 +26,11 @@ type Serve struct {
 	Grace          time.Duration // how long running downloads may finish at shutdown
 	LogFormat      string        // text or json
 	LogLevel       string
-	Tenants        []ServeTenant
+	// Events and EventsSecretRef are the event sinks of tenants that set
+	// none of their own.
+	Events          []string
+	EventsSecretRef string
+	Tenants         []ServeTenant
 }
 
 // ServeTenant is one tenant of the service.
@@ -43,6 +48,8 @@ type ServeTenant struct {
 	Settle            time.Duration
 	RequestsPerMinute float64 // the tenant's VCC budget, all APIs and processes
 	Downloads         int
+	Events            []string // the tenant's event sinks; none: the service's
+	EventsSecretRef   string
 	Line              int // where it starts in the file, for messages
 }
 
@@ -54,6 +61,43 @@ func (t ServeTenant) Settings(s Serve) Settings {
 		APIURL: t.APIURL, AuthURL: t.AuthURL, DataDir: s.DataDir, Catalog: s.Catalog, Bucket: orString(t.Bucket, s.Bucket),
 		Downloads: t.Downloads, Window: t.Window, Lookback: t.Lookback, Settle: t.Settle,
 		RescueAfter: s.RescueAfter, RequestsPerMinute: t.RequestsPerMinute, LogFormat: "text", LogLevel: s.LogLevel,
+		Events: t.events(s), EventsSecretRef: orString(t.EventsSecretRef, s.EventsSecretRef),
+	}
+}
+
+// events are the tenant's own sinks, or the service's if it has none.
+func (t ServeTenant) events(s Serve) []string {
+	if len(t.Events) > 0 {
+		return t.Events
+	}
+	return s.Events
+}
+
+// urlList reads a list of URLs: a YAML sequence, or one comma-separated
+// value as the events setting takes.
+func urlList(dst *[]string) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		var items []*yaml.Node
+		switch n.Kind {
+		case yaml.ScalarNode:
+			items = []*yaml.Node{n}
+		case yaml.SequenceNode:
+			items = n.Content
+		default:
+			return errors.New("expected a list of URLs")
+		}
+		*dst = nil
+		for _, it := range items {
+			if it.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: expected a URL", it.Line)
+			}
+			for _, u := range strings.Split(it.Value, ",") {
+				if u = strings.TrimSpace(u); u != "" {
+					*dst = append(*dst, u)
+				}
+			}
+		}
+		return nil
 	}
 }
 
@@ -98,15 +142,17 @@ func ParseServe(doc []byte) (Serve, error) {
 		return Serve{}, err
 	}
 	top := map[string]func(*yaml.Node) error{
-		"listen":           scalar(func(v string) error { s.Listen = v; return nil }),
-		"access_token_ref": scalar(func(v string) error { s.AccessTokenRef = v; return nil }),
-		"data_dir":         scalar(func(v string) error { s.DataDir = v; return nil }),
-		"catalog":          scalar(func(v string) error { s.Catalog = v; return nil }),
-		"bucket":           scalar(func(v string) error { s.Bucket = v; return nil }),
-		"rescue_after":     scalar(durInto(&s.RescueAfter)),
-		"grace":            scalar(durInto(&s.Grace)),
-		"log_format":       scalar(func(v string) error { s.LogFormat = v; return nil }),
-		"log_level":        scalar(func(v string) error { s.LogLevel = v; return nil }),
+		"listen":            scalar(func(v string) error { s.Listen = v; return nil }),
+		"access_token_ref":  scalar(func(v string) error { s.AccessTokenRef = v; return nil }),
+		"data_dir":          scalar(func(v string) error { s.DataDir = v; return nil }),
+		"catalog":           scalar(func(v string) error { s.Catalog = v; return nil }),
+		"bucket":            scalar(func(v string) error { s.Bucket = v; return nil }),
+		"rescue_after":      scalar(durInto(&s.RescueAfter)),
+		"grace":             scalar(durInto(&s.Grace)),
+		"log_format":        scalar(func(v string) error { s.LogFormat = v; return nil }),
+		"log_level":         scalar(func(v string) error { s.LogLevel = v; return nil }),
+		"events":            urlList(&s.Events),
+		"events_secret_ref": scalar(func(v string) error { s.EventsSecretRef = v; return nil }),
 		"tenants": func(n *yaml.Node) error {
 			if n.Kind != yaml.SequenceNode {
 				return errors.New("expected a list of tenants")
@@ -145,6 +191,8 @@ func parseTenant(n *yaml.Node) (ServeTenant, error) {
 		"api_url":           scalar(func(v string) error { t.APIURL = v; return nil }),
 		"auth_url":          scalar(func(v string) error { t.AuthURL = v; return nil }),
 		"bucket":            scalar(func(v string) error { t.Bucket = v; return nil }),
+		"events":            urlList(&t.Events),
+		"events_secret_ref": scalar(func(v string) error { t.EventsSecretRef = v; return nil }),
 		"interval":          scalar(durInto(&t.Interval)),
 		"window":            scalar(durInto(&t.Window)),
 		"lookback":          scalar(durInto(&t.Lookback)),

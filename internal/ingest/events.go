@@ -42,9 +42,10 @@ func (PublishArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: publishAttempts, UniqueOpts: jobqueue.UniqueWhileActive()}
 }
 
-// eventsQueue is the tenant's own queue of publish jobs, apart from its
-// downloads so that a sink that hangs never takes a download's place.
-func (t *Tenant) eventsQueue() string {
+// EventsQueue is the tenant's own queue of publish jobs, apart from its
+// downloads so that a sink that hangs never takes a download's place. A
+// runner works it beside Queues.
+func (t *Tenant) EventsQueue() string {
 	discover, _ := t.Queues()
 	return strings.TrimSuffix(discover, "_discover") + "_events"
 }
@@ -59,7 +60,7 @@ type insertFunc func(ctx context.Context, tx *catalog.Tx, args river.JobArgs, op
 func announce(ctx context.Context, tx *catalog.Tx, insert insertFunc, t *Tenant, typ, guid, contentKey string) error {
 	for _, s := range t.Events {
 		args := PublishArgs{Tenant: t.ID, Sink: s.ID(), Type: typ, GUID: guid, ContentKey: contentKey}
-		if _, err := insert(ctx, tx, args, &river.InsertOpts{Queue: t.eventsQueue()}); err != nil {
+		if _, err := insert(ctx, tx, args, &river.InsertOpts{Queue: t.EventsQueue()}); err != nil {
 			return fmt.Errorf("queue event %s of %s/%s for %s: %w", typ, guid, contentKey, s, err)
 		}
 	}
@@ -249,14 +250,14 @@ func (e *Engine) drainEvents(ctx context.Context, client *jobqueue.Queue) int64 
 	if len(t.Events) == 0 {
 		return 0
 	}
-	params := river.NewJobListParams().Queues(t.eventsQueue()).Kinds(PublishArgs{}.Kind())
+	params := river.NewJobListParams().Queues(t.EventsQueue()).Kinds(PublishArgs{}.Kind())
 	e.retryBacklog(ctx, client, params)
 	if e.cfg.EventsWait > 0 {
 		if err := waitJobs(ctx, e.cfg.Logger, client, params, time.Now().Add(e.cfg.EventsWait)); err == nil {
 			return 0
 		}
 	}
-	n, err := jobqueue.Active(context.WithoutCancel(ctx), e.cfg.Catalog, t.eventsQueue())
+	n, err := jobqueue.Active(context.WithoutCancel(ctx), e.cfg.Catalog, t.EventsQueue())
 	if err != nil {
 		e.cfg.Logger.Warn("count the events not delivered yet", "tenant", t.ID, "error", err)
 	}

@@ -105,7 +105,7 @@ func (c *outboxCase) state(t *testing.T) (string, int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := jobqueue.Active(context.Background(), c.cat, c.tenant.eventsQueue())
+	n, err := jobqueue.Active(context.Background(), c.cat, c.tenant.EventsQueue())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	client, err := jobqueue.New(cfg.Catalog, &river.Config{
 		Logger:            jobqueue.Logger(cfg.Logger),
 		Workers:           workers,
-		Queues:            map[string]river.QueueConfig{t.eventsQueue(): {MaxWorkers: 4}},
+		Queues:            map[string]river.QueueConfig{t.EventsQueue(): {MaxWorkers: 4}},
 		FetchPollInterval: 50 * time.Millisecond,
 		FetchCooldown:     2 * time.Millisecond,
 		JobTimeout:        -1,
@@ -125,7 +125,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return rep, fmt.Errorf("start job queue: %w", err)
 	}
-	params := river.NewJobListParams().Queues(t.eventsQueue()).Kinds(PublishArgs{}.Kind())
+	params := river.NewJobListParams().Queues(t.EventsQueue()).Kinds(PublishArgs{}.Kind())
 	waitErr := waitJobs(ctx, cfg.Logger, client, params, time.Now().Add(cfg.Wait))
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -136,6 +136,6 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	if waitErr != nil && !errors.Is(waitErr, errTimeUp) {
 		return rep, waitErr
 	}
-	rep.Pending, err = jobqueue.Active(context.WithoutCancel(ctx), cfg.Catalog, t.eventsQueue())
+	rep.Pending, err = jobqueue.Active(context.WithoutCancel(ctx), cfg.Catalog, t.EventsQueue())
 	return rep, err
 }

@@ -247,8 +247,8 @@ func (s *Scheduler) QueueDepth(ctx context.Context) (map[QueueKey]int64, error) 
 	byQueue := map[string]string{} // queue name → tenant
 	out := map[QueueKey]int64{}
 	for id, spec := range s.specs {
-		byQueue[spec.queues.discover], byQueue[spec.queues.download] = id, id
-		for _, k := range []string{ingest.DiscoverArgs{}.Kind(), ingest.FetchArgs{}.Kind(), TenantSyncArgs{}.Kind()} {
+		byQueue[spec.queues.discover], byQueue[spec.queues.download], byQueue[spec.queues.events] = id, id, id
+		for _, k := range []string{ingest.DiscoverArgs{}.Kind(), ingest.FetchArgs{}.Kind(), ingest.PublishArgs{}.Kind(), TenantSyncArgs{}.Kind()} {
 			out[QueueKey{id, k}] = 0
 		}
 	}
