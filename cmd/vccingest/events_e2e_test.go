@@ -346,3 +346,42 @@ func TestEvents_ServeAnnouncesEachTenantsRecordings(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSync_EventsOverhead syncs the same 3 days (111 recordings of
+// 64 KiB) with no events and with three sinks (RabbitMQ, JetStream, a
+// webhook), alternating which goes first, and reports each side's wall
+// time per sync and their ratio (goal: ≤ 1.05). The VCC budget is lifted
+// so that the sync is not rate-bound; the sinks' side includes waiting for
+// its last events.
+func BenchmarkSync_EventsOverhead(b *testing.B) {
+	b.Setenv("RABBIT_SERVER_URL", eventstest.RabbitURL())
+	b.Setenv("VCC_TEST_HOOK_SECRET", hookSecret)
+	rabbit, stream, hook := eventstest.NewRabbit(b), eventstest.NewStream(b), eventstest.NewWebhook(b, hookSecret)
+	sinkFlags := []string{"--events", strings.Join([]string{rabbit.SinkURL(), stream.SinkURL(), hook.URL}, ","), "--events-secret-ref", "env:VCC_TEST_HOOK_SECRET"}
+	e := newE2E(b, vccsim.Config{Seed: 7, CallsPerDay: 40, FixedRecordingSize: 64 << 10}, "admin")
+	var plain, withEvents time.Duration
+	i := 0
+	for b.Loop() {
+		side := func(extra []string, into *time.Duration) {
+			e.dataDir = b.TempDir()
+			began := time.Now()
+			r := e.syncAll(append([]string{"--requests-per-minute", "180000", "--log-format", "json", "--log-level", "error"}, extra...)...)
+			*into += time.Since(began)
+			if r.code != 0 {
+				b.Fatalf("sync: %d %s", r.code, r.stderr)
+			}
+		}
+		if i%2 == 0 {
+			side(nil, &plain)
+			side(sinkFlags, &withEvents)
+		} else {
+			side(sinkFlags, &withEvents)
+			side(nil, &plain)
+		}
+		i++
+	}
+	n := float64(i)
+	b.ReportMetric(plain.Seconds()/n, "s/sync-plain")
+	b.ReportMetric(withEvents.Seconds()/n, "s/sync-events")
+	b.ReportMetric(withEvents.Seconds()/plain.Seconds(), "events/plain")
+}

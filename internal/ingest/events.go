@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -18,12 +19,14 @@ import (
 )
 
 // PublishArgs asks for the event of one recording to be delivered to one
-// sink. It names what the event is about, not its content: the worker
-// builds the event from the catalog, which holds the recording for good
-// once it is stored, so a replay queues the same job.
+// sink, or to every sink of the tenant (Sink empty: the one job a stored
+// recording queues, whatever the number of sinks). It names what the event
+// is about, not its content: the worker builds the event from the catalog,
+// which holds the recording for good once it is stored, so a replay queues
+// the same job.
 type PublishArgs struct {
 	Tenant     string `json:"tenant" river:"unique"`
-	Sink       string `json:"sink" river:"unique"` // events.SinkID: the URL may hold a password
+	Sink       string `json:"sink,omitempty" river:"unique"` // events.SinkID (the URL may hold a password); "" every sink
 	Type       string `json:"type" river:"unique"`
 	GUID       string `json:"guid" river:"unique"`
 	ContentKey string `json:"content_key" river:"unique"`
@@ -42,6 +45,11 @@ func (PublishArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: publishAttempts, UniqueOpts: jobqueue.UniqueWhileActive()}
 }
 
+// EventWorkers is how many events of a tenant are delivered at once (one
+// River worker each): a delivery is one round trip, so more of them
+// overlap than downloads need.
+const EventWorkers = 16
+
 // EventsQueue is the tenant's own queue of publish jobs, apart from its
 // downloads so that a sink that hangs never takes a download's place. A
 // runner works it beside Queues.
@@ -54,15 +62,16 @@ func (t *Tenant) EventsQueue() string {
 // running job's client (jobqueue.InsertFromJob) or a Queue's InsertTx.
 type insertFunc func(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 
-// announce queues, in tx, the event typ of a recording for each of the
-// tenant's sinks: the outbox. The event is delivered if and only if tx
+// announce queues, in tx, the event typ of a recording for every sink of
+// the tenant: the outbox. The event is delivered if and only if tx
 // commits.
 func announce(ctx context.Context, tx *catalog.Tx, insert insertFunc, t *Tenant, typ, guid, contentKey string) error {
-	for _, s := range t.Events {
-		args := PublishArgs{Tenant: t.ID, Sink: s.ID(), Type: typ, GUID: guid, ContentKey: contentKey}
-		if _, err := insert(ctx, tx, args, &river.InsertOpts{Queue: t.EventsQueue()}); err != nil {
-			return fmt.Errorf("queue event %s of %s/%s for %s: %w", typ, guid, contentKey, s, err)
-		}
+	if len(t.Events) == 0 {
+		return nil
+	}
+	args := PublishArgs{Tenant: t.ID, Type: typ, GUID: guid, ContentKey: contentKey}
+	if _, err := insert(ctx, tx, args, &river.InsertOpts{Queue: t.EventsQueue()}); err != nil {
+		return fmt.Errorf("queue event %s of %s/%s: %w", typ, guid, contentKey, err)
 	}
 	return nil
 }
@@ -131,35 +140,84 @@ func (w *publishWorker) Work(ctx context.Context, job *river.Job[PublishArgs]) e
 	if err != nil {
 		return river.JobCancel(err)
 	}
-	sink := t.sink(a.Sink)
-	if sink == nil {
-		log.Error("event dropped: its sink is no longer configured; configure it again and run vccingest events replay to send what it missed", "sink", a.Sink)
-		return river.JobCancel(fmt.Errorf("sink %s is not configured", a.Sink))
+	sinks := t.Events
+	if a.Sink != "" {
+		s := t.sink(a.Sink)
+		if s == nil {
+			log.Error("event dropped: its sink is no longer configured; configure it again and run vccingest events replay to send what it missed", "sink", a.Sink)
+			return river.JobCancel(fmt.Errorf("sink %s is not configured", a.Sink))
+		}
+		sinks = []*events.Sink{s}
 	}
 	ev, err := w.p.buildEvent(ctx, t, a)
 	if errors.Is(err, errNotAnnounced) {
 		log.Info("event not sent: the recording is no longer in the state it announces", "error", err)
 		return river.JobCancel(err)
 	}
-	if err == nil {
-		err = sink.Publish(ctx, ev)
+	if err != nil {
+		return err
+	}
+	failed, err := deliver(ctx, sinks, ev)
+	w.p.progress.EventsPublished.Add(int64(len(sinks) - len(failed)))
+	if len(failed) > 0 && len(failed) < len(sinks) {
+		// Some sinks have it: the others get a job each, so that their
+		// retries never send it again to those that have it.
+		if serr := w.p.splitFailed(ctx, t, a, failed); serr == nil {
+			log.Warn("event delivered to some sinks only; the others are retried on their own", "failed", len(failed), "of", len(sinks), "error", err)
+			return nil
+		}
+	}
+	sinkName := "every sink"
+	if len(sinks) == 1 {
+		sinkName = sinks[0].String()
 	}
 	switch {
 	case err == nil:
-		w.p.progress.EventsPublished.Add(1)
 		return nil
 	case errors.Is(ctx.Err(), context.Canceled):
 		return river.JobSnooze(0) // shutting down: sent at the next start
 	case job.Attempt >= job.MaxAttempts:
-		w.p.progress.EventsFailed.Add(1)
+		w.p.progress.EventsFailed.Add(int64(len(failed)))
 		log.Error("EVENT NOT DELIVERED: the sink refused it at every attempt; River keeps the job as discarded; run vccingest events replay for this range once the sink works",
-			"sink", sink.String(), "attempts", job.Attempt, "error", err)
+			"sink", sinkName, "attempts", job.Attempt, "error", err)
 	case job.Attempt == 1 || job.Attempt%20 == 0:
-		log.Warn("event not delivered yet; will retry (ingestion goes on)", "sink", sink.String(), "attempt", job.Attempt, "next_in", publishBackoff(job.Attempt).Round(time.Second), "error", err)
+		log.Warn("event not delivered yet; will retry (ingestion goes on)", "sink", sinkName, "attempt", job.Attempt, "next_in", publishBackoff(job.Attempt).Round(time.Second), "error", err)
 	default:
-		log.Debug("event not delivered yet; will retry", "sink", sink.String(), "attempt", job.Attempt, "error", err)
+		log.Debug("event not delivered yet; will retry", "sink", sinkName, "attempt", job.Attempt, "error", err)
 	}
 	return err
+}
+
+// deliver publishes ev to every sink at once and returns those that did
+// not take it, with their errors.
+func deliver(ctx context.Context, sinks []*events.Sink, ev events.Event) ([]*events.Sink, error) {
+	errs := make([]error, len(sinks))
+	var wg sync.WaitGroup
+	for i, s := range sinks {
+		wg.Go(func() { errs[i] = s.Publish(ctx, ev) })
+	}
+	wg.Wait()
+	var failed []*events.Sink
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, sinks[i])
+		}
+	}
+	return failed, errors.Join(errs...)
+}
+
+// splitFailed queues a job of a's event for each sink of failed.
+func (p *pipeline) splitFailed(ctx context.Context, t *Tenant, a PublishArgs, failed []*events.Sink) error {
+	return p.cat.InTx(context.WithoutCancel(ctx), func(tx *catalog.Tx) error {
+		for _, s := range failed {
+			one := a
+			one.Sink = s.ID()
+			if _, err := jobqueue.InsertFromJob(ctx, tx, one, &river.InsertOpts{Queue: t.EventsQueue()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (t *Tenant) sink(id string) *events.Sink {

@@ -236,6 +236,26 @@ func TestPublish_DeliversRetriesAndNeverDropsSilently(t *testing.T) {
 		t.Errorf("the last attempt did not say at error level that the event is lost and how to replay it:\n%s", logs.String())
 	}
 
+	// One job for every sink: the sink that took it is done, the one that
+	// refused it gets a job of its own (in the job's transaction), so its
+	// retries never send the event again to the first.
+	before, err := jobqueue.Active(ctx, c.cat, c.tenant.EventsQueue())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Work(c.ctx, job("", 1)); err != nil {
+		t.Fatalf("a delivery that reached one of two sinks: %v", err)
+	}
+	if m, err := sub.Receive(rctx); err != nil {
+		t.Fatalf("the good sink did not get the event: %v", err)
+	} else {
+		m.Ack()
+	}
+	after, err := jobqueue.Active(ctx, c.cat, c.tenant.EventsQueue())
+	if err != nil || after != before+1 {
+		t.Errorf("split queued %d jobs (%v), want 1 for the sink that refused", after-before, err)
+	}
+
 	logs.Reset()
 	var cancelled *river.JobCancelError
 	if err := w.Work(ctx, job("no-such-sink", 1)); !errors.As(err, &cancelled) || !strings.Contains(logs.String(), "level=ERROR") {
