@@ -525,7 +525,7 @@ func validateEvents(s Settings, bad func(field, format string, args ...any)) {
 		case "https", "http":
 			webhook = true
 		default:
-			bad("events", "%s: scheme %q is not supported; use rabbit://, nats://, https:// or mem://", u.Redacted(), u.Scheme)
+			bad("events", "%s://%s…: scheme %q is not supported; use rabbit://, nats://, https:// or mem://", u.Scheme, u.Host, u.Scheme)
 		}
 	}
 	ref := s.EventsSecretRef

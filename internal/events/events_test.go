@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gocloud.dev/pubsub"
+
+	"github.com/vccingest/vccingest/internal/secret"
 )
 
 func storedEvent(t *testing.T) Event {
@@ -158,5 +160,17 @@ func TestOpen_RefusesWhatCannotWork(t *testing.T) {
 			s.Close()
 			t.Errorf("Open(%q) accepted it", raw)
 		}
+	}
+}
+
+// A sink's name, which logs and errors show, keeps no secret of its URL.
+func TestSink_NameHidesSecrets(t *testing.T) {
+	s, err := Open(context.Background(), "http://user:hunter2@127.0.0.1:9/hook?token=s3cr3t-token", Options{WebhookSecret: secret.New("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if strings.Contains(s.String(), "hunter2") || strings.Contains(s.String(), "s3cr3t-token") {
+		t.Errorf("sink name %q shows a secret", s.String())
 	}
 }

@@ -58,7 +58,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Sink, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Sink{id: SinkID(rawURL), name: u.Redacted(), timeout: opts.Timeout}
+	s := &Sink{id: SinkID(rawURL), name: secret.RedactURL(rawURL), timeout: opts.Timeout}
 	switch u.Scheme {
 	case "rabbit", "mem":
 		s.pub, err = openPubSub(ctx, rawURL)
@@ -85,7 +85,8 @@ func SinkID(rawURL string) string {
 // ID is SinkID of the sink's URL.
 func (s *Sink) ID() string { return s.id }
 
-// String is the sink's URL without a password, for messages.
+// String is the sink's URL without its secrets (secret.RedactURL), for
+// messages.
 func (s *Sink) String() string { return s.name }
 
 // Publish delivers ev and returns once the sink acknowledged it.
