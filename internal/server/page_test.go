@@ -44,7 +44,7 @@ func TestStatusPage_EachStateInChromium(t *testing.T) {
 		"healthy":   {"healthy", "recordings stored", "next run"},
 		"degraded":  {"degraded", "Degraded:", "hidden by a permission of the credential's user", "outbound calls are hidden"},
 		"unhealthy": {"unhealthy", "Last sync failed", "next attempt"},
-		"running":   {"syncing", "Syncing since", "listed", "pending", "ETA"},
+		"running":   {"syncing", "Syncing since", "listed", "pending"}, // then an ETA, or "finishing" once every window is listed
 	} {
 		sel := chromedp.ID("tenant-" + id)
 		text, err := chromedp.Run(ctx, chromedp.Text(sel))
