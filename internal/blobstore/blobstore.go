@@ -85,10 +85,11 @@ func openCloud(ctx context.Context, u *url.URL, raw string) (*Bucket, error) {
 	// hang start-up.
 	checkCtx, cancel := context.WithTimeout(ctx, bucketCheckTimeout)
 	ok, err := b.IsAccessible(checkCtx)
+	timedOut := errors.Is(checkCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
 	if err != nil {
 		b.Close()
-		if checkCtx.Err() != nil && ctx.Err() == nil {
+		if timedOut {
 			return nil, fmt.Errorf("bucket %s did not answer within %s: check the endpoint and the network", shown, bucketCheckTimeout)
 		}
 		return nil, fmt.Errorf("bucket %s is not reachable with these credentials: %w", shown, err)
