@@ -420,9 +420,10 @@ func childWrite(bucketURL, key string) {
 		os.Exit(1)
 	}
 	data := bytes.Repeat([]byte{0x5a}, 16<<20)
-	r := &gatedReader{data: data, open: 2 << 20, reached: make(chan struct{}), gate: make(chan struct{})}
+	reached := make(chan struct{})
+	r := &gatedReader{data: data, open: 2 << 20, reached: reached, gate: make(chan struct{})}
 	go func() {
-		<-r.reached
+		<-reached // not r.reached: Read clears the field as it closes the channel
 		// The reader is asked for more only once what it gave is written.
 		os.Stdout.WriteString(writingMarker + "\n")
 	}()
