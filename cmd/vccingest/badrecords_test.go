@@ -135,3 +135,47 @@ func TestSync_UnlistableWindowFailsTheRun(t *testing.T) {
 		t.Errorf("watermark %s passed the window that was never listed (%s)", wm, refused)
 	}
 }
+
+// --attempts caps how often a recording VCC keeps serving wrong is tried;
+// each failed attempt is a log line saying how many are left, the run
+// exits 1 naming the recording, and running the range again (VCC fixed)
+// stores it.
+func TestSync_AttemptsAreCappedAndARerunRetriesTheFailure(t *testing.T) {
+	e := newE2E(t, vccsim.Config{Seed: 23, Days: 1, CallsPerDay: 12, FixedRecordingSize: 4000}, "admin")
+	var broken string
+	for _, it := range e.sim.Truth(e.from, e.to, e.cred.ClientID).Interactions {
+		if len(it.Content) > 0 && it.Content[0].ContentKey == "callRecording" {
+			broken = it.GUID
+			break
+		}
+	}
+	if broken == "" {
+		t.Fatal("the simulated day has no recording")
+	}
+	e.sim.SetFaults(vccsim.Faults{Content: map[string]vccsim.Fault{vccsim.ContentFaultKey(broken, "callRecording"): vccsim.FaultShortLength}})
+
+	r := e.syncAll("--attempts", "2")
+	if r.code != 1 || !strings.Contains(r.stdout, broken) {
+		t.Fatalf("exit %d, want 1 naming %s\n%s\n%s", r.code, broken, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "will retry") || !strings.Contains(r.stderr, "attempts_left=1") {
+		t.Errorf("no log line for the first attempt with what is left:\n%s", r.stderr)
+	}
+	if n := strings.Count(r.stderr, "interaction="+broken); n != 2 {
+		t.Errorf("%d log lines name the broken recording, want 2 (one per attempt):\n%s", n, r.stderr)
+	}
+	show := e.run("show", broken, "--json")
+	if show.code != 0 || !strings.Contains(show.stdout, `"failed_attempts": 2`) {
+		t.Errorf("show: exit %d, want failed_attempts 2\n%s%s", show.code, show.stdout, show.stderr)
+	}
+
+	e.sim.SetFaults(vccsim.Faults{})
+	r = e.syncAll()
+	if r.code != 0 {
+		t.Fatalf("the re-run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	e.verify()
+	if show := e.run("show", broken); !strings.Contains(show.stdout, "stored") {
+		t.Errorf("the re-run did not store %s:\n%s", broken, show.stdout)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/config"
 	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/plural"
 )
 
 // openCatalogForReading opens an existing catalog; it never creates one.
@@ -136,7 +137,7 @@ func writeLsTable(w io.Writer, items []lsItem) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%s, %d of %s stored, %s\n", count(len(items), "interaction", "interactions"), stored, count(total, "recording", "recordings"), humanBytes(bytes))
+	_, err := fmt.Fprintf(w, "%s, %d of %s stored, %s\n", plural.Count(len(items), "interaction", "interactions"), stored, plural.Count(total, "recording", "recordings"), humanBytes(bytes))
 	return err
 }
 
@@ -271,7 +272,12 @@ func writeCoverage(w io.Writer, r coverage.Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s\tstats\tshown\tstored\thidden\tnot recorded\tpending\tfailed\t\n", strings.ToUpper(r.By))
 	for _, b := range append(r.Buckets, r.Total) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", b.Key, b.Calls, b.InContent, b.Stored, b.Hidden, b.NotRecorded, b.Pending, b.Failed)
+		// Without Stats data its columns are unknown, not 0.
+		inStats, hidden := strconv.Itoa(b.Calls), strconv.Itoa(b.Hidden)
+		if r.Basis == coverage.BasisContent {
+			inStats, hidden = "-", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t%d\t%d\t\n", b.Key, inStats, b.InContent, b.Stored, hidden, b.NotRecorded, b.Pending, b.Failed)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

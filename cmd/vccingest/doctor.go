@@ -18,6 +18,7 @@ import (
 	"github.com/vccingest/vccingest/internal/config"
 	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/ingest"
+	"github.com/vccingest/vccingest/internal/plural"
 	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/vcc"
 )
@@ -210,12 +211,12 @@ func runDoctor(ctx context.Context, w io.Writer, s config.Settings, client *vcc.
 	switch {
 	case len(d.Gaps) > 0:
 		for _, g := range d.Gaps {
-			warn("permission %q is likely missing: %d of %s (%s) are withheld.\n      evidence: %s\n      fix: in the VCC Admin Portal, give the user who created this API credential %q", g.Permission, g.Hidden, count(calls, "call", "calls"), window, g.Evidence, g.Permission)
+			warn("permission %q is likely missing: %d of %s (%s) are withheld.\n      evidence: %s\n      fix: in the VCC Admin Portal, give the user who created this API credential %q", g.Permission, g.Hidden, plural.Count(calls, "call", "calls"), window, g.Evidence, g.Permission)
 		}
 	case d.Note != "":
 		warn("permissions: %s (%s)", d.Note, window)
 	default:
-		ok("permissions: Content shows every kind of call Stats reports (%s, %s): %q, %q and %q look granted", count(calls, "call", "calls"), window, coverage.PermViewInbound, coverage.PermViewOutbound, coverage.PermAccessGroups)
+		ok("permissions: Content shows every kind of call Stats reports (%s, %s): %q, %q and %q look granted", plural.Count(calls, "call", "calls"), window, coverage.PermViewInbound, coverage.PermViewOutbound, coverage.PermAccessGroups)
 	}
 	return problems
 }

@@ -109,6 +109,29 @@ func TestSync_WithoutStatsScopeStoresWithUnknownDirection(t *testing.T) {
 	if !strings.Contains(r.stdout, "stats") || !strings.Contains(r.stdout, "unknown") {
 		t.Errorf("the summary does not say why direction is unknown:\n%s", r.stdout)
 	}
+	// Coverage counts what Content shows, not "stored 0" beside the stored
+	// recordings, and says why Stats' columns are unknown.
+	if !strings.Contains(r.stdout, "coverage: no Stats data; Content shows") || strings.Contains(r.stdout, " 0 stored") {
+		t.Errorf("the summary's coverage line is not of what Content shows:\n%s", r.stdout)
+	}
+	cov := e.run("coverage", "--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339), "--json")
+	var rep struct {
+		Basis string `json:"basis"`
+		Total struct {
+			Calls  int `json:"calls_in_stats"`
+			Shown  int `json:"shown_by_content"`
+			Stored int `json:"stored"`
+		} `json:"total"`
+		Diagnosis struct {
+			Note string `json:"note"`
+		} `json:"diagnosis"`
+	}
+	if err := json.Unmarshal([]byte(cov.stdout), &rep); cov.code != 0 || err != nil {
+		t.Fatalf("coverage --json: exit %d, %v\n%s%s", cov.code, err, cov.stdout, cov.stderr)
+	}
+	if rep.Basis != "content" || rep.Total.Calls != 0 || rep.Total.Shown == 0 || rep.Total.Stored == 0 || !strings.Contains(rep.Diagnosis.Note, "without the stats scope") {
+		t.Errorf("coverage without Stats: %+v", rep)
+	}
 	sidecars := 0
 	_ = filepath.WalkDir(filepath.Join(e.dataDir, "blobs"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !strings.HasSuffix(path, "interaction.json") {
@@ -140,6 +163,22 @@ func TestSync_WithoutStatsScopeStoresWithUnknownDirection(t *testing.T) {
 		if rs.Scope == vccsim.ScopeStats && rs.Route != vccsim.RouteToken {
 			t.Errorf("a stats call without the stats scope: %+v", rs)
 		}
+	}
+}
+
+// A quiet hour synced with the stats scope is not blamed on a missing scope.
+func TestSync_AnEmptyHourWithStatsDoesNotAskForTheScope(t *testing.T) {
+	e := newE2E(t, vccsim.Config{Seed: 17, Days: 1, CallsPerDay: 15}, "admin")
+	from, to := e.from, e.from.Add(time.Hour)
+	if n := len(e.sim.Truth(from, to, e.cred.ClientID).Interactions); n != 0 {
+		t.Fatalf("the simulated hour %s has %d interactions; the test needs an empty one", from, n)
+	}
+	r := e.run("sync", "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339))
+	if r.code != 0 || !strings.Contains(r.stdout, "coverage: Stats reports 0 calls") {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, "stats scope") {
+		t.Errorf("an empty hour is blamed on the stats scope:\n%s\n%s", r.stdout, r.stderr)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/events"
 	"github.com/vccingest/vccingest/internal/ingest"
+	"github.com/vccingest/vccingest/internal/plural"
 	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/vcc"
 )
@@ -85,7 +86,7 @@ func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog
 	}
 	done := func() { events.CloseAll(sinks); bucket.Close(); closeCat() }
 	eng, err := ingest.New(ingest.Config{
-		Tenant:      &ingest.Tenant{ID: s.Tenant, Region: s.Region, APIBase: apiURL, VCC: client, Events: sinks},
+		Tenant:      &ingest.Tenant{ID: s.Tenant, Region: s.Region, APIBase: apiURL, VCC: client, Attempts: s.Attempts, Events: sinks},
 		EventsWait:  s.EventsWait,
 		Catalog:     cat,
 		Bucket:      bucket,
@@ -146,9 +147,9 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 	printReport(stdout, rep)
 	switch {
 	case len(rep.Unlisted) > 0:
-		return &exitError{code: 1, err: fmt.Errorf("%s could not be listed and %s failed for good (listed above); run the same range again to retry", count(len(rep.Unlisted), "window", "windows"), count(len(rep.Failures), "recording", "recordings"))}
+		return &exitError{code: 1, err: fmt.Errorf("%s could not be listed and %s failed for good (listed above); run the same range again to retry", plural.Count(len(rep.Unlisted), "window", "windows"), plural.Count(len(rep.Failures), "recording", "recordings"))}
 	case len(rep.Failures) > 0:
-		return &exitError{code: 1, err: fmt.Errorf("%s failed for good (listed above); run the same range again to retry them", count(len(rep.Failures), "recording", "recordings"))}
+		return &exitError{code: 1, err: fmt.Errorf("%s failed for good (listed above); run the same range again to retry them", plural.Count(len(rep.Failures), "recording", "recordings"))}
 	}
 	return nil
 }
@@ -165,7 +166,7 @@ func classify(err error) error {
 
 func printReport(w io.Writer, rep *ingest.Report) {
 	p := rep.Progress
-	fmt.Fprintf(w, "synced %s to %s (%s) in %s\n", rep.Range.From.Format(time.RFC3339), rep.Range.To.Format(time.RFC3339), count(rep.Windows, "window", "windows"), rep.Elapsed.Round(100*time.Millisecond))
+	fmt.Fprintf(w, "synced %s to %s (%s) in %s\n", rep.Range.From.Format(time.RFC3339), rep.Range.To.Format(time.RFC3339), plural.Count(rep.Windows, "window", "windows"), rep.Elapsed.Round(100*time.Millisecond))
 	fmt.Fprintf(w, "  interactions seen:   %d\n", p.Interactions)
 	fmt.Fprintf(w, "  recordings stored:   %d new, %d already stored\n", rep.Stored, p.RecordingsSkipped)
 	fmt.Fprintf(w, "  bytes downloaded:    %s\n", humanBytes(p.BytesDownloaded))
@@ -189,7 +190,7 @@ func printReport(w io.Writer, rep *ingest.Report) {
 		}
 	}
 	if rep.NotDue > 0 {
-		fmt.Fprintf(w, "  not due yet:         %s end less than the settle time ago or later; they stay planned, and a later run syncs them\n", count(rep.NotDue, "window", "windows"))
+		fmt.Fprintf(w, "  not due yet:         %s end less than the settle time ago or later; they stay planned, and a later run syncs them\n", plural.Count(rep.NotDue, "window", "windows"))
 	}
 	fmt.Fprintf(w, "  %s\n", rep.Coverage.Summary())
 	printBadRecords(w, rep.Coverage.BadRecords)
@@ -197,14 +198,6 @@ func printReport(w io.Writer, rep *ingest.Report) {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
 	printGaps(w, rep.Coverage.Diagnosis)
-}
-
-// count says n of a noun: "1 window", "2 windows".
-func count(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 // timeOrEmpty formats t, or "" if it is zero.
@@ -228,7 +221,7 @@ func orDefault(v, d string) string {
 // printGaps warns loudly about each likely missing feature permission.
 func printGaps(w io.Writer, d coverage.Diagnosis) {
 	for _, g := range d.Gaps {
-		fmt.Fprintf(w, "WARNING: VCC silently withheld %s: the credential's user likely lacks the feature permission %q.\n", count(g.Hidden, "call", "calls"), g.Permission)
+		fmt.Fprintf(w, "WARNING: VCC silently withheld %s: the credential's user likely lacks the feature permission %q.\n", plural.Count(g.Hidden, "call", "calls"), g.Permission)
 		fmt.Fprintf(w, "         evidence: %s\n", g.Evidence)
 		fmt.Fprintf(w, "         fix: in the VCC Admin Portal, give the user who created the API credential %q, then sync again (the lookback re-scans recent days; use --from/--to for older ones)\n", g.Permission)
 	}

@@ -12,7 +12,9 @@ func (q querier) UpsertWindow(ctx context.Context, tenant string, start, end tim
 	return wrap(err, "save window")
 }
 
-// MarkWindowDiscovered records that a window's discovery finished.
+// MarkWindowDiscovered records that a window's discovery finished, with how
+// many interactions Content listed and how many rows Stats did: statsRows
+// is NoStats when Stats was not asked (the credential lacks the scope).
 func (q querier) MarkWindowDiscovered(ctx context.Context, tenant string, start, end time.Time, interactions, statsRows int) error {
 	now := ts(time.Now())
 	_, err := q.exec(ctx, `INSERT INTO sync_windows (tenant, start_at, end_at, status, interactions, stats_rows, discoveries, discovered_at, updated_at)
@@ -24,6 +26,20 @@ func (q querier) MarkWindowDiscovered(ctx context.Context, tenant string, start,
 			last_error = ''`,
 		tenant, ts(start), ts(end), interactions, statsRows, now, now)
 	return wrap(err, "mark window discovered")
+}
+
+// NoStats is the statsRows of a window listed without asking Stats.
+const NoStats = -1
+
+// StatsListed reports whether Stats was asked for any listed window that
+// overlaps [from, to): if not, a range without Stats rows says nothing of
+// what happened in it.
+func (q querier) StatsListed(ctx context.Context, tenant string, from, to time.Time) (bool, error) {
+	var n int
+	err := q.queryRow(ctx, `SELECT COUNT(*) FROM sync_windows
+		WHERE tenant = ? AND status IN ('discovered', 'synced') AND stats_rows >= 0 AND start_at < ? AND end_at > ?`,
+		tenant, ts(to), ts(from)).Scan(&n)
+	return n > 0, wrap(err, "read which windows Stats was asked for")
 }
 
 // MarkWindowFailed records why a window's listing failed for good; the

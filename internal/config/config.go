@@ -34,6 +34,7 @@ type Settings struct {
 	Bucket            string // URL; empty means file:// in DataDir
 	From, To          time.Time
 	Downloads         int
+	Attempts          int // download attempts per recording before it is failed for good
 	Window            time.Duration
 	Lookback          time.Duration
 	Settle            time.Duration
@@ -46,6 +47,10 @@ type Settings struct {
 	EventsWait        time.Duration // how long sync waits for its events
 }
 
+// DefaultAttempts is how many times a recording's download is tried before
+// it is failed for good, unless the attempts setting says otherwise.
+const DefaultAttempts = 12
+
 // Defaults returns the settings every source starts from.
 func Defaults() Settings {
 	return Settings{
@@ -53,6 +58,7 @@ func Defaults() Settings {
 		Region:            "nam",
 		DataDir:           "./vccingest-data",
 		Downloads:         8,
+		Attempts:          DefaultAttempts,
 		Window:            time.Hour,
 		Lookback:          24 * time.Hour,
 		Settle:            15 * time.Minute,
@@ -133,6 +139,30 @@ func str(p func(*Settings) *string) accessor {
 	}
 }
 
+func wholeNumber(p func(*Settings) *int) accessor {
+	return accessor{
+		set: func(s *Settings, v string) error {
+			n, err := parseWhole(v)
+			if err != nil {
+				return err
+			}
+			*p(s) = n
+			return nil
+		},
+		get:  func(s Settings) string { return strconv.Itoa(*p(&s)) },
+		kind: "number",
+	}
+}
+
+// parseWhole reads a whole-number setting.
+func parseWhole(v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a whole number", v)
+	}
+	return n, nil
+}
+
 func dur(p func(*Settings) *time.Duration) accessor {
 	return accessor{
 		set: func(s *Settings, v string) error {
@@ -186,18 +216,8 @@ func Fields() []Field {
 		field("bucket", "bucket URL (default file://<data-dir>/blobs)", str(func(s *Settings) *string { return &s.Bucket })),
 		field("from", "start of an explicit range (RFC 3339 or YYYY-MM-DD, UTC); default: watermark minus lookback", timestamp(func(s *Settings) *time.Time { return &s.From })),
 		field("to", "end of an explicit range (exclusive); default: now minus settle", timestamp(func(s *Settings) *time.Time { return &s.To })),
-		field("downloads", "concurrent recording downloads, of the tenant across all workers", accessor{
-			set: func(s *Settings, v string) error {
-				n, err := strconv.Atoi(v)
-				if err != nil {
-					return fmt.Errorf("%q is not a whole number", v)
-				}
-				s.Downloads = n
-				return nil
-			},
-			get:  func(s Settings) string { return strconv.Itoa(s.Downloads) },
-			kind: "number",
-		}),
+		field("downloads", "concurrent recording downloads, of the tenant across all workers", wholeNumber(func(s *Settings) *int { return &s.Downloads })),
+		field("attempts", "download attempts per recording before it is failed for good (each attempt resumes a broken transfer several times); a later run over its range tries a failed recording again", wholeNumber(func(s *Settings) *int { return &s.Attempts })),
 		field("window", "size of one sync window", dur(func(s *Settings) *time.Duration { return &s.Window })),
 		field("lookback", "how far back each incremental run re-scans for late content", dur(func(s *Settings) *time.Duration { return &s.Lookback })),
 		field("settle", "how long after a call ends before its window is synced", dur(func(s *Settings) *time.Duration { return &s.Settle })),
@@ -408,6 +428,9 @@ func (s Settings) Validate() error {
 	}
 	if s.Downloads < 1 || s.Downloads > 256 {
 		bad("downloads", "%d is out of range; use 1 to 256", s.Downloads)
+	}
+	if s.Attempts < 1 || s.Attempts > 100 {
+		bad("attempts", "%d is out of range; use 1 to 100", s.Attempts)
 	}
 	if s.Window < time.Minute || s.Window > 24*time.Hour {
 		bad("window", "%s is out of range; use 1m to 24h", FormatDuration(s.Window))

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +47,7 @@ type ServeTenant struct {
 	Settle            time.Duration
 	RequestsPerMinute float64 // the tenant's VCC budget, all APIs and processes
 	Downloads         int
+	Attempts          int      // download attempts per recording
 	Events            []string // the tenant's event sinks; none: the service's
 	EventsSecretRef   string
 	Line              int // where it starts in the file, for messages
@@ -59,7 +59,7 @@ func (t ServeTenant) Settings(s Serve) Settings {
 	return Settings{
 		Tenant: t.ID, Region: t.Region, ClientID: t.ClientID, ClientSecretRef: t.ClientSecretRef,
 		APIURL: t.APIURL, AuthURL: t.AuthURL, DataDir: s.DataDir, Catalog: s.Catalog, Bucket: orString(t.Bucket, s.Bucket),
-		Downloads: t.Downloads, Window: t.Window, Lookback: t.Lookback, Settle: t.Settle,
+		Downloads: t.Downloads, Attempts: t.Attempts, Window: t.Window, Lookback: t.Lookback, Settle: t.Settle,
 		RescueAfter: s.RescueAfter, RequestsPerMinute: t.RequestsPerMinute, LogFormat: "text", LogLevel: s.LogLevel,
 		Events: t.events(s), EventsSecretRef: orString(t.EventsSecretRef, s.EventsSecretRef),
 	}
@@ -182,7 +182,7 @@ func ParseServe(doc []byte) (Serve, error) {
 func parseTenant(n *yaml.Node) (ServeTenant, error) {
 	d := Defaults()
 	t := ServeTenant{Region: d.Region, Interval: 15 * time.Minute, Window: d.Window, Lookback: d.Lookback, Settle: d.Settle,
-		RequestsPerMinute: d.RequestsPerMinute, Downloads: d.Downloads, Line: n.Line}
+		RequestsPerMinute: d.RequestsPerMinute, Downloads: d.Downloads, Attempts: d.Attempts, Line: n.Line}
 	fields := map[string]func(*yaml.Node) error{
 		"id":                scalar(func(v string) error { t.ID = v; return nil }),
 		"region":            scalar(func(v string) error { t.Region = v; return nil }),
@@ -205,14 +205,8 @@ func parseTenant(n *yaml.Node) (ServeTenant, error) {
 			t.RequestsPerMinute = f
 			return nil
 		}),
-		"downloads": scalar(func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return fmt.Errorf("%q is not a whole number", v)
-			}
-			t.Downloads = n
-			return nil
-		}),
+		"downloads": scalar(wholeInto(&t.Downloads)),
+		"attempts":  scalar(wholeInto(&t.Attempts)),
 	}
 	if err := mapping(n, fields); err != nil {
 		return ServeTenant{}, fmt.Errorf("tenant at line %d: %w", n.Line, err)
@@ -264,6 +258,17 @@ func scalar(set func(string) error) func(*yaml.Node) error {
 			return errors.New("expected a single value")
 		}
 		return set(n.Value)
+	}
+}
+
+func wholeInto(n *int) func(string) error {
+	return func(v string) error {
+		x, err := parseWhole(v)
+		if err != nil {
+			return err
+		}
+		*n = x
+		return nil
 	}
 }
 

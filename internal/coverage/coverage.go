@@ -33,6 +33,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vccingest/vccingest/internal/plural"
 )
 
 // The feature permissions, as VCC's Admin Portal names them.
@@ -135,7 +137,9 @@ func Diagnose(calls []Call) Diagnosis {
 		}
 	}
 	if stats == 0 {
-		d.Note = "no Stats data for this range, so what VCC withheld cannot be measured (the stats scope is needed)"
+		if shown := len(calls); shown > 0 {
+			d.Note = fmt.Sprintf("Stats reports none of the %d calls Content shows (yet), so what VCC withheld cannot be measured", shown)
+		}
 		return d
 	}
 	visible := 0
@@ -261,6 +265,16 @@ type Failure struct {
 	Error string `json:"error"`
 }
 
+// The bases of a report's counts.
+const (
+	// BasisStats: the calls Stats reports, each with its cause.
+	BasisStats = "stats"
+	// BasisContent: no call in the range is in Stats (no stats scope, or
+	// Stats has none yet), so the counts are of the calls Content shows;
+	// what VCC withheld cannot be measured.
+	BasisContent = "content"
+)
+
 // Report is coverage of a range, bucketed.
 type Report struct {
 	// Tenant, From and To say what the report covers: the calls of the
@@ -269,6 +283,7 @@ type Report struct {
 	From      time.Time `json:"from,omitzero"`
 	To        time.Time `json:"to,omitzero"`
 	By        string    `json:"by"`
+	Basis     string    `json:"basis"` // BasisStats or BasisContent
 	Buckets   []Bucket  `json:"buckets"`
 	Total     Bucket    `json:"total"`
 	Diagnosis Diagnosis `json:"diagnosis"`
@@ -296,7 +311,7 @@ func Build(calls []Call, by string, lookback time.Duration) (Report, error) {
 		return Report{}, err
 	}
 	d := Diagnose(calls)
-	r := Report{By: by, Diagnosis: d, Total: Bucket{Key: "total"}, Buckets: []Bucket{}}
+	r := Report{By: by, Basis: basis(calls), Diagnosis: d, Total: Bucket{Key: "total"}, Buckets: []Bucket{}}
 	if r.Diagnosis.Gaps == nil {
 		r.Diagnosis.Gaps = []Gap{} // [] in JSON, not null
 	}
@@ -309,7 +324,7 @@ func Build(calls []Call, by string, lookback time.Duration) (Report, error) {
 			buckets[k] = b
 		}
 		for _, b := range []*Bucket{b, &r.Total} {
-			add(b, c, d, lookback)
+			add(b, c, d, lookback, r.Basis)
 		}
 		if c.Failed > 0 {
 			r.Failures = append(r.Failures, Failure{GUID: c.GUID, Error: c.LastError})
@@ -322,15 +337,33 @@ func Build(calls []Call, by string, lookback time.Duration) (Report, error) {
 	return r, nil
 }
 
-func add(b *Bucket, c Call, d Diagnosis, lookback time.Duration) {
+// basis is BasisContent when no call is in Stats and some are in Content.
+func basis(calls []Call) string {
+	shown := false
+	for _, c := range calls {
+		if c.InStats {
+			return BasisStats
+		}
+		shown = shown || c.InContent
+	}
+	if shown {
+		return BasisContent
+	}
+	return BasisStats
+}
+
+func add(b *Bucket, c Call, d Diagnosis, lookback time.Duration, basis string) {
 	if c.InContent {
 		b.InContent++
 	}
 	if !c.InStats {
 		b.ContentOnly++
-		return
+		if basis != BasisContent {
+			return
+		}
+	} else {
+		b.Calls++
 	}
-	b.Calls++
 	switch Classify(c, d, lookback) {
 	case CauseStored:
 		b.Stored++
@@ -362,10 +395,10 @@ func keyFunc(by string) (func(Call) string, error) {
 // Summary is a one-line summary of the total.
 func (r Report) Summary() string {
 	t := r.Total
-	calls := "calls"
-	if t.Calls == 1 {
-		calls = "call"
+	if r.Basis == BasisContent {
+		return fmt.Sprintf("coverage: no Stats data; Content shows %s: %d stored, %d not recorded, %d pending, %d failed",
+			plural.Count(t.InContent, "call", "calls"), t.Stored, t.NotRecorded, t.Pending, t.Failed)
 	}
-	return fmt.Sprintf("coverage: Stats reports %d %s: %d stored, %d hidden by a permission, %d not recorded, %d pending, %d failed",
-		t.Calls, calls, t.Stored, t.Hidden, t.NotRecorded, t.Pending, t.Failed)
+	return fmt.Sprintf("coverage: Stats reports %s: %d stored, %d hidden by a permission, %d not recorded, %d pending, %d failed",
+		plural.Count(t.Calls, "call", "calls"), t.Stored, t.Hidden, t.NotRecorded, t.Pending, t.Failed)
 }

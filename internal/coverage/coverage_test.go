@@ -47,7 +47,8 @@ func TestDiagnose(t *testing.T) {
 		{"both directions, internal visible", calls(10, 0, func(d, _ string) bool { return d != "internal" }), []string{PermViewInbound, PermViewOutbound}, ""},
 		{"too few calls to judge", calls(1, 0, func(d, _ string) bool { return d == "outbound" }), nil, ""},
 		{"nothing visible", calls(10, 0, func(string, string) bool { return true }), nil, "showed none"},
-		{"no stats", []Call{{GUID: "g", InContent: true}}, nil, "no Stats data"},
+		{"no stats for calls Content shows", []Call{{GUID: "g", InContent: true}}, nil, "Stats reports none of the 1 calls Content shows"},
+		{"an empty range", nil, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := Diagnose(tc.calls)
@@ -103,6 +104,34 @@ func TestBuildReconciles(t *testing.T) {
 	}
 	if _, err := Build(cs, "weekday", 0); err == nil || !strings.Contains(err.Error(), "day, agent, group, direction") {
 		t.Errorf("bad --by: %v", err)
+	}
+}
+
+// Without Stats data the counts are of the calls Content shows, so a
+// stats-less credential's stored recordings are not reported as 0 stored.
+func TestBuild_WithoutStatsCountsWhatContentShows(t *testing.T) {
+	cs := []Call{
+		{GUID: "a", Start: t0, InContent: true, Recordings: 1, Stored: 1},
+		{GUID: "b", Start: t0, InContent: true, Recordings: 1, Stored: 1},
+		{GUID: "c", Start: t0, InContent: true, Recordings: 1, Failed: 1, LastError: "boom"},
+		{GUID: "d", Start: t0, InContent: true}, // a transcript only
+	}
+	r, err := Build(cs, "day", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := r.Total
+	if r.Basis != BasisContent || tot.Calls != 0 || tot.InContent != 4 || tot.Stored != 2 || tot.Failed != 1 || tot.NotRecorded != 1 || tot.ContentOnly != 4 {
+		t.Errorf("basis %q, total %+v", r.Basis, tot)
+	}
+	if got, want := r.Summary(), "coverage: no Stats data; Content shows 4 calls: 2 stored, 1 not recorded, 0 pending, 1 failed"; got != want {
+		t.Errorf("Summary() = %q, want %q", got, want)
+	}
+	// One call in Stats: the report is of Stats again, content-only calls
+	// aside.
+	cs = append(cs, Call{GUID: "e", Start: t0, InStats: true, InContent: true, Recordings: 1, Stored: 1})
+	if r, _ := Build(cs, "day", time.Hour); r.Basis != BasisStats || r.Total.Calls != 1 || r.Total.Stored != 1 {
+		t.Errorf("with a Stats call: basis %q, total %+v", r.Basis, r.Total)
 	}
 }
 

@@ -43,6 +43,15 @@ func FromCatalog(ctx context.Context, cat *catalog.Catalog, tenant string, from,
 		rep.BadRecords = append(rep.BadRecords, BadRecord{API: b.API, Window: b.WindowStart, RecordID: b.RecordID, Problem: b.Problem})
 	}
 	rep.Tenant, rep.From, rep.To = tenant, from.UTC(), to.UTC()
+	if rep.Total.Calls == 0 && rep.Total.ContentOnly > 0 {
+		listed, err := cat.StatsListed(ctx, tenant, from, to)
+		if err != nil {
+			return Report{}, err
+		}
+		if !listed {
+			rep.Diagnosis.Note = "no Stats data: the range was synced without the stats scope, so what VCC withheld cannot be measured; the counts are of the calls Content shows (give the credential the stats scope, then sync the range again)"
+		}
+	}
 	return rep, nil
 }
 

@@ -35,6 +35,11 @@ type Tenant struct {
 	// from Config.Bucket when nil.
 	Bucket *blobstore.Bucket
 
+	// Attempts is how many times each recording's download is tried before
+	// it is failed for good; 0 means FetchArgs' default. The process that
+	// lists a window sets it for the window's recordings.
+	Attempts int
+
 	// Events are the sinks that hear of each recording stored or failed
 	// for good (see events.go); none: no events.
 	Events []*events.Sink
@@ -71,7 +76,7 @@ func (t *Tenant) discoverOpts() *river.InsertOpts {
 
 func (t *Tenant) downloadOpts() *river.InsertOpts {
 	_, q := t.Queues()
-	return &river.InsertOpts{Queue: q}
+	return &river.InsertOpts{Queue: q, MaxAttempts: t.Attempts}
 }
 
 // Config wires a pipeline to its catalog, bucket and tenant.

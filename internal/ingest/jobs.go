@@ -155,7 +155,11 @@ func (w *discoverWorker) discover(ctx context.Context, t *Tenant, win Window) er
 	if err := w.p.noteBad(ctx, t, "content", win, bad); err != nil {
 		return err
 	}
-	if err := w.p.cat.MarkWindowDiscovered(ctx, t.ID, win.Start, win.End, seen, len(stats)); err != nil {
+	statsRows := len(stats)
+	if !withStats {
+		statsRows = catalog.NoStats
+	}
+	if err := w.p.cat.MarkWindowDiscovered(ctx, t.ID, win.Start, win.End, seen, statsRows); err != nil {
 		return err
 	}
 	w.p.progress.WindowsDone.Add(1)

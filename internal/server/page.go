@@ -2,6 +2,7 @@ package server
 
 import (
 	"embed"
+	"github.com/vccingest/vccingest/internal/plural"
 	"html/template"
 	"net/http"
 	"time"
@@ -23,7 +24,7 @@ var statusTmpl = template.Must(template.New("status.html").Funcs(template.FuncMa
 	"chart":  dayChart,
 	"ptr":    func(v float64) *float64 { return &v },
 	"int":    func(v int64) int { return int(v) },
-	"plural": func(n int, one, many string) string { return plural(n, one, many) },
+	"plural": plural.Word,
 }).ParseFS(templates, "templates/status.html"))
 
 // pageTenant is one tenant on the status page.

@@ -10,6 +10,7 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/ingest"
+	"github.com/vccingest/vccingest/internal/plural"
 )
 
 // TenantStatus is what the service knows of one tenant.
@@ -213,24 +214,16 @@ func degraded(st TenantStatus) []string {
 	var out []string
 	if c := st.Coverage; c != nil {
 		if c.Total.Hidden > 0 {
-			out = append(out, fmt.Sprintf("%d of %d %s hidden by a permission of the credential's user", c.Total.Hidden, c.Total.Calls, plural(c.Total.Calls, "call", "calls")))
+			out = append(out, fmt.Sprintf("%d of %d %s hidden by a permission of the credential's user", c.Total.Hidden, c.Total.Calls, plural.Word(c.Total.Calls, "call", "calls")))
 		}
 		if c.Total.Failed > 0 {
-			out = append(out, fmt.Sprintf("%d %s with a recording failed for good", c.Total.Failed, plural(c.Total.Failed, "call", "calls")))
+			out = append(out, plural.Count(c.Total.Failed, "call", "calls")+" with a recording failed for good")
 		}
 	}
 	if st.FailedWindows > 0 {
-		out = append(out, fmt.Sprintf("%d %s could not be listed", st.FailedWindows, plural(st.FailedWindows, "window", "windows")))
+		out = append(out, plural.Count(st.FailedWindows, "window", "windows")+" could not be listed")
 	}
 	return out
-}
-
-// plural picks the word for n.
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // QueueKey is a tenant's jobs of one kind.
