@@ -330,8 +330,9 @@ func probeDataDir(dir string) error {
 
 func newCoverageCmd() *cobra.Command {
 	var (
-		by     string
-		asJSON bool
+		by         string
+		asJSON     bool
+		allTenants bool
 	)
 	cmd := &cobra.Command{
 		Use:   "coverage",
@@ -340,14 +341,17 @@ func newCoverageCmd() *cobra.Command {
 per day, agent, group or direction, how many calls Stats reports, how many the
 Content API showed, how many are stored, and for every missing call one cause:
 hidden by a permission (which), not recorded, pending (VCC may still publish it,
-or downloads still to do), or failed for good (why).
+or downloads still to do), or failed for good (why). Without Stats data (a
+credential without the stats scope) the counts are of the calls Content showed.
 
-Without --from/--to it covers the last 7 days.`,
+Without --from/--to it covers the last 7 days. --all-tenants reports each
+tenant of the catalog in turn (with --json, a list of reports).`,
 		Example: `  vccingest coverage --by group
-  vccingest coverage --from 2024-03-01 --to 2024-03-08 --json`,
+  vccingest coverage --from 2024-03-01 --to 2024-03-08 --json
+  vccingest coverage --config serve.yaml --all-tenants`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return readCatalog(cmd, true, func(ctx context.Context, s config.Settings, cat *catalog.Catalog) error {
+			return readCatalog(cmd, !allTenants, func(ctx context.Context, s config.Settings, cat *catalog.Catalog) error {
 				from, to := s.From, s.To
 				if to.IsZero() {
 					to = time.Now().UTC()
@@ -355,19 +359,53 @@ Without --from/--to it covers the last 7 days.`,
 				if from.IsZero() {
 					from = to.AddDate(0, 0, -7)
 				}
-				rep, err := coverage.FromCatalog(ctx, cat, s.Tenant, from, to, by, s.Lookback)
-				if err != nil {
-					return &exitError{code: 2, err: err}
+				tenants := []string{s.Tenant}
+				if allTenants {
+					all, err := cat.Tenants(ctx)
+					if err != nil {
+						return err
+					}
+					tenants = tenants[:0]
+					for _, t := range all {
+						tenants = append(tenants, t.ID)
+					}
 				}
-				if asJSON {
-					return writeJSON(cmd.OutOrStdout(), rep)
+				reps := []coverage.Report{}
+				for _, tenant := range tenants {
+					rep, err := coverage.FromCatalog(ctx, cat, tenant, from, to, by, s.Lookback)
+					if err != nil {
+						return &exitError{code: 2, err: err}
+					}
+					reps = append(reps, rep)
 				}
-				return writeCoverage(cmd.OutOrStdout(), rep)
+				w := cmd.OutOrStdout()
+				switch {
+				case asJSON && allTenants:
+					return writeJSON(w, reps)
+				case asJSON:
+					return writeJSON(w, reps[0])
+				}
+				for i, rep := range reps {
+					if allTenants {
+						if i > 0 {
+							fmt.Fprintln(w)
+						}
+						fmt.Fprintf(w, "tenant %s, %s to %s\n", printable(rep.Tenant), rep.From.Format(time.RFC3339), rep.To.Format(time.RFC3339))
+					}
+					if err := writeCoverage(w, rep); err != nil {
+						return err
+					}
+				}
+				if allTenants && len(reps) == 0 {
+					fmt.Fprintln(w, "the catalog holds no tenant yet")
+				}
+				return nil
 			})
 		},
 	}
 	addSettingsFlags(cmd, catalogSettings, rangeSettings, []string{"lookback"})
 	cmd.Flags().StringVar(&by, "by", "day", "bucket by day, agent, group or direction")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&allTenants, "all-tenants", false, "report every tenant of the catalog (--tenant is ignored)")
 	return cmd
 }

@@ -298,6 +298,17 @@ func TestLsAndShow(t *testing.T) {
 			t.Errorf("%s --tenant nosuch: exit %d, %q; want 2 naming the tenants there are", cmd, r.code, r.stderr)
 		}
 	}
+	// --all-tenants reports each tenant there is, whatever --tenant says.
+	r = e.run("coverage", "--all-tenants", "--tenant", "nosuch", "--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339), "--json")
+	var reps []struct {
+		Tenant string `json:"tenant"`
+		Total  struct {
+			Stored int `json:"stored"`
+		} `json:"total"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &reps); r.code != 0 || err != nil || len(reps) != 1 || reps[0].Tenant != "default" || reps[0].Total.Stored == 0 {
+		t.Errorf("coverage --all-tenants --json: exit %d, %v, %+v\n%s", r.code, err, reps, r.stderr)
+	}
 	if r := e.run("show", "no-such-interaction"); r.code != 1 || !strings.Contains(r.stderr, "not in the catalog") {
 		t.Errorf("show unknown: exit %d %q", r.code, r.stderr)
 	}
