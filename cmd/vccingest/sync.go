@@ -190,7 +190,7 @@ func printReport(w io.Writer, rep *ingest.Report) {
 		}
 	}
 	if rep.NotDue > 0 {
-		fmt.Fprintf(w, "  not due yet:         %s end less than the settle time ago or later; they stay planned, and a later run syncs them\n", plural.Count(rep.NotDue, "window", "windows"))
+		fmt.Fprintf(w, "  not due yet:         %s, ending less than the settle time ago or later: planned for a later run\n", plural.Count(rep.NotDue, "window", "windows"))
 	}
 	fmt.Fprintf(w, "  %s\n", rep.Coverage.Summary())
 	printBadRecords(w, rep.Coverage.BadRecords)
