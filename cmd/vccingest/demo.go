@@ -6,9 +6,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vccingest/vccingest/internal/config"
 	"github.com/vccingest/vccingest/internal/secret"
 	"github.com/vccingest/vccingest/internal/vccsim"
 )
+
+// demoRequestsPerMinute is the demo's budget unless one is set.
+const demoRequestsPerMinute = 3000
 
 func newDemoCmd() *cobra.Command {
 	var (
@@ -59,6 +63,13 @@ summary shows how vccingest finds and explains what VCC silently withholds.
 				return &exitError{code: 2, err: fmt.Errorf("--credential %q: the simulator has no such credential", credential)}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "VCC simulator on %s (seed %d, %d days × %d calls, credential %q)\n", sim.URL, seed, days, callsPerDay, cred.Name)
+			if s.RequestsPerMinute == config.DefaultRequestsPerMinute {
+				// VCC's fair-usage budget would make a newcomer wait
+				// minutes on a simulator that has none.
+				s.RequestsPerMinute = demoRequestsPerMinute
+				fmt.Fprintf(cmd.OutOrStdout(), "pacing at %d VCC requests a minute: the simulator has no fair-usage limit (against VCC the default is %d; --requests-per-minute sets it)\n",
+					demoRequestsPerMinute, config.DefaultRequestsPerMinute)
+			}
 
 			s.Region, s.APIURL, s.AuthURL = "nam", sim.APIURL(), sim.AuthURL()
 			s.ClientID = cred.ClientID
