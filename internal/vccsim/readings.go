@@ -67,6 +67,65 @@ func AllReadings() []Readings {
 	return out
 }
 
+// PairwiseReadings is a covering set of AllReadings: every value of each
+// switch beside every value of every other switch at least once (all pairs),
+// the defaults first, in a handful of combinations instead of 48. It suits
+// a suite too slow to run every combination; a fast one should take them
+// all.
+func PairwiseReadings() []Readings {
+	all := AllReadings()
+	uncovered := map[string]bool{}
+	for _, r := range all {
+		for _, p := range r.pairs() {
+			uncovered[p] = true
+		}
+	}
+	out := []Readings{}
+	take := func(r Readings) {
+		out = append(out, r)
+		for _, p := range r.pairs() {
+			delete(uncovered, p)
+		}
+	}
+	take(all[0])
+	for len(uncovered) > 0 {
+		best, gain := Readings{}, -1
+		for _, r := range all {
+			n := 0
+			for _, p := range r.pairs() {
+				if uncovered[p] {
+					n++
+				}
+			}
+			if n > gain {
+				best, gain = r, n
+			}
+		}
+		take(best)
+	}
+	return out
+}
+
+// values names the value of each switch, one string per switch.
+func (r Readings) values() []string {
+	return []string{
+		fmt.Sprint("end=", r.EndInclusive), fmt.Sprint("hidden=", r.HiddenStatus), "users=" + r.UsersEnvelope,
+		fmt.Sprint("zero=", r.UsersZeroBasedPages), fmt.Sprint("empty=", r.EmptySearch204), fmt.Sprint("octet=", r.OctetStreamDownloads),
+	}
+}
+
+// pairs names each pair of switch values the combination holds.
+func (r Readings) pairs() []string {
+	v := r.values()
+	var out []string
+	for i := range v {
+		for j := i + 1; j < len(v); j++ {
+			out = append(out, v[i]+"&"+v[j])
+		}
+	}
+	return out
+}
+
 // String is a short label, safe as a test name, e.g.
 // "end=excl,hidden=404,users=users,base=1,empty=200,media=typed".
 func (r Readings) String() string {

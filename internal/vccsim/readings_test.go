@@ -50,3 +50,30 @@ func TestAllReadings(t *testing.T) {
 		}
 	}
 }
+
+// PairwiseReadings covers every pair of switch values that AllReadings
+// holds, in far fewer combinations.
+func TestPairwiseReadings(t *testing.T) {
+	want := map[string]bool{}
+	for _, r := range AllReadings() {
+		for _, p := range r.pairs() {
+			want[p] = true
+		}
+	}
+	cover := PairwiseReadings()
+	got := map[string]bool{}
+	for _, r := range cover {
+		for _, p := range r.pairs() {
+			got[p] = true
+		}
+	}
+	for p := range want {
+		if !got[p] {
+			t.Errorf("pair %s is not covered", p)
+		}
+	}
+	if len(cover) > 10 || cover[0] != (Readings{}) {
+		t.Errorf("%d combinations, the first %+v; want at most 10, the defaults first", len(cover), cover[0])
+	}
+	t.Logf("%d combinations cover the %d pairs", len(cover), len(want))
+}
