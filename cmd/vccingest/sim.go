@@ -31,8 +31,9 @@ account's credentials and the URLs to point vccingest (or anything else) at.
 
 It is strict: every documented rule is enforced with the documented error.
 Where the VCC docs leave a point open, the --end-inclusive, --hidden-status,
---users-envelope, --users-zero-based and --empty-204 flags choose the reading
-(defaults: end exclusive, 404, "users", 1-based, 200).
+--users-envelope, --users-zero-based, --empty-204 and --octet-stream flags
+choose the reading
+(defaults: end exclusive, 404, "users", 1-based, 200, typed downloads).
 
 Ground truth and counters are served outside the VCC paths:
   GET  /_sim/truth?from=…&to=…&client_id=…   what happened and what a credential sees
@@ -79,6 +80,7 @@ Ground truth and counters are served outside the VCC paths:
 	f.StringVar(&readings.UsersEnvelope, "users-envelope", vccsim.EnvelopeUsers, "User Admin list envelope: users, items or bare (open point 8)")
 	f.BoolVar(&readings.UsersZeroBasedPages, "users-zero-based", false, "number User Admin pages from 0 (open point 8; default 1)")
 	f.BoolVar(&readings.EmptySearch204, "empty-204", false, "answer an empty Content search page 204 No Content")
+	f.BoolVar(&readings.OctetStreamDownloads, "octet-stream", false, "serve every download as application/octet-stream instead of its content type")
 	f.IntVar(&accountRPM, "account-rpm", 0, "account-wide fair-usage limit in requests per minute across all APIs (0: none)")
 	return cmd
 }
