@@ -185,7 +185,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 	}
 	rep.Elapsed = time.Since(start)
 	log.Info("run finished", "status", rep.Status, "from", plan.r.From, "to", plan.r.To, "windows", rep.Windows,
-		"interactions", rep.Interactions, "stored", rep.Stored, "failed", len(rep.Failures), "bytes", rep.Bytes, "unlisted", len(rep.Unlisted),
+		"new_interactions", rep.Interactions, "stored", rep.Stored, "failed", len(rep.Failures), "bytes", rep.Bytes, "unlisted", len(rep.Unlisted),
 		"requests", rep.Requests, "watermark", rep.Watermark, "elapsed", rep.Elapsed.Round(time.Millisecond))
 	if rep.Status == catalog.RunInterrupted {
 		return rep, ctx.Err()
