@@ -42,9 +42,14 @@ func openCatalogForReading(ctx context.Context, s config.Settings) (*catalog.Cat
 }
 
 // readCatalog runs fn on the catalog of cmd's settings, opened for
-// reading; with tenant, the catalog must hold the --tenant asked for.
+// reading; with tenant, the catalog must hold the --tenant asked for,
+// without, a serve file's tenants share the catalog and none need be named.
 func readCatalog(cmd *cobra.Command, tenant bool, fn func(ctx context.Context, s config.Settings, cat *catalog.Catalog) error) error {
-	s, err := loadSettings(cmd)
+	load := loadSettingsAnyTenant
+	if tenant {
+		load = loadSettings
+	}
+	s, err := load(cmd)
 	if err != nil {
 		return err
 	}

@@ -400,6 +400,19 @@ func TestServe_TwoTenantsMetricsAndNoSecrets(t *testing.T) {
 	}
 	s.stop()
 	seen.WriteString(s.logs())
+
+	// The CLI reads serve's tenants through the same file: the catalog's
+	// tenants with their counts, and coverage of each, need no --tenant.
+	out, err := exec.Command(binPath, "tenants", "--config", s.file, "--json").CombinedOutput()
+	var listed []tenantItem
+	if err != nil || json.Unmarshal(out, &listed) != nil || len(listed) != 2 || listed[0].ID != "acme" || listed[1].ID != "globex" || listed[0].Stored != int64(ts["acme"].Totals.Stored) {
+		t.Errorf("tenants --config serve.yaml: %v, %+v\n%s", err, listed, out)
+	}
+	out, err = exec.Command(binPath, "coverage", "--config", s.file, "--all-tenants").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "tenant acme,") || !strings.Contains(string(out), "tenant globex,") || !strings.Contains(string(out), "View outbound interaction content") {
+		t.Errorf("coverage --config serve.yaml --all-tenants: %v\n%s", err, out)
+	}
+	seen.Write(out)
 	for _, c := range sim.Credentials() {
 		if bytes.Contains(seen.Bytes(), []byte(c.ClientSecret)) {
 			t.Errorf("the client secret of %s appears in a response or log", c.Name)

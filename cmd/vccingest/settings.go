@@ -61,7 +61,13 @@ func (s *settingValue) Type() string       { return s.kind }
 
 // loadSettings merges defaults, the config file, VCCINGEST_* and the flags
 // the user set. Errors are configuration errors: exit code 2.
-func loadSettings(cmd *cobra.Command) (config.Settings, error) {
+func loadSettings(cmd *cobra.Command) (config.Settings, error) { return load(cmd, false) }
+
+// loadSettingsAnyTenant is loadSettings for a command that reads every
+// tenant's catalog rows: a serve file needs no --tenant.
+func loadSettingsAnyTenant(cmd *cobra.Command) (config.Settings, error) { return load(cmd, true) }
+
+func load(cmd *cobra.Command, anyTenant bool) (config.Settings, error) {
 	flags := map[string]string{}
 	file := os.Getenv("VCCINGEST_CONFIG")
 	settings := map[string]bool{}
@@ -79,7 +85,7 @@ func loadSettings(cmd *cobra.Command) (config.Settings, error) {
 			flags[f.Name] = f.Value.String()
 		}
 	})
-	s, err := config.Load(config.Sources{File: file, LookupEnv: os.LookupEnv, Flags: flags})
+	s, err := config.Load(config.Sources{File: file, LookupEnv: os.LookupEnv, Flags: flags, AnyTenant: anyTenant})
 	if err != nil {
 		return config.Settings{}, &exitError{code: 2, err: fmt.Errorf("configuration: %w", err)}
 	}

@@ -258,6 +258,10 @@ type Sources struct {
 	File      string                      // optional YAML config file
 	LookupEnv func(string) (string, bool) // nil: no environment
 	Flags     map[string]string           // flag name → value, only flags the user set
+	// AnyTenant: the command reads the catalog of every tenant, so a serve
+	// file with several tenants needs no --tenant (the first tenant's
+	// settings, which hold the service's data dir and catalog, stand in).
+	AnyTenant bool
 }
 
 // Load builds Settings from defaults, then the file, the environment and the

@@ -46,7 +46,7 @@ func serveTenantSettings(src Sources) (Settings, error) {
 	ids := make([]string, 0, len(serve.Tenants))
 	for _, t := range serve.Tenants {
 		ids = append(ids, t.ID)
-		if t.ID == want || (want == "" && len(serve.Tenants) == 1) {
+		if t.ID == want || (want == "" && (len(serve.Tenants) == 1 || src.AnyTenant)) {
 			s := t.Settings(serve)
 			s.LogFormat = Defaults().LogFormat // a command's own, not the service's
 			return s, nil

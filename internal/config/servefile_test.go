@@ -31,6 +31,11 @@ func TestLoad_ServeFileGivesATenantsSettings(t *testing.T) {
 			t.Errorf("flags %v: error %v, want %q", tc.flags, err, tc.want)
 		}
 	}
+	// A command over every tenant (tenants, coverage --all-tenants) needs
+	// none named: the service's data dir and catalog are what it reads.
+	if s, err := Load(Sources{File: file, AnyTenant: true}); err != nil || s.DataDir != "/var/lib/vccingest" || s.Tenant != "acme" {
+		t.Errorf("any tenant: %+v, %v", s, err)
+	}
 	one := writeFile(t, "tenants:\n  - id: solo\n    client_id: x\n    client_secret_ref: env:X\n")
 	if s, err := Load(Sources{File: one}); err != nil || s.Tenant != "solo" {
 		t.Errorf("the only tenant of a serve file: %+v, %v", s, err)
