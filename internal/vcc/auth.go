@@ -135,14 +135,14 @@ func (ts *tokenSource) fetch(ctx context.Context) (*oauth2.Token, error) {
 	for attempt := 1; attempt <= c.cfg.MaxAttempts; attempt++ {
 		tok, err := cc.Token(ctx)
 		if err == nil {
-			c.count("token", http.StatusOK, ts.scope)
+			c.count("token", http.StatusOK, ts.scope, "")
 			c.log.Debug("VCC token issued", "scope", ts.scope, "expires_in", time.Until(tok.Expiry).Round(time.Second))
 			return tok, nil
 		}
 		var re *oauth2.RetrieveError
 		switch {
 		case errors.As(err, &re) && re.Response != nil:
-			c.count("token", re.Response.StatusCode, ts.scope)
+			c.count("token", re.Response.StatusCode, ts.scope, "")
 			switch re.ErrorCode {
 			case "invalid_client", "unauthorized_client":
 				if !refreshed && c.refreshSecret(ctx) {
@@ -166,7 +166,7 @@ func (ts *tokenSource) fetch(ctx context.Context) (*oauth2.Token, error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			c.count("token", 0, ts.scope)
+			c.count("token", 0, ts.scope, "")
 			// Network errors carry the token URL, never the form body.
 			last = fmt.Errorf("%w: %v", ErrTokenUnavailable, scrub(err))
 		}

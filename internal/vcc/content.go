@@ -264,7 +264,7 @@ func (c *Client) Interactions(ctx context.Context, start, end time.Time) iter.Se
 			q := url.Values{"start": {isoTime(p[0])}, "end": {isoTime(p[1])}, "limit": {strconv.Itoa(contentPageLimit)}}
 			tokens := map[string]bool{}
 			for n := 1; ; n++ {
-				k := call{api: apiContent, path: []string{"interactions"}, query: q}
+				k := call{api: apiContent, path: []string{"interactions"}, query: q, purpose: PurposeList}
 				if n > maxPages {
 					yield(Interaction{}, fmt.Errorf("VCC content API: GET %s: more than %d pages for one window; stopping (the server may be paging in a loop)", k.logPath(), maxPages))
 					return
@@ -304,7 +304,7 @@ func cloneValues(v url.Values) url.Values {
 // Interaction gets one interaction; ErrNotFound if it has no content or the
 // credential may not see it.
 func (c *Client) Interaction(ctx context.Context, guid string) (Interaction, error) {
-	j, err := getJSON[interactionJSON](ctx, c, call{api: apiContent, path: []string{"interactions", guid}})
+	j, err := getJSON[interactionJSON](ctx, c, call{api: apiContent, path: []string{"interactions", guid}, purpose: PurposeList})
 	if err != nil {
 		return Interaction{}, err
 	}

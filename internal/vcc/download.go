@@ -63,7 +63,7 @@ const resumeOverlap = 4 << 10
 func (c *Client) Open(ctx context.Context, guid string, item ContentItem) (*Content, error) {
 	r := &Content{
 		Size: -1, ctx: ctx, c: c, item: item,
-		k: call{api: apiContent, path: []string{"interactions", guid, "content", item.Key}, header: identity.Clone()},
+		k: call{api: apiContent, path: []string{"interactions", guid, "content", item.Key}, header: identity.Clone(), purpose: PurposeDownload},
 	}
 	if item.Length > 0 {
 		r.Size, r.listed = item.Length, true
@@ -187,8 +187,12 @@ func (r *Content) open() error {
 		k.header.Set("Range", "bytes="+strconv.FormatInt(r.at, 10)+"-")
 	}
 	// The request's own context: the stall watchdog cancels it, not the
-	// caller's.
-	reqCtx, cancel := context.WithCancelCause(r.ctx)
+	// caller's. A resume counts as a request sent again.
+	base := r.ctx
+	if r.resume > 0 {
+		base = asResend(base)
+	}
+	reqCtx, cancel := context.WithCancelCause(base)
 	resp, err := r.c.do(reqCtx, k)
 	if err != nil {
 		cancel(nil)
@@ -361,7 +365,7 @@ func (r *Content) Close() error {
 // downloads meet (an Accept rule, a download permission) shows before the
 // first sync. It returns the content's size if the server said.
 func (c *Client) CheckDownload(ctx context.Context, guid, contentKey string) (size int64, err error) {
-	k := call{api: apiContent, path: []string{"interactions", guid, "content", contentKey}, header: http.Header{"Range": {"bytes=0-0"}, "Accept-Encoding": {"identity"}}}
+	k := call{api: apiContent, path: []string{"interactions", guid, "content", contentKey}, header: http.Header{"Range": {"bytes=0-0"}, "Accept-Encoding": {"identity"}}, purpose: PurposeDownload}
 	resp, err := c.do(ctx, k)
 	if err != nil {
 		return 0, err

@@ -53,6 +53,9 @@ const (
 type budget struct {
 	now func() time.Time // for the backoff; the limiter itself runs on real time
 	lim *rate.Limiter
+	// turn lets one waiting request at a time take a place of lim, the
+	// one of the lowest Priority first.
+	turn turns
 
 	mu     sync.Mutex
 	total  float64   // the tenant's budget, requests per minute; 0: no limit
@@ -131,7 +134,8 @@ func (b *budget) applyLocked(t time.Time) {
 	b.lim.SetLimit(rate.Limit(perMinute / 60))
 }
 
-// wait blocks until a request may be sent, and returns when it may.
+// wait blocks until a request may be sent, and returns when it may. When
+// requests wait, the one of the lowest priority (WithPriority) goes first.
 func (b *budget) wait(ctx context.Context) (time.Time, error) {
 	for {
 		b.mu.Lock()
@@ -146,6 +150,19 @@ func (b *budget) wait(ctx context.Context) (time.Time, error) {
 			return time.Time{}, err
 		}
 	}
+	b.mu.Lock()
+	unlimited := b.share <= 0
+	b.mu.Unlock()
+	if unlimited {
+		return b.now(), nil
+	}
+	// One place of the limiter is promised at a time, to the waiting
+	// request of the lowest priority: a place promised is kept, so the
+	// turn is given back only once the request may go.
+	if err := b.turn.take(ctx, priorityOf(ctx)); err != nil {
+		return time.Time{}, err
+	}
+	defer b.turn.done()
 	// Reserve and sleep rather than Wait: Wait refuses at once a wait past
 	// ctx's deadline, which would fail a job's request that could have
 	// gone out before it. A reservation further off than maxReserve is

@@ -3,9 +3,11 @@ package vcc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -266,5 +268,112 @@ func TestThrottled_ContextEndsTheWait(t *testing.T) {
 	c2 := throttledClient(t, srv2, func(cfg *Config) { cfg.MaxThrottled = 50 * time.Millisecond; cfg.MaxAttempts = 1 })
 	if _, err := c2.User(context.Background(), "u1"); !errors.Is(err, ErrThrottled) || !strings.Contains(err.Error(), "requests_per_minute") {
 		t.Errorf("429s past MaxThrottled: %v", err)
+	}
+}
+
+// When requests wait for the budget, one of a lower Priority goes before
+// every one of a higher Priority that waits with it: high-priority requests
+// that join a queue of low-priority ones go after at most the one low
+// request already promised its place. Requests of one priority keep their
+// order, and a request whose context ends leaves the queue.
+func TestBudget_LowerPriorityFirst(t *testing.T) {
+	b := newBudget(300, time.Now) // one request each 200 ms
+	var mu sync.Mutex
+	type sent struct {
+		name string
+		at   time.Time
+	}
+	var out []sent
+	var returned atomic.Int64
+	var wg sync.WaitGroup
+	send := func(name string, p Priority) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			at, err := b.wait(WithPriority(context.Background(), p))
+			returned.Add(1)
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				return
+			}
+			mu.Lock()
+			out = append(out, sent{name, at})
+			mu.Unlock()
+		}()
+	}
+	// entered counts the requests that reached the queue: sent, waiting,
+	// or holding the turn (never more than have).
+	entered := func(p Priority) (n int64, waiting int) {
+		b.turn.mu.Lock()
+		defer b.turn.mu.Unlock()
+		for _, w := range b.turn.waiting {
+			if w.prio == p {
+				waiting++
+			}
+		}
+		n = returned.Load() + int64(len(b.turn.waiting))
+		if b.turn.busy {
+			n++
+		}
+		return n, waiting
+	}
+	until := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+
+	for i := range 6 {
+		send(fmt.Sprintf("low%d", i), 3)
+		until("the low request to queue", func() bool { n, _ := entered(3); return n >= int64(i+1) })
+	}
+	// A request that gives up leaves the queue and holds up nobody.
+	gone, cancel := context.WithCancel(WithPriority(context.Background(), 1))
+	errc := make(chan error, 1)
+	go func() { _, err := b.wait(gone); errc <- err }()
+	until("the request that gives up to queue", func() bool { _, w := entered(1); return w == 1 })
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a request whose context ended: %v, want context.Canceled", err)
+	}
+	if _, w := entered(1); w != 0 {
+		t.Fatalf("%d cancelled requests still queued", w)
+	}
+	returned.Add(-1) // the cancelled one
+
+	send("high0", 0)
+	until("the first high request to queue", func() bool { _, w := entered(0); return w == 1 })
+	send("high1", 0)
+	until("the high requests to queue", func() bool { _, w := entered(0); return w == 2 })
+	mu.Lock()
+	before := len(out) // lows already sent when the highs joined
+	mu.Unlock()
+	wg.Wait()
+
+	sort.Slice(out, func(i, j int) bool { return out[i].at.Before(out[j].at) })
+	pos := map[string]int{}
+	var order []string
+	for i, s := range out {
+		pos[s.name] = i
+		order = append(order, s.name)
+	}
+	for _, h := range []string{"high0", "high1"} {
+		if pos[h] > before+2 {
+			t.Errorf("%s went out at position %d; %d low requests had gone when it joined, so at most position %d (order %v)", h, pos[h], before, before+2, order)
+		}
+	}
+	if pos["high0"] > pos["high1"] {
+		t.Errorf("requests of one priority out of order: %v", order)
+	}
+	for i := range 5 {
+		if a, b := fmt.Sprintf("low%d", i), fmt.Sprintf("low%d", i+1); pos[a] > pos[b] {
+			t.Errorf("%s went before %s: %v", b, a, order)
+		}
+	}
+	if len(out) != 8 {
+		t.Errorf("%d requests sent, want 8", len(out))
 	}
 }

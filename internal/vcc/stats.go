@@ -122,7 +122,7 @@ func (c *Client) StatsInteractions(ctx context.Context, start, end time.Time) it
 		for _, p := range splitWindow(start, end, statsMaxWindow) {
 			stale := 0
 			for page := 1; ; page++ {
-				k := call{api: apiStats, path: []string{"interactions"}, query: url.Values{
+				k := call{api: apiStats, purpose: PurposeStats, path: []string{"interactions"}, query: url.Values{
 					"start": {isoTime(p[0])}, "end": {isoTime(p[1])}, "include": {"Started"},
 					"page": {strconv.Itoa(page)}, "limit": {strconv.Itoa(statsPageLimit)},
 				}}
@@ -156,7 +156,7 @@ func (c *Client) StatsInteractions(ctx context.Context, start, end time.Time) it
 // StatsInteraction gets one interaction's stats; ErrNotFound if Stats has no
 // row for it (yet).
 func (c *Client) StatsInteraction(ctx context.Context, guid string) (StatsInteraction, error) {
-	j, err := getJSON[statsJSON](ctx, c, call{api: apiStats, path: []string{"interactions", guid}})
+	j, err := getJSON[statsJSON](ctx, c, call{api: apiStats, path: []string{"interactions", guid}, purpose: PurposeStats})
 	if err != nil {
 		return StatsInteraction{}, err
 	}

@@ -37,6 +37,9 @@ type call struct {
 	path   []string // unescaped path segments after the prefix
 	query  url.Values
 	header http.Header
+	// purpose is what the request counts as (unless its context says
+	// otherwise: see Purpose).
+	purpose Purpose
 }
 
 func (k call) url(base *url.URL) string {
@@ -80,7 +83,7 @@ func (r *retryable) Unwrap() error { return r.err }
 // token once on a 401.
 func (c *Client) do(ctx context.Context, k call) (*http.Response, error) {
 	var resp *http.Response
-	err := c.retry(ctx, k, func(attempt int) error {
+	err := c.retry(ctx, k, func(ctx context.Context) error {
 		var err error
 		resp, err = c.once(ctx, k)
 		return err
@@ -97,12 +100,19 @@ func (c *Client) do(ctx context.Context, k call) (*http.Response, error) {
 // and goes again, for up to MaxThrottled in all, or until ctx ends. Either
 // way the error then wraps ErrThrottled, so that a job can tell a storm of
 // 429s from a failure and wait rather than give up.
-func (c *Client) retry(ctx context.Context, k call, fn func(attempt int) error) error {
+//
+// fn gets ctx, marked after the first attempt so that the requests it
+// sends again count as PurposeRetry.
+func (c *Client) retry(ctx context.Context, k call, fn func(ctx context.Context) error) error {
 	start := time.Now()
 	deadline := start.Add(c.cfg.MaxElapsed)
 	throttles := 0
 	for attempt := 1; ; {
-		err := fn(attempt)
+		try := ctx
+		if attempt > 1 || throttles > 0 {
+			try = asResend(ctx)
+		}
+		err := fn(try)
 		var r *retryable
 		if err == nil {
 			return nil
@@ -174,7 +184,7 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 		}
 		resp, err := c.http.Do(req)
 		if err != nil {
-			c.count(k.api.name, 0, k.api.scope)
+			c.count(k.api.name, 0, k.api.scope, purposeOf(ctx, k.purpose))
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -184,7 +194,7 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 			}
 			return nil, &retryable{err: err}
 		}
-		c.count(k.api.name, resp.StatusCode, k.api.scope)
+		c.count(k.api.name, resp.StatusCode, k.api.scope, purposeOf(ctx, k.purpose))
 		c.noteDate(resp.Header)
 		c.log.Debug("VCC request", "api", k.api.name, "path", k.logPath(), "status", resp.StatusCode)
 		switch s := resp.StatusCode; {
@@ -320,7 +330,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 // that is cut off or malformed as it would a 5xx.
 func getJSON[T any](ctx context.Context, c *Client, k call) (T, error) {
 	var out T
-	err := c.retry(ctx, k, func(int) error {
+	err := c.retry(ctx, k, func(ctx context.Context) error {
 		resp, err := c.once(ctx, k)
 		if err != nil {
 			return err

@@ -193,7 +193,7 @@ func userKey(raw json.RawMessage) string {
 // *BadRecordError and the listing goes on; any other error ends it.
 func (c *Client) Users(ctx context.Context) iter.Seq2[User, error] {
 	return func(yield func(User, error) bool) {
-		k := call{api: apiUsers, path: []string{"users"}, query: url.Values{"include": {"All"}}}
+		k := call{api: apiUsers, path: []string{"users"}, query: url.Values{"include": {"All"}}, purpose: PurposeUsers}
 		stopped := false
 		err := listPages[usersPage](ctx, c, k, usersPageLimit, userKey, func(items []json.RawMessage) bool {
 			for _, raw := range items {
@@ -213,7 +213,7 @@ func (c *Client) Users(ctx context.Context) iter.Seq2[User, error] {
 
 // User gets one user by user id.
 func (c *Client) User(ctx context.Context, userID string) (User, error) {
-	j, err := getJSON[userJSON](ctx, c, call{api: apiUsers, path: []string{"users", userID}})
+	j, err := getJSON[userJSON](ctx, c, call{api: apiUsers, path: []string{"users", userID}, purpose: PurposeUsers})
 	if err != nil {
 		return User{}, err
 	}
@@ -251,7 +251,7 @@ const groupsLimit = 25
 // Groups without an id and a name are left out.
 func (c *Client) UserGroups(ctx context.Context, userID string) ([]Group, error) {
 	var out []Group
-	k := call{api: apiUsers, path: []string{"users", userID, "groups"}, query: url.Values{}}
+	k := call{api: apiUsers, path: []string{"users", userID, "groups"}, query: url.Values{}, purpose: PurposeGroups}
 	err := listPages[groupsPage](ctx, c, k, groupsLimit, groupKey, func(items []json.RawMessage) bool {
 		for _, raw := range items {
 			var g groupJSON

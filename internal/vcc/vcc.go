@@ -416,11 +416,12 @@ func newTransport(downloads int) *http.Transport {
 }
 
 // Counter is one request counter: API (token, content, users, stats), HTTP
-// status (0 for a network error) and scope.
+// status (0 for a network error), scope, and purpose (none for tokens).
 type Counter struct {
-	API    string
-	Status int
-	Scope  string
+	API     string
+	Status  int
+	Scope   string
+	Purpose Purpose
 }
 
 // CounterValue is a counter with its count.
@@ -442,7 +443,10 @@ func (c *Client) Counters() []CounterValue {
 		if a.API != b.API {
 			return a.API < b.API
 		}
-		return a.Status < b.Status
+		if a.Status != b.Status {
+			return a.Status < b.Status
+		}
+		return a.Purpose < b.Purpose
 	})
 	return out
 }
@@ -465,8 +469,8 @@ func (c *Client) countRetry(api string) {
 	c.mu.Unlock()
 }
 
-func (c *Client) count(api string, status int, scope string) {
+func (c *Client) count(api string, status int, scope string, purpose Purpose) {
 	c.mu.Lock()
-	c.counter[Counter{API: api, Status: status, Scope: scope}]++
+	c.counter[Counter{API: api, Status: status, Scope: scope, Purpose: purpose}]++
 	c.mu.Unlock()
 }

@@ -484,8 +484,8 @@ func TestCountersAndUserAgent(t *testing.T) {
 	}
 	want := map[Counter]int64{
 		{API: "token", Status: 200, Scope: ScopeUsers}: 1,
-		{API: "users", Status: 200, Scope: ScopeUsers}: 3,
-		{API: "users", Status: 404, Scope: ScopeUsers}: 1,
+		{API: "users", Status: 200, Scope: ScopeUsers, Purpose: PurposeUsers}: 3,
+		{API: "users", Status: 404, Scope: ScopeUsers, Purpose: PurposeUsers}: 1,
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("counters %v, want %v", got, want)
