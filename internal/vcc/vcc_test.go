@@ -483,7 +483,7 @@ func TestCountersAndUserAgent(t *testing.T) {
 		got[cv.Counter] = cv.Count
 	}
 	want := map[Counter]int64{
-		{API: "token", Status: 200, Scope: ScopeUsers}: 1,
+		{API: "token", Status: 200, Scope: ScopeUsers}:                        1,
 		{API: "users", Status: 200, Scope: ScopeUsers, Purpose: PurposeUsers}: 3,
 		{API: "users", Status: 404, Scope: ScopeUsers, Purpose: PurposeUsers}: 1,
 	}
