@@ -99,25 +99,37 @@ func (q querier) MarkWindowSyncedIfDone(ctx context.Context, tenant string, star
 // SyncedWindows returns the start of each window inside [from, to) that is
 // synced: listed, and every recording of it stored or failed for good.
 func (q querier) SyncedWindows(ctx context.Context, tenant string, from, to time.Time) (map[time.Time]bool, error) {
+	return q.windowStarts(ctx, "read synced windows", `status = 'synced'`, tenant, from, to)
+}
+
+// ListedWindows returns the start of each window inside [from, to) that
+// was listed at least once (discovered or synced).
+func (q querier) ListedWindows(ctx context.Context, tenant string, from, to time.Time) (map[time.Time]bool, error) {
+	return q.windowStarts(ctx, "read listed windows", `status IN ('discovered', 'synced')`, tenant, from, to)
+}
+
+// windowStarts returns the start of each window inside [from, to) whose
+// row matches cond (a constant SQL condition).
+func (q querier) windowStarts(ctx context.Context, what, cond, tenant string, from, to time.Time) (map[time.Time]bool, error) {
 	rows, err := q.query(ctx, `SELECT start_at FROM sync_windows
-		WHERE tenant = ? AND status = 'synced' AND start_at >= ? AND end_at <= ?`, tenant, ts(from), ts(to))
+		WHERE tenant = ? AND `+cond+` AND start_at >= ? AND end_at <= ?`, tenant, ts(from), ts(to))
 	if err != nil {
-		return nil, wrap(err, "read synced windows")
+		return nil, wrap(err, what)
 	}
 	defer rows.Close()
 	out := map[time.Time]bool{}
 	for rows.Next() {
 		var s string
 		if err := rows.Scan(&s); err != nil {
-			return nil, wrap(err, "read synced windows")
+			return nil, wrap(err, what)
 		}
 		start, err := parseTS(s)
 		if err != nil {
-			return nil, wrap(err, "read synced windows")
+			return nil, wrap(err, what)
 		}
 		out[start] = true
 	}
-	return out, wrap(rows.Err(), "read synced windows")
+	return out, wrap(rows.Err(), what)
 }
 
 // CountFailedWindows counts the tenant's windows whose last listing failed

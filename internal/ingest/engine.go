@@ -67,18 +67,6 @@ func (t *Tenant) Queues() (discover, download string) {
 	return "t_" + base + "_discover", "t_" + base + "_download"
 }
 
-// discoverOpts and downloadOpts route a job to the tenant's queue; River
-// takes every other option from the job's InsertOpts.
-func (t *Tenant) discoverOpts() *river.InsertOpts {
-	q, _ := t.Queues()
-	return &river.InsertOpts{Queue: q}
-}
-
-func (t *Tenant) downloadOpts() *river.InsertOpts {
-	_, q := t.Queues()
-	return &river.InsertOpts{Queue: q, MaxAttempts: t.Attempts}
-}
-
 // Config wires a pipeline to its catalog, bucket and tenant.
 type Config struct {
 	Tenant    *Tenant
@@ -321,7 +309,7 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 	}
 	if work {
 		discover, download := e.cfg.Tenant.Queues()
-		cfg.Queues = map[string]river.QueueConfig{discover: {MaxWorkers: 4}, download: {MaxWorkers: e.cfg.Downloads}, e.cfg.Tenant.EventsQueue(): {MaxWorkers: EventWorkers}}
+		cfg.Queues = map[string]river.QueueConfig{discover: {MaxWorkers: 4}, e.cfg.Tenant.BackfillQueue(): {MaxWorkers: 4}, download: {MaxWorkers: e.cfg.Downloads}, e.cfg.Tenant.EventsQueue(): {MaxWorkers: EventWorkers}}
 	}
 	if !e.exclusive() {
 		// Shared queue: a job whose worker died is rescued by River after

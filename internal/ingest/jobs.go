@@ -64,7 +64,7 @@ func (w *discoverWorker) Work(ctx context.Context, job *river.Job[DiscoverArgs])
 		return river.JobCancel(err)
 	}
 	win := Window{Start: job.Args.Start, End: job.Args.End}
-	err = w.discover(ctx, t, win)
+	err = w.discover(jobContext(ctx, job.Priority, true), t, win)
 	switch {
 	case err == nil:
 		return nil
@@ -260,7 +260,7 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 				p.progress.RecordingsFailed.Add(1)
 				continue
 			}
-			res, err := jobqueue.InsertFromJob(ctx, tx, FetchArgs{Tenant: t.ID, GUID: it.GUID, ContentKey: item.Key}, t.downloadOpts())
+			res, err := jobqueue.InsertFromJob(ctx, tx, FetchArgs{Tenant: t.ID, GUID: it.GUID, ContentKey: item.Key}, t.downloadOpts(classOf(ctx)))
 			if err != nil {
 				return fmt.Errorf("queue download of %s/%s: %w", it.GUID, item.Key, err)
 			}
@@ -361,7 +361,7 @@ func (w *fetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 		return err
 	}
 	defer release()
-	err = w.p.fetch(ctx, t, a.GUID, a.ContentKey)
+	err = w.p.fetch(jobContext(ctx, job.Priority, false), t, a.GUID, a.ContentKey)
 	if err == nil {
 		return nil
 	}

@@ -120,14 +120,25 @@ func planWindows(ctx context.Context, cat *catalog.Catalog, t *Tenant, windows [
 	})
 }
 
-func queueWindows(ctx context.Context, cat *catalog.Catalog, q *jobqueue.Queue, t *Tenant, windows []Window) error {
-	return cat.InTx(ctx, func(tx *catalog.Tx) error {
+// queueWindows records windows and queues their discover jobs, each with
+// its class (windowClass) as priority.
+func (p *pipeline) queueWindows(ctx context.Context, q *jobqueue.Queue, t *Tenant, windows []Window, backfill bool, lookback time.Duration) error {
+	if len(windows) == 0 {
+		return nil
+	}
+	listed, err := p.cat.ListedWindows(ctx, t.ID, windows[0].Start, windows[len(windows)-1].End)
+	if err != nil {
+		return err
+	}
+	now := p.now()
+	return p.cat.InTx(ctx, func(tx *catalog.Tx) error {
 		for _, w := range windows {
 			if err := tx.UpsertWindow(ctx, t.ID, w.Start, w.End); err != nil {
 				return err
 			}
 			args := DiscoverArgs{Tenant: t.ID, Start: w.Start, End: w.End}
-			if _, err := q.InsertTx(ctx, tx, args, t.discoverOpts()); err != nil {
+			class := windowClass(w, backfill, listed[w.Start], now, lookback)
+			if _, err := q.InsertTx(ctx, tx, args, t.discoverOpts(class)); err != nil {
 				return fmt.Errorf("queue window %s: %w", w, err)
 			}
 		}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/jobqueue"
@@ -120,7 +118,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		return nil, err
 	}
 	p.progress.WindowsPlanned.Add(int64(len(plan.due)))
-	if err := queueWindows(ctx, p.cat, q, t, plan.due); err != nil {
+	if err := p.queueWindows(ctx, q, t, plan.due, plan.r.Backfill, spec.Lookback); err != nil {
 		return nil, err
 	}
 	if err := planWindows(ctx, p.cat, t, plan.notDue); err != nil {
@@ -132,8 +130,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		}
 	}
 
-	discover, download := t.Queues()
-	waitErr := waitJobs(ctx, log, q, river.NewJobListParams().Queues(discover, download).Kinds(DiscoverArgs{}.Kind(), FetchArgs{}.Kind()), spec.Deadline)
+	waitErr := waitJobs(ctx, log, q, runJobs(t, plan.r.Backfill), spec.Deadline)
 	rep := &Report{Range: plan.r, Status: catalog.RunDone, Windows: len(plan.due), NotDue: len(plan.notDue), Skipped: plan.skipped, Warnings: warnings}
 	switch {
 	case ctx.Err() != nil:

@@ -43,7 +43,7 @@ type TenantSpec struct {
 }
 
 // tenantQueues names a tenant's own River queues.
-type tenantQueues struct{ discover, download, events string }
+type tenantQueues struct{ discover, backfill, download, events string }
 
 func (s *TenantSpec) defaults() error {
 	if s.Tenant == nil || s.Tenant.ID == "" || s.Tenant.VCC == nil || s.Tenant.Bucket == nil {
@@ -220,7 +220,7 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 			return fmt.Errorf("server: tenant %s is configured twice", spec.Tenant.ID)
 		}
 		spec.queues.discover, spec.queues.download = spec.Tenant.Queues()
-		spec.queues.events = spec.Tenant.EventsQueue()
+		spec.queues.backfill, spec.queues.events = spec.Tenant.BackfillQueue(), spec.Tenant.EventsQueue()
 		want[spec.Tenant.ID] = spec
 	}
 
@@ -251,7 +251,7 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 		// Queued work stays in the database; it resumes if the tenant
 		// comes back (and its windows stay below the watermark until then).
 		// Removing a queue waits for its running jobs.
-		for _, q := range []string{old.queues.discover, old.queues.download, old.queues.events} {
+		for _, q := range []string{old.queues.discover, old.queues.backfill, old.queues.download, old.queues.events} {
 			if err := s.client.Queues().Remove(ctx, q); err != nil {
 				s.cfg.Logger.Warn("stop a removed tenant's queue", "tenant", id, "queue", q, "error", err)
 			}
@@ -286,6 +286,9 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 		case !had:
 			if err := s.client.Queues().Add(q.discover, river.QueueConfig{MaxWorkers: 2}); err != nil {
 				return fmt.Errorf("tenant %s: add its discover queue: %w", id, err)
+			}
+			if err := s.client.Queues().Add(q.backfill, river.QueueConfig{MaxWorkers: 2}); err != nil {
+				return fmt.Errorf("tenant %s: add its backfill queue: %w", id, err)
 			}
 			if err := s.client.Queues().Add(q.download, river.QueueConfig{MaxWorkers: spec.Downloads}); err != nil {
 				return fmt.Errorf("tenant %s: add its download queue: %w", id, err)

@@ -240,7 +240,9 @@ func (s *Scheduler) QueueDepth(ctx context.Context) (map[QueueKey]int64, error) 
 	byQueue := map[string]string{} // queue name → tenant
 	out := map[QueueKey]int64{}
 	for id, spec := range s.specs {
-		byQueue[spec.queues.discover], byQueue[spec.queues.download], byQueue[spec.queues.events] = id, id, id
+		for _, q := range []string{spec.queues.discover, spec.queues.backfill, spec.queues.download, spec.queues.events} {
+			byQueue[q] = id
+		}
 		for _, k := range []string{ingest.DiscoverArgs{}.Kind(), ingest.FetchArgs{}.Kind(), ingest.PublishArgs{}.Kind(), TenantSyncArgs{}.Kind()} {
 			out[QueueKey{id, k}] = 0
 		}

@@ -159,7 +159,7 @@ func (b *budget) wait(ctx context.Context) (time.Time, error) {
 	// One place of the limiter is promised at a time, to the waiting
 	// request of the lowest priority: a place promised is kept, so the
 	// turn is given back only once the request may go.
-	if err := b.turn.take(ctx, priorityOf(ctx)); err != nil {
+	if err := b.turn.take(ctx, PriorityOf(ctx)); err != nil {
 		return time.Time{}, err
 	}
 	defer b.turn.done()

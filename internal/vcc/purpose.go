@@ -39,9 +39,9 @@ func WithPurpose(ctx context.Context, p Purpose) context.Context {
 
 type resendKey struct{}
 
-// purposeOf is the purpose a request made with ctx counts as; def is the
+// PurposeOf is the purpose a request made with ctx counts as; def is the
 // call's own.
-func purposeOf(ctx context.Context, def Purpose) Purpose {
+func PurposeOf(ctx context.Context, def Purpose) Purpose {
 	if ctx.Value(resendKey{}) != nil {
 		return PurposeRetry
 	}
@@ -74,7 +74,8 @@ func WithPriority(ctx context.Context, p Priority) context.Context {
 	return context.WithValue(ctx, priorityKey{}, p)
 }
 
-func priorityOf(ctx context.Context) Priority {
+// PriorityOf is the priority ctx's requests wait for the budget with.
+func PriorityOf(ctx context.Context) Priority {
 	p, _ := ctx.Value(priorityKey{}).(Priority)
 	return p
 }

@@ -184,7 +184,7 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 		}
 		resp, err := c.http.Do(req)
 		if err != nil {
-			c.count(k.api.name, 0, k.api.scope, purposeOf(ctx, k.purpose))
+			c.count(k.api.name, 0, k.api.scope, PurposeOf(ctx, k.purpose))
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -194,7 +194,7 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 			}
 			return nil, &retryable{err: err}
 		}
-		c.count(k.api.name, resp.StatusCode, k.api.scope, purposeOf(ctx, k.purpose))
+		c.count(k.api.name, resp.StatusCode, k.api.scope, PurposeOf(ctx, k.purpose))
 		c.noteDate(resp.Header)
 		c.log.Debug("VCC request", "api", k.api.name, "path", k.logPath(), "status", resp.StatusCode)
 		switch s := resp.StatusCode; {
