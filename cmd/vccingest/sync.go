@@ -177,6 +177,14 @@ func printReport(w io.Writer, rep *ingest.Report) {
 	for _, f := range rep.Failures {
 		fmt.Fprintf(w, "    %q/%q: %s\n", f.GUID, f.ContentKey, f.LastError)
 	}
+	fmt.Fprintf(w, "  VCC requests:        %s\n", rep.Cost)
+	if rep.PendingRecordings > 0 || rep.PendingWindows > 0 {
+		eta := "unknown without a budget"
+		if d := rep.ETA(); d > 0 {
+			eta = "about " + d.String() + " at the budget's rate"
+		}
+		fmt.Fprintf(w, "  still to do:         %s to download, %s to list: %s\n", plural.Count(int(rep.PendingRecordings), "recording", "recordings"), plural.Count(int(rep.PendingWindows), "window", "windows"), eta)
+	}
 	if p.EventsPublished > 0 || rep.EventsPending > 0 {
 		fmt.Fprintf(w, "  events delivered:    %d (%d not yet: they stay queued and the next run sends them)\n", p.EventsPublished, rep.EventsPending)
 	}

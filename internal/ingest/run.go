@@ -9,7 +9,6 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/jobqueue"
-	"github.com/vccingest/vccingest/internal/vcc"
 )
 
 // RunSpec says what one run of a tenant covers and how long it may take.
@@ -42,7 +41,15 @@ type Report struct {
 	// Requests the VCC API requests this process made for it (tokens
 	// aside), when the client counts them.
 	Interactions, Requests int64
-	Watermark              time.Time
+	// Cost is the VCC requests of Requests by purpose, the 429s and the
+	// rate in force when the run ended.
+	Cost Cost
+	// PendingRecordings are the tenant's recordings still to download
+	// when the run ended, PendingWindows the due windows of its range not
+	// listed yet (a partial or interrupted run leaves them queued): with
+	// Cost.PerMinute, the budget's ETA for what is left (ETA).
+	PendingRecordings, PendingWindows int64
+	Watermark                         time.Time
 	Failures               []catalog.Recording      // recordings that failed for good in the range
 	Unlisted               []catalog.UnlistedWindow // due windows whose listing failed for good
 	Warnings               []string
@@ -55,6 +62,12 @@ type Report struct {
 	// summary: this process's counts, and the range's coverage.
 	Progress Snapshot
 	Coverage coverage.Report
+}
+
+// ETA is how long what the run left pending takes at the budget's rate
+// in force (0: nothing left, or no budget).
+func (r *Report) ETA() time.Duration {
+	return BudgetETA(r.PendingRecordings, r.PendingWindows, r.Cost.PerMinute)
 }
 
 // Error says why the run did not do its whole job ("" if it did).
@@ -80,7 +93,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 	if err != nil {
 		return nil, err
 	}
-	requestsBefore := apiRequests(t.VCC)
+	costBefore := CostOf(t.VCC)
 	if err := p.cat.UpsertTenant(ctx, catalog.Tenant{ID: t.ID, Region: t.Region}); err != nil {
 		return nil, err
 	}
@@ -167,7 +180,12 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		return nil, err
 	}
 	rep.Stored, rep.Bytes = max(after.Stored-before.Stored, 0), max(after.Bytes-before.Bytes, 0)
-	rep.Interactions, rep.Requests = max(after.Interactions-before.Interactions, 0), apiRequests(t.VCC)-requestsBefore
+	rep.Cost = CostOf(t.VCC).Since(costBefore)
+	rep.PendingRecordings = after.Pending
+	if wc, err := p.cat.CountWindows(fin, t.ID, plan.r.From, plan.r.To); err == nil {
+		rep.PendingWindows = int64(max(wc.Planned-wc.Listed-len(plan.notDue), 0))
+	}
+	rep.Interactions, rep.Requests = max(after.Interactions-before.Interactions, 0), rep.Cost.Total()
 	switch {
 	case rep.Status != catalog.RunDone:
 	case len(rep.Unlisted) > 0:
@@ -183,27 +201,12 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 	rep.Elapsed = time.Since(start)
 	log.Info("run finished", "status", rep.Status, "from", plan.r.From, "to", plan.r.To, "windows", rep.Windows,
 		"new_interactions", rep.Interactions, "stored", rep.Stored, "failed", len(rep.Failures), "bytes", rep.Bytes, "unlisted", len(rep.Unlisted),
-		"requests", rep.Requests, "watermark", rep.Watermark, "elapsed", rep.Elapsed.Round(time.Millisecond))
+		"requests", rep.Requests, "cost", rep.Cost.String(), "pending_recordings", rep.PendingRecordings, "pending_windows", rep.PendingWindows, "eta", rep.ETA(),
+		"watermark", rep.Watermark, "elapsed", rep.Elapsed.Round(time.Millisecond))
 	if rep.Status == catalog.RunInterrupted {
 		return rep, ctx.Err()
 	}
 	return rep, nil
-}
-
-// apiRequests sums the VCC API requests the client has made (token
-// requests aside), or 0 if it does not count them.
-func apiRequests(c VCC) int64 {
-	counted, ok := c.(interface{ Counters() []vcc.CounterValue })
-	if !ok {
-		return 0
-	}
-	var n int64
-	for _, cv := range counted.Counters() {
-		if cv.API != "token" {
-			n += cv.Count
-		}
-	}
-	return n
 }
 
 // runPlan is the windows of one run.

@@ -27,7 +27,7 @@ var (
 	descBytes = prometheus.NewDesc("vccingest_stored_bytes_total",
 		"Bytes of stored recordings, all time, by tenant.", []string{"tenant"}, nil)
 	descRequests = prometheus.NewDesc("vccingest_vcc_requests_total",
-		"VCC API requests since the tenant's client started, by API and HTTP status (0: network error).", []string{"tenant", "api", "status"}, nil)
+		"VCC API requests since the tenant's client started, by API, HTTP status (0: network error) and purpose (list, rescan, stats, users, groups, download, retry: a request sent again or a download resumed).", []string{"tenant", "api", "status", "purpose"}, nil)
 	descTokens = prometheus.NewDesc("vccingest_vcc_token_requests_total",
 		"OAuth token requests since the tenant's client started, by scope and HTTP status.", []string{"tenant", "scope", "status"}, nil)
 	descRetries = prometheus.NewDesc("vccingest_vcc_retries_total",
@@ -98,7 +98,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 					ch <- prometheus.MustNewConstMetric(descTokens, prometheus.CounterValue, float64(cv.Count), id, cv.Scope, status)
 					continue
 				}
-				ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(cv.Count), id, cv.API, status)
+				ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(cv.Count), id, cv.API, status, string(cv.Purpose))
 			}
 			for api, n := range v.Retries() {
 				ch <- prometheus.MustNewConstMetric(descRetries, prometheus.CounterValue, float64(n), id, api)

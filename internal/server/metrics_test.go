@@ -1,11 +1,17 @@
 package server_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/vccingest/vccingest/internal/server"
+	"github.com/vccingest/vccingest/internal/vccsim"
 )
 
 // Every family a dashboard or an alert needs is in the first scrape, each
@@ -49,5 +55,85 @@ func TestMetrics_EveryFamilyFromTheFirstScrape(t *testing.T) {
 		if n < want {
 			t.Errorf("%s has %d series of tenant acme, want %d", name, n, want)
 		}
+	}
+}
+
+// After a run, /metrics counts the tenant's VCC requests by API, status and
+// purpose: listings, Stats, users and groups, one download per recording
+// stored; together they are every request the simulator saw. The status
+// JSON says the same by purpose.
+func TestMetrics_RequestsByPurpose(t *testing.T) {
+	h := newServiceHarness(t)
+	if err := h.svc.Apply(context.Background(), []server.TenantSpec{h.spec(t, "acme", "admin", "")}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor(t, "acme", func(st server.TenantStatus) bool { return st.Health == "healthy" && !st.Running })
+	ts := h.serve(t, "")
+	_, _, body := get(t, ts.URL+"/metrics", "")
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	mf := families["vccingest_vcc_requests_total"]
+	if mf == nil {
+		t.Fatal("no vccingest_vcc_requests_total")
+	}
+	byPurpose := map[string]float64{}
+	apis := map[string]map[string]bool{}
+	var total float64
+	for _, m := range mf.GetMetric() {
+		l := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			l[lp.GetName()] = lp.GetValue()
+		}
+		if l["tenant"] != "acme" {
+			continue
+		}
+		if l["purpose"] == "" {
+			t.Errorf("a series without a purpose: %v", l)
+		}
+		byPurpose[l["purpose"]] += m.GetCounter().GetValue()
+		total += m.GetCounter().GetValue()
+		if apis[l["purpose"]] == nil {
+			apis[l["purpose"]] = map[string]bool{}
+		}
+		apis[l["purpose"]][l["api"]] = true
+	}
+	tot, err := h.cat.Totals(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byPurpose["download"] != float64(tot.Stored) || tot.Stored == 0 {
+		t.Errorf("%v download requests for %d recordings stored, want one each", byPurpose["download"], tot.Stored)
+	}
+	for purpose, api := range map[string]string{"list": "content", "stats": "stats", "users": "users", "groups": "users", "download": "content"} {
+		if byPurpose[purpose] == 0 || !apis[purpose][api] || len(apis[purpose]) != 1 {
+			t.Errorf("purpose %s: %v requests to %v, want some to %s only", purpose, byPurpose[purpose], apis[purpose], api)
+		}
+	}
+	var seen float64
+	for _, r := range h.sim.Requests() {
+		if r.Route != vccsim.RouteToken {
+			seen += float64(r.Count)
+		}
+	}
+	if total != seen {
+		t.Errorf("the purposes add up to %v requests, the simulator saw %v (by purpose: %v)", total, seen, byPurpose)
+	}
+
+	// The status JSON, from the same counters.
+	_, _, js := get(t, ts.URL+"/api/tenants/acme", "")
+	var v server.TenantJSON
+	if err := json.Unmarshal([]byte(js), &v); err != nil {
+		t.Fatal(err)
+	}
+	for p, n := range byPurpose {
+		if float64(v.VCC.Requests[p]) != n {
+			t.Errorf("status JSON: %d %s requests, metrics %v", v.VCC.Requests[p], p, n)
+		}
+	}
+	if v.VCC.RatePerMinute != nil || !strings.HasPrefix(v.VCC.Summary, fmt.Sprintf("%d requests (list ", int64(total))) {
+		t.Errorf("status JSON without a budget: rate %v, summary %q", v.VCC.RatePerMinute, v.VCC.Summary)
 	}
 }

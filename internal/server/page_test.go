@@ -41,7 +41,7 @@ func TestStatusPage_EachStateInChromium(t *testing.T) {
 		shots = t.TempDir()
 	}
 	for id, want := range map[string][]string{
-		"healthy":   {"healthy", "recordings stored", "next run"},
+		"healthy":   {"healthy", "recordings stored", "next run", "VCC budget", "requests (list ", "download "},
 		"degraded":  {"degraded", "Degraded:", "hidden by a permission of the credential's user", "outbound calls are hidden"},
 		"unhealthy": {"unhealthy", "Last sync failed", "next attempt"},
 		"running":   {"syncing", "Syncing since", "listed", "pending"}, // then an ETA, or "finishing" once every window is listed

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,7 +30,9 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/config"
 	"github.com/vccingest/vccingest/internal/coverage"
+	"github.com/vccingest/vccingest/internal/ingest"
 	"github.com/vccingest/vccingest/internal/secret"
+	"github.com/vccingest/vccingest/internal/vcc"
 )
 
 // Catalog is what the server reads from the catalog.
@@ -132,6 +135,7 @@ type TenantJSON struct {
 	NextRun             *time.Time       `json:"next_run,omitempty"`
 	Degraded            []string         `json:"degraded"` // what keeps recordings from a healthy tenant
 	Progress            *ProgressJSON    `json:"progress,omitempty"`
+	VCC                 VCCCostJSON      `json:"vcc"`
 	LastSuccess         *time.Time       `json:"last_success,omitempty"`
 	Warnings            []string         `json:"warnings,omitempty"`
 	Watermark           *time.Time       `json:"watermark,omitempty"`
@@ -150,6 +154,15 @@ type ProgressJSON struct {
 	WindowsPlanned    int       `json:"windows_planned"`
 	RecordingsPending int64     `json:"recordings_pending"`
 	ETASeconds        *float64  `json:"eta_seconds"` // null when unknown
+}
+
+// VCCCostJSON is what this process's VCC client of the tenant spent of
+// the budget since it started.
+type VCCCostJSON struct {
+	Requests      map[string]int64 `json:"requests"`        // by purpose (vcc.Purposes), tokens aside
+	Throttled     int64            `json:"throttled"`       // 429s
+	RatePerMinute *float64         `json:"rate_per_minute"` // the rate in force; null without a budget
+	Summary       string           `json:"summary"`         // the same in a sentence
 }
 
 // TotalsJSON are a tenant's all-time counts.
@@ -201,6 +214,14 @@ func (s *Server) tenantView(ctx context.Context, st TenantStatus, runs int) (Ten
 	}
 	if !st.Watermark.IsZero() {
 		v.LagSeconds = ptr(st.Lag.Seconds())
+	}
+	cost := ingest.CostOf(st.VCC)
+	v.VCC = VCCCostJSON{Requests: map[string]int64{}, Throttled: cost.Throttled, Summary: cost.String()}
+	for _, p := range vcc.Purposes {
+		v.VCC.Requests[string(p)] = cost.Requests[p]
+	}
+	if r := cost.PerMinute; r > 0 && !math.IsInf(r, 1) {
+		v.VCC.RatePerMinute = ptr(r)
 	}
 	if p := st.Progress; p != nil {
 		v.Progress = &ProgressJSON{Started: p.Started.UTC(), WindowsListed: p.WindowsListed, WindowsPlanned: p.WindowsPlanned, RecordingsPending: p.RecordingsPending}

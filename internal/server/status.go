@@ -57,8 +57,13 @@ type RunProgress struct {
 	Started           time.Time
 	WindowsListed     int // of WindowsPlanned
 	WindowsPlanned    int
-	RecordingsPending int64         // of the tenant, still to download
-	ETA               time.Duration // until the run's windows are listed, from the pace so far; 0 if unknown
+	RecordingsPending int64 // of the tenant, still to download
+	// ETA is how long the pending work takes: with a budget, its
+	// requests (the pending downloads and the listings of the windows
+	// still to list) at the rate in force (ingest.BudgetETA); without
+	// one, the time to list the run's windows at the pace so far. 0 if
+	// unknown.
+	ETA time.Duration
 }
 
 // Tenants reports every configured tenant, sorted by id.
@@ -197,9 +202,11 @@ func (s *Scheduler) progress(ctx context.Context, st *TenantStatus) error {
 		return err
 	}
 	p := &RunProgress{Started: open.Started, WindowsListed: c.Listed, WindowsPlanned: c.Planned, RecordingsPending: t.Pending}
-	// Runs are timed on the wall clock (the catalog's), whatever clock
-	// the status is shown in.
-	if elapsed := time.Since(open.Started); c.Listed > 0 && c.Listed < c.Planned && elapsed > 0 {
+	p.ETA = ingest.BudgetETA(t.Pending, int64(c.Planned-c.Listed), ingest.CostOf(st.VCC).PerMinute)
+	// Without a budget the pace so far is all there is. Runs are timed on
+	// the wall clock (the catalog's), whatever clock the status is shown
+	// in.
+	if elapsed := time.Since(open.Started); p.ETA == 0 && c.Listed > 0 && c.Listed < c.Planned && elapsed > 0 {
 		p.ETA = time.Duration(float64(elapsed) / float64(c.Listed) * float64(c.Planned-c.Listed)).Round(time.Second)
 	}
 	st.Progress = p
