@@ -50,10 +50,10 @@ type Report struct {
 	// Cost.PerMinute, the budget's ETA for what is left (ETA).
 	PendingRecordings, PendingWindows int64
 	Watermark                         time.Time
-	Failures               []catalog.Recording      // recordings that failed for good in the range
-	Unlisted               []catalog.UnlistedWindow // due windows whose listing failed for good
-	Warnings               []string
-	Elapsed                time.Duration
+	Failures                          []catalog.Recording      // recordings that failed for good in the range
+	Unlisted                          []catalog.UnlistedWindow // due windows whose listing failed for good
+	Warnings                          []string
+	Elapsed                           time.Duration
 	// EventsPending are events not delivered yet when Sync returned (they
 	// stay queued for the next run).
 	EventsPending int64
