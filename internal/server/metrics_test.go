@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"strings"
 	"testing"
 
@@ -135,5 +136,9 @@ func TestMetrics_RequestsByPurpose(t *testing.T) {
 	}
 	if v.VCC.RatePerMinute != nil || !strings.HasPrefix(v.VCC.Summary, fmt.Sprintf("%d requests (list ", int64(total))) {
 		t.Errorf("status JSON without a budget: rate %v, summary %q", v.VCC.RatePerMinute, v.VCC.Summary)
+	}
+	// And the status page.
+	if _, _, page := get(t, ts.URL+"/", ""); !strings.Contains(page, "VCC budget") || !strings.Contains(page, html.EscapeString(v.VCC.Summary)) {
+		t.Errorf("the status page lacks the VCC cost %q", v.VCC.Summary)
 	}
 }
