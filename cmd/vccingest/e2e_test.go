@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -294,6 +295,16 @@ func TestSync_StoresEveryVisibleRecordingOnceThenNothing(t *testing.T) {
 	}
 	if d := contentDownloads(e.sim); d != n {
 		t.Errorf("%d content downloads for %d recordings", d, n)
+	}
+	// The summary says what the run spent of the budget, by purpose.
+	var apiRequests int
+	for _, rs := range e.sim.Requests() {
+		if !strings.Contains(rs.Route, "/Auth/connect/token") {
+			apiRequests += rs.Count
+		}
+	}
+	if want := fmt.Sprintf("VCC requests:        %d requests (list ", apiRequests); !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, fmt.Sprintf(", download %d", n)) || !strings.Contains(r.stdout, "0 × 429") {
+		t.Errorf("the summary does not give the run's %d requests with %d downloads and no 429:\n%s", apiRequests, n, r.stdout)
 	}
 
 	// A second run of the same range downloads nothing and changes nothing.
