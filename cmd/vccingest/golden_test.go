@@ -12,6 +12,7 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/ingest"
+	"github.com/vccingest/vccingest/internal/vcc"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -51,6 +52,9 @@ func TestGolden(t *testing.T) {
 				Failures: []catalog.Recording{{GUID: "2480fc2c-bbd7-427c-9439-02f76583aef5", ContentKey: "callRecording", LastError: `VCC answered 503 "busy"`}},
 				Unlisted: []catalog.UnlistedWindow{{Start: t0.Add(5 * time.Hour), End: t0.Add(6 * time.Hour), LastError: `VCC answered 400 "Something about this window is refused."`}},
 				Coverage: withStats,
+				Cost: ingest.Cost{Requests: map[vcc.Purpose]int64{vcc.PurposeList: 24, vcc.PurposeStats: 26, vcc.PurposeUsers: 1, vcc.PurposeGroups: 12, vcc.PurposeDownload: 17, vcc.PurposeRetry: 3},
+					Throttled: 1, PerMinute: 60},
+				PendingRecordings: 100, PendingWindows: 10,
 			})
 			return nil
 		}},
