@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vccingest/vccingest/internal/secret"
 	"os"
 	"os/signal"
 	"syscall"
@@ -97,12 +98,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "vccingest: interrupted again: stopping now; running work resumes at the next start")
 		os.Exit(130)
 	}()
-	err := newRootCmd().ExecuteContext(ctx)
+	// One redactor for the process: told the client secret when it is read
+	// and every token VCC issues, it hides them in every log line and in
+	// the last error.
+	red := &secret.Redactor{}
+	err := newRootCmd().ExecuteContext(secret.WithRedactor(ctx, red))
 	stop()
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "vccingest:", err)
+	fmt.Fprintln(os.Stderr, "vccingest:", red.Redact(err.Error()))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		os.Exit(ee.code)

@@ -70,7 +70,7 @@ func (ts *tokenSource) token(ctx context.Context) (string, error) {
 		return "", err
 	}
 	ts.refused = nil
-	ts.c.issued.remember(tok.AccessToken)
+	ts.c.redact.Add(tok.AccessToken)
 	ts.tok, ts.issued = tok, time.Now()
 	ts.clampExpiry()
 	return tok.AccessToken, nil

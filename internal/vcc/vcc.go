@@ -193,8 +193,12 @@ type Config struct {
 	MinRate       int64
 	MinRateWindow time.Duration
 	Logger        *slog.Logger
-	Version       string       // for User-Agent
-	HTTPClient    *http.Client // optional; default a tuned transport
+	// Redactor, if set, is told the client secret and every access token
+	// issued, so that the process's logs and errors can hide them too;
+	// the client scrubs server text with it (default its own).
+	Redactor   *secret.Redactor
+	Version    string       // for User-Agent
+	HTTPClient *http.Client // optional; default a tuned transport
 }
 
 // Client calls the VCC APIs. It is safe for concurrent use.
@@ -207,7 +211,7 @@ type Client struct {
 	ua      string
 	stall   stallRule
 	tokens  map[string]*tokenSource
-	issued  issuedTokens // every access token issued, to scrub from server text
+	redact  *secret.Redactor // knows the secret and every token issued, to scrub from server text
 	budget  *budget
 	mu      sync.Mutex
 	counter map[Counter]int64
@@ -239,6 +243,7 @@ func (c *Client) refreshSecret(ctx context.Context) bool {
 		return false
 	}
 	c.secret = v
+	c.redact.Add(v.Reveal())
 	c.log.Info("VCC client secret re-read after invalid_client; using the new one")
 	return true
 }
@@ -312,6 +317,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Redactor == nil {
+		cfg.Redactor = &secret.Redactor{}
+	}
+	cfg.Redactor.Add(cfg.ClientSecret.Reveal())
 	hc := &http.Client{Transport: newTransport(cfg.Downloads)}
 	if cfg.HTTPClient != nil {
 		copied := *cfg.HTTPClient
@@ -323,6 +332,7 @@ func New(cfg Config) (*Client, error) {
 		ua:      "vccingest/" + cmpOr(cfg.Version, "dev"),
 		stall:   stallRule{idle: cfg.StallTimeout, floor: max(cfg.MinRate, 0), window: cfg.MinRateWindow},
 		secret:  cfg.ClientSecret,
+		redact:  cfg.Redactor,
 		tokens:  map[string]*tokenSource{},
 		budget:  newBudget(cfg.RequestsPerMinute, time.Now),
 		counter: map[Counter]int64{},
