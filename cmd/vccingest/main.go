@@ -7,12 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/vccingest/vccingest/internal/secret"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vccingest/vccingest/internal/secret"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
