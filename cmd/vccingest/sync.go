@@ -158,7 +158,7 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 func classify(err error) error {
 	var se *vcc.ScopeError
 	var te *vcc.TokenRefusedError
-	if errors.Is(err, vcc.ErrBadCredentials) || errors.As(err, &se) || errors.As(err, &te) {
+	if errors.Is(err, vcc.ErrBadCredentials) || errors.Is(err, vcc.ErrNoAccessToken) || errors.As(err, &se) || errors.As(err, &te) {
 		return &exitError{code: 2, err: err}
 	}
 	return &exitError{code: 1, err: err}
