@@ -30,13 +30,13 @@ var hostileCases = []hostileCase{
 	{name: "RepeatedContinuation_ListingFailsNotLoops", attack: hostile.RepeatedContinuation, code: 1},
 	{name: "StartYear9999_BadRecordSkippedRestStored", attack: hostile.StartYear9999, code: 0, check: badRecordReported},
 	{name: "TerminalEscapes_NeverReachTheTerminal", attack: hostile.TerminalEscapes, code: 0, check: noRawEscapes},
-	{name: "ShortBodyWithItsOwnContentLength_NotStored", fault: vccsim.FaultShortLength, code: 130, interrupt: 4 * time.Second},
-	{name: "ChunkedShortBody_NotStored", fault: vccsim.FaultChunkedShort, code: 130, interrupt: 4 * time.Second},
-	{name: "CloseMidBody_NotStored", fault: vccsim.FaultReset, code: 130, interrupt: 4 * time.Second},
-	{name: "GzipContentEncoding_NotInflatedNotStored", fault: vccsim.FaultGzip, code: 130, interrupt: 4 * time.Second},
-	{name: "PartialContentFromOffsetZero_NotSpliced", fault: vccsim.FaultWrongRange, code: 130, interrupt: 4 * time.Second},
-	{name: "HTMLErrorPageWith200_NotStored", fault: vccsim.FaultHTML, code: 130, interrupt: 4 * time.Second},
-	{name: "DripOneByteAtATime_NotStoredStopsOnCtrlC", fault: vccsim.FaultDrip, code: 130, interrupt: 4 * time.Second},
+	{name: "ShortBodyWithItsOwnContentLength_NotStored", fault: vccsim.FaultShortLength, code: 130, interrupt: 2500 * time.Millisecond},
+	{name: "ChunkedShortBody_NotStored", fault: vccsim.FaultChunkedShort, code: 130, interrupt: 2500 * time.Millisecond},
+	{name: "CloseMidBody_NotStored", fault: vccsim.FaultReset, code: 130, interrupt: 2500 * time.Millisecond},
+	{name: "GzipContentEncoding_NotInflatedNotStored", fault: vccsim.FaultGzip, code: 130, interrupt: 2500 * time.Millisecond},
+	{name: "PartialContentFromOffsetZero_NotSpliced", fault: vccsim.FaultWrongRange, code: 130, interrupt: 2500 * time.Millisecond},
+	{name: "HTMLErrorPageWith200_NotStored", fault: vccsim.FaultHTML, code: 130, interrupt: 2500 * time.Millisecond},
+	{name: "DripOneByteAtATime_NotStoredStopsOnCtrlC", fault: vccsim.FaultDrip, code: 130, interrupt: 2500 * time.Millisecond},
 }
 
 // fewTokenRequests: a lifetime vccingest does not trust is clamped, so a
