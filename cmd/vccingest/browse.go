@@ -30,12 +30,8 @@ func openCatalogForReading(ctx context.Context, s config.Settings) (*catalog.Cat
 			return nil, &exitError{code: 2, err: fmt.Errorf("no catalog at %s: run vccingest sync (or vccingest demo) first, or set --data-dir/--catalog", path)}
 		}
 	}
-	cat, err := catalog.Open(ctx, s.CatalogURL())
+	cat, err := catalog.OpenReadOnly(ctx, s.CatalogURL())
 	if err != nil {
-		return nil, &exitError{code: 2, err: err}
-	}
-	if err := cat.EnsureSchema(ctx); err != nil {
-		cat.Close()
 		return nil, &exitError{code: 2, err: err}
 	}
 	return cat, nil

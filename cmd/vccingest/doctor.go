@@ -33,6 +33,7 @@ func resolveCredential(ctx context.Context, s config.Settings) (secret.Value, er
 	if err != nil {
 		return secret.Value{}, &exitError{code: 2, err: err}
 	}
+	secret.RedactorFrom(ctx).Add(sec.Reveal())
 	return sec, nil
 }
 
@@ -62,8 +63,8 @@ Exit codes: 0 all good; 1 something to fix (listed); 2 bad configuration.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "ok    secret %s resolves\n", secret.Describe(s.ClientSecretRef))
-			logger, _ := newLogger(cmd.ErrOrStderr(), s)
-			client, _, err := newVCCClient(s, sec, logger)
+			logger, _ := newLogger(cmd.Context(), cmd.ErrOrStderr(), s)
+			client, _, err := newVCCClient(secret.RedactorFrom(cmd.Context()), s, sec, logger)
 			if err != nil {
 				return err
 			}

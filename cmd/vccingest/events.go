@@ -78,7 +78,7 @@ delivers them); 2 bad configuration.`,
 }
 
 func runReplay(ctx context.Context, cmd *cobra.Command, s config.Settings, types []string, wait time.Duration) error {
-	logger, _ := newLogger(cmd.ErrOrStderr(), s)
+	logger, _ := newLogger(ctx, cmd.ErrOrStderr(), s)
 	cat, closeCat, err := openCatalogExclusive(ctx, s)
 	if err != nil {
 		return err

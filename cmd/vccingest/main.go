@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vccingest/vccingest/internal/secret"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -97,12 +99,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "vccingest: interrupted again: stopping now; running work resumes at the next start")
 		os.Exit(130)
 	}()
-	err := newRootCmd().ExecuteContext(ctx)
+	// One redactor for the process: told the client secret when it is read
+	// and every token VCC issues, it hides them in every log line and in
+	// the last error.
+	red := &secret.Redactor{}
+	err := newRootCmd().ExecuteContext(secret.WithRedactor(ctx, red))
 	stop()
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "vccingest:", err)
+	fmt.Fprintln(os.Stderr, "vccingest:", red.Redact(err.Error()))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		os.Exit(ee.code)

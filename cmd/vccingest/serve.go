@@ -81,7 +81,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error 
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	log := serveLogger(stderr, cfg)
+	log := serveLogger(secret.RedactorFrom(ctx), stderr, cfg)
 	log.Info("serve starting", "config", file, "tenants", len(cfg.Tenants))
 	var token secret.Value
 	if cfg.AccessTokenRef != "" {
@@ -171,14 +171,15 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, file string) error 
 	return nil
 }
 
-func serveLogger(w io.Writer, cfg config.Serve) *slog.Logger {
+func serveLogger(red *secret.Redactor, w io.Writer, cfg config.Serve) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(secret.NewHandler(h, red))
 }
 
 // build turns the config's tenants into specs: a tenant whose configuration
@@ -197,7 +198,7 @@ func (s *service) build(ctx context.Context, cfg config.Serve) ([]server.TenantS
 		if err != nil {
 			return nil, fmt.Errorf("tenant %q: client_secret_ref: %w", t.ID, err)
 		}
-		client, apiURL, err := newVCCClient(st, sec, s.log.With("tenant", t.ID))
+		client, apiURL, err := newVCCClient(secret.RedactorFrom(ctx), st, sec, s.log.With("tenant", t.ID))
 		if err != nil {
 			return nil, fmt.Errorf("tenant %q: %w", t.ID, err)
 		}

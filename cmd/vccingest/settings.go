@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/vccingest/vccingest/internal/config"
+	"github.com/vccingest/vccingest/internal/secret"
 )
 
 // Groups of settings, so that each command takes the flags it uses (a
@@ -100,22 +102,29 @@ func isTerminal(w io.Writer) bool {
 
 // newLogger builds the process logger. In "auto" format on a terminal the
 // progress bar owns the screen, so only warnings and errors are logged there.
-func newLogger(w io.Writer, s config.Settings) (logger *slog.Logger, progress bool) {
+func newLogger(ctx context.Context, w io.Writer, s config.Settings) (logger *slog.Logger, progress bool) {
+	h, progress := newLogHandler(w, s)
+	// Every line passes the process's redactor (secret.NewHandler): the
+	// client secret, the tokens issued and URL passwords never show.
+	return slog.New(secret.NewHandler(h, secret.RedactorFrom(ctx))), progress
+}
+
+func newLogHandler(w io.Writer, s config.Settings) (slog.Handler, bool) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(s.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	switch s.LogFormat {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), false
+		return slog.NewJSONHandler(w, opts), false
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), false
+		return slog.NewTextHandler(w, opts), false
 	default:
 		if isTerminal(w) {
 			if level < slog.LevelWarn {
 				opts.Level = slog.LevelWarn
 			}
-			return slog.New(slog.NewTextHandler(w, opts)), true
+			return slog.NewTextHandler(w, opts), true
 		}
-		return slog.New(slog.NewTextHandler(w, opts)), false
+		return slog.NewTextHandler(w, opts), false
 	}
 }

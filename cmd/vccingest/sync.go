@@ -61,7 +61,7 @@ Exit codes: 0 all done; 1 some recordings failed for good (they are listed);
 // wire builds the engine for s: VCC client, catalog (locked if embedded),
 // bucket. done releases them.
 func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog.Logger, progress *ingest.Progress, planOnly bool) (*ingest.Engine, func(), error) {
-	client, apiURL, err := newVCCClient(s, sec, logger)
+	client, apiURL, err := newVCCClient(secret.RedactorFrom(ctx), s, sec, logger)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -115,7 +115,7 @@ func redactURL(raw string) string { return secret.RedactURL(raw) }
 // runSync wires the packages for one sync of s and prints its summary.
 // planOnly queues the work for vccingest worker processes and waits.
 func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, sec secret.Value, planOnly bool) error {
-	logger, bar := newLogger(stderr, s)
+	logger, bar := newLogger(ctx, stderr, s)
 	progress := &ingest.Progress{}
 	eng, done, err := wire(ctx, s, sec, logger, progress, planOnly)
 	if err != nil {
@@ -158,7 +158,7 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 func classify(err error) error {
 	var se *vcc.ScopeError
 	var te *vcc.TokenRefusedError
-	if errors.Is(err, vcc.ErrBadCredentials) || errors.As(err, &se) || errors.As(err, &te) {
+	if errors.Is(err, vcc.ErrBadCredentials) || errors.Is(err, vcc.ErrNoAccessToken) || errors.As(err, &se) || errors.As(err, &te) {
 		return &exitError{code: 2, err: err}
 	}
 	return &exitError{code: 1, err: err}
@@ -240,7 +240,7 @@ func printGaps(w io.Writer, d coverage.Diagnosis) {
 
 // newVCCClient builds the VCC client from the settings; errors are
 // configuration errors (exit 2).
-func newVCCClient(s config.Settings, sec secret.Value, logger *slog.Logger) (*vcc.Client, string, error) {
+func newVCCClient(red *secret.Redactor, s config.Settings, sec secret.Value, logger *slog.Logger) (*vcc.Client, string, error) {
 	authURL, apiURL := s.AuthURL, s.APIURL
 	if authURL == "" || apiURL == "" {
 		a, b, err := vcc.Endpoints(s.Region)
@@ -263,6 +263,7 @@ func newVCCClient(s config.Settings, sec secret.Value, logger *slog.Logger) (*vc
 		ClientSecret:  sec,
 		Downloads:     s.Downloads,
 		Logger:        logger,
+		Redactor:      red,
 		Version:       version,
 
 		RequestsPerMinute: s.RequestsPerMinute,

@@ -35,7 +35,7 @@ takes jobs only once the others have made room for it.`,
 			if err != nil {
 				return err
 			}
-			logger, _ := newLogger(cmd.ErrOrStderr(), s)
+			logger, _ := newLogger(cmd.Context(), cmd.ErrOrStderr(), s)
 			eng, done, err := wire(cmd.Context(), s, sec, logger, &ingest.Progress{}, false)
 			if err != nil {
 				return err

@@ -134,6 +134,52 @@ func Open(ctx context.Context, catalogURL string) (*Catalog, error) {
 	return &Catalog{querier: querier{q: sqlQuerier{q: db, stmts: stmts}}, db: db, stmts: stmts, path: path, dialect: dialectSQLite, shown: "sqlite://" + path}, nil
 }
 
+// OpenReadOnly opens a catalog only to read it (ls, show, coverage): a
+// SQLite file is opened with mode=ro, so a catalog on a read-only disk, a
+// snapshot or one the user may only read can be browsed; one that is not
+// up to date is an error naming migrate (reading never migrates). A
+// PostgreSQL catalog opens as Open does.
+func OpenReadOnly(ctx context.Context, catalogURL string) (*Catalog, error) {
+	path, err := SQLitePath(catalogURL)
+	if err != nil {
+		c, err := Open(ctx, catalogURL)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.EnsureSchema(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	var c *Catalog
+	// mode=ro reads a WAL catalog where its -shm file exists or can be
+	// made; a read-only directory without one is read as immutable.
+	for _, extra := range []string{"mode=ro", "mode=ro&immutable=1"} {
+		dsn := "file:" + path + "?" + extra + "&_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)"
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open catalog %s: %w", path, err)
+		}
+		db.SetMaxOpenConns(1)
+		stmts := &stmtCache{db: db, m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
+		c = &Catalog{querier: querier{q: sqlQuerier{q: db, stmts: stmts}}, db: db, stmts: stmts, path: path, dialect: dialectSQLite, shown: "sqlite://" + path}
+		var pending []int
+		if pending, err = c.Pending(ctx); err == nil {
+			if len(pending) > 0 {
+				c.Close()
+				return nil, fmt.Errorf("%w (catalog %s, versions %v)", ErrPendingMigrations, c.shown, pending)
+			}
+			return c, nil
+		}
+		c.Close()
+		if extra != "mode=ro" {
+			return nil, fmt.Errorf("open catalog %s to read it: %w", path, err)
+		}
+	}
+	return c, nil
+}
+
 // openPostgres opens a postgres:// catalog through a pgx pool, which River's
 // pgx driver shares. Messages show the URL without its password.
 func openPostgres(ctx context.Context, u *url.URL) (*Catalog, error) {

@@ -115,13 +115,18 @@ func (q querier) SetWatermark(ctx context.Context, tenant string, t time.Time) e
 
 // UpsertInteraction records an interaction. Later data enriches and never
 // erases: a known direction is not replaced by "unknown", nor an agent by "".
+// Once a recording of it is stored, its start stays: the start dates its
+// blob keys, and a re-listing with a start on another day must not file a
+// second sidecar under that day (nor move it out of its day in ls and
+// coverage).
 func (q querier) UpsertInteraction(ctx context.Context, it Interaction) error {
 	now := ts(time.Now())
 	_, err := q.exec(ctx, `INSERT INTO interactions
 		(tenant, guid, start_at, duration_ms, direction, direction_source, connect_from, connect_to, agent_id, first_seen, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant, guid) DO UPDATE SET
-			start_at = excluded.start_at,
+			start_at = CASE WHEN EXISTS (SELECT 1 FROM recordings r WHERE r.tenant = interactions.tenant AND r.guid = interactions.guid AND r.status = 'stored')
+				THEN interactions.start_at ELSE excluded.start_at END,
 			duration_ms = CASE WHEN excluded.duration_ms > 0 THEN excluded.duration_ms ELSE interactions.duration_ms END,
 			direction = CASE WHEN excluded.direction_source = 'stats' OR interactions.direction_source <> 'stats' AND excluded.direction <> 'unknown'
 				THEN excluded.direction ELSE interactions.direction END,

@@ -91,8 +91,13 @@ func (w *discoverWorker) Work(ctx context.Context, job *river.Job[DiscoverArgs])
 }
 
 // refusedListing reports whether VCC refused a listing in a way no retry
-// changes: a 4xx other than 401 (renewed already), 408 and 429.
+// changes: a 4xx other than 401 (renewed already), 408 and 429; a 401 to a
+// token issued moments before; a listing that loops; a redirect refused.
 func refusedListing(err error) bool {
+	var refused *vcc.TokenRefusedError
+	if errors.Is(err, vcc.ErrListingBroken) || errors.Is(err, vcc.ErrRedirectRefused) || errors.As(err, &refused) {
+		return true
+	}
 	var apiErr *vcc.APIError
 	if !errors.As(err, &apiErr) {
 		return false
@@ -374,7 +379,7 @@ func (w *fetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 	if errors.Is(err, vcc.ErrThrottled) {
 		return w.p.throttled(job.JobRow, err)
 	}
-	permanent := errors.Is(err, vcc.ErrNotFound) || errors.Is(err, errPermanent)
+	permanent := errors.Is(err, vcc.ErrNotFound) || errors.Is(err, vcc.ErrRedirectRefused) || errors.Is(err, errPermanent)
 	last := permanent || job.Attempt >= job.MaxAttempts
 	if merr := w.p.markFailed(context.WithoutCancel(ctx), t, a.GUID, a.ContentKey, err.Error(), last); merr != nil {
 		return errors.Join(err, merr)

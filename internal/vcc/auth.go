@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,7 +71,7 @@ func (ts *tokenSource) token(ctx context.Context) (string, error) {
 		return "", err
 	}
 	ts.refused = nil
-	ts.c.issued.remember(tok.AccessToken)
+	ts.c.redact.Add(tok.AccessToken)
 	ts.tok, ts.issued = tok, time.Now()
 	ts.clampExpiry()
 	return tok.AccessToken, nil
@@ -162,6 +163,11 @@ func (ts *tokenSource) fetch(ctx context.Context) (*oauth2.Token, error) {
 				return nil, fmt.Errorf("VCC token endpoint answered %d %s for scope %s", re.Response.StatusCode, http.StatusText(re.Response.StatusCode), ts.scope)
 			}
 			last = fmt.Errorf("%w: %d %s", ErrTokenUnavailable, re.Response.StatusCode, http.StatusText(re.Response.StatusCode))
+		case strings.Contains(err.Error(), "missing access_token"):
+			// A 2xx answer without a token: no retry changes what this
+			// endpoint answers (x/oauth2 says so only in words).
+			c.count("token", http.StatusOK, ts.scope, "")
+			return nil, fmt.Errorf("%w (scope %s)", ErrNoAccessToken, ts.scope)
 		default:
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

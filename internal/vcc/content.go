@@ -2,6 +2,7 @@ package vcc
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"iter"
@@ -214,19 +215,42 @@ func cmpOrAny(a, b any) any {
 // belongs to one window only.
 func inWindow(t, start, end time.Time) bool { return !t.Before(start) && t.Before(end) }
 
-// yieldPage decodes the records of one page and yields each that starts in
-// window and was not yielded before (seen, by id), and each record it
-// cannot use, once (seen, by its bytes), as a *BadRecordError. It returns
-// how many it yielded and whether the listing goes on (the consumer wants
-// more): a server that sends the same page of bad records again sends
-// nothing fresh.
-func yieldPage[J interface{ decode() (T, error) }, T any](a api, items []json.RawMessage, window [2]time.Time, seen map[string]bool, key func(T) (string, time.Time), yield func(T, error) bool) (fresh int, more bool) {
-	for _, raw := range items {
+// pageItem is one record of a listing page, decoded as it was read: the
+// record, or why it cannot be used and, for the repeat check, a digest of
+// its bytes (it has no id to know it by).
+type pageItem[T any] struct {
+	v     T
+	err   error
+	badID string
+}
+
+// collect is decodePage's item func for a page of J records: each is
+// decoded as it is read and only the result kept, so a page costs its
+// records, not its bytes several times over.
+func collect[J interface{ decode() (T, error) }, T any](a api, into *[]pageItem[T]) func(json.RawMessage) error {
+	return func(raw json.RawMessage) error {
 		v, err := decodeItem[J](a, raw)
-		id := "\x00bad:" + string(raw) // no id to know it by
-		if err == nil {
+		it := pageItem[T]{v: v, err: err}
+		if err != nil {
+			sum := sha256.Sum256(raw)
+			it.badID = "\x00bad:" + string(sum[:])
+		}
+		*into = append(*into, it)
+		return nil
+	}
+}
+
+// yieldPage yields each record of a page that starts in window and was not
+// yielded before (seen, by id), and each record it cannot use, once (seen,
+// by a digest of its bytes), as a *BadRecordError. It returns how many it
+// yielded and whether the listing goes on (the consumer wants more): a
+// server that sends the same page of bad records again sends nothing fresh.
+func yieldPage[T any](items []pageItem[T], window [2]time.Time, seen map[string]bool, key func(T) (string, time.Time), yield func(T, error) bool) (fresh int, more bool) {
+	for _, it := range items {
+		id := it.badID
+		if it.err == nil {
 			var start time.Time
-			id, start = key(v)
+			id, start = key(it.v)
 			if !inWindow(start, window[0], window[1]) {
 				continue
 			}
@@ -236,7 +260,7 @@ func yieldPage[J interface{ decode() (T, error) }, T any](a api, items []json.Ra
 		}
 		seen[id] = true
 		fresh++
-		if !yield(v, err) {
+		if !yield(it.v, it.err) {
 			return fresh, false
 		}
 	}
@@ -263,18 +287,34 @@ func (c *Client) Interactions(ctx context.Context, start, end time.Time) iter.Se
 		for _, p := range splitWindow(start, end, contentMaxWindow) {
 			q := url.Values{"start": {isoTime(p[0])}, "end": {isoTime(p[1])}, "limit": {strconv.Itoa(contentPageLimit)}}
 			tokens := map[string]bool{}
+			stale := 0
 			for n := 1; ; n++ {
 				k := call{api: apiContent, path: []string{"interactions"}, query: q, purpose: PurposeList}
 				if n > maxPages {
-					yield(Interaction{}, fmt.Errorf("VCC content API: GET %s: more than %d pages for one window; stopping (the server may be paging in a loop)", k.logPath(), maxPages))
+					yield(Interaction{}, fmt.Errorf("VCC content API: GET %s: more than %d pages for one window; stopping: %w", k.logPath(), maxPages, ErrListingBroken))
 					return
 				}
-				page, err := getJSON[contentPage](ctx, c, k)
+				var page contentPage
+				var items []pageItem[Interaction]
+				err := streamJSON(ctx, c, k, func(dec *json.Decoder) error {
+					page, items = contentPage{}, items[:0]
+					return decodePage(dec, []string{"items"}, false, &page, contentPageLimit, collect[interactionJSON](apiContent, &items))
+				})
 				if err != nil {
 					yield(Interaction{}, err)
 					return
 				}
-				if _, ok := yieldPage[interactionJSON](apiContent, page.Items, p, seen, func(it Interaction) (string, time.Time) { return it.GUID, it.Start }, yield); !ok {
+				fresh, ok := yieldPage(items, p, seen, func(it Interaction) (string, time.Time) { return it.GUID, it.Start }, yield)
+				if !ok {
+					return
+				}
+				// Pages of nothing new under ever new tokens: the server
+				// sends the same records again.
+				if stale = stale + 1; fresh > 0 || len(items) == 0 {
+					stale = 0
+				}
+				if stale >= 2 {
+					yield(Interaction{}, fmt.Errorf("VCC content API: GET %s: %d pages in a row held only records sent before; stopping: %w", k.logPath(), stale, ErrListingBroken))
 					return
 				}
 				next := deref(page.Meta.NextContinuationToken)
@@ -282,7 +322,7 @@ func (c *Client) Interactions(ctx context.Context, start, end time.Time) iter.Se
 					break
 				}
 				if tokens[next] {
-					yield(Interaction{}, fmt.Errorf("VCC content API: GET %s: the server sent a continuation token it had sent before; stopping so the listing cannot loop", k.logPath()))
+					yield(Interaction{}, fmt.Errorf("VCC content API: GET %s: the server sent a continuation token it had sent before; stopping: %w", k.logPath(), ErrListingBroken))
 					return
 				}
 				tokens[next] = true

@@ -108,7 +108,7 @@ type statsPage struct {
 		Page      int `json:"page"`
 		PageCount int `json:"pageCount"`
 	} `json:"meta"`
-	Items []json.RawMessage `json:"items"`
+	// items are streamed (decodePage), never held here
 }
 
 // StatsInteractions lists Stats interactions that start in [start, end),
@@ -127,15 +127,20 @@ func (c *Client) StatsInteractions(ctx context.Context, start, end time.Time) it
 					"page": {strconv.Itoa(page)}, "limit": {strconv.Itoa(statsPageLimit)},
 				}}
 				if page > maxPages {
-					yield(StatsInteraction{}, fmt.Errorf("VCC stats API: GET %s: more than %d pages for one window; stopping (the server may be paging in a loop)", k.logPath(), maxPages))
+					yield(StatsInteraction{}, fmt.Errorf("VCC stats API: GET %s: more than %d pages for one window; stopping: %w", k.logPath(), maxPages, ErrListingBroken))
 					return
 				}
-				env, err := getJSON[statsPage](ctx, c, k)
+				var env statsPage
+				var items []pageItem[StatsInteraction]
+				err := streamJSON(ctx, c, k, func(dec *json.Decoder) error {
+					env, items = statsPage{}, items[:0]
+					return decodePage(dec, []string{"items"}, false, &env, statsPageLimit, collect[statsJSON](apiStats, &items))
+				})
 				if err != nil {
 					yield(StatsInteraction{}, err)
 					return
 				}
-				fresh, ok := yieldPage[statsJSON](apiStats, env.Items, p, seen, func(si StatsInteraction) (string, time.Time) { return si.GUID, si.Start }, yield)
+				fresh, ok := yieldPage(items, p, seen, func(si StatsInteraction) (string, time.Time) { return si.GUID, si.Start }, yield)
 				if !ok {
 					return
 				}
@@ -144,8 +149,8 @@ func (c *Client) StatsInteractions(ctx context.Context, start, end time.Time) it
 				} else {
 					stale = 0
 				}
-				more := len(env.Items) >= statsPageLimit || page < env.Meta.PageCount
-				if len(env.Items) == 0 || !more || stale >= 2 {
+				more := len(items) >= statsPageLimit || page < env.Meta.PageCount
+				if len(items) == 0 || !more || stale >= 2 {
 					break
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -189,7 +190,7 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 				return nil, ctx.Err()
 			}
 			err = fmt.Errorf("VCC %s API: GET %s: %w", k.api.name, k.logPath(), stripURL(err))
-			if errors.Is(err, errRedirect) {
+			if errors.Is(err, ErrRedirectRefused) {
 				return nil, err // the next attempt would be redirected the same way
 			}
 			return nil, &retryable{err: err}
@@ -330,32 +331,140 @@ func (c *capReader) Read(p []byte) (int, error) {
 // that is cut off or malformed as it would a 5xx.
 func getJSON[T any](ctx context.Context, c *Client, k call) (T, error) {
 	var out T
-	err := c.retry(ctx, k, func(ctx context.Context) error {
-		resp, err := c.once(ctx, k)
-		if err != nil {
-			return err
-		}
-		defer drain(resp)
+	err := streamJSON(ctx, c, k, func(dec *json.Decoder) error {
 		var v T
-		if resp.StatusCode == http.StatusNoContent {
-			// Documented success with an empty body: an empty page.
-			out = v
-			return nil
-		}
-		dec := json.NewDecoder(&capReader{r: resp.Body, left: c.cfg.MaxJSONBytes})
 		if err := dec.Decode(&v); err != nil {
-			if errors.Is(err, errTooLarge) {
-				return fmt.Errorf("VCC %s API: GET %s: the response is larger than the %d-byte cap on JSON responses", k.api.name, k.logPath(), c.cfg.MaxJSONBytes)
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return &retryable{err: fmt.Errorf("VCC %s API: GET %s: unreadable JSON: %w", k.api.name, k.logPath(), err)}
+			return err
 		}
 		out = v
 		return nil
 	})
 	return out, err
+}
+
+// streamJSON GETs k and hands its body to decode as a json.Decoder, which
+// reads it as decode asks, never more than MaxJSONBytes in all: a listing
+// page is decoded record by record (decodePage), never held whole. A 204
+// is an empty body (decode is not called). A body cut off or malformed is
+// retried as a 5xx would be; one past the cap fails at once.
+func streamJSON(ctx context.Context, c *Client, k call, decode func(*json.Decoder) error) error {
+	return c.retry(ctx, k, func(ctx context.Context) error {
+		resp, err := c.once(ctx, k)
+		if err != nil {
+			return err
+		}
+		defer drain(resp)
+		if resp.StatusCode == http.StatusNoContent {
+			// Documented success with an empty body: an empty page.
+			return nil
+		}
+		dec := json.NewDecoder(&capReader{r: resp.Body, left: c.cfg.MaxJSONBytes})
+		err = decode(dec)
+		var bad *badPageError
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, errTooLarge):
+			return fmt.Errorf("VCC %s API: GET %s: the response is larger than the %d-byte cap on JSON responses", k.api.name, k.logPath(), c.cfg.MaxJSONBytes)
+		case errors.As(err, &bad):
+			return fmt.Errorf("VCC %s API: GET %s: %w", k.api.name, k.logPath(), err)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		return &retryable{err: fmt.Errorf("VCC %s API: GET %s: unreadable JSON: %w", k.api.name, k.logPath(), err)}
+	})
+}
+
+// badPageError is a page that is well-formed JSON but not a page no
+// retry would change: more records than the limit asked for.
+type badPageError struct{ msg string }
+
+func (e *badPageError) Error() string { return e.msg }
+func (e *badPageError) Unwrap() error { return ErrListingBroken }
+
+// decodePage reads one listing page from dec: an object whose array under
+// one of itemKeys holds the records (or, where bare is set, a bare array of
+// them). Each record goes to item as soon as it is read, so a page is never
+// in memory as a whole, only what item keeps of it; the other members are
+// decoded into meta (a pointer; nil: ignored). More than limit records
+// (0: no limit) fail the page with a *badPageError.
+func decodePage(dec *json.Decoder, itemKeys []string, bare bool, meta any, limit int, item func(json.RawMessage) error) error {
+	items := func() error {
+		n := 0
+		for dec.More() {
+			if n++; limit > 0 && n > limit {
+				return &badPageError{msg: fmt.Sprintf("the page holds more than the %d records asked for", limit)}
+			}
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return err
+			}
+			if err := item(raw); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token() // ]
+		return err
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('['):
+		if !bare {
+			return errors.New("a page is a JSON object, not an array")
+		}
+		return items()
+	case json.Delim('{'):
+	default:
+		if tok == nil { // null: no records
+			return nil
+		}
+		return fmt.Errorf("a page is a JSON object, not %v", tok)
+	}
+	rest := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := t.(string)
+		if slices.Contains(itemKeys, key) {
+			t, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			if t == nil {
+				continue
+			}
+			if t != json.Delim('[') {
+				return fmt.Errorf("%q is not an array", key)
+			}
+			if err := items(); err != nil {
+				return err
+			}
+			continue
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		if meta != nil {
+			rest[key] = v
+		}
+	}
+	if _, err := dec.Token(); err != nil { // }
+		return err
+	}
+	if meta == nil || len(rest) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(rest)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, meta)
 }
 
 // missing is the error for a required field VCC left out.

@@ -117,7 +117,7 @@ func listPages[P any, PP interface {
 	stale := 0
 	for n := 1; ; n++ {
 		if n > maxPages {
-			return fmt.Errorf("VCC %s API: GET %s: more than %d pages; stopping (the server may be paging in a loop)", k.api.name, k.logPath(), maxPages)
+			return fmt.Errorf("VCC %s API: GET %s: more than %d pages; stopping: %w", k.api.name, k.logPath(), maxPages, ErrListingBroken)
 		}
 		q := cloneValues(k.query)
 		q.Set("limit", strconv.Itoa(limit))

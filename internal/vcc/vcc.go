@@ -74,6 +74,9 @@ var (
 	ErrBadCredentials = errors.New("VCC refused the API credential (invalid_client): check the client id and the client secret")
 	// ErrTokenUnavailable: the token endpoint could not be reached or failed.
 	ErrTokenUnavailable = errors.New("the VCC token endpoint is unavailable")
+	// ErrNoAccessToken: the token endpoint answered 200 without an
+	// access_token: it is not VCC's token endpoint, or not working as one.
+	ErrNoAccessToken = errors.New("the VCC token endpoint answered without an access_token: check --auth-url (or the region)")
 	// ErrThrottled: VCC kept answering 429 Too Many Requests (the
 	// account is over its fair-usage limit) until the request's context
 	// ended or MaxThrottled passed. Nothing is wrong with the request: it
@@ -193,8 +196,12 @@ type Config struct {
 	MinRate       int64
 	MinRateWindow time.Duration
 	Logger        *slog.Logger
-	Version       string       // for User-Agent
-	HTTPClient    *http.Client // optional; default a tuned transport
+	// Redactor, if set, is told the client secret and every access token
+	// issued, so that the process's logs and errors can hide them too;
+	// the client scrubs server text with it (default its own).
+	Redactor   *secret.Redactor
+	Version    string       // for User-Agent
+	HTTPClient *http.Client // optional; default a tuned transport
 }
 
 // Client calls the VCC APIs. It is safe for concurrent use.
@@ -207,7 +214,7 @@ type Client struct {
 	ua      string
 	stall   stallRule
 	tokens  map[string]*tokenSource
-	issued  issuedTokens // every access token issued, to scrub from server text
+	redact  *secret.Redactor // knows the secret and every token issued, to scrub from server text
 	budget  *budget
 	mu      sync.Mutex
 	counter map[Counter]int64
@@ -239,6 +246,7 @@ func (c *Client) refreshSecret(ctx context.Context) bool {
 		return false
 	}
 	c.secret = v
+	c.redact.Add(v.Reveal())
 	c.log.Info("VCC client secret re-read after invalid_client; using the new one")
 	return true
 }
@@ -312,6 +320,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Redactor == nil {
+		cfg.Redactor = &secret.Redactor{}
+	}
+	cfg.Redactor.Add(cfg.ClientSecret.Reveal())
 	hc := &http.Client{Transport: newTransport(cfg.Downloads)}
 	if cfg.HTTPClient != nil {
 		copied := *cfg.HTTPClient
@@ -323,6 +335,7 @@ func New(cfg Config) (*Client, error) {
 		ua:      "vccingest/" + cmpOr(cfg.Version, "dev"),
 		stall:   stallRule{idle: cfg.StallTimeout, floor: max(cfg.MinRate, 0), window: cfg.MinRateWindow},
 		secret:  cfg.ClientSecret,
+		redact:  cfg.Redactor,
 		tokens:  map[string]*tokenSource{},
 		budget:  newBudget(cfg.RequestsPerMinute, time.Now),
 		counter: map[Counter]int64{},
@@ -365,8 +378,16 @@ func checkURL(what, raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// errRedirect is a redirect vccingest will not follow; no retry changes it.
-var errRedirect = errors.New("redirect refused")
+// ErrRedirectRefused is a redirect vccingest will not follow (to another
+// scheme down from https, a host the https/loopback rule refuses, file://,
+// more than 5 hops); no retry changes it.
+var ErrRedirectRefused = errors.New("redirect refused")
+
+// ErrListingBroken: a listing's pages repeat themselves (a continuation
+// token sent before, pages of nothing new, more pages than any window
+// holds) or hold more records than asked for. Retrying walks into the same
+// loop; the window fails for this run.
+var ErrListingBroken = errors.New("the server's listing is broken")
 
 // checkRedirect follows a resource call's redirect only where the bearer
 // token may go: to https, or http on a loopback host (the rule the
@@ -378,12 +399,12 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	first := via[0].URL
 	switch {
 	case len(via) >= 5:
-		return fmt.Errorf("%w: more than 5 redirects", errRedirect)
+		return fmt.Errorf("%w: more than 5 redirects", ErrRedirectRefused)
 	case first.Scheme == "https" && req.URL.Scheme != "https":
-		return fmt.Errorf("%w: from https to %s://%s", errRedirect, req.URL.Scheme, req.URL.Host)
+		return fmt.Errorf("%w: from https to %s://%s", ErrRedirectRefused, req.URL.Scheme, req.URL.Host)
 	}
 	if _, err := checkURL("redirect", (&url.URL{Scheme: req.URL.Scheme, Host: req.URL.Host}).String()); err != nil {
-		return fmt.Errorf("%w: %v", errRedirect, err)
+		return fmt.Errorf("%w: %v", ErrRedirectRefused, err)
 	}
 	if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
 		req.Header.Del("Authorization")

@@ -32,6 +32,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("SidecarStaleUntilWrittenAndAfterEachChange", func(t *testing.T) { sidecarRev(t, open(t)) })
 	t.Run("ListingAndCoverageQueries", func(t *testing.T) { listing(t, open(t)) })
 	t.Run("TotalsRunsAndRecentFailures", func(t *testing.T) { status(t, open(t)) })
+	t.Run("StartKeptOnceARecordingIsStored", func(t *testing.T) { keyDate(t, open(t)) })
 }
 
 func listing(t *testing.T, c *catalog.Catalog) {

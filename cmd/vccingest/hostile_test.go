@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vccingest/vccingest/internal/vccsim"
+	"github.com/vccingest/vccingest/internal/vccsim/hostile"
+)
+
+// hostileCase is one attack of a broken or hostile VCC (hostile_cases_test.go).
+type hostileCase struct {
+	name   string
+	attack hostile.Attack
+	// fault, if set, is served for every download of the second day's
+	// recordings (the first day is stored before any attack).
+	fault vccsim.Fault
+	code  int // the exit code sync must end with
+	// interrupt: sync is still retrying after this long (its job backoff
+	// runs for minutes), so it gets Ctrl-C and must stop with 130.
+	interrupt time.Duration
+	// check, if set, asserts what is particular to the case.
+	check func(t *testing.T, h *hostileRun)
+}
+
+// hostileRun is one case's run of sync against the hostile VCC.
+type hostileRun struct {
+	srv            *hostile.Server
+	dataDir        string
+	stdout, stderr string
+	code           int
+	elapsed        time.Duration
+	maxRSS         int64 // bytes
+	args           []string
+}
+
+// Bounds every case must keep: a hang guard and a memory guard, not speed
+// or size goals (those are benchmarks).
+const (
+	hostileWallBound = 45 * time.Second
+	hostileRSSBound  = 400 << 20
+)
+
+// TestSync_AgainstAHostileVCC runs the real binary against each attack of
+// hostile_cases_test.go, each on a copy of one data dir that a good run
+// filled first, and asserts for each: the exit code, bounded time and
+// memory, nothing stored that is not verified (every object in the bucket
+// has the bytes VCC holds, every recording the catalog calls stored is in
+// the bucket with its sha256), nothing stored before lost, and the client
+// secret and every token issued nowhere: not in stdout, stderr, any file
+// of the data dir (the SQLite catalog's bytes included), nor sent to where
+// a redirect pointed.
+func TestSync_AgainstAHostileVCC(t *testing.T) {
+	day := time.Date(2024, 3, 4, 0, 0, 0, 0, time.UTC)
+	sim, err := vccsim.New(vccsim.Config{Seed: 19, Start: day, Days: 2, CallsPerDay: 6, FixedRecordingSize: 20000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := hostile.Start(sim)
+	t.Cleanup(srv.Close)
+	cred := sim.Credential("admin")
+
+	// The good run: day one stored.
+	seed := t.TempDir()
+	if r := runHostile(t, srv, cred, seed, day, day.AddDate(0, 0, 1), 0); r.code != 0 {
+		t.Fatalf("the good run exited %d:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	seeded := bucketFiles(t, seed)
+	if len(seeded) < 4 {
+		t.Fatalf("the good run stored %d files; want recordings and sidecars", len(seeded))
+	}
+	truth := map[string]string{} // blob path → sha256 VCC holds
+	var dayTwo []string          // content fault keys of day two
+	for _, it := range sim.Truth(day, day.AddDate(0, 0, 2), cred.ClientID).Interactions {
+		for _, c := range it.Content {
+			if !isRecordingType(c.Type) || !it.Visible {
+				continue
+			}
+			truth[filepath.Join("default", it.Start.Format("2006/01/02"), it.GUID, c.ContentKey+extFor(c.ContentType))] = c.SHA256
+			if !it.Start.Before(day.AddDate(0, 0, 1)) {
+				dayTwo = append(dayTwo, vccsim.ContentFaultKey(it.GUID, c.ContentKey))
+			}
+		}
+	}
+
+	for _, tc := range hostileCases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.CopyFS(dir, os.DirFS(seed)); err != nil {
+				t.Fatal(err)
+			}
+			faults := vccsim.Faults{DripInterval: 100 * time.Millisecond}
+			if tc.fault != "" {
+				faults.Content = map[string]vccsim.Fault{}
+				for _, k := range dayTwo {
+					faults.Content[k] = tc.fault
+				}
+			}
+			sim.SetFaults(faults)
+			srv.Set(tc.attack)
+			srv.Capture.Requests()
+			sim.ResetRequests()
+			defer func() { srv.Set(hostile.None); sim.SetFaults(vccsim.Faults{}) }()
+
+			r := runHostile(t, srv, cred, dir, day, day.AddDate(0, 0, 2), tc.interrupt)
+			output := "\n--- stdout\n" + r.stdout + "\n--- stderr\n" + r.stderr
+			if r.code != tc.code {
+				t.Errorf("exit code %d; want %d", r.code, tc.code)
+			}
+			if r.elapsed > hostileWallBound {
+				t.Errorf("sync took %s; the hang guard is %s", r.elapsed, hostileWallBound)
+			}
+			if r.maxRSS > hostileRSSBound {
+				t.Errorf("sync peaked at %d MiB RSS; the guard is %d MiB", r.maxRSS>>20, hostileRSSBound>>20)
+			}
+			checkOnlyVerified(t, dir, truth, seeded)
+			checkNoSecrets(t, r, cred.ClientSecret, sim.IssuedTokens())
+			for _, c := range srv.Capture.Requests() {
+				if c.Authorization != "" || strings.Contains(c.Body, cred.ClientSecret) {
+					t.Errorf("a redirect got the credentials to %s %s (Authorization %t, secret in body %t)", c.Method, c.Path, c.Authorization != "", strings.Contains(c.Body, cred.ClientSecret))
+				}
+			}
+			if tc.check != nil {
+				tc.check(t, r)
+			}
+			if t.Failed() {
+				t.Log(output)
+			}
+		})
+	}
+}
+
+// runHostile runs sync of [from, to) on dataDir; interrupt > 0 sends
+// Ctrl-C after that long.
+func runHostile(t *testing.T, srv *hostile.Server, cred vccsim.Credential, dataDir string, from, to time.Time, interrupt time.Duration) *hostileRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*hostileWallBound)
+	defer cancel()
+	args := []string{"sync", "--data-dir", dataDir, "--api-url", srv.URL, "--auth-url", srv.AuthURL(),
+		"--client-id", cred.ClientID, "--client-secret-ref", "env:VCC_TEST_SECRET", "--log-format", "text",
+		"--requests-per-minute", "6000", "--window", "24h",
+		"--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339)}
+	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd.Env = append(os.Environ(), "VCC_TEST_SECRET="+cred.ClientSecret)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if interrupt > 0 {
+		// Ctrl-C, and again 2 s later: a download that drips or keeps
+		// breaking holds sync for its 30 s grace after the first; the
+		// second stops it at once (still exit 130).
+		first := time.AfterFunc(interrupt, func() { _ = cmd.Process.Signal(os.Interrupt) })
+		second := time.AfterFunc(interrupt+2*time.Second, func() { _ = cmd.Process.Signal(os.Interrupt) })
+		defer first.Stop()
+		defer second.Stop()
+	}
+	err := cmd.Wait()
+	r := &hostileRun{srv: srv, dataDir: dataDir, stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start), args: args}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("run vccingest: %v", err)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.maxRSS = ru.Maxrss << 10 // KiB on Linux
+	}
+	return r
+}
+
+// bucketFiles maps each object of the data dir's file bucket to its sha256.
+func bucketFiles(t *testing.T, dataDir string) map[string]string {
+	t.Helper()
+	blobs := filepath.Join(dataDir, "blobs")
+	out := map[string]string{}
+	err := filepath.WalkDir(blobs, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(blobs, path)
+		sum := sha256.Sum256(b)
+		out[rel] = hex.EncodeToString(sum[:])
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkOnlyVerified: every recording in the bucket has the bytes VCC holds,
+// every file stored before is still there unchanged, and every recording
+// the catalog says is stored is in the bucket with the sha256 it records.
+func checkOnlyVerified(t *testing.T, dataDir string, truth, seeded map[string]string) {
+	t.Helper()
+	files := bucketFiles(t, dataDir)
+	for rel, sum := range seeded {
+		got, ok := files[rel]
+		switch {
+		case !ok:
+			t.Errorf("%s, stored before, is lost", rel)
+		case got != sum && !strings.HasSuffix(rel, "interaction.json"):
+			// A sidecar is VCC's metadata, refreshed when it changes; a
+			// recording's bytes never change.
+			t.Errorf("%s, stored before, is changed", rel)
+		}
+	}
+	for rel, sum := range files {
+		if strings.HasPrefix(rel, ".vccingest-tmp"+string(filepath.Separator)) {
+			// A process stopped hard leaves its temp files; not objects,
+			// and the next process sweeps a dead one's.
+			continue
+		}
+		switch want, ok := truth[rel]; {
+		case ok && sum != want:
+			t.Errorf("%s is stored with bytes VCC does not hold (sha256 %s, want %s)", rel, sum, want)
+		case !ok && !strings.HasSuffix(rel, "interaction.json") && !strings.HasSuffix(rel, ".attrs"):
+			t.Errorf("unexpected object %s in the bucket", rel)
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "catalog.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT blob_key, sha256 FROM recordings WHERE status = 'stored'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, sum string
+		if err := rows.Scan(&key, &sum); err != nil {
+			t.Fatal(err)
+		}
+		if got := files[filepath.FromSlash(key)]; got != sum || truth[filepath.FromSlash(key)] != sum {
+			t.Errorf("the catalog says %s is stored with sha256 %s; the bucket has %q, VCC %q", key, sum, got, truth[filepath.FromSlash(key)])
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkNoSecrets: neither the client secret nor any token the simulator
+// issued is in the run's output or in any file of its data dir.
+func checkNoSecrets(t *testing.T, r *hostileRun, clientSecret string, tokens []string) {
+	t.Helper()
+	needles := append([]string{clientSecret}, tokens...)
+	where := map[string][]byte{"stdout": []byte(r.stdout), "stderr": []byte(r.stderr)}
+	_ = filepath.WalkDir(r.dataDir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, err := os.ReadFile(path); err == nil {
+				where[path] = b
+			}
+		}
+		return nil
+	})
+	for name, b := range where {
+		for i, n := range needles {
+			if n != "" && bytes.Contains(b, []byte(n)) {
+				what := "the client secret"
+				if i > 0 {
+					what = "an issued token"
+				}
+				t.Errorf("%s is in %s", what, name)
+			}
+		}
+	}
+}
