@@ -30,12 +30,12 @@ var hostileCases = []hostileCase{
 	{name: "RepeatedContinuation_ListingFailsNotLoops", attack: hostile.RepeatedContinuation, code: 1},
 	{name: "StartYear9999_BadRecordSkippedRestStored", attack: hostile.StartYear9999, code: 0, check: badRecordReported},
 	{name: "TerminalEscapes_NeverReachTheTerminal", attack: hostile.TerminalEscapes, code: 0, check: noRawEscapes},
-	{name: "ShortBodyWithItsOwnContentLength_NotStored", fault: vccsim.FaultShortLength, code: 130, interrupt: 2500 * time.Millisecond},
-	{name: "ChunkedShortBody_NotStored", fault: vccsim.FaultChunkedShort, code: 130, interrupt: 2500 * time.Millisecond},
-	{name: "CloseMidBody_NotStored", fault: vccsim.FaultReset, code: 130, interrupt: 2500 * time.Millisecond},
-	{name: "GzipContentEncoding_NotInflatedNotStored", fault: vccsim.FaultGzip, code: 130, interrupt: 2500 * time.Millisecond},
-	{name: "PartialContentFromOffsetZero_NotSpliced", fault: vccsim.FaultWrongRange, code: 130, interrupt: 2500 * time.Millisecond},
-	{name: "HTMLErrorPageWith200_NotStored", fault: vccsim.FaultHTML, code: 130, interrupt: 2500 * time.Millisecond},
+	{name: "ShortBodyWithItsOwnContentLength_FailsForGoodNotStored", fault: vccsim.FaultShortLength, code: 1},
+	{name: "ChunkedShortBody_FailsForGoodNotStored", fault: vccsim.FaultChunkedShort, code: 1},
+	{name: "CloseMidBody_NotStoredStopsOnCtrlC", fault: vccsim.FaultReset, code: 130, interrupt: 2500 * time.Millisecond}, // each attempt resumes with backoff for longer than the case may take
+	{name: "GzipContentEncoding_NotInflatedFailsForGood", fault: vccsim.FaultGzip, code: 1},
+	{name: "PartialContentFromOffsetZero_FailsForGoodNotSpliced", fault: vccsim.FaultWrongRange, code: 1},
+	{name: "HTMLErrorPageWith200_FailsForGoodNotStored", fault: vccsim.FaultHTML, code: 1},
 	{name: "DripOneByteAtATime_NotStoredStopsOnCtrlC", fault: vccsim.FaultDrip, code: 130, interrupt: 2500 * time.Millisecond},
 }
 

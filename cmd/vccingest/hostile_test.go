@@ -28,8 +28,8 @@ type hostileCase struct {
 	// recordings (the first day is stored before any attack).
 	fault vccsim.Fault
 	code  int // the exit code sync must end with
-	// interrupt: sync is still retrying after this long (its job backoff
-	// runs for minutes), so it gets Ctrl-C and must stop with 130.
+	// interrupt: sync gets Ctrl-C after this long (a download that drips
+	// holds it) and must stop with 130.
 	interrupt time.Duration
 	// check, if set, asserts what is particular to the case.
 	check func(t *testing.T, h *hostileRun)
@@ -151,6 +151,9 @@ func runHostile(t *testing.T, srv *hostile.Server, cred vccsim.Credential, dataD
 	args := []string{"sync", "--data-dir", dataDir, "--api-url", srv.URL, "--auth-url", srv.AuthURL(),
 		"--client-id", cred.ClientID, "--client-secret-ref", "env:VCC_TEST_SECRET", "--log-format", "text",
 		"--requests-per-minute", "6000", "--window", "24h",
+		// One attempt: a recording served wrong fails for good at once,
+		// so the run ends (exit 1, the recording named) in seconds.
+		"--attempts", "1",
 		"--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339)}
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	cmd.Env = append(os.Environ(), "VCC_TEST_SECRET="+cred.ClientSecret)
