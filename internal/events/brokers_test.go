@@ -75,3 +75,24 @@ func TestSink_NATSDeduplicatesAndNamesAMissingStream(t *testing.T) {
 		t.Error("a publish no stream acknowledged succeeded")
 	}
 }
+
+// A mem:// sink delivers the envelope as the message body, as a broker
+// sink does.
+func TestSink_MemDeliversTheEnvelope(t *testing.T) {
+	ctx := context.Background()
+	s, err := events.Open(ctx, "mem://events-test", events.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sub := eventstest.Subscribe(t, "mem://events-test")
+	ev := testEvent(t, 1)
+	if err := s.Publish(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	var data map[string]int
+	got, md := sub.Next(t, &data)
+	if got.ID != ev.ID || md["content-type"] != events.ContentType || data["i"] != 1 {
+		t.Fatalf("received %+v (data %v), metadata %v", got, data, md)
+	}
+}

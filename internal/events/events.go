@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/vccingest/vccingest/internal/blobstore"
 )
 
 // SpecVersion is the CloudEvents version every event carries.
@@ -110,28 +112,6 @@ func (e Event) Validate() error {
 	return nil
 }
 
-// Agent is the handling agent of a call.
-type Agent struct {
-	ID        string `json:"id"`
-	Name      string `json:"name,omitempty"`
-	Email     string `json:"email,omitempty"`
-	AgentCode string `json:"agent_code,omitempty"`
-}
-
-// Call is what the event of a recording says of its call: the sidecar's
-// fields.
-type Call struct {
-	Start           time.Time  `json:"start"`
-	End             *time.Time `json:"end,omitempty"`
-	DurationSeconds float64    `json:"duration_seconds,omitempty"`
-	Direction       string     `json:"direction"`
-	DirectionSource string     `json:"direction_source"`
-	ConnectFrom     string     `json:"connect_from,omitempty"`
-	ConnectTo       string     `json:"connect_to,omitempty"`
-	Agent           *Agent     `json:"agent,omitempty"`
-	Groups          []string   `json:"groups,omitempty"`
-}
-
 // RecordingStored is the data of a recording.stored event: all a consumer
 // needs to fetch and tag the audio without another lookup.
 type RecordingStored struct {
@@ -148,7 +128,7 @@ type RecordingStored struct {
 	// AudioSeconds is the play time of a WAV recording (from its header).
 	AudioSeconds float64   `json:"audio_seconds,omitempty"`
 	StoredAt     time.Time `json:"stored_at"`
-	Call
+	blobstore.Call
 }
 
 // RecordingFailed is the data of a recording.failed event: a recording
@@ -160,5 +140,5 @@ type RecordingFailed struct {
 	ContentType   string `json:"content_type"`
 	Attempts      int    `json:"attempts"`
 	Reason        string `json:"reason"`
-	Call
+	blobstore.Call
 }

@@ -261,10 +261,11 @@ func (p *pipeline) buildEvent(ctx context.Context, t *Tenant, a PublishArgs) (ev
 		if err != nil {
 			return events.Event{}, err
 		}
-		return events.New(a.Type, events.RecordingID(t.ID, a.GUID, a.ContentKey, "stored", 0), src, rec.BlobKey, rec.StoredAt, events.RecordingStored{
-			Tenant: t.ID, InteractionID: a.GUID, ContentKey: a.ContentKey, ContentType: rec.Type, MediaType: rec.MediaType,
-			Bytes: rec.Bytes, SHA256: rec.SHA256, BlobKey: rec.BlobKey, BlobURL: t.Bucket.ObjectURL(rec.BlobKey), SidecarKey: sidecar,
-			AudioSeconds: rec.Duration.Seconds(), StoredAt: rec.StoredAt.UTC(), Call: call,
+		r := recordingOf(*rec)
+		return events.New(a.Type, events.RecordingID(t.ID, a.GUID, a.ContentKey, "stored", 0), src, r.BlobKey, rec.StoredAt, events.RecordingStored{
+			Tenant: t.ID, InteractionID: a.GUID, ContentKey: r.ContentKey, ContentType: r.Type, MediaType: r.MediaType,
+			Bytes: r.Bytes, SHA256: r.SHA256, BlobKey: r.BlobKey, BlobURL: t.Bucket.ObjectURL(r.BlobKey), SidecarKey: sidecar,
+			AudioSeconds: r.DurationSeconds, StoredAt: rec.StoredAt.UTC(), Call: call,
 		})
 	case events.TypeRecordingFailed:
 		if rec.Status != catalog.StatusFailed {
@@ -278,26 +279,6 @@ func (p *pipeline) buildEvent(ctx context.Context, t *Tenant, a PublishArgs) (ev
 		})
 	}
 	return events.Event{}, fmt.Errorf("%w: unknown event type %q", errNotAnnounced, a.Type)
-}
-
-// callOf is what an event says of the call: the sidecar's fields.
-func callOf(d catalog.Detail) events.Call {
-	c := events.Call{
-		Start: d.Start.UTC(), Direction: d.Direction, DirectionSource: d.DirectionSource,
-		ConnectFrom: d.ConnectFrom, ConnectTo: d.ConnectTo,
-	}
-	if d.Duration > 0 {
-		end := d.Start.Add(d.Duration).UTC()
-		c.End, c.DurationSeconds = &end, d.Duration.Seconds()
-	}
-	if d.AgentID != "" {
-		c.Agent = &events.Agent{ID: d.AgentID}
-		if ag := d.Agent; ag != nil {
-			c.Agent.Name, c.Agent.Email, c.Agent.AgentCode = ag.Name, ag.Email, ag.AgentCode
-			c.Groups = ag.Groups
-		}
-	}
-	return c
 }
 
 // drainEvents gives the run's events up to EventsWait to be delivered,
