@@ -50,6 +50,11 @@ func (PublishArgs) InsertOpts() river.InsertOpts {
 // overlap than downloads need.
 const EventWorkers = 16
 
+// EventsQueueConfig is how a runner works a tenant's EventsQueue.
+func EventsQueueConfig() river.QueueConfig {
+	return river.QueueConfig{MaxWorkers: EventWorkers}
+}
+
 // EventsQueue is the tenant's own queue of publish jobs, apart from its
 // downloads so that a sink that hangs never takes a download's place. A
 // runner works it beside Queues.
