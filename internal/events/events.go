@@ -27,8 +27,10 @@ const ContentType = "application/cloudevents+json"
 // The event types. Each is prefixed, as CloudEvents recommends, so that
 // they stay apart from other producers' types on a shared bus.
 const (
-	TypeRecordingStored = "vccingest.recording.stored"
-	TypeRecordingFailed = "vccingest.recording.failed"
+	TypeRecordingStored  = "vccingest.recording.stored"
+	TypeRecordingUpdated = "vccingest.recording.updated"
+	TypeRecordingFailed  = "vccingest.recording.failed"
+	TypeTenantHealth     = "vccingest.tenant.health"
 )
 
 // ShortType turns "recording.stored" into TypeRecordingStored; a full type
@@ -129,6 +131,30 @@ type RecordingStored struct {
 	AudioSeconds float64   `json:"audio_seconds,omitempty"`
 	StoredAt     time.Time `json:"stored_at"`
 	blobstore.Call
+}
+
+// RecordingUpdated is the data of a recording.updated event: a stored
+// recording whose call metadata changed (direction from Stats, an agent
+// that arrived later), with all it now says, as recording.stored does.
+type RecordingUpdated = RecordingStored
+
+// TenantHealth is the data of a tenant.health event: a run that made the
+// tenant unhealthy (it failed after one that did not) or healthy again.
+type TenantHealth struct {
+	Tenant string `json:"tenant"`
+	Health string `json:"health"` // healthy or unhealthy
+	// Run is the run that changed it: its id, status and end, and why it
+	// failed (unhealthy).
+	Run       int64     `json:"run"`
+	RunStatus string    `json:"run_status"`
+	Error     string    `json:"error,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// TenantID is the id of an event about a tenant: the tenant, what
+// happened, and the run or revision that tells it apart.
+func TenantID(tenant, what string, rev int64) string {
+	return fmt.Sprintf("%s/%s/%d", tenant, what, rev)
 }
 
 // RecordingFailed is the data of a recording.failed event: a recording

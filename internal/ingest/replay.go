@@ -108,7 +108,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 					return res, err
 				}
 				for _, r := range batch {
-					if err := announce(ctx, tx, count, t, typ, r.GUID, r.ContentKey); err != nil {
+					if err := announce(ctx, tx, count, t, PublishArgs{Type: typ, GUID: r.GUID, ContentKey: r.ContentKey}); err != nil {
 						return err
 					}
 				}

@@ -113,7 +113,8 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		if ctx.Err() != nil {
 			status, msg = catalog.RunInterrupted, "the process was stopped"
 		}
-		if aerr := p.cat.AbortRun(context.WithoutCancel(ctx), runID, status, msg); aerr != nil {
+		actx := context.WithoutCancel(ctx)
+		if aerr := p.endRun(actx, q.InsertTx, t, runID, status, func(tx *catalog.Tx) error { return tx.AbortRun(actx, runID, status, msg) }); aerr != nil {
 			log.Error("record the end of the run", "error", aerr)
 		}
 	}()
@@ -194,7 +195,9 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		rep.Status = catalog.RunFailures
 	}
 	if _, err := retryUnavailable(fin, log, "record the run", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, p.cat.FinishRun(ctx, runID, rep.Status, rep.Stored, int64(len(rep.Failures)), rep.Bytes, rep.Error())
+		return struct{}{}, p.endRun(ctx, q.InsertTx, t, runID, rep.Status, func(tx *catalog.Tx) error {
+			return tx.FinishRun(ctx, runID, rep.Status, rep.Stored, int64(len(rep.Failures)), rep.Bytes, rep.Error())
+		})
 	}); err != nil {
 		return nil, err
 	}
