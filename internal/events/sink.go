@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vccingest/vccingest/internal/secret"
@@ -27,6 +28,25 @@ type Sink struct {
 	name    string
 	pub     publisher
 	timeout time.Duration
+
+	// What this process's deliveries to the sink did, for metrics and the
+	// status page.
+	published, failed atomic.Int64
+	lastFailure       atomic.Pointer[Failure]
+}
+
+// Failure is a delivery the sink refused.
+type Failure struct {
+	At    time.Time
+	Error string
+}
+
+// Counts are what this process delivered to the sink: events it
+// acknowledged, deliveries it refused (each retried), and the last refusal
+// if it came after the last acknowledgement (nil when the sink works).
+type Counts struct {
+	Published, Failed int64
+	Failing           *Failure
 }
 
 // publisher is what each kind of sink does: deliver one encoded event and
@@ -101,9 +121,19 @@ func (s *Sink) Publish(ctx context.Context, ev Event) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	if err := s.pub.publish(ctx, ev, body); err != nil {
-		return fmt.Errorf("publish event %s to %s: %w", ev.ID, s.name, err)
+		err = fmt.Errorf("publish event %s to %s: %w", ev.ID, s.name, err)
+		s.failed.Add(1)
+		s.lastFailure.Store(&Failure{At: time.Now(), Error: err.Error()})
+		return err
 	}
+	s.published.Add(1)
+	s.lastFailure.Store(nil)
 	return nil
+}
+
+// Counts reports what this process delivered to the sink.
+func (s *Sink) Counts() Counts {
+	return Counts{Published: s.published.Load(), Failed: s.failed.Load(), Failing: s.lastFailure.Load()}
 }
 
 // Close releases the sink's connection.
