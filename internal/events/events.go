@@ -31,6 +31,7 @@ const (
 	TypeRecordingUpdated = "vccingest.recording.updated"
 	TypeRecordingFailed  = "vccingest.recording.failed"
 	TypeTenantHealth     = "vccingest.tenant.health"
+	TypeCoverageGap      = "vccingest.tenant.coverage_gap"
 )
 
 // ShortType turns "recording.stored" into TypeRecordingStored; a full type
@@ -149,6 +150,19 @@ type TenantHealth struct {
 	RunStatus string    `json:"run_status"`
 	Error     string    `json:"error,omitempty"`
 	At        time.Time `json:"at"`
+}
+
+// CoverageGap is the data of a tenant.coverage_gap event: a permission of
+// the credential's user newly diagnosed as hiding calls, or cleared (its
+// calls are visible again).
+type CoverageGap struct {
+	Tenant     string    `json:"tenant"`
+	Permission string    `json:"permission"`
+	State      string    `json:"state"`        // diagnosed or cleared
+	Hidden     int       `json:"hidden_calls"` // calls it explained when last diagnosed
+	Evidence   string    `json:"evidence"`
+	Advice     string    `json:"advice,omitempty"` // what to enable (diagnosed)
+	At         time.Time `json:"at"`
 }
 
 // TenantID is the id of an event about a tenant: the tenant, what

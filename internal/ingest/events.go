@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/events"
 	"github.com/vccingest/vccingest/internal/jobqueue"
 )
@@ -34,6 +36,8 @@ type PublishArgs struct {
 	Rev int64 `json:"rev,omitempty" river:"unique"`
 	// Run is the run whose end a tenant.health announces.
 	Run int64 `json:"run,omitempty" river:"unique"`
+	// Permission is the one a tenant.coverage_gap is about (with its Rev).
+	Permission string `json:"permission,omitempty" river:"unique"`
 }
 
 // Kind implements river.JobArgs.
@@ -106,6 +110,61 @@ func announceUpdated(ctx context.Context, tx *catalog.Tx, insert insertFunc, t *
 		}
 	}
 	return nil
+}
+
+// recordGaps diagnoses the coverage of [from, to) and, in one transaction,
+// records the permission gaps it finds and queues a tenant.coverage_gap
+// event for each gap newly diagnosed and each diagnosed before that is no
+// longer. A range the diagnosis cannot judge (no Stats data, nothing
+// visible, no call at all) changes nothing.
+func (p *pipeline) recordGaps(ctx context.Context, insert insertFunc, t *Tenant, from, to time.Time, lookback time.Duration) error {
+	if len(t.Events) == 0 {
+		return nil
+	}
+	rep, err := coverage.FromCatalog(ctx, p.cat, t.ID, from, to, "direction", lookback)
+	if err != nil || rep.Diagnosis.Note != "" || rep.Basis != coverage.BasisStats || rep.Total.Calls == 0 {
+		return err // nothing to judge by
+	}
+	found := map[string]coverage.Gap{}
+	for _, g := range rep.Diagnosis.Gaps {
+		found[g.Permission] = g
+	}
+	now := p.now()
+	return p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+		known, err := tx.CoverageGaps(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		was := map[string]catalog.CoverageGap{}
+		for _, g := range known {
+			was[g.Permission] = g
+		}
+		change := func(g catalog.CoverageGap) error {
+			g.Rev, g.Changed = was[g.Permission].Rev+1, now
+			if err := tx.SetCoverageGap(ctx, g); err != nil {
+				return err
+			}
+			return announce(ctx, tx, insert, t, PublishArgs{Type: events.TypeCoverageGap, Permission: g.Permission, Rev: g.Rev})
+		}
+		for perm, g := range found {
+			if w, ok := was[perm]; ok && !w.Cleared {
+				continue // still diagnosed
+			}
+			if err := change(catalog.CoverageGap{Tenant: t.ID, Permission: perm, Hidden: g.Hidden, Evidence: g.Evidence}); err != nil {
+				return err
+			}
+		}
+		for perm, w := range was {
+			if _, still := found[perm]; still || w.Cleared {
+				continue
+			}
+			w.Cleared = true
+			if err := change(w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // endRun records the end of run runID with record and, in the same
@@ -301,6 +360,22 @@ func (p *pipeline) buildEvent(ctx context.Context, t *Tenant, a PublishArgs) (ev
 			h.Health, h.Error = "unhealthy", r.Error
 		}
 		return events.New(a.Type, events.TenantID(t.ID, "health", r.ID), src, "", r.Finished, h)
+	}
+	if a.Type == events.TypeCoverageGap {
+		g, err := p.cat.CoverageGap(ctx, t.ID, a.Permission)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return events.Event{}, fmt.Errorf("%w: %v", errNotAnnounced, err)
+		}
+		if err != nil {
+			return events.Event{}, err
+		}
+		data := events.CoverageGap{Tenant: t.ID, Permission: g.Permission, State: "cleared", Hidden: g.Hidden, Evidence: g.Evidence, At: g.Changed.UTC()}
+		if !g.Cleared {
+			data.State, data.Advice = "diagnosed", coverage.Gap{Permission: g.Permission}.Advice()
+		}
+		// The id is of the change the gap is at now: a copy of an older
+		// change (delivered late) is the same event as the newest.
+		return events.New(a.Type, events.TenantID(t.ID, "coverage_gap/"+url.PathEscape(g.Permission), g.Rev), src, "", g.Changed, data)
 	}
 	d, err := p.cat.Detail(ctx, t.ID, a.GUID)
 	if errors.Is(err, catalog.ErrNotFound) {

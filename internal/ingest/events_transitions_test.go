@@ -3,6 +3,8 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/catalog/catalogtest"
+	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/events"
 	"github.com/vccingest/vccingest/internal/events/eventstest"
 	"github.com/vccingest/vccingest/internal/jobqueue"
@@ -159,3 +162,72 @@ func TestOutbox_TenantHealthOnTransitionsOnly(t *testing.T) {
 
 // outboxStart is when the call of newOutboxCase started.
 var outboxStart = time.Date(2024, 3, 4, 9, 0, 0, 0, time.UTC)
+
+// A run's diagnosis records the permission gaps and queues
+// tenant.coverage_gap exactly when one is newly diagnosed or cleared:
+// outbound calls hidden, then (the permission enabled) visible again.
+func TestOutbox_CoverageGapWhenDiagnosedAndWhenCleared(t *testing.T) {
+	for name, open := range map[string]func(*testing.T) *catalog.Catalog{"sqlite": catalogtest.SQLite, "postgres": catalogtest.Postgres} {
+		t.Run(name, func(t *testing.T) { coverageGapEvents(t, newOutboxCase(t, open(t))) })
+	}
+}
+
+func coverageGapEvents(t *testing.T, c *outboxCase) {
+	from, to := outboxStart.Add(time.Hour), outboxStart.Add(3*time.Hour)
+	var stats []catalog.StatsInteraction
+	show := func(guids ...string) {
+		t.Helper()
+		for _, g := range guids {
+			if err := c.cat.UpsertInteraction(c.ctx, catalog.Interaction{Tenant: "acme", GUID: g, Start: from.Add(time.Minute), ContentVisible: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var outbound []string
+	for i := range 10 {
+		dir := []string{"inbound", "outbound"}[i%2]
+		g := fmt.Sprintf("%s-%d", dir, i)
+		stats = append(stats, catalog.StatsInteraction{Tenant: "acme", GUID: g, Start: from.Add(time.Duration(i) * time.Minute), Duration: time.Minute, Direction: dir})
+		if dir == "inbound" {
+			show(g)
+		} else {
+			outbound = append(outbound, g)
+		}
+	}
+	if err := c.cat.UpsertStatsInteractions(c.ctx, stats); err != nil {
+		t.Fatal(err)
+	}
+	run := func() []PublishArgs {
+		t.Helper()
+		if err := c.p.recordGaps(c.ctx, jobqueue.InsertFromJob, c.tenant, from, to, 0); err != nil {
+			t.Fatal(err)
+		}
+		return c.queued(t, events.TypeCoverageGap)
+	}
+	got := run()
+	if len(got) != 1 || got[0].Permission != coverage.PermViewOutbound || got[0].Rev != 1 {
+		t.Fatalf("outbound calls hidden: queued %+v, want one gap of %q", got, coverage.PermViewOutbound)
+	}
+	var diagnosed events.CoverageGap
+	if ev := c.deliver(t, got[0], &diagnosed); diagnosed.State != "diagnosed" || diagnosed.Hidden != 5 || !strings.Contains(diagnosed.Advice, "enable") {
+		t.Errorf("diagnosed gap %s: %s", ev.ID, ev.Data)
+	}
+	if got := run(); len(got) != 1 {
+		t.Fatalf("the same diagnosis again queued %d events, want none more", len(got)-1)
+	}
+	if err := c.p.recordGaps(c.ctx, jobqueue.InsertFromJob, c.tenant, to, to.Add(time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.queued(t, events.TypeCoverageGap); len(got) != 1 {
+		t.Fatalf("a range without Stats data (nothing to judge) cleared the gap: %+v", got)
+	}
+	show(outbound...)
+	got = run()
+	if len(got) != 2 || got[1].Rev != 2 {
+		t.Fatalf("outbound calls visible again: queued %+v, want the gap cleared", got)
+	}
+	var cleared events.CoverageGap
+	if ev := c.deliver(t, got[1], &cleared); cleared.State != "cleared" || cleared.Permission != coverage.PermViewOutbound || ev.ID == "" {
+		t.Errorf("cleared gap %s: %s", ev.ID, ev.Data)
+	}
+}

@@ -201,6 +201,13 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 	}); err != nil {
 		return nil, err
 	}
+	if rep.Status != catalog.RunFailed && rep.Status != catalog.RunInterrupted {
+		if _, err := retryUnavailable(fin, log, "record the coverage gaps", func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, p.recordGaps(ctx, q.InsertTx, t, plan.r.From, plan.r.To, spec.Lookback)
+		}); err != nil {
+			return nil, err
+		}
+	}
 	rep.Elapsed = time.Since(start)
 	log.Info("run finished", "status", rep.Status, "from", plan.r.From, "to", plan.r.To, "windows", rep.Windows,
 		"new_interactions", rep.Interactions, "stored", rep.Stored, "failed", len(rep.Failures), "bytes", rep.Bytes, "unlisted", len(rep.Unlisted),
