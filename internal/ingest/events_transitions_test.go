@@ -148,6 +148,12 @@ func TestOutbox_TenantHealthOnTransitionsOnly(t *testing.T) {
 			if len(got) != 3 || got[0].Run != runs[1] || got[1].Run != runs[4] || got[2].Run != runs[6] {
 				t.Fatalf("health events for runs %+v of runs %v; want runs 2, 5 and 7 (failed, healthy again, failed)", got, runs)
 			}
+			// The jobs wait (nothing works the queue here): the sink's
+			// backlog counts them, on either catalog.
+			sinks, err := SinkStatuses(c.ctx, c.cat, c.tenant, time.Now().Add(time.Hour))
+			if err != nil || len(sinks) != 1 || sinks[0].Pending != 3 || !sinks[0].Behind || sinks[0].Oldest.IsZero() {
+				t.Errorf("sink status %+v (%v), want 3 pending, behind an hour later", sinks, err)
+			}
 			var down, up events.TenantHealth
 			ev := c.deliver(t, got[0], &down)
 			if ev.ID != events.TenantID("acme", "health", runs[1]) || down.Health != "unhealthy" || down.Error != "VCC refused the credential" || down.RunStatus != catalog.RunFailed {
