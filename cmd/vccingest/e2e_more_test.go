@@ -535,7 +535,7 @@ func (e *e2e) syncToBucket(bucketURL string) {
 // EnsureSchema test.)
 func TestMigrate(t *testing.T) {
 	e := newE2E(t, vccsim.Config{Seed: 3, Days: 1, CallsPerDay: 5, FixedRecordingSize: 1000}, "admin")
-	if r := e.run("migrate"); r.code != 0 || !strings.Contains(r.stdout, "applied migrations [1 2 3]") {
+	if r := e.run("migrate"); r.code != 0 || !strings.Contains(r.stdout, "applied migrations [1 2 3 4]") {
 		t.Fatalf("migrate on a new catalog: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	if r := e.syncAll(); r.code != 0 {

@@ -49,8 +49,14 @@ func (s *eventSinks) each() map[string]*eventstest.Collector {
 // each one's sha256 and blob key.
 func (e *e2e) storedIDs() map[string]catalog.Recording {
 	e.t.Helper()
+	return e.storedIDsAt("sqlite://" + filepath.ToSlash(filepath.Join(e.dataDir, "catalog.db")))
+}
+
+// storedIDsAt is storedIDs of the catalog at catURL.
+func (e *e2e) storedIDsAt(catURL string) map[string]catalog.Recording {
+	e.t.Helper()
 	ctx := context.Background()
-	cat, err := catalog.Open(ctx, "sqlite://"+filepath.ToSlash(filepath.Join(e.dataDir, "catalog.db")))
+	cat, err := catalog.Open(ctx, catURL)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -384,4 +390,29 @@ func BenchmarkSync_EventsOverhead(b *testing.B) {
 	b.ReportMetric(plain.Seconds()/n, "s/sync-plain")
 	b.ReportMetric(withEvents.Seconds()/n, "s/sync-events")
 	b.ReportMetric(withEvents.Seconds()/plain.Seconds(), "events/plain")
+}
+
+// vccingest worker --events: the workers of a shared catalog announce what
+// they store (the outbox is in their fetch transactions, and they work the
+// tenant's events queue), each recording once, with the catalog's ids.
+func TestEvents_WorkerAnnouncesWhatItStores(t *testing.T) {
+	catURL := postgresCatalog(t)
+	t.Setenv("VCC_TEST_HOOK_SECRET", hookSecret)
+	hook := eventstest.NewWebhook(t, hookSecret)
+	e := newE2E(t, vccsim.Config{Seed: 71, Days: 1, CallsPerDay: 12, FixedRecordingSize: 8 << 10}, "admin")
+	if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
+		t.Fatalf("migrate: %d %s", r.code, r.stderr)
+	}
+	stop := e.startWorkers(1, "--catalog", catURL, "--downloads", "2", "--events", hook.URL, "--events-secret-ref", "env:VCC_TEST_HOOK_SECRET")
+	defer stop()
+	if r := e.syncAll("--catalog", catURL, "--work=false"); r.code != 0 {
+		t.Fatalf("planner: %d\n%s", r.code, r.stderr)
+	}
+	want := e.storedIDsAt(catURL)
+	if len(want) == 0 {
+		t.Fatal("nothing stored")
+	}
+	got := hook.Collector.WaitFor(len(want), 30*time.Second)
+	stop()
+	e.checkStoredEvents("webhook", got, want)
 }

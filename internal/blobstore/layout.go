@@ -160,20 +160,26 @@ const SidecarSchemaVersion = 1
 // Sidecar is interaction.json, the metadata record beside an interaction's
 // recordings. Its schema is documented in README.md ("Where recordings go").
 type Sidecar struct {
-	SchemaVersion   int                `json:"schema_version"`
-	Tenant          string             `json:"tenant"`
-	InteractionID   string             `json:"interaction_id"`
-	Start           time.Time          `json:"start"`
-	End             *time.Time         `json:"end,omitempty"`
-	DurationSeconds float64            `json:"duration_seconds,omitempty"`
-	Direction       string             `json:"direction"`        // inbound, outbound, internal or unknown
-	DirectionSource string             `json:"direction_source"` // stats or unknown
-	ConnectFrom     string             `json:"connect_from,omitempty"`
-	ConnectTo       string             `json:"connect_to,omitempty"`
-	Agent           *Agent             `json:"agent,omitempty"`
-	Groups          []string           `json:"groups,omitempty"`
-	Recordings      []SidecarRecording `json:"recordings"`
-	Provenance      Provenance         `json:"provenance"`
+	SchemaVersion int    `json:"schema_version"`
+	Tenant        string `json:"tenant"`
+	InteractionID string `json:"interaction_id"`
+	Call
+	Recordings []SidecarRecording `json:"recordings"`
+	Provenance Provenance         `json:"provenance"`
+}
+
+// Call is what the sidecar says of the call itself. The events of a
+// recording (internal/events) embed it too, so the two never differ.
+type Call struct {
+	Start           time.Time  `json:"start"`
+	End             *time.Time `json:"end,omitempty"`
+	DurationSeconds float64    `json:"duration_seconds,omitempty"`
+	Direction       string     `json:"direction"`        // inbound, outbound, internal or unknown
+	DirectionSource string     `json:"direction_source"` // stats or unknown
+	ConnectFrom     string     `json:"connect_from,omitempty"`
+	ConnectTo       string     `json:"connect_to,omitempty"`
+	Agent           *Agent     `json:"agent,omitempty"`
+	Groups          []string   `json:"groups,omitempty"`
 }
 
 // Agent is the handling agent of an interaction.

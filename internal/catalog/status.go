@@ -3,6 +3,8 @@ package catalog
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -54,36 +56,67 @@ type Run struct {
 	Error                 string // why a failed run failed
 }
 
+const runCols = `id, tenant, range_from, range_to, started_at, finished_at, status, stored, failed, bytes, error`
+
 // Runs lists a tenant's latest runs, newest first.
 func (q querier) Runs(ctx context.Context, tenant string, limit int) ([]Run, error) {
-	rows, err := q.query(ctx, `SELECT id, tenant, range_from, range_to, started_at, finished_at, status, stored, failed, bytes, error
-		FROM runs WHERE tenant = ? ORDER BY id DESC LIMIT ?`, tenant, limit)
+	rows, err := q.query(ctx, `SELECT `+runCols+` FROM runs WHERE tenant = ? ORDER BY id DESC LIMIT ?`, tenant, limit)
 	if err != nil {
 		return nil, wrap(err, "list runs of tenant %s", tenant)
 	}
 	defer rows.Close()
 	var out []Run
 	for rows.Next() {
-		var r Run
-		var from, to, started string
-		var finished sql.NullString
-		if err := rows.Scan(&r.ID, &r.Tenant, &from, &to, &started, &finished, &r.Status, &r.Stored, &r.Failed, &r.Bytes, &r.Error); err != nil {
+		r, err := scanRun(rows)
+		if err != nil {
 			return nil, wrap(err, "list runs of tenant %s", tenant)
-		}
-		for _, f := range []struct {
-			dst *time.Time
-			s   string
-		}{{&r.From, from}, {&r.To, to}, {&r.Started, started}} {
-			if *f.dst, err = parseTS(f.s); err != nil {
-				return nil, err
-			}
-		}
-		if r.Finished, err = nullTS(finished); err != nil {
-			return nil, err
 		}
 		out = append(out, r)
 	}
 	return out, wrap(rows.Err(), "list runs of tenant %s", tenant)
+}
+
+// RunByID returns one run of a tenant.
+func (q querier) RunByID(ctx context.Context, tenant string, id int64) (Run, error) {
+	r, err := scanRun(q.queryRow(ctx, `SELECT `+runCols+` FROM runs WHERE tenant = ? AND id = ?`, tenant, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, fmt.Errorf("run %d of tenant %s: %w", id, tenant, ErrNotFound)
+	}
+	return r, wrap(err, "read run %d of tenant %s", id, tenant)
+}
+
+// PreviousRun returns the latest run of a tenant before run id that
+// finished other than interrupted (a stopped process says nothing of the
+// tenant), and whether there is one.
+func (q querier) PreviousRun(ctx context.Context, tenant string, id int64) (Run, bool, error) {
+	r, err := scanRun(q.queryRow(ctx, `SELECT `+runCols+` FROM runs
+		WHERE tenant = ? AND id < ? AND finished_at IS NOT NULL AND status <> ? ORDER BY id DESC LIMIT 1`, tenant, id, RunInterrupted))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, false, nil
+	}
+	return r, err == nil, wrap(err, "read the run of tenant %s before run %d", tenant, id)
+}
+
+func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
+	var r Run
+	var from, to, started string
+	var finished sql.NullString
+	if err := sc.Scan(&r.ID, &r.Tenant, &from, &to, &started, &finished, &r.Status, &r.Stored, &r.Failed, &r.Bytes, &r.Error); err != nil {
+		return Run{}, err
+	}
+	var err error
+	for _, f := range []struct {
+		dst *time.Time
+		s   string
+	}{{&r.From, from}, {&r.To, to}, {&r.Started, started}} {
+		if *f.dst, err = parseTS(f.s); err != nil {
+			return Run{}, err
+		}
+	}
+	if r.Finished, err = nullTS(finished); err != nil {
+		return Run{}, err
+	}
+	return r, nil
 }
 
 // RecentFailures lists a tenant's recordings that failed for good, the most

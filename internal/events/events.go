@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/vccingest/vccingest/internal/blobstore"
 )
 
 // SpecVersion is the CloudEvents version every event carries.
@@ -25,8 +27,11 @@ const ContentType = "application/cloudevents+json"
 // The event types. Each is prefixed, as CloudEvents recommends, so that
 // they stay apart from other producers' types on a shared bus.
 const (
-	TypeRecordingStored = "vccingest.recording.stored"
-	TypeRecordingFailed = "vccingest.recording.failed"
+	TypeRecordingStored  = "vccingest.recording.stored"
+	TypeRecordingUpdated = "vccingest.recording.updated"
+	TypeRecordingFailed  = "vccingest.recording.failed"
+	TypeTenantHealth     = "vccingest.tenant.health"
+	TypeCoverageGap      = "vccingest.tenant.coverage_gap"
 )
 
 // ShortType turns "recording.stored" into TypeRecordingStored; a full type
@@ -110,28 +115,6 @@ func (e Event) Validate() error {
 	return nil
 }
 
-// Agent is the handling agent of a call.
-type Agent struct {
-	ID        string `json:"id"`
-	Name      string `json:"name,omitempty"`
-	Email     string `json:"email,omitempty"`
-	AgentCode string `json:"agent_code,omitempty"`
-}
-
-// Call is what the event of a recording says of its call: the sidecar's
-// fields.
-type Call struct {
-	Start           time.Time  `json:"start"`
-	End             *time.Time `json:"end,omitempty"`
-	DurationSeconds float64    `json:"duration_seconds,omitempty"`
-	Direction       string     `json:"direction"`
-	DirectionSource string     `json:"direction_source"`
-	ConnectFrom     string     `json:"connect_from,omitempty"`
-	ConnectTo       string     `json:"connect_to,omitempty"`
-	Agent           *Agent     `json:"agent,omitempty"`
-	Groups          []string   `json:"groups,omitempty"`
-}
-
 // RecordingStored is the data of a recording.stored event: all a consumer
 // needs to fetch and tag the audio without another lookup.
 type RecordingStored struct {
@@ -148,7 +131,44 @@ type RecordingStored struct {
 	// AudioSeconds is the play time of a WAV recording (from its header).
 	AudioSeconds float64   `json:"audio_seconds,omitempty"`
 	StoredAt     time.Time `json:"stored_at"`
-	Call
+	blobstore.Call
+}
+
+// RecordingUpdated is the data of a recording.updated event: a stored
+// recording whose call metadata changed (direction from Stats, an agent
+// that arrived later), with all it now says, as recording.stored does.
+type RecordingUpdated = RecordingStored
+
+// TenantHealth is the data of a tenant.health event: a run that made the
+// tenant unhealthy (it failed after one that did not) or healthy again.
+type TenantHealth struct {
+	Tenant string `json:"tenant"`
+	Health string `json:"health"` // healthy or unhealthy
+	// Run is the run that changed it: its id, status and end, and why it
+	// failed (unhealthy).
+	Run       int64     `json:"run"`
+	RunStatus string    `json:"run_status"`
+	Error     string    `json:"error,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// CoverageGap is the data of a tenant.coverage_gap event: a permission of
+// the credential's user newly diagnosed as hiding calls, or cleared (its
+// calls are visible again).
+type CoverageGap struct {
+	Tenant     string    `json:"tenant"`
+	Permission string    `json:"permission"`
+	State      string    `json:"state"`        // diagnosed or cleared
+	Hidden     int       `json:"hidden_calls"` // calls it explained when last diagnosed
+	Evidence   string    `json:"evidence"`
+	Advice     string    `json:"advice,omitempty"` // what to enable (diagnosed)
+	At         time.Time `json:"at"`
+}
+
+// TenantID is the id of an event about a tenant: the tenant, what
+// happened, and the run or revision that tells it apart.
+func TenantID(tenant, what string, rev int64) string {
+	return fmt.Sprintf("%s/%s/%d", tenant, what, rev)
 }
 
 // RecordingFailed is the data of a recording.failed event: a recording
@@ -160,5 +180,5 @@ type RecordingFailed struct {
 	ContentType   string `json:"content_type"`
 	Attempts      int    `json:"attempts"`
 	Reason        string `json:"reason"`
-	Call
+	blobstore.Call
 }

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"gocloud.dev/pubsub"
-
 	"github.com/vccingest/vccingest/internal/secret"
 )
 
@@ -112,37 +110,6 @@ func TestRecordingID_IsDeterministic(t *testing.T) {
 			t.Errorf("another %s gives the id of %s: %q", name, prev, id)
 		}
 		seen[id] = name
-	}
-}
-
-// A mem:// sink delivers the envelope as the message body, as a broker
-// sink does.
-func TestSink_MemDeliversTheEnvelope(t *testing.T) {
-	ctx := context.Background()
-	s, err := Open(ctx, "mem://events-test", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	sub, err := pubsub.OpenSubscription(ctx, "mem://events-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Shutdown(ctx)
-	ev := storedEvent(t)
-	if err := s.Publish(ctx, ev); err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	m, err := sub.Receive(rctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Ack()
-	var got Event
-	if err := json.Unmarshal(m.Body, &got); err != nil || got.ID != ev.ID || m.Metadata["content-type"] != ContentType {
-		t.Fatalf("received %s (%v), metadata %v", m.Body, err, m.Metadata)
 	}
 }
 

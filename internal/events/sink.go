@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vccingest/vccingest/internal/secret"
@@ -17,6 +18,9 @@ import (
 // Sink is one destination of events, opened from a URL:
 //
 //	rabbit://EXCHANGE            RabbitMQ through gocloud.dev/pubsub (server from RABBIT_SERVER_URL), publisher confirms
+//	awssqs://… awssns://…       Amazon SQS or SNS through gocloud.dev/pubsub/awssnssqs (AWS SDK credentials)
+//	azuresb://TOPIC              Azure Service Bus through gocloud.dev/pubsub/azuresb (SERVICEBUS_CONNECTION_STRING)
+//	gcppubsub://projects/P/topics/T  Google Cloud Pub/Sub through gocloud.dev/pubsub/gcppubsub (application default credentials)
 //	mem://TOPIC                  gocloud.dev's in-process topic, for tests
 //	nats://HOST:PORT/SUBJECT     NATS JetStream, each publish acknowledged by the stream
 //	https://HOST/PATH            a webhook, each POST signed with HMAC-SHA256 (Options.WebhookSecret)
@@ -27,6 +31,25 @@ type Sink struct {
 	name    string
 	pub     publisher
 	timeout time.Duration
+
+	// What this process's deliveries to the sink did, for metrics and the
+	// status page.
+	published, failed atomic.Int64
+	lastFailure       atomic.Pointer[Failure]
+}
+
+// Failure is a delivery the sink refused.
+type Failure struct {
+	At    time.Time
+	Error string
+}
+
+// Counts are what this process delivered to the sink: events it
+// acknowledged, deliveries it refused (each retried), and the last refusal
+// if it came after the last acknowledgement (nil when the sink works).
+type Counts struct {
+	Published, Failed int64
+	Failing           *Failure
 }
 
 // publisher is what each kind of sink does: deliver one encoded event and
@@ -50,7 +73,7 @@ type Options struct {
 func Open(ctx context.Context, rawURL string, opts Options) (*Sink, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme == "" {
-		return nil, fmt.Errorf("events sink %q: not a URL; use rabbit://EXCHANGE, nats://HOST:PORT/SUBJECT, https://HOST/PATH or mem://TOPIC", rawURL)
+		return nil, fmt.Errorf("events sink %q: not a URL; use one of %s", secret.RedactURL(rawURL), Schemes)
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
@@ -60,20 +83,25 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Sink, error) {
 	}
 	s := &Sink{id: SinkID(rawURL), name: secret.RedactURL(rawURL), timeout: opts.Timeout}
 	switch u.Scheme {
-	case "rabbit", "mem":
+	case "rabbit", "mem", "awssqs", "awssns", "azuresb", "gcppubsub":
 		s.pub, err = openPubSub(ctx, rawURL)
 	case "nats":
 		s.pub, err = openNATS(ctx, u, opts)
 	case "https", "http":
 		s.pub, err = openWebhook(u, opts)
 	default:
-		return nil, fmt.Errorf("events sink %s: scheme %q is not supported; use rabbit://, nats://, https:// or mem://", s.name, u.Scheme)
+		return nil, fmt.Errorf("events sink %s: scheme %q is not supported; use one of %s", s.name, u.Scheme, Schemes)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("events sink %s: %w", s.name, err)
 	}
 	return s, nil
 }
+
+// Schemes lists the sink URLs Open accepts, for messages. Kafka is not
+// among them: gocloud.dev's Kafka driver is a module of its own that the
+// module proxy vccingest builds from does not serve.
+const Schemes = "rabbit://EXCHANGE, nats://HOST:PORT/SUBJECT, https://HOST/PATH, awssqs://…, awssns://…, azuresb://TOPIC, gcppubsub://projects/P/topics/T, mem://TOPIC"
 
 // SinkID names a sink in job arguments and metrics without its URL (which
 // may hold a password): the first 12 hex digits of the URL's sha256.
@@ -101,9 +129,22 @@ func (s *Sink) Publish(ctx context.Context, ev Event) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	if err := s.pub.publish(ctx, ev, body); err != nil {
-		return fmt.Errorf("publish event %s to %s: %w", ev.ID, s.name, err)
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			err = fmt.Errorf("the sink did not acknowledge it within %s (is the broker reachable?): %w", s.timeout, err)
+		}
+		err = fmt.Errorf("publish event %s to %s: %w", ev.ID, s.name, err)
+		s.failed.Add(1)
+		s.lastFailure.Store(&Failure{At: time.Now(), Error: err.Error()})
+		return err
 	}
+	s.published.Add(1)
+	s.lastFailure.Store(nil)
 	return nil
+}
+
+// Counts reports what this process delivered to the sink.
+func (s *Sink) Counts() Counts {
+	return Counts{Published: s.published.Load(), Failed: s.failed.Load(), Failing: s.lastFailure.Load()}
 }
 
 // Close releases the sink's connection.

@@ -309,7 +309,7 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 	}
 	if work {
 		discover, download := e.cfg.Tenant.Queues()
-		cfg.Queues = map[string]river.QueueConfig{discover: {MaxWorkers: 4}, e.cfg.Tenant.BackfillQueue(): {MaxWorkers: 4}, download: {MaxWorkers: e.cfg.Downloads}, e.cfg.Tenant.EventsQueue(): {MaxWorkers: EventWorkers}}
+		cfg.Queues = map[string]river.QueueConfig{discover: {MaxWorkers: 4}, e.cfg.Tenant.BackfillQueue(): {MaxWorkers: 4}, download: {MaxWorkers: e.cfg.Downloads}, e.cfg.Tenant.EventsQueue(): EventsQueueConfig()}
 	}
 	if !e.exclusive() {
 		// Shared queue: a job whose worker died is rescued by River after

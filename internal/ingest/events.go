@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/events"
 	"github.com/vccingest/vccingest/internal/jobqueue"
 )
@@ -30,6 +32,12 @@ type PublishArgs struct {
 	Type       string `json:"type" river:"unique"`
 	GUID       string `json:"guid" river:"unique"`
 	ContentKey string `json:"content_key" river:"unique"`
+	// Rev is the interaction's revision a recording.updated announces.
+	Rev int64 `json:"rev,omitempty" river:"unique"`
+	// Run is the run whose end a tenant.health announces.
+	Run int64 `json:"run,omitempty" river:"unique"`
+	// Permission is the one a tenant.coverage_gap is about (with its Rev).
+	Permission string `json:"permission,omitempty" river:"unique"`
 }
 
 // Kind implements river.JobArgs.
@@ -50,6 +58,11 @@ func (PublishArgs) InsertOpts() river.InsertOpts {
 // overlap than downloads need.
 const EventWorkers = 16
 
+// EventsQueueConfig is how a runner works a tenant's EventsQueue.
+func EventsQueueConfig() river.QueueConfig {
+	return river.QueueConfig{MaxWorkers: EventWorkers}
+}
+
 // EventsQueue is the tenant's own queue of publish jobs, apart from its
 // downloads so that a sink that hangs never takes a download's place. A
 // runner works it beside Queues.
@@ -62,18 +75,117 @@ func (t *Tenant) EventsQueue() string {
 // running job's client (jobqueue.InsertFromJob) or a Queue's InsertTx.
 type insertFunc func(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 
-// announce queues, in tx, the event typ of a recording for every sink of
-// the tenant: the outbox. The event is delivered if and only if tx
-// commits.
-func announce(ctx context.Context, tx *catalog.Tx, insert insertFunc, t *Tenant, typ, guid, contentKey string) error {
+// announce queues, in tx, the event a names for every sink of the tenant:
+// the outbox. The event is delivered if and only if tx commits.
+func announce(ctx context.Context, tx *catalog.Tx, insert insertFunc, t *Tenant, a PublishArgs) error {
 	if len(t.Events) == 0 {
 		return nil
 	}
-	args := PublishArgs{Tenant: t.ID, Type: typ, GUID: guid, ContentKey: contentKey}
-	if _, err := insert(ctx, tx, args, &river.InsertOpts{Queue: t.EventsQueue()}); err != nil {
-		return fmt.Errorf("queue event %s of %s/%s: %w", typ, guid, contentKey, err)
+	a.Tenant = t.ID
+	if _, err := insert(ctx, tx, a, &river.InsertOpts{Queue: t.EventsQueue()}); err != nil {
+		return fmt.Errorf("queue event %s of tenant %s (%s/%s): %w", a.Type, t.ID, a.GUID, a.ContentKey, err)
 	}
 	return nil
+}
+
+// announceUpdated queues, in tx, a recording.updated event for each stored
+// recording of interaction guid if its revision (which the catalog bumps
+// on every change its sidecar shows) is no longer rev: call it in the
+// transaction that changed the interaction, with its rev from before.
+func announceUpdated(ctx context.Context, tx *catalog.Tx, insert insertFunc, t *Tenant, guid string, rev int64) error {
+	it, err := tx.Interaction(ctx, t.ID, guid)
+	if err != nil || it.Rev == rev {
+		return err
+	}
+	recs, err := tx.RecordingsOf(ctx, t.ID, guid)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.Status != catalog.StatusStored {
+			continue
+		}
+		if err := announce(ctx, tx, insert, t, PublishArgs{Type: events.TypeRecordingUpdated, GUID: guid, ContentKey: r.ContentKey, Rev: it.Rev}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordGaps diagnoses the coverage of [from, to) and, in one transaction,
+// records the permission gaps it finds and queues a tenant.coverage_gap
+// event for each gap newly diagnosed and each diagnosed before that is no
+// longer. A range the diagnosis cannot judge (no Stats data, nothing
+// visible, no call at all) changes nothing.
+func (p *pipeline) recordGaps(ctx context.Context, insert insertFunc, t *Tenant, from, to time.Time, lookback time.Duration) error {
+	if len(t.Events) == 0 {
+		return nil
+	}
+	rep, err := coverage.FromCatalog(ctx, p.cat, t.ID, from, to, "direction", lookback)
+	if err != nil || rep.Diagnosis.Note != "" || rep.Basis != coverage.BasisStats || rep.Total.Calls == 0 {
+		return err // nothing to judge by
+	}
+	found := map[string]coverage.Gap{}
+	for _, g := range rep.Diagnosis.Gaps {
+		found[g.Permission] = g
+	}
+	now := p.now()
+	return p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+		known, err := tx.CoverageGaps(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		was := map[string]catalog.CoverageGap{}
+		for _, g := range known {
+			was[g.Permission] = g
+		}
+		change := func(g catalog.CoverageGap) error {
+			g.Rev, g.Changed = was[g.Permission].Rev+1, now
+			if err := tx.SetCoverageGap(ctx, g); err != nil {
+				return err
+			}
+			return announce(ctx, tx, insert, t, PublishArgs{Type: events.TypeCoverageGap, Permission: g.Permission, Rev: g.Rev})
+		}
+		for perm, g := range found {
+			if w, ok := was[perm]; ok && !w.Cleared {
+				continue // still diagnosed
+			}
+			if err := change(catalog.CoverageGap{Tenant: t.ID, Permission: perm, Hidden: g.Hidden, Evidence: g.Evidence}); err != nil {
+				return err
+			}
+		}
+		for perm, w := range was {
+			if _, still := found[perm]; still || w.Cleared {
+				continue
+			}
+			w.Cleared = true
+			if err := change(w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// endRun records the end of run runID with record and, in the same
+// transaction, queues a tenant.health event when the run changes the
+// tenant's health: a failed run after one that did not fail (or after
+// none), or a run that did not fail after a failed one. An interrupted
+// run changes nothing.
+func (p *pipeline) endRun(ctx context.Context, insert insertFunc, t *Tenant, runID int64, status string, record func(tx *catalog.Tx) error) error {
+	return p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+		if err := record(tx); err != nil || len(t.Events) == 0 || status == catalog.RunInterrupted {
+			return err
+		}
+		prev, found, err := tx.PreviousRun(ctx, t.ID, runID)
+		if err != nil {
+			return err
+		}
+		if (found && prev.Status == catalog.RunFailed) == (status == catalog.RunFailed) {
+			return nil
+		}
+		return announce(ctx, tx, insert, t, PublishArgs{Type: events.TypeTenantHealth, Run: runID})
+	})
 }
 
 // markStored marks a recording stored and, in the same transaction, queues
@@ -96,7 +208,7 @@ func storeAndAnnounce(ctx context.Context, tx *catalog.Tx, insert insertFunc, t 
 	if err != nil || !stored {
 		return false, err // stored by another job, which announced it
 	}
-	return true, announce(ctx, tx, insert, t, events.TypeRecordingStored, guid, contentKey)
+	return true, announce(ctx, tx, insert, t, PublishArgs{Type: events.TypeRecordingStored, GUID: guid, ContentKey: contentKey})
 }
 
 // markFailed records a failed attempt; when it is the last, the
@@ -109,7 +221,7 @@ func (p *pipeline) markFailed(ctx context.Context, t *Tenant, guid, contentKey, 
 		if err := tx.MarkFailed(ctx, t.ID, guid, contentKey, msg, true); err != nil {
 			return err
 		}
-		return announce(ctx, tx, jobqueue.InsertFromJob, t, events.TypeRecordingFailed, guid, contentKey)
+		return announce(ctx, tx, jobqueue.InsertFromJob, t, PublishArgs{Type: events.TypeRecordingFailed, GUID: guid, ContentKey: contentKey})
 	})
 }
 
@@ -234,6 +346,37 @@ var errNotAnnounced = errors.New("recording not in the announced state")
 
 // buildEvent builds the event a job names from the catalog's current state.
 func (p *pipeline) buildEvent(ctx context.Context, t *Tenant, a PublishArgs) (events.Event, error) {
+	src := events.Source(t.ID)
+	if a.Type == events.TypeTenantHealth {
+		r, err := p.cat.RunByID(ctx, t.ID, a.Run)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return events.Event{}, fmt.Errorf("%w: %v", errNotAnnounced, err)
+		}
+		if err != nil {
+			return events.Event{}, err
+		}
+		h := events.TenantHealth{Tenant: t.ID, Health: "healthy", Run: r.ID, RunStatus: r.Status, At: r.Finished.UTC()}
+		if r.Status == catalog.RunFailed {
+			h.Health, h.Error = "unhealthy", r.Error
+		}
+		return events.New(a.Type, events.TenantID(t.ID, "health", r.ID), src, "", r.Finished, h)
+	}
+	if a.Type == events.TypeCoverageGap {
+		g, err := p.cat.CoverageGap(ctx, t.ID, a.Permission)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return events.Event{}, fmt.Errorf("%w: %v", errNotAnnounced, err)
+		}
+		if err != nil {
+			return events.Event{}, err
+		}
+		data := events.CoverageGap{Tenant: t.ID, Permission: g.Permission, State: "cleared", Hidden: g.Hidden, Evidence: g.Evidence, At: g.Changed.UTC()}
+		if !g.Cleared {
+			data.State, data.Advice = "diagnosed", coverage.Gap{Permission: g.Permission}.Advice()
+		}
+		// The id is of the change the gap is at now: a copy of an older
+		// change (delivered late) is the same event as the newest.
+		return events.New(a.Type, events.TenantID(t.ID, "coverage_gap/"+url.PathEscape(g.Permission), g.Rev), src, "", g.Changed, data)
+	}
 	d, err := p.cat.Detail(ctx, t.ID, a.GUID)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return events.Event{}, fmt.Errorf("%w: %v", errNotAnnounced, err)
@@ -250,26 +393,33 @@ func (p *pipeline) buildEvent(ctx context.Context, t *Tenant, a PublishArgs) (ev
 	if rec == nil {
 		return events.Event{}, fmt.Errorf("%w: %s/%s is not in the catalog", errNotAnnounced, a.GUID, a.ContentKey)
 	}
+	want := catalog.StatusStored
+	if a.Type == events.TypeRecordingFailed {
+		want = catalog.StatusFailed
+	}
+	if rec.Status != want {
+		return events.Event{}, fmt.Errorf("%w: %s/%s is %s", errNotAnnounced, a.GUID, a.ContentKey, rec.Status)
+	}
 	call := callOf(d)
-	src := events.Source(t.ID)
 	switch a.Type {
-	case events.TypeRecordingStored:
-		if rec.Status != catalog.StatusStored {
-			return events.Event{}, fmt.Errorf("%w: %s/%s is %s", errNotAnnounced, a.GUID, a.ContentKey, rec.Status)
-		}
+	case events.TypeRecordingStored, events.TypeRecordingUpdated:
 		sidecar, err := blobstore.SidecarKey(t.ID, d.Start, a.GUID)
 		if err != nil {
 			return events.Event{}, err
 		}
-		return events.New(a.Type, events.RecordingID(t.ID, a.GUID, a.ContentKey, "stored", 0), src, rec.BlobKey, rec.StoredAt, events.RecordingStored{
-			Tenant: t.ID, InteractionID: a.GUID, ContentKey: a.ContentKey, ContentType: rec.Type, MediaType: rec.MediaType,
-			Bytes: rec.Bytes, SHA256: rec.SHA256, BlobKey: rec.BlobKey, BlobURL: t.Bucket.ObjectURL(rec.BlobKey), SidecarKey: sidecar,
-			AudioSeconds: rec.Duration.Seconds(), StoredAt: rec.StoredAt.UTC(), Call: call,
-		})
-	case events.TypeRecordingFailed:
-		if rec.Status != catalog.StatusFailed {
-			return events.Event{}, fmt.Errorf("%w: %s/%s is %s", errNotAnnounced, a.GUID, a.ContentKey, rec.Status)
+		r := recordingOf(*rec)
+		data := events.RecordingStored{
+			Tenant: t.ID, InteractionID: a.GUID, ContentKey: r.ContentKey, ContentType: r.Type, MediaType: r.MediaType,
+			Bytes: r.Bytes, SHA256: r.SHA256, BlobKey: r.BlobKey, BlobURL: t.Bucket.ObjectURL(r.BlobKey), SidecarKey: sidecar,
+			AudioSeconds: r.DurationSeconds, StoredAt: rec.StoredAt.UTC(), Call: call,
 		}
+		if a.Type == events.TypeRecordingUpdated {
+			// The id is of the revision it shows: two updates delivered
+			// after both happened are the same event.
+			return events.New(a.Type, events.RecordingID(t.ID, a.GUID, a.ContentKey, "updated", d.Rev), src, r.BlobKey, p.now(), data)
+		}
+		return events.New(a.Type, events.RecordingID(t.ID, a.GUID, a.ContentKey, "stored", 0), src, r.BlobKey, rec.StoredAt, data)
+	case events.TypeRecordingFailed:
 		// The attempts tell a later failure (after a run retried it) from
 		// a copy of this one.
 		return events.New(a.Type, events.RecordingID(t.ID, a.GUID, a.ContentKey, "failed", int64(rec.Attempts)), src, "", p.now(), events.RecordingFailed{
@@ -278,26 +428,6 @@ func (p *pipeline) buildEvent(ctx context.Context, t *Tenant, a PublishArgs) (ev
 		})
 	}
 	return events.Event{}, fmt.Errorf("%w: unknown event type %q", errNotAnnounced, a.Type)
-}
-
-// callOf is what an event says of the call: the sidecar's fields.
-func callOf(d catalog.Detail) events.Call {
-	c := events.Call{
-		Start: d.Start.UTC(), Direction: d.Direction, DirectionSource: d.DirectionSource,
-		ConnectFrom: d.ConnectFrom, ConnectTo: d.ConnectTo,
-	}
-	if d.Duration > 0 {
-		end := d.Start.Add(d.Duration).UTC()
-		c.End, c.DurationSeconds = &end, d.Duration.Seconds()
-	}
-	if d.AgentID != "" {
-		c.Agent = &events.Agent{ID: d.AgentID}
-		if ag := d.Agent; ag != nil {
-			c.Agent.Name, c.Agent.Email, c.Agent.AgentCode = ag.Name, ag.Email, ag.AgentCode
-			c.Groups = ag.Groups
-		}
-	}
-	return c
 }
 
 // drainEvents gives the run's events up to EventsWait to be delivered,

@@ -229,8 +229,22 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 	fetching := false // a fetch job will write the sidecar when it stores
 	err := p.cat.InTx(ctx, func(tx *catalog.Tx) error {
 		fetching = false // the transaction may be retried
+		rev := int64(-1) // the revision before, if the interaction is known and events are on
+		if len(t.Events) > 0 {
+			switch before, err := tx.Interaction(ctx, t.ID, it.GUID); {
+			case err == nil:
+				rev = before.Rev
+			case !errors.Is(err, catalog.ErrNotFound):
+				return err
+			}
+		}
 		if err := tx.UpsertInteraction(ctx, row); err != nil {
 			return err
+		}
+		if rev >= 0 {
+			if err := announceUpdated(ctx, tx, jobqueue.InsertFromJob, t, it.GUID, rev); err != nil {
+				return err
+			}
 		}
 		for _, item := range it.Content {
 			if !IsRecording(item.Type) {

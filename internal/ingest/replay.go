@@ -77,7 +77,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	client, err := jobqueue.New(cfg.Catalog, &river.Config{
 		Logger:            jobqueue.Logger(cfg.Logger),
 		Workers:           workers,
-		Queues:            map[string]river.QueueConfig{t.EventsQueue(): {MaxWorkers: EventWorkers}},
+		Queues:            map[string]river.QueueConfig{t.EventsQueue(): EventsQueueConfig()},
 		FetchPollInterval: 50 * time.Millisecond,
 		FetchCooldown:     2 * time.Millisecond,
 		JobTimeout:        -1,
@@ -108,7 +108,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 					return res, err
 				}
 				for _, r := range batch {
-					if err := announce(ctx, tx, count, t, typ, r.GUID, r.ContentKey); err != nil {
+					if err := announce(ctx, tx, count, t, PublishArgs{Type: typ, GUID: r.GUID, ContentKey: r.ContentKey}); err != nil {
 						return err
 					}
 				}

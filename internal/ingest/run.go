@@ -113,7 +113,8 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		if ctx.Err() != nil {
 			status, msg = catalog.RunInterrupted, "the process was stopped"
 		}
-		if aerr := p.cat.AbortRun(context.WithoutCancel(ctx), runID, status, msg); aerr != nil {
+		actx := context.WithoutCancel(ctx)
+		if aerr := p.endRun(actx, q.InsertTx, t, runID, status, func(tx *catalog.Tx) error { return tx.AbortRun(actx, runID, status, msg) }); aerr != nil {
 			log.Error("record the end of the run", "error", aerr)
 		}
 	}()
@@ -194,9 +195,18 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		rep.Status = catalog.RunFailures
 	}
 	if _, err := retryUnavailable(fin, log, "record the run", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, p.cat.FinishRun(ctx, runID, rep.Status, rep.Stored, int64(len(rep.Failures)), rep.Bytes, rep.Error())
+		return struct{}{}, p.endRun(ctx, q.InsertTx, t, runID, rep.Status, func(tx *catalog.Tx) error {
+			return tx.FinishRun(ctx, runID, rep.Status, rep.Stored, int64(len(rep.Failures)), rep.Bytes, rep.Error())
+		})
 	}); err != nil {
 		return nil, err
+	}
+	if rep.Status != catalog.RunFailed && rep.Status != catalog.RunInterrupted {
+		if _, err := retryUnavailable(fin, log, "record the coverage gaps", func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, p.recordGaps(ctx, q.InsertTx, t, plan.r.From, plan.r.To, spec.Lookback)
+		}); err != nil {
+			return nil, err
+		}
 	}
 	rep.Elapsed = time.Since(start)
 	log.Info("run finished", "status", rep.Status, "from", plan.r.From, "to", plan.r.To, "windows", rep.Windows,

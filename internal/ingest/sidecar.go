@@ -57,14 +57,10 @@ func (p *pipeline) buildSidecar(ctx context.Context, t *Tenant, guid string) (bl
 		return blobstore.Sidecar{}, "", 0, err
 	}
 	sc := blobstore.Sidecar{
-		SchemaVersion:   blobstore.SidecarSchemaVersion,
-		Tenant:          t.ID,
-		InteractionID:   guid,
-		Start:           it.Start.UTC(),
-		Direction:       it.Direction,
-		DirectionSource: it.DirectionSource,
-		ConnectFrom:     it.ConnectFrom,
-		ConnectTo:       it.ConnectTo,
+		SchemaVersion: blobstore.SidecarSchemaVersion,
+		Tenant:        t.ID,
+		InteractionID: guid,
+		Call:          callOf(it),
 		Provenance: blobstore.Provenance{
 			Region:    t.Region,
 			APIBase:   t.APIBase,
@@ -72,32 +68,41 @@ func (p *pipeline) buildSidecar(ctx context.Context, t *Tenant, guid string) (bl
 			Version:   p.version,
 		},
 	}
-	if it.Duration > 0 {
-		end := it.Start.Add(it.Duration).UTC()
-		sc.End = &end
-		sc.DurationSeconds = it.Duration.Seconds()
-	}
-	if it.AgentID != "" {
-		sc.Agent = &blobstore.Agent{ID: it.AgentID}
-		if ag := it.Agent; ag != nil {
-			sc.Agent.Name, sc.Agent.Email, sc.Agent.AgentCode = ag.Name, ag.Email, ag.AgentCode
-			sc.Groups = ag.Groups
-		}
-	}
 	for _, r := range it.Recordings {
 		if r.Status != catalog.StatusStored {
 			continue
 		}
-		sc.Recordings = append(sc.Recordings, blobstore.SidecarRecording{
-			ContentKey: r.ContentKey,
-			Type:       r.Type,
-			MediaType:  r.MediaType,
-			Bytes:      r.Bytes,
-			SHA256:     r.SHA256,
-			BlobKey:    r.BlobKey,
-
-			DurationSeconds: r.Duration.Seconds(),
-		})
+		sc.Recordings = append(sc.Recordings, recordingOf(r))
 	}
 	return sc, key, it.Rev, nil
+}
+
+// callOf is what the sidecar and every event of a recording say of its
+// call: one builder, so that the two never differ.
+func callOf(d catalog.Detail) blobstore.Call {
+	c := blobstore.Call{
+		Start: d.Start.UTC(), Direction: d.Direction, DirectionSource: d.DirectionSource,
+		ConnectFrom: d.ConnectFrom, ConnectTo: d.ConnectTo,
+	}
+	if d.Duration > 0 {
+		end := d.Start.Add(d.Duration).UTC()
+		c.End, c.DurationSeconds = &end, d.Duration.Seconds()
+	}
+	if d.AgentID != "" {
+		c.Agent = &blobstore.Agent{ID: d.AgentID}
+		if ag := d.Agent; ag != nil {
+			c.Agent.Name, c.Agent.Email, c.Agent.AgentCode = ag.Name, ag.Email, ag.AgentCode
+			c.Groups = ag.Groups
+		}
+	}
+	return c
+}
+
+// recordingOf is what the sidecar and a recording.stored event say of one
+// stored recording.
+func recordingOf(r catalog.Recording) blobstore.SidecarRecording {
+	return blobstore.SidecarRecording{
+		ContentKey: r.ContentKey, Type: r.Type, MediaType: r.MediaType, Bytes: r.Bytes,
+		SHA256: r.SHA256, BlobKey: r.BlobKey, DurationSeconds: r.Duration.Seconds(),
+	}
 }

@@ -248,3 +248,42 @@ func Active(ctx context.Context, cat *catalog.Catalog, queue string) (int64, err
 	}
 	return n, nil
 }
+
+// Backlog is the jobs of one group still to do, and since when the oldest
+// waits.
+type Backlog struct {
+	Jobs   int64
+	Oldest time.Time
+}
+
+// BacklogBy counts the jobs of queue still to do by the string value of
+// their argument arg ("" when they have none), with the creation of the
+// oldest of each: the publish jobs of a tenant by sink.
+func BacklogBy(ctx context.Context, cat *catalog.Catalog, queue, arg string) (map[string]Backlog, error) {
+	q := `SELECT COALESCE(args->>$2, ''), COUNT(*), CAST(EXTRACT(EPOCH FROM MIN(created_at)) AS BIGINT) FROM river_job
+		WHERE queue = $1 AND state IN ('available', 'running', 'retryable', 'scheduled', 'pending') GROUP BY 1`
+	if cat.Dialect() == "sqlite" {
+		q = `SELECT COALESCE(json_extract(args, '$.' || ?2), ''), COUNT(*), CAST(strftime('%s', MIN(created_at)) AS INTEGER) FROM river_job
+		WHERE queue = ?1 AND state IN ('available', 'running', 'retryable', 'scheduled', 'pending') GROUP BY 1`
+	}
+	rows, err := cat.DB().QueryContext(ctx, q, queue, arg)
+	if err != nil {
+		return nil, fmt.Errorf("count the jobs of queue %s: %w", queue, err)
+	}
+	defer rows.Close()
+	out := map[string]Backlog{}
+	for rows.Next() {
+		var key string
+		var b Backlog
+		var oldest int64
+		if err := rows.Scan(&key, &b.Jobs, &oldest); err != nil {
+			return nil, fmt.Errorf("count the jobs of queue %s: %w", queue, err)
+		}
+		b.Oldest = time.Unix(oldest, 0).UTC()
+		out[key] = b
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count the jobs of queue %s: %w", queue, err)
+	}
+	return out, nil
+}

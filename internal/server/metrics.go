@@ -48,12 +48,20 @@ var (
 		"Calls the Stats API reports over the coverage span of the tenant's last run, by cause (stored, hidden, not_recorded, pending, failed).", []string{"tenant", "cause"}, nil)
 	descGaps = prometheus.NewDesc("vccingest_coverage_permission_gap_calls",
 		"Calls VCC withheld that a missing feature permission of the credential's user explains, by permission.", []string{"tenant", "permission"}, nil)
+	descEventsPublished = prometheus.NewDesc("vccingest_events_published_total",
+		"Events the sink acknowledged, since this process started, by tenant and sink (its URL without secrets).", []string{"tenant", "sink"}, nil)
+	descEventsFailed = prometheus.NewDesc("vccingest_events_failed_total",
+		"Deliveries of events the sink refused (each is retried), since this process started, by tenant and sink.", []string{"tenant", "sink"}, nil)
+	descEventsPending = prometheus.NewDesc("vccingest_events_pending",
+		"Events queued for the sink and not delivered yet, by tenant and sink.", []string{"tenant", "sink"}, nil)
+	descEventsOldest = prometheus.NewDesc("vccingest_events_oldest_pending_seconds",
+		"How long the oldest event pending for the sink has waited (0 when none waits), by tenant and sink.", []string{"tenant", "sink"}, nil)
 	descUp = prometheus.NewDesc("vccingest_metrics_errors",
 		"1 when a part of this scrape could not be read (see the log).", []string{"part"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStored, descFailed, descPending, descBytes, descRequests, descTokens, descRetries, descRate, descThrottled, descQueue, descLag, descHealthy, descFailedWindows, descCoverage, descGaps, descUp} {
+	for _, d := range []*prometheus.Desc{descStored, descFailed, descPending, descBytes, descRequests, descTokens, descRetries, descRate, descThrottled, descQueue, descLag, descHealthy, descFailedWindows, descCoverage, descGaps, descEventsPublished, descEventsFailed, descEventsPending, descEventsOldest, descUp} {
 		ch <- d
 	}
 }
@@ -116,6 +124,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descFailedWindows, prometheus.GaugeValue, float64(t.FailedWindows), id)
 		if !t.Watermark.IsZero() {
 			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, t.Lag.Seconds(), id)
+		}
+		for _, e := range t.EventSinks {
+			ch <- prometheus.MustNewConstMetric(descEventsPublished, prometheus.CounterValue, float64(e.Published), id, e.Name)
+			ch <- prometheus.MustNewConstMetric(descEventsFailed, prometheus.CounterValue, float64(e.Failed), id, e.Name)
+			ch <- prometheus.MustNewConstMetric(descEventsPending, prometheus.GaugeValue, float64(e.Pending), id, e.Name)
+			oldest := 0.0
+			if e.Pending > 0 {
+				oldest = max(time.Since(e.Oldest).Seconds(), 0)
+			}
+			ch <- prometheus.MustNewConstMetric(descEventsOldest, prometheus.GaugeValue, oldest, id, e.Name)
 		}
 		if rep := t.Coverage; rep != nil {
 			tot := rep.Total

@@ -293,7 +293,7 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 			if err := s.client.Queues().Add(q.download, river.QueueConfig{MaxWorkers: spec.Downloads}); err != nil {
 				return fmt.Errorf("tenant %s: add its download queue: %w", id, err)
 			}
-			if err := s.client.Queues().Add(q.events, river.QueueConfig{MaxWorkers: ingest.EventWorkers}); err != nil {
+			if err := s.client.Queues().Add(q.events, ingest.EventsQueueConfig()); err != nil {
 				return fmt.Errorf("tenant %s: add its events queue: %w", id, err)
 			}
 		case old.Downloads != spec.Downloads:

@@ -142,6 +142,7 @@ type TenantJSON struct {
 	LagSeconds          *float64         `json:"lag_seconds"`    // null before any window is synced
 	FailedWindows       int              `json:"failed_windows"` // listing failed for good; they hold the watermark back
 	Totals              TotalsJSON       `json:"totals"`
+	EventSinks          []SinkJSON       `json:"event_sinks,omitempty"`
 	LastRun             *RunJSON         `json:"last_run,omitempty"`
 	Runs                []RunJSON        `json:"runs,omitempty"`
 	Coverage            *CoverageSummary `json:"coverage,omitempty"`
@@ -203,6 +204,17 @@ type CoverageSummary struct {
 	Days []coverage.Bucket `json:"days"`
 }
 
+// SinkJSON is how one event sink of a tenant keeps up (ingest.SinkStatus).
+type SinkJSON struct {
+	Name      string     `json:"name"`
+	Published int64      `json:"published"` // by this process
+	Failed    int64      `json:"failed"`    // deliveries refused, by this process
+	Pending   int64      `json:"pending"`
+	Oldest    *time.Time `json:"oldest_pending,omitempty"`
+	LastError string     `json:"last_error,omitempty"` // while it refuses deliveries
+	Behind    bool       `json:"behind"`
+}
+
 // tenantView gathers what the page and the API show of one tenant.
 func (s *Server) tenantView(ctx context.Context, st TenantStatus, runs int) (TenantJSON, error) {
 	v := TenantJSON{
@@ -222,6 +234,13 @@ func (s *Server) tenantView(ctx context.Context, st TenantStatus, runs int) (Ten
 	}
 	if r := cost.PerMinute; r > 0 && !math.IsInf(r, 1) {
 		v.VCC.RatePerMinute = ptr(r)
+	}
+	for _, e := range st.EventSinks {
+		j := SinkJSON{Name: e.Name, Published: e.Published, Failed: e.Failed, Pending: e.Pending, Oldest: timePtr(e.Oldest), Behind: e.Behind}
+		if e.Failing != nil {
+			j.LastError = e.Failing.Error
+		}
+		v.EventSinks = append(v.EventSinks, j)
 	}
 	if p := st.Progress; p != nil {
 		v.Progress = &ProgressJSON{Started: p.Started.UTC(), WindowsListed: p.WindowsListed, WindowsPlanned: p.WindowsPlanned, RecordingsPending: p.RecordingsPending}

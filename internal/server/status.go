@@ -48,6 +48,8 @@ type TenantStatus struct {
 	// first successful run.
 	Coverage                 *coverage.Report
 	CoverageFrom, CoverageTo time.Time
+	// EventSinks are the tenant's event sinks and how each keeps up.
+	EventSinks []ingest.SinkStatus
 	// VCC is the tenant's client, for its request counters.
 	VCC ingest.VCC
 }
@@ -164,6 +166,10 @@ func (s *Scheduler) Tenant(ctx context.Context, id string) (TenantStatus, bool, 
 	}
 	st.Coverage, st.CoverageFrom, st.CoverageTo = h.coverage, h.covFrom, h.covTo
 	if err := s.progress(ctx, &st); err != nil {
+		return st, true, err
+	}
+	// Publish jobs are timed on the wall clock, as runs are.
+	if st.EventSinks, err = ingest.SinkStatuses(ctx, s.cfg.Catalog, spec.Tenant, time.Now()); err != nil {
 		return st, true, err
 	}
 	st.Degraded = degraded(st)

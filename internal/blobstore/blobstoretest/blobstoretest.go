@@ -205,8 +205,9 @@ func sidecar(t *testing.T, b *blobstore.Bucket) {
 	if want := "acme/2024/03/04/2480fc2c-bbd7-427c-9439-02f76583aef5/interaction.json"; key != want {
 		t.Fatalf("key %q, want %q (date in UTC)", key, want)
 	}
-	sc := blobstore.Sidecar{SchemaVersion: blobstore.SidecarSchemaVersion, Tenant: "acme", InteractionID: "2480fc2c-bbd7-427c-9439-02f76583aef5", Start: start.UTC(), Direction: "inbound",
-		Agent: &blobstore.Agent{ID: "67833", Name: "Alex Agent"}, Recordings: []blobstore.SidecarRecording{{ContentKey: "callRecording", Bytes: 5, SHA256: sum([]byte("hello"))}}}
+	sc := blobstore.Sidecar{SchemaVersion: blobstore.SidecarSchemaVersion, Tenant: "acme", InteractionID: "2480fc2c-bbd7-427c-9439-02f76583aef5",
+		Call:       blobstore.Call{Start: start.UTC(), Direction: "inbound", Agent: &blobstore.Agent{ID: "67833", Name: "Alex Agent"}},
+		Recordings: []blobstore.SidecarRecording{{ContentKey: "callRecording", Bytes: 5, SHA256: sum([]byte("hello"))}}}
 	if err := b.WriteSidecar(ctx, key, sc); err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"gocloud.dev/pubsub"
 
 	"github.com/vccingest/vccingest/internal/events"
 )
@@ -248,4 +249,48 @@ func hostOf(raw, def string) string {
 		return u.Host
 	}
 	return def
+}
+
+// Subscription receives the events sent to a gocloud.dev/pubsub topic
+// (mem:// in tests). Open it before the events are sent: a mem:// topic
+// drops what it gets while nobody subscribes.
+type Subscription struct {
+	sub *pubsub.Subscription
+}
+
+// Subscribe opens a subscription to url, shut down when the test ends.
+func Subscribe(t testing.TB, url string) *Subscription {
+	t.Helper()
+	ctx := context.Background()
+	sub, err := pubsub.OpenSubscription(ctx, url)
+	if err != nil {
+		t.Fatalf("subscribe to %s: %v", url, err)
+	}
+	t.Cleanup(func() { _ = sub.Shutdown(ctx) })
+	return &Subscription{sub: sub}
+}
+
+// Next waits up to 5 s for the next message, acknowledges it, and returns
+// its event and metadata; with data not nil it decodes the event's data
+// into it. A message that does not come, or is not an event, fails the
+// test.
+func (s *Subscription) Next(t testing.TB, data any) (events.Event, map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := s.sub.Receive(ctx)
+	if err != nil {
+		t.Fatalf("no event arrived: %v", err)
+	}
+	m.Ack()
+	var ev events.Event
+	if err := json.Unmarshal(m.Body, &ev); err != nil {
+		t.Fatalf("not an event: %s: %v", m.Body, err)
+	}
+	if data != nil {
+		if err := json.Unmarshal(ev.Data, data); err != nil {
+			t.Fatalf("data of event %s: %v: %s", ev.ID, err, ev.Data)
+		}
+	}
+	return ev, m.Metadata
 }
