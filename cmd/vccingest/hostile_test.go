@@ -154,6 +154,8 @@ func runHostile(t *testing.T, srv *hostile.Server, cred vccsim.Credential, dataD
 		// One attempt: a recording served wrong fails for good at once,
 		// so the run ends (exit 1, the recording named) in seconds.
 		"--attempts", "1",
+		// Ctrl-C lets running downloads finish for a second, no more.
+		"--grace", "1s",
 		"--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339)}
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	cmd.Env = append(os.Environ(), "VCC_TEST_SECRET="+cred.ClientSecret)
@@ -164,13 +166,10 @@ func runHostile(t *testing.T, srv *hostile.Server, cred vccsim.Credential, dataD
 		t.Fatal(err)
 	}
 	if interrupt > 0 {
-		// Ctrl-C, and again 2 s later: a download that drips or keeps
-		// breaking holds sync for its 30 s grace after the first; the
-		// second stops it at once (still exit 130).
+		// One Ctrl-C: a download that drips or keeps breaking is
+		// cancelled after --grace, and sync ends with 130.
 		first := time.AfterFunc(interrupt, func() { _ = cmd.Process.Signal(os.Interrupt) })
-		second := time.AfterFunc(interrupt+2*time.Second, func() { _ = cmd.Process.Signal(os.Interrupt) })
 		defer first.Stop()
-		defer second.Stop()
 	}
 	err := cmd.Wait()
 	r := &hostileRun{srv: srv, dataDir: dataDir, stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start), args: args}

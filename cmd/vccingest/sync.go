@@ -88,6 +88,7 @@ func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog
 	eng, err := ingest.New(ingest.Config{
 		Tenant:      &ingest.Tenant{ID: s.Tenant, Region: s.Region, APIBase: apiURL, VCC: client, Attempts: s.Attempts, Events: sinks},
 		EventsWait:  s.EventsWait,
+		Grace:       s.Grace,
 		Catalog:     cat,
 		Bucket:      bucket,
 		Downloads:   s.Downloads,

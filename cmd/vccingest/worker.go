@@ -1,15 +1,12 @@
 package main
 
 import (
-	"time"
-
 	"github.com/spf13/cobra"
 
 	"github.com/vccingest/vccingest/internal/ingest"
 )
 
 func newWorkerCmd() *cobra.Command {
-	var grace time.Duration
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Work discovery and download jobs from a shared PostgreSQL catalog until stopped",
@@ -41,13 +38,12 @@ takes jobs only once the others have made room for it.`,
 				return err
 			}
 			defer done()
-			if err := eng.Work(cmd.Context(), grace); err != nil {
+			if err := eng.Work(cmd.Context(), s.Grace); err != nil {
 				return classify(err)
 			}
 			return nil
 		},
 	}
 	addSettingsFlags(cmd, credentialSettings, storageSettings, pacingSettings, eventSettings, logSettings)
-	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
 	return cmd
 }

@@ -45,6 +45,7 @@ type Settings struct {
 	Events            []string      // event sink URLs
 	EventsSecretRef   string        // webhook signing secret, by reference
 	EventsWait        time.Duration // how long sync waits for its events
+	Grace             time.Duration // on Ctrl-C or SIGTERM, how long running downloads may finish
 }
 
 // DefaultAttempts is how many times a recording's download is tried before
@@ -67,6 +68,7 @@ func Defaults() Settings {
 		LogFormat:         "auto",
 		LogLevel:          "info",
 		EventsWait:        30 * time.Second,
+		Grace:             30 * time.Second,
 	}
 }
 
@@ -221,6 +223,7 @@ func Fields() []Field {
 		field("window", "size of one sync window", dur(func(s *Settings) *time.Duration { return &s.Window })),
 		field("lookback", "how far back each incremental run re-scans for late content", dur(func(s *Settings) *time.Duration { return &s.Lookback })),
 		field("settle", "how long after a call ends before its window is synced", dur(func(s *Settings) *time.Duration { return &s.Settle })),
+		field("grace", "on Ctrl-C or SIGTERM, how long running downloads may take to finish before they are cancelled (the next run resumes them); a second Ctrl-C stops at once", dur(func(s *Settings) *time.Duration { return &s.Grace })),
 		field("rescue_after", "PostgreSQL catalog: how long a job of a worker that died stays running before another takes it", dur(func(s *Settings) *time.Duration { return &s.RescueAfter })),
 		field("requests_per_minute", "VCC requests per minute across all VCC APIs, of the tenant across all workers (VCC's fair-usage limit is one per account, shared with its other integrations); slowed for a while on a 429", accessor{
 			set: func(s *Settings, v string) error {
@@ -447,6 +450,9 @@ func (s Settings) Validate() error {
 	}
 	if s.Settle < 0 {
 		bad("settle", "must not be negative")
+	}
+	if s.Grace < 0 {
+		bad("grace", "must not be negative")
 	}
 	if err := checkRequestsPerMinute(s.RequestsPerMinute); err != nil {
 		bad("requests_per_minute", "%v", err)

@@ -60,7 +60,7 @@ func (t ServeTenant) Settings(s Serve) Settings {
 		Tenant: t.ID, Region: t.Region, ClientID: t.ClientID, ClientSecretRef: t.ClientSecretRef,
 		APIURL: t.APIURL, AuthURL: t.AuthURL, DataDir: s.DataDir, Catalog: s.Catalog, Bucket: orString(t.Bucket, s.Bucket),
 		Downloads: t.Downloads, Attempts: t.Attempts, Window: t.Window, Lookback: t.Lookback, Settle: t.Settle,
-		RescueAfter: s.RescueAfter, RequestsPerMinute: t.RequestsPerMinute, LogFormat: "text", LogLevel: s.LogLevel,
+		RescueAfter: s.RescueAfter, Grace: s.Grace, RequestsPerMinute: t.RequestsPerMinute, LogFormat: "text", LogLevel: s.LogLevel,
 		Events: t.events(s), EventsSecretRef: orString(t.EventsSecretRef, s.EventsSecretRef),
 	}
 }

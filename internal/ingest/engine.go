@@ -87,6 +87,9 @@ type Config struct {
 	// EventsWait is how long Sync waits, after its run, for the run's
 	// events to be delivered; what is left is sent by the next run.
 	EventsWait time.Duration
+	// Grace is how long Sync lets running downloads finish once ctx is
+	// cancelled (Ctrl-C, SIGTERM) before it cancels them; 0 means 30 s.
+	Grace time.Duration
 	// PlanOnly makes Sync queue the work and wait for other processes
 	// (vccingest worker, on a PostgreSQL catalog) to do it.
 	PlanOnly bool
@@ -143,6 +146,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = time.Hour
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 30 * time.Second
 	}
 	if cfg.RescueAfter <= 0 {
 		cfg.RescueAfter = 10 * time.Minute
@@ -263,12 +269,17 @@ func (e *Engine) Sync(ctx context.Context, r Range) (_ *Report, err error) {
 		rep.EventsPending = e.drainEvents(ctx, client)
 	}
 	if started {
-		stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Grace)
 		defer cancelStop()
 		if serr := client.Stop(stopCtx); serr != nil {
 			// Running jobs did not finish in time (interrupted): cancel
 			// them; River retries them on the next run.
-			_ = client.StopAndCancel(stopCtx)
+			if ctx.Err() != nil {
+				e.cfg.Logger.Info("downloads still running at the end of the grace period; cancelling them (the next run resumes them)", "grace", e.cfg.Grace)
+			}
+			hard, cancelHard := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancelHard()
+			_ = client.StopAndCancel(hard)
 			if err == nil && ctx.Err() == nil {
 				err = fmt.Errorf("stop job queue: %w", serr)
 			}
