@@ -74,9 +74,10 @@ var scenarios = map[string]func(*env, *result) error{
 	"api-economy":    apiEconomy,
 	"metadata-scale": metadataScale,
 	"chaos":          chaos,
+	"budget":         budget,
 }
 
-var order = []string{"throughput", "memory", "api-economy", "metadata-scale", "chaos"}
+var order = []string{"throughput", "memory", "api-economy", "metadata-scale", "chaos", "budget"}
 
 func main() {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)

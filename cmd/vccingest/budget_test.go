@@ -91,11 +91,11 @@ func (a *answers) summary(d time.Duration) (total, throttled int, first time.Tim
 // every job completed, and returns what VCC answered.
 func budgetRun(t *testing.T, seed int64, args ...string) *answers {
 	catURL := postgresCatalog(t)
-	// ~130 recordings over a day: some 190 requests in all (24 hourly
-	// windows listed in Content and Stats, the users and their groups, a
+	// ~190 recordings over a day: some 210 requests in all (the day listed
+	// in one span of Content and Stats, the users and their groups, a
 	// download each), more than the account allows in a minute, so that
 	// the budget, not the size of the run, is what keeps it within.
-	e := newE2E(t, vccsim.Config{Seed: seed, Days: 1, CallsPerDay: 140, FixedRecordingSize: 4 << 10, AccountRequestsPerMinute: docsAccountLimit}, "admin")
+	e := newE2E(t, vccsim.Config{Seed: seed, Days: 1, CallsPerDay: 200, FixedRecordingSize: 4 << 10, AccountRequestsPerMinute: docsAccountLimit}, "admin")
 	if r := e.run("migrate", "--catalog", catURL); r.code != 0 {
 		t.Fatalf("migrate: %d %s", r.code, r.stderr)
 	}
@@ -159,6 +159,48 @@ func TestWorkers_PostgresStayWithinTheAccountLimit(t *testing.T) {
 			t.Errorf("%d requests in the %s after the first 429 (at %s): the rate did not come down (bound %d, the budget's pace %d)", after, span, first.Format(time.StampMilli), bound, budget/2)
 		}
 	})
+}
+
+// The check of listing cost: a 2-day backfill of ~50 recordings and
+// a re-run, against the simulator with its account limit on, answer no 429
+// and cost at most 1.5 gateway requests per recording together (each run
+// lists the two days in one Content and one Stats request, not 48 windows
+// of each).
+func TestSync_BackfillAndRerunCostFewRequests(t *testing.T) {
+	// An account limit and a budget under it well above the docs' 160, so
+	// the test takes seconds: what it counts is requests, not pace.
+	e := newE2E(t, vccsim.Config{Seed: 29, Days: 2, CallsPerDay: 28, FixedRecordingSize: 4 << 10, AccountRequestsPerMinute: 900}, "admin")
+	for i, name := range []string{"backfill", "re-run"} {
+		if r := e.syncAll("--requests-per-minute", "800"); r.code != 0 {
+			t.Fatalf("%s (%d): exit %d\n%s\n%s", name, i, r.code, r.stdout, r.stderr)
+		}
+	}
+	n := e.verify()
+	if n < 40 {
+		t.Fatalf("only %d recordings: the test wants ~50", n)
+	}
+	requests, throttled := 0, 0
+	by := map[string]int{}
+	for _, rs := range e.sim.Requests() {
+		if rs.Route == vccsim.RouteToken {
+			continue
+		}
+		requests += rs.Count
+		by[rs.Route] += rs.Count
+		if rs.Status == http.StatusTooManyRequests {
+			throttled += rs.Count
+		}
+	}
+	t.Logf("%d recordings, %d gateway requests in both runs: %v", n, requests, by)
+	if throttled != 0 {
+		t.Errorf("%d requests answered 429", throttled)
+	}
+	if per := float64(requests) / float64(n); per > 1.5 {
+		t.Errorf("%d gateway requests for %d recordings in both runs: %.2f a recording, want ≤ 1.5 (%v)", requests, n, per, by)
+	}
+	if got := by[vccsim.RouteInteractions]; got > 2 {
+		t.Errorf("%d Content listing requests for two runs over two days, want 1 each", got)
+	}
 }
 
 // rate_limit is gone: the flag, like the config key, is refused with an

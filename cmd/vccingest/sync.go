@@ -95,6 +95,7 @@ func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog
 		Window:      s.Window,
 		Lookback:    s.Lookback,
 		Settle:      s.Settle,
+		Rescan:      s.Rescan,
 		RescueAfter: s.RescueAfter,
 		Logger:      logger,
 		Progress:    progress,

@@ -123,9 +123,10 @@ type BadRecord struct {
 }
 
 // ReplaceBadRecords replaces what one listing of api over [start, end)
-// found wrong with recs.
+// found wrong with recs: what earlier listings of windows inside it found
+// goes (a listing may span several windows).
 func (q querier) ReplaceBadRecords(ctx context.Context, tenant, api string, start, end time.Time, recs []BadRecord) error {
-	if _, err := q.exec(ctx, `DELETE FROM bad_records WHERE tenant = ? AND api = ? AND window_start = ? AND window_end = ?`, tenant, api, ts(start), ts(end)); err != nil {
+	if _, err := q.exec(ctx, `DELETE FROM bad_records WHERE tenant = ? AND api = ? AND window_start >= ? AND window_end <= ?`, tenant, api, ts(start), ts(end)); err != nil {
 		return wrap(err, "clear bad records")
 	}
 	now := ts(time.Now())

@@ -13,18 +13,41 @@ func (q querier) UpsertWindow(ctx context.Context, tenant string, start, end tim
 }
 
 // MarkWindowDiscovered records that a window's discovery finished, with how
-// many interactions Content listed and how many rows Stats did: statsRows
-// is NoStats when Stats was not asked (the credential lacks the scope).
+// many interactions Content listed and how many rows Stats did (statsRows
+// is NoStats when Stats was not asked: the credential lacks the scope),
+// listed now on this machine's clock and not to be listed again.
 func (q querier) MarkWindowDiscovered(ctx context.Context, tenant string, start, end time.Time, interactions, statsRows int) error {
+	return q.MarkWindowListed(ctx, WindowListing{Tenant: tenant, Start: start, End: end, Interactions: interactions, StatsRows: statsRows, ListedAt: time.Now()})
+}
+
+// WindowListing is what one listing of a window found, and when the window
+// is to be listed again.
+type WindowListing struct {
+	Tenant                  string
+	Start, End              time.Time
+	Interactions, StatsRows int
+	// ListedAt is when it was listed, on the planner's clock; NextScan when
+	// it is to be listed again for late content (zero: not again).
+	ListedAt, NextScan time.Time
+}
+
+// MarkWindowListed records that a window's listing finished: its counts,
+// its listing (discoveries counts them) and its next scan.
+func (q querier) MarkWindowListed(ctx context.Context, l WindowListing) error {
 	now := ts(time.Now())
-	_, err := q.exec(ctx, `INSERT INTO sync_windows (tenant, start_at, end_at, status, interactions, stats_rows, discoveries, discovered_at, updated_at)
-		VALUES (?, ?, ?, 'discovered', ?, ?, 1, ?, ?)
+	var next any // NULL: the window's schedule is done
+	if !l.NextScan.IsZero() {
+		next = ts(l.NextScan)
+	}
+	_, err := q.exec(ctx, `INSERT INTO sync_windows (tenant, start_at, end_at, status, interactions, stats_rows, discoveries, discovered_at, listed_at, next_scan_at, updated_at)
+		VALUES (?, ?, ?, 'discovered', ?, ?, 1, ?, ?, ?, ?)
 		ON CONFLICT (tenant, start_at, end_at) DO UPDATE SET
 			status = CASE WHEN sync_windows.status = 'synced' THEN 'synced' ELSE 'discovered' END,
 			interactions = excluded.interactions, stats_rows = excluded.stats_rows,
 			discoveries = sync_windows.discoveries + 1, discovered_at = excluded.discovered_at, updated_at = excluded.updated_at,
+			listed_at = excluded.listed_at, next_scan_at = excluded.next_scan_at,
 			last_error = ''`,
-		tenant, ts(start), ts(end), interactions, statsRows, now, now)
+		l.Tenant, ts(l.Start), ts(l.End), l.Interactions, l.StatsRows, now, ts(l.ListedAt), next, now)
 	return wrap(err, "mark window discovered")
 }
 
@@ -40,6 +63,66 @@ func (q querier) StatsListed(ctx context.Context, tenant string, from, to time.T
 		WHERE tenant = ? AND status IN ('discovered', 'synced') AND stats_rows >= 0 AND start_at < ? AND end_at > ?`,
 		tenant, ts(to), ts(from)).Scan(&n)
 	return n > 0, wrap(err, "read which windows Stats was asked for")
+}
+
+// WindowsToRescan lists the tenant's listed windows that start at or after
+// from and whose next scan for late content is due by now, in order.
+func (q querier) WindowsToRescan(ctx context.Context, tenant string, from, now time.Time) ([]UnlistedWindow, error) {
+	rows, err := q.query(ctx, `SELECT start_at, end_at FROM sync_windows
+		WHERE tenant = ? AND next_scan_at IS NOT NULL AND next_scan_at <= ? AND start_at >= ? AND status IN ('discovered', 'synced')
+		ORDER BY start_at`, tenant, ts(now), ts(from))
+	if err != nil {
+		return nil, wrap(err, "read windows to re-scan")
+	}
+	defer rows.Close()
+	var out []UnlistedWindow
+	for rows.Next() {
+		var w UnlistedWindow
+		var s, e string
+		if err := rows.Scan(&s, &e); err != nil {
+			return nil, wrap(err, "read windows to re-scan")
+		}
+		if w.Start, err = parseTS(s); err != nil {
+			return nil, wrap(err, "read windows to re-scan")
+		}
+		if w.End, err = parseTS(e); err != nil {
+			return nil, wrap(err, "read windows to re-scan")
+		}
+		out = append(out, w)
+	}
+	return out, wrap(rows.Err(), "read windows to re-scan")
+}
+
+// FailedListings returns the start of each window inside [from, to) whose
+// last listing failed for good (listed before or not).
+func (q querier) FailedListings(ctx context.Context, tenant string, from, to time.Time) (map[time.Time]bool, error) {
+	return q.windowStarts(ctx, "read windows whose listing failed", `last_error <> ''`, tenant, from, to)
+}
+
+// ListedSizes returns, for each window inside [from, to) that has been
+// listed, how many interactions and Stats rows its last listing found: what
+// listing it again costs.
+func (q querier) ListedSizes(ctx context.Context, tenant string, from, to time.Time) (map[time.Time][2]int, error) {
+	rows, err := q.query(ctx, `SELECT start_at, interactions, stats_rows FROM sync_windows
+		WHERE tenant = ? AND status IN ('discovered', 'synced') AND start_at >= ? AND end_at <= ?`, tenant, ts(from), ts(to))
+	if err != nil {
+		return nil, wrap(err, "read window sizes")
+	}
+	defer rows.Close()
+	out := map[time.Time][2]int{}
+	for rows.Next() {
+		var s string
+		var n [2]int
+		if err := rows.Scan(&s, &n[0], &n[1]); err != nil {
+			return nil, wrap(err, "read window sizes")
+		}
+		start, err := parseTS(s)
+		if err != nil {
+			return nil, wrap(err, "read window sizes")
+		}
+		out[start] = [2]int{n[0], max(n[1], 0)} // NoStats: no Stats rows to page
+	}
+	return out, wrap(rows.Err(), "read window sizes")
 }
 
 // MarkWindowFailed records why a window's listing failed for good; the

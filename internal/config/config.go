@@ -38,14 +38,15 @@ type Settings struct {
 	Window            time.Duration
 	Lookback          time.Duration
 	Settle            time.Duration
-	RescueAfter       time.Duration // shared queues: when a dead worker's job is retried
-	RequestsPerMinute float64       // VCC requests per minute, all APIs, the tenant across all workers
-	LogFormat         string        // auto, text or json
-	LogLevel          string        // debug, info, warn or error
-	Events            []string      // event sink URLs
-	EventsSecretRef   string        // webhook signing secret, by reference
-	EventsWait        time.Duration // how long sync waits for its events
-	Grace             time.Duration // on Ctrl-C or SIGTERM, how long running downloads may finish
+	Rescan            []time.Duration // when a window is listed again for late content, after it is due
+	RescueAfter       time.Duration   // shared queues: when a dead worker's job is retried
+	RequestsPerMinute float64         // VCC requests per minute, all APIs, the tenant across all workers
+	LogFormat         string          // auto, text or json
+	LogLevel          string          // debug, info, warn or error
+	Events            []string        // event sink URLs
+	EventsSecretRef   string          // webhook signing secret, by reference
+	EventsWait        time.Duration   // how long sync waits for its events
+	Grace             time.Duration   // on Ctrl-C or SIGTERM, how long running downloads may finish
 }
 
 // DefaultAttempts is how many times a recording's download is tried before
@@ -63,6 +64,7 @@ func Defaults() Settings {
 		Window:            time.Hour,
 		Lookback:          24 * time.Hour,
 		Settle:            15 * time.Minute,
+		Rescan:            []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour},
 		RescueAfter:       10 * time.Minute,
 		RequestsPerMinute: DefaultRequestsPerMinute,
 		LogFormat:         "auto",
@@ -221,8 +223,20 @@ func Fields() []Field {
 		field("downloads", "concurrent recording downloads, of the tenant across all workers", wholeNumber(func(s *Settings) *int { return &s.Downloads })),
 		field("attempts", "download attempts per recording before it is failed for good (each attempt resumes a broken transfer several times); a later run over its range tries a failed recording again", wholeNumber(func(s *Settings) *int { return &s.Attempts })),
 		field("window", "size of one sync window", dur(func(s *Settings) *time.Duration { return &s.Window })),
-		field("lookback", "how far back each incremental run re-scans for late content", dur(func(s *Settings) *time.Duration { return &s.Lookback })),
+		field("lookback", "how late content may turn up and still be found: a window is re-scanned last at its end + settle + lookback", dur(func(s *Settings) *time.Duration { return &s.Lookback })),
 		field("settle", "how long after a call ends before its window is synced", dur(func(s *Settings) *time.Duration { return &s.Settle })),
+		field("rescan", "when a window is listed again for late content, after it became due (comma-separated durations, or none); the last re-scan is at the lookback, none past it", accessor{
+			set: func(s *Settings, v string) error {
+				ds, err := ParseDurations(v)
+				if err != nil {
+					return err
+				}
+				s.Rescan = ds
+				return nil
+			},
+			get:  func(s Settings) string { return FormatDurations(s.Rescan) },
+			kind: "durations",
+		}),
 		field("grace", "on Ctrl-C or SIGTERM, how long running downloads may take to finish before they are cancelled (the next run resumes them); a second Ctrl-C stops at once", dur(func(s *Settings) *time.Duration { return &s.Grace })),
 		field("rescue_after", "PostgreSQL catalog: how long a job of a worker that died stays running before another takes it", dur(func(s *Settings) *time.Duration { return &s.RescueAfter })),
 		field("requests_per_minute", "VCC requests per minute across all VCC APIs, of the tenant across all workers (VCC's fair-usage limit is one per account, shared with its other integrations); slowed for a while on a 429", accessor{
@@ -448,6 +462,11 @@ func (s Settings) Validate() error {
 	if s.RescueAfter < time.Second {
 		bad("rescue_after", "%s is too short; use at least 1s (longer than the slowest download)", FormatDuration(s.RescueAfter))
 	}
+	for _, d := range s.Rescan {
+		if d <= 0 {
+			bad("rescan", "%s: each re-scan must be a positive time after the window is due", FormatDuration(d))
+		}
+	}
 	if s.Settle < 0 {
 		bad("settle", "must not be negative")
 	}
@@ -526,6 +545,35 @@ func ParseDuration(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a duration; use e.g. 15m, 1h or 7d", v)
 	}
 	return d, nil
+}
+
+// ParseDurations reads a comma-separated list of durations (1h,6h,1d),
+// as ParseDuration; "" or "none" is an empty list.
+func ParseDurations(v string) ([]time.Duration, error) {
+	out := []time.Duration{}
+	if v = strings.TrimSpace(v); v == "" || v == "none" {
+		return out, nil
+	}
+	for _, part := range strings.Split(v, ",") {
+		d, err := ParseDuration(strings.TrimSpace(part))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// FormatDurations prints ds the way ParseDurations reads them.
+func FormatDurations(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = FormatDuration(d)
+	}
+	return strings.Join(parts, ",")
 }
 
 // FormatDuration prints d the way ParseDuration reads it, compactly.

@@ -45,6 +45,7 @@ type ServeTenant struct {
 	Window            time.Duration
 	Lookback          time.Duration
 	Settle            time.Duration
+	Rescan            []time.Duration
 	RequestsPerMinute float64 // the tenant's VCC budget, all APIs and processes
 	Downloads         int
 	Attempts          int      // download attempts per recording
@@ -59,7 +60,7 @@ func (t ServeTenant) Settings(s Serve) Settings {
 	return Settings{
 		Tenant: t.ID, Region: t.Region, ClientID: t.ClientID, ClientSecretRef: t.ClientSecretRef,
 		APIURL: t.APIURL, AuthURL: t.AuthURL, DataDir: s.DataDir, Catalog: s.Catalog, Bucket: orString(t.Bucket, s.Bucket),
-		Downloads: t.Downloads, Attempts: t.Attempts, Window: t.Window, Lookback: t.Lookback, Settle: t.Settle,
+		Downloads: t.Downloads, Attempts: t.Attempts, Window: t.Window, Lookback: t.Lookback, Settle: t.Settle, Rescan: t.Rescan,
 		RescueAfter: s.RescueAfter, Grace: s.Grace, RequestsPerMinute: t.RequestsPerMinute, LogFormat: "text", LogLevel: s.LogLevel,
 		Events: t.events(s), EventsSecretRef: orString(t.EventsSecretRef, s.EventsSecretRef),
 	}
@@ -181,7 +182,7 @@ func ParseServe(doc []byte) (Serve, error) {
 
 func parseTenant(n *yaml.Node) (ServeTenant, error) {
 	d := Defaults()
-	t := ServeTenant{Region: d.Region, Interval: 15 * time.Minute, Window: d.Window, Lookback: d.Lookback, Settle: d.Settle,
+	t := ServeTenant{Region: d.Region, Interval: 15 * time.Minute, Window: d.Window, Lookback: d.Lookback, Settle: d.Settle, Rescan: d.Rescan,
 		RequestsPerMinute: d.RequestsPerMinute, Downloads: d.Downloads, Attempts: d.Attempts, Line: n.Line}
 	fields := map[string]func(*yaml.Node) error{
 		"id":                scalar(func(v string) error { t.ID = v; return nil }),
@@ -197,6 +198,7 @@ func parseTenant(n *yaml.Node) (ServeTenant, error) {
 		"window":            scalar(durInto(&t.Window)),
 		"lookback":          scalar(durInto(&t.Lookback)),
 		"settle":            scalar(durInto(&t.Settle)),
+		"rescan":            scalar(func(v string) error { ds, err := ParseDurations(v); t.Rescan = ds; return err }),
 		"requests_per_minute": scalar(func(v string) error {
 			f, err := parseRequestsPerMinute(v)
 			if err != nil {

@@ -76,10 +76,14 @@ type Config struct {
 	Window    time.Duration // default 1h
 	Lookback  time.Duration // default 24h
 	Settle    time.Duration // default 15m
-	Logger    *slog.Logger
-	Progress  *Progress // optional; read it for a progress display
-	Now       func() time.Time
-	Version   string
+	// Rescan is when a window is listed again for late content after it
+	// became due (ScanOffsets); nil: DefaultRescan, empty: at the lookback
+	// only.
+	Rescan   []time.Duration
+	Logger   *slog.Logger
+	Progress *Progress // optional; read it for a progress display
+	Now      func() time.Time
+	Version  string
 	// RescueAfter is how long a job of a worker that died stays running
 	// on a shared (PostgreSQL) queue before River hands it to another
 	// (default 10 min; keep it above the slowest download).
@@ -153,6 +157,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.RescueAfter <= 0 {
 		cfg.RescueAfter = 10 * time.Minute
 	}
+
 	if cfg.Lookback < 0 || cfg.Settle < 0 {
 		return nil, errors.New("ingest: Lookback and Settle must not be negative")
 	}
@@ -249,7 +254,7 @@ func (e *Engine) Sync(ctx context.Context, r Range) (_ *Report, err error) {
 	started := false
 	leave := func() {}
 	defer func() { leave() }()
-	spec := RunSpec{Range: r, Window: e.cfg.Window, Lookback: e.cfg.Lookback, Settle: e.cfg.Settle}
+	spec := RunSpec{Range: r, Window: e.cfg.Window, Lookback: e.cfg.Lookback, Settle: e.cfg.Settle, Rescan: e.cfg.Rescan}
 	if !e.cfg.PlanOnly {
 		spec.Start = func(ctx context.Context) error {
 			if leave, err = e.joinFleet(ctx); err != nil {
@@ -413,8 +418,8 @@ var errAgentRefreshTimeout = fmt.Errorf("reading the users and their groups (Use
 // daily, not once a run.
 const groupsMaxAge = 24 * time.Hour
 
-// refreshAgents loads every user into the agent cache, once per run (one
-// request for up to 5,000 users), and each agent's groups when the cached
+// refreshAgents loads every user into the agent cache, once per run that
+// lists windows (one request for up to 5,000 users), and each agent's groups when the cached
 // ones are older than groupsMaxAge. A user record that cannot be used is
 // recorded and skipped; failing to read one agent's groups keeps the
 // cached ones and says so.

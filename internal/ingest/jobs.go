@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -16,11 +17,16 @@ import (
 	"github.com/vccingest/vccingest/internal/vcc"
 )
 
-// DiscoverArgs asks for one window of one tenant to be discovered.
+// DiscoverArgs asks for a span of one tenant's windows to be discovered:
+// [Start, End), cut into windows of Window (0: one window, as older
+// versions queued), each listed again at Scans after its end (ScanOffsets;
+// none: not again).
 type DiscoverArgs struct {
-	Tenant string    `json:"tenant" river:"unique"`
-	Start  time.Time `json:"start" river:"unique"`
-	End    time.Time `json:"end" river:"unique"`
+	Tenant string          `json:"tenant" river:"unique"`
+	Start  time.Time       `json:"start" river:"unique"`
+	End    time.Time       `json:"end" river:"unique"`
+	Window time.Duration   `json:"window,omitempty"`
+	Scans  []time.Duration `json:"scans,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -63,8 +69,9 @@ func (w *discoverWorker) Work(ctx context.Context, job *river.Job[DiscoverArgs])
 	if err != nil {
 		return river.JobCancel(err)
 	}
-	win := Window{Start: job.Args.Start, End: job.Args.End}
-	err = w.discover(jobContext(ctx, job.Priority, true), t, win)
+	span := Window{Start: job.Args.Start, End: job.Args.End}
+	wins := span.Split(job.Args.Window)
+	err = w.discover(jobContext(ctx, job.Priority, true), t, span, wins, job.Args.Scans)
 	switch {
 	case err == nil:
 		return nil
@@ -76,18 +83,50 @@ func (w *discoverWorker) Work(ctx context.Context, job *river.Job[DiscoverArgs])
 		return err
 	}
 	permanent := refusedListing(err)
-	if permanent || job.Attempt >= job.MaxAttempts {
-		// The window stays planned; the run that planned it reports it and
-		// fails, and the next run lists it again.
-		if merr := w.p.cat.MarkWindowFailed(context.WithoutCancel(ctx), t.ID, win.Start, win.End, err.Error()); merr != nil {
-			return errors.Join(err, merr)
+	if permanent && len(wins) > 1 {
+		// VCC refuses the span: find the window it refuses by listing each
+		// half on its own, so that the others are listed and only that one
+		// fails.
+		if serr := w.p.splitSpan(ctx, t, job.Args, wins, job.Priority); serr != nil {
+			return errors.Join(err, serr)
 		}
-		w.p.log.Error("window could not be listed", "tenant", t.ID, "window", win.String(), "attempts", job.Attempt, "error", err)
+		w.p.log.Warn("VCC refused the listing of a span of windows; listing each half on its own", "tenant", t.ID, "span", span.String(), "windows", len(wins), "error", err)
+		return nil
+	}
+	if permanent || job.Attempt >= job.MaxAttempts {
+		// Each window of the span stays planned (or listed, as it was); the
+		// run that planned it reports it and fails, and the next run lists
+		// it again.
+		for _, win := range wins {
+			if merr := w.p.cat.MarkWindowFailed(context.WithoutCancel(ctx), t.ID, win.Start, win.End, err.Error()); merr != nil {
+				return errors.Join(err, merr)
+			}
+		}
+		w.p.log.Error("windows could not be listed", "tenant", t.ID, "span", span.String(), "windows", len(wins), "attempts", job.Attempt, "error", err)
 		if permanent {
 			return river.JobCancel(err)
 		}
 	}
 	return err
+}
+
+// splitSpan queues the listing of each half of the span of args (wins, of
+// two windows or more) in its place, in its class.
+func (p *pipeline) splitSpan(ctx context.Context, t *Tenant, args DiscoverArgs, wins []Window, class int) error {
+	halves := [][]Window{wins[:len(wins)/2], wins[len(wins)/2:]}
+	return p.cat.InTx(context.WithoutCancel(ctx), func(tx *catalog.Tx) error {
+		for _, h := range halves {
+			half := args
+			half.Start, half.End = h[0].Start, h[len(h)-1].End
+			if len(h) == 1 {
+				half.Window = 0
+			}
+			if _, err := jobqueue.InsertFromJob(ctx, tx, half, t.discoverOpts(class)); err != nil {
+				return fmt.Errorf("queue the listing of %s/%s: %w", half.Start.Format(time.RFC3339), half.End.Format(time.RFC3339), err)
+			}
+		}
+		return nil
+	})
 }
 
 // refusedListing reports whether VCC refused a listing in a way no retry
@@ -106,10 +145,26 @@ func refusedListing(err error) bool {
 	return s >= 400 && s < 500 && s != http.StatusUnauthorized && s != http.StatusRequestTimeout && s != http.StatusTooManyRequests
 }
 
-// discover lists one window: its Stats rows, then its interactions, each
-// recorded and its recordings queued.
-func (w *discoverWorker) discover(ctx context.Context, t *Tenant, win Window) error {
-	log := w.p.log.With("tenant", t.ID, "window", win.String())
+// discover lists a span of windows: its Stats rows, then its interactions,
+// each recorded and its recordings queued, with one listing of each API for
+// the whole span; then each window is marked listed with what it holds (by
+// start) and when it is to be listed again (offsets after its end).
+func (w *discoverWorker) discover(ctx context.Context, t *Tenant, span Window, wins []Window, offsets []time.Duration) error {
+	log := w.p.log.With("tenant", t.ID, "span", span.String())
+	windowOf := func(at time.Time) int {
+		i, _ := slices.BinarySearchFunc(wins, at, func(w Window, at time.Time) int {
+			switch {
+			case !at.Before(w.End):
+				return -1
+			case at.Before(w.Start):
+				return 1
+			}
+			return 0
+		})
+		return min(i, len(wins)-1)
+	}
+	statsRows := make([]int, len(wins))
+	found := make([]int, len(wins))
 
 	// Stats first: it is the authoritative direction and the record of what
 	// happened, which coverage compares with what Content shows.
@@ -121,54 +176,69 @@ func (w *discoverWorker) discover(ctx context.Context, t *Tenant, win Window) er
 	if withStats {
 		var rows []catalog.StatsInteraction
 		var bad []catalog.BadRecord
-		for si, err := range t.VCC.StatsInteractions(ctx, win.Start, win.End) {
+		for si, err := range t.VCC.StatsInteractions(ctx, span.Start, span.End) {
 			if rec, ok := badRecord(err); ok {
 				bad = append(bad, rec)
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("list Stats interactions of window %s: %w", win, err)
+				return fmt.Errorf("list Stats interactions of %s: %w", span, err)
 			}
 			bad = append(bad, problems("stats", si.GUID, si.Problems)...)
+			if _, dup := stats[si.GUID]; !dup {
+				statsRows[windowOf(si.Start)]++
+			}
 			stats[si.GUID] = si
 			rows = append(rows, statsRow(t.ID, si))
 		}
 		if err := w.p.cat.UpsertStatsInteractions(ctx, rows); err != nil {
 			return err
 		}
-		if err := w.p.noteBad(ctx, t, "stats", win, bad); err != nil {
+		if err := w.p.noteBad(ctx, t, "stats", span, bad); err != nil {
 			return err
 		}
 	}
 
 	seen := 0
 	var bad []catalog.BadRecord
-	for it, err := range t.VCC.Interactions(ctx, win.Start, win.End) {
+	for it, err := range t.VCC.Interactions(ctx, span.Start, span.End) {
 		if rec, ok := badRecord(err); ok {
 			bad = append(bad, rec)
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("list Content interactions of window %s: %w", win, err)
+			return fmt.Errorf("list Content interactions of %s: %w", span, err)
 		}
 		bad = append(bad, problems("content", it.GUID, it.Problems)...)
 		seen++
+		found[windowOf(it.Start)]++
 		if err := w.p.discovered(ctx, t, it, stats, withStats); err != nil {
 			return err
 		}
 	}
-	if err := w.p.noteBad(ctx, t, "content", win, bad); err != nil {
+	if err := w.p.noteBad(ctx, t, "content", span, bad); err != nil {
 		return err
 	}
-	statsRows := len(stats)
 	if !withStats {
-		statsRows = catalog.NoStats
+		for i := range statsRows {
+			statsRows[i] = catalog.NoStats
+		}
 	}
-	if err := w.p.cat.MarkWindowDiscovered(ctx, t.ID, win.Start, win.End, seen, statsRows); err != nil {
+	now := w.p.now()
+	err = w.p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+		for i, win := range wins {
+			if err := tx.MarkWindowListed(ctx, catalog.WindowListing{Tenant: t.ID, Start: win.Start, End: win.End,
+				Interactions: found[i], StatsRows: statsRows[i], ListedAt: now, NextScan: NextScan(win.End, offsets, now)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	w.p.progress.WindowsDone.Add(1)
-	log.Debug("window discovered", "interactions", seen, "stats_rows", len(stats))
+	w.p.progress.WindowsDone.Add(int64(len(wins)))
+	log.Debug("windows discovered", "windows", len(wins), "interactions", seen, "stats_rows", len(stats))
 	return nil
 }
 

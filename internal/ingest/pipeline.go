@@ -79,8 +79,9 @@ func (p *Pipeline) Run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 }
 
 // ready does what every run of t does before it queues work: sweep the
-// bucket and refresh the agents.
-func (p *pipeline) ready(ctx context.Context, t *Tenant) error {
+// bucket, and refresh the agents if the run lists windows (listing is what
+// meets agents; a run with nothing due spends no User Admin request).
+func (p *pipeline) ready(ctx context.Context, t *Tenant, listing bool) error {
 	// The sweep removes only what processes that have ended left, so other
 	// workers sharing the bucket may be writing meanwhile. What it cannot
 	// remove only takes space (it is never an object): not a reason to stop.
@@ -88,6 +89,9 @@ func (p *pipeline) ready(ctx context.Context, t *Tenant) error {
 		p.log.Warn("partial downloads left by a stopped process could not all be removed", "tenant", t.ID, "removed", n, "error", err)
 	} else if n > 0 {
 		p.log.Info("removed partial downloads left by a stopped process", "tenant", t.ID, "objects", n)
+	}
+	if !listing {
+		return nil
 	}
 	return p.refreshAgents(ctx, t)
 }
@@ -120,27 +124,50 @@ func planWindows(ctx context.Context, cat *catalog.Catalog, t *Tenant, windows [
 	})
 }
 
-// queueWindows records windows and queues their discover jobs, each with
-// its class (windowClass) as priority.
-func (p *pipeline) queueWindows(ctx context.Context, q *jobqueue.Queue, t *Tenant, windows []Window, backfill bool, lookback time.Duration) error {
+// queueWindows records windows as planned and queues their listing: one
+// discover job per span of consecutive windows of one class (Spans,
+// windowClass: the span's class is its priority and queue), listed again at
+// offsets after their end (ScanOffsets). rescan marks the windows listed
+// before, alone those to list on their own.
+func (p *pipeline) queueWindows(ctx context.Context, q *jobqueue.Queue, t *Tenant, windows []Window, rescan, alone map[time.Time]bool, backfill bool, size, lookback time.Duration, offsets []time.Duration) error {
 	if len(windows) == 0 {
 		return nil
 	}
-	listed, err := p.cat.ListedWindows(ctx, t.ID, windows[0].Start, windows[len(windows)-1].End)
-	if err != nil {
-		return err
-	}
 	now := p.now()
+	classOf := func(w Window) int { return windowClass(w, backfill, rescan[w.Start], now, lookback) }
 	return p.cat.InTx(ctx, func(tx *catalog.Tx) error {
 		for _, w := range windows {
 			if err := tx.UpsertWindow(ctx, t.ID, w.Start, w.End); err != nil {
 				return err
 			}
-			args := DiscoverArgs{Tenant: t.ID, Start: w.Start, End: w.End}
-			class := windowClass(w, backfill, listed[w.Start], now, lookback)
-			if _, err := q.InsertTx(ctx, tx, args, t.discoverOpts(class)); err != nil {
-				return fmt.Errorf("queue window %s: %w", w, err)
+		}
+		planned := make(map[Window]bool, len(windows))
+		for _, w := range windows {
+			planned[w] = true
+		}
+		// Backfill windows make spans of their own (their own queue, so a
+		// long backfill never holds today's listings); a span of fresh and
+		// re-scanned windows goes at the higher priority of fresh.
+		isBackfill := func(w Window) bool { return classOf(w) == classBackfill }
+		for from := 0; from < len(windows); {
+			to := from + 1
+			for to < len(windows) && isBackfill(windows[to]) == isBackfill(windows[from]) {
+				to++
 			}
+			for _, span := range Spans(windows[from:to], size, MaxSpan, func(w Window) bool { return alone[w.Start] }) {
+				args := DiscoverArgs{Tenant: t.ID, Start: span.Start, End: span.End, Scans: offsets}
+				if !planned[span] {
+					args.Window = size // a span of several windows (a planned window is listed as it is)
+				}
+				class := classBackfill
+				for _, w := range span.Split(args.Window) {
+					class = min(class, classOf(w))
+				}
+				if _, err := q.InsertTx(ctx, tx, args, t.discoverOpts(class)); err != nil {
+					return fmt.Errorf("queue windows %s: %w", span, err)
+				}
+			}
+			from = to
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vccingest/vccingest/internal/catalog"
@@ -18,8 +19,10 @@ type RunSpec struct {
 	// (PlanRange); a zero From or To alone takes that bound from the
 	// incremental plan. Set, it is a backfill of that range.
 	Range Range
-	// Window, Lookback and Settle are as for Config.
+	// Window, Lookback, Settle and Rescan are as for Config (a nil Rescan
+	// is DefaultRescan).
 	Window, Lookback, Settle time.Duration
+	Rescan                   []time.Duration
 	// Deadline, if not zero, ends the wait for the run's jobs: the run is
 	// recorded as partial, and the next run goes on with what is queued.
 	Deadline time.Time
@@ -32,7 +35,8 @@ type RunSpec struct {
 type Report struct {
 	Range   Range
 	Status  string // catalog.RunDone, RunFailures, RunFailed, RunPartial or RunInterrupted
-	Windows int    // windows listed (queued for discovery)
+	Windows int    // windows listed (queued for discovery), re-scans included
+	Rescans int    // of them, windows listed before, listed again for late content
 	NotDue  int    // windows of the range not due yet (they end after now − settle): planned, not listed
 	Skipped int    // windows past the lookback that are synced already: not listed again
 	Stored  int64  // recordings stored while the run went on
@@ -85,6 +89,9 @@ var errTimeUp = errors.New("the run's time is up")
 func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec RunSpec) (_ *Report, err error) {
 	start := time.Now()
 	log := p.log.With("tenant", t.ID)
+	if spec.Rescan == nil {
+		spec.Rescan = DefaultRescan
+	}
 	plan, err := p.plan(ctx, t, spec)
 	if err != nil {
 		return nil, err
@@ -128,11 +135,11 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 	if err := adoptLegacyJobs(ctx, p, t); err != nil {
 		return nil, err
 	}
-	if err := p.ready(ctx, t); err != nil {
+	if err := p.ready(ctx, t, len(plan.due) > 0); err != nil {
 		return nil, err
 	}
 	p.progress.WindowsPlanned.Add(int64(len(plan.due)))
-	if err := p.queueWindows(ctx, q, t, plan.due, plan.r.Backfill, spec.Lookback); err != nil {
+	if err := p.queueWindows(ctx, q, t, plan.due, plan.rescan, plan.alone, plan.r.Backfill, spec.Window, spec.Lookback, ScanOffsets(spec.Rescan, spec.Lookback, spec.Settle)); err != nil {
 		return nil, err
 	}
 	if err := planWindows(ctx, p.cat, t, plan.notDue); err != nil {
@@ -145,7 +152,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 	}
 
 	waitErr := waitJobs(ctx, log, q, runJobs(t, plan.r.Backfill), spec.Deadline)
-	rep := &Report{Range: plan.r, Status: catalog.RunDone, Windows: len(plan.due), NotDue: len(plan.notDue), Skipped: plan.skipped, Warnings: warnings}
+	rep := &Report{Range: plan.r, Status: catalog.RunDone, Windows: len(plan.due), Rescans: len(plan.rescan), NotDue: len(plan.notDue), Skipped: plan.skipped, Warnings: warnings}
 	switch {
 	case ctx.Err() != nil:
 		rep.Status = catalog.RunInterrupted
@@ -164,9 +171,10 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 	}); err != nil {
 		return nil, err
 	}
-	if rep.Status == catalog.RunDone && len(plan.due) > 0 {
+	if rep.Status == catalog.RunDone && len(plan.due) > len(plan.rescan) {
+		fresh := slices.DeleteFunc(slices.Clone(plan.due), func(w Window) bool { return plan.rescan[w.Start] })
 		if rep.Unlisted, err = retryUnavailable(fin, log, "list windows not listed", func(ctx context.Context) ([]catalog.UnlistedWindow, error) {
-			return p.cat.UnlistedWindows(ctx, t.ID, plan.due[0].Start, plan.due[len(plan.due)-1].End)
+			return p.cat.UnlistedWindows(ctx, t.ID, fresh[0].Start, fresh[len(fresh)-1].End)
 		}); err != nil {
 			return nil, err
 		}
@@ -209,7 +217,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		}
 	}
 	rep.Elapsed = time.Since(start)
-	log.Info("run finished", "status", rep.Status, "from", plan.r.From, "to", plan.r.To, "windows", rep.Windows,
+	log.Info("run finished", "status", rep.Status, "from", plan.r.From, "to", plan.r.To, "windows", rep.Windows, "rescans", rep.Rescans,
 		"new_interactions", rep.Interactions, "stored", rep.Stored, "failed", len(rep.Failures), "bytes", rep.Bytes, "unlisted", len(rep.Unlisted),
 		"requests", rep.Requests, "cost", rep.Cost.String(), "pending_recordings", rep.PendingRecordings, "pending_windows", rep.PendingWindows, "eta", rep.ETA(),
 		"watermark", rep.Watermark, "elapsed", rep.Elapsed.Round(time.Millisecond))
@@ -223,7 +231,9 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 type runPlan struct {
 	r       Range
 	windows []Window           // every window of the range, in order
-	due     []Window           // to list now
+	due     []Window           // to list now, in order (re-scans before the range included)
+	rescan  map[time.Time]bool // of due, the windows listed before, by start: re-scans
+	alone   map[time.Time]bool // of due, the windows whose last listing failed: listed alone
 	notDue  []Window           // to record as planned: they end after now − settle
 	synced  map[time.Time]bool // windows not listed again: past the lookback and synced
 	skipped int
@@ -233,10 +243,11 @@ type runPlan struct {
 // have settled (it ends by now − settle); one that is not (a --to in the
 // future) stays planned and unlisted, since listing it now would find
 // nothing and let the watermark pass time never synced. An incremental run
-// lists every window of the lookback again, for late content, and of the
-// older windows since the watermark only those not synced: a window that
-// cannot be listed holds the watermark back, but not every window after it
-// is listed again on every run.
+// lists the windows of its range that were never listed, and re-scans the
+// windows whose next scan for late content is due (ScanOffsets: a few times
+// in the lookback, then not again), wherever they are; a window that cannot
+// be listed holds the watermark back and is listed again by each run. A
+// backfill lists every due window of its range.
 func (p *pipeline) plan(ctx context.Context, t *Tenant, spec RunSpec) (runPlan, error) {
 	now := p.now()
 	r := spec.Range
@@ -262,24 +273,105 @@ func (p *pipeline) plan(ctx context.Context, t *Tenant, spec RunSpec) (runPlan, 
 	if err != nil {
 		return runPlan{}, err
 	}
-	pl := runPlan{r: r, windows: windows}
+	pl := runPlan{r: r, windows: windows, rescan: map[time.Time]bool{}}
 	due, notDue := splitDue(windows, now.Add(-spec.Settle))
 	pl.notDue = notDue
 	pl.due = due
-	if incremental && len(due) > 0 {
-		rescan := alignDown(now.Add(-spec.Lookback), spec.Window)
-		if pl.synced, err = p.cat.SyncedWindows(ctx, t.ID, due[0].Start, rescan); err != nil {
-			return runPlan{}, err
-		}
-		pl.due = pl.due[:0:0]
-		for _, w := range due {
-			if w.End.After(rescan) || !pl.synced[w.Start] {
-				pl.due = append(pl.due, w)
+	if !incremental {
+		if len(due) > 0 {
+			listed, err := p.cat.ListedWindows(ctx, t.ID, due[0].Start, due[len(due)-1].End)
+			if err != nil {
+				return runPlan{}, err
+			}
+			for _, w := range due {
+				if listed[w.Start] {
+					pl.rescan[w.Start] = true
+				}
 			}
 		}
-		pl.skipped = len(due) - len(pl.due)
+		pl.alone, err = p.failedListings(ctx, t, pl.due)
+		return pl, err
 	}
+	if len(due) > 0 {
+		boundary := alignDown(now.Add(-spec.Lookback), spec.Window)
+		if pl.synced, err = p.cat.SyncedWindows(ctx, t.ID, due[0].Start, boundary); err != nil {
+			return runPlan{}, err
+		}
+		listed, err := p.cat.ListedWindows(ctx, t.ID, due[0].Start, due[len(due)-1].End)
+		if err != nil {
+			return runPlan{}, err
+		}
+		pl.due = slices.DeleteFunc(slices.Clone(due), func(w Window) bool { return listed[w.Start] })
+	}
+	// Re-scans are due wherever their window is: the last falls at the
+	// lookback, when its window may have left the range. How far back they
+	// are looked for bounds a catch-up after a long stop.
+	rescans, err := p.cat.WindowsToRescan(ctx, t.ID, alignDown(r.From.Add(-spec.Lookback-spec.Settle), spec.Window), now)
+	if err != nil {
+		return runPlan{}, err
+	}
+	for _, w := range rescans {
+		pl.rescan[w.Start] = true
+		pl.due = append(pl.due, Window{Start: w.Start, End: w.End})
+	}
+	slices.SortFunc(pl.due, func(a, b Window) int { return a.Start.Compare(b.Start) })
+	pl.due = slices.CompactFunc(pl.due, func(a, b Window) bool { return a.Start.Equal(b.Start) })
+	if pl.alone, err = p.failedListings(ctx, t, pl.due); err != nil {
+		return runPlan{}, err
+	}
+	if pl.due, err = p.bridge(ctx, t, pl.due, pl.rescan, pl.alone, spec.Window); err != nil {
+		return runPlan{}, err
+	}
+	inRange := 0
+	for _, w := range pl.due {
+		if !w.Start.Before(r.From) && !w.End.After(r.To) {
+			inRange++
+		}
+	}
+	pl.skipped = len(due) - inRange
 	return pl, nil
+}
+
+// failedListings are the windows of due whose last listing failed for good:
+// each is listed alone, so that a window VCC refuses fails no other.
+func (p *pipeline) failedListings(ctx context.Context, t *Tenant, due []Window) (map[time.Time]bool, error) {
+	if len(due) == 0 {
+		return nil, nil
+	}
+	return p.cat.FailedListings(ctx, t.ID, due[0].Start, due[len(due)-1].End)
+}
+
+// bridge widens due (in order) with the listed windows between its spans
+// where one listing of the whole costs no more (Bridge), and marks them in
+// rescan.
+func (p *pipeline) bridge(ctx context.Context, t *Tenant, due []Window, rescan, alone map[time.Time]bool, size time.Duration) ([]Window, error) {
+	isAlone := func(w Window) bool { return alone[w.Start] }
+	spans := Spans(due, size, MaxSpan, isAlone)
+	if len(spans) < 2 {
+		return due, nil
+	}
+	sizes, err := p.cat.ListedSizes(ctx, t.ID, due[0].Start, due[len(due)-1].End)
+	if err != nil {
+		return nil, err
+	}
+	var out []Window
+	i := 0
+	for _, span := range Bridge(spans, size, MaxSpan, func(w Window) (int, int) { n := sizes[w.Start]; return n[0], n[1] }, isAlone) {
+		cursor := span.Start
+		for ; i < len(due) && due[i].Start.Before(span.End); i++ {
+			if due[i].Start.After(cursor) { // a gap Bridge joined: its listed windows come along
+				for _, w := range (Window{Start: cursor, End: due[i].Start}).Split(size) {
+					if _, listed := sizes[w.Start]; listed {
+						rescan[w.Start] = true
+						out = append(out, w)
+					}
+				}
+			}
+			out = append(out, due[i])
+			cursor = due[i].End
+		}
+	}
+	return out, nil
 }
 
 // UnlistedError says which windows a run could not list, for the run's

@@ -102,7 +102,7 @@ func (w *tenantSyncWorker) Work(ctx context.Context, job *river.Job[TenantSyncAr
 // is an error, so the tenant is retried with backoff and shows unhealthy.
 func (s *Scheduler) syncTenant(ctx context.Context, spec TenantSpec, deadline time.Time) error {
 	rep, err := s.pipe.Run(ctx, s.client, spec.Tenant, ingest.RunSpec{
-		Window: spec.Window, Lookback: spec.Lookback, Settle: spec.Settle, Deadline: deadline,
+		Window: spec.Window, Lookback: spec.Lookback, Settle: spec.Settle, Rescan: spec.Rescan, Deadline: deadline,
 	})
 	if rep != nil {
 		s.update(spec.Tenant.ID, func(h *health) { h.warnings = rep.Warnings })

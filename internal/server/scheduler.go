@@ -25,8 +25,10 @@ type TenantSpec struct {
 	Tenant *ingest.Tenant
 	// Interval is how often the tenant syncs (a River periodic job).
 	Interval time.Duration
-	// Window, Lookback and Settle plan each run as for `vccingest sync`.
+	// Window, Lookback, Settle and Rescan plan each run as for `vccingest
+	// sync`.
 	Window, Lookback, Settle time.Duration
+	Rescan                   []time.Duration
 	// Downloads is the tenant's download concurrency: its own River queue
 	// has this many workers, so one tenant's backlog never delays another.
 	// On a shared (PostgreSQL) catalog it is the tenant's across every
