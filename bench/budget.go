@@ -86,18 +86,7 @@ func budgetSteady(e *env, r *result) error {
 		}
 		runs++
 	}
-	var requests, throttled int
-	by := map[string]int{}
-	for _, rs := range a.sim.Requests() {
-		if rs.Route == vccsim.RouteToken {
-			continue
-		}
-		requests += rs.Count
-		by[rs.Route] += rs.Count
-		if rs.Status == http.StatusTooManyRequests {
-			throttled += rs.Count
-		}
-	}
+	requests, throttled, by := a.sim.GatewayRequests()
 	tot, err := cat.Totals(e.ctx, "bench")
 	if err != nil {
 		return err
@@ -113,6 +102,7 @@ func budgetSteady(e *env, r *result) error {
 	r.add("steady: single stats look-ups", float64(by[vccsim.RouteStatsInteraction]), "")
 	r.add("steady: user admin requests", float64(by[vccsim.RouteUsers]+by[vccsim.RouteUserGroups]), "")
 	r.add("steady: downloads", float64(by[vccsim.RouteContent]), "")
+	r.add("steady: 429 answers", float64(throttled), "")
 	perRec := float64(requests) / stored
 	if e.quick {
 		// A fifth of the calls: the day's fixed costs (listing its windows,

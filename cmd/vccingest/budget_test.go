@@ -179,18 +179,7 @@ func TestSync_BackfillAndRerunCostFewRequests(t *testing.T) {
 	if n < 40 {
 		t.Fatalf("only %d recordings: the test wants ~50", n)
 	}
-	requests, throttled := 0, 0
-	by := map[string]int{}
-	for _, rs := range e.sim.Requests() {
-		if rs.Route == vccsim.RouteToken {
-			continue
-		}
-		requests += rs.Count
-		by[rs.Route] += rs.Count
-		if rs.Status == http.StatusTooManyRequests {
-			throttled += rs.Count
-		}
-	}
+	requests, throttled, by := e.sim.GatewayRequests()
 	t.Logf("%d recordings, %d gateway requests in both runs: %v", n, requests, by)
 	if throttled != 0 {
 		t.Errorf("%d requests answered 429", throttled)

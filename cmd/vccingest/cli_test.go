@@ -11,15 +11,22 @@ import (
 func runBin(t *testing.T, args ...string) (code int, out string) {
 	t.Helper()
 	b, err := exec.Command(binPath, args...).CombinedOutput()
+	return exitCode(t, err), string(b)
+}
+
+// exitCode is the exit code of a finished vccingest process whose Run or
+// Wait returned err; the test fails if it could not run at all.
+func exitCode(t testing.TB, err error) int {
+	t.Helper()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
+		return 0
 	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		t.Fatalf("run vccingest %v: %v", args, err)
+		return ee.ExitCode()
 	}
-	return code, string(b)
+	t.Fatalf("run vccingest: %v", err)
+	return -1
 }
 
 // Each command takes the flags it uses, help names the kind of each value,

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -117,15 +116,7 @@ func (e *e2e) run(args ...string) result {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		e.t.Fatalf("run vccingest: %v", err)
-	}
+	r := result{stdout: out.String(), stderr: errb.String(), code: exitCode(e.t, err)}
 	if strings.Contains(r.stdout+r.stderr, e.cred.ClientSecret) {
 		e.t.Fatalf("vccingest printed the client secret")
 	}

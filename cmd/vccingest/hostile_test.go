@@ -172,15 +172,7 @@ func runHostile(t *testing.T, srv *hostile.Server, cred vccsim.Credential, dataD
 		defer first.Stop()
 	}
 	err := cmd.Wait()
-	r := &hostileRun{srv: srv, dataDir: dataDir, stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start), args: args}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("run vccingest: %v", err)
-	}
+	r := &hostileRun{srv: srv, dataDir: dataDir, stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start), args: args, code: exitCode(t, err)}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.maxRSS = ru.Maxrss << 10 // KiB on Linux
 	}

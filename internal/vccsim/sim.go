@@ -328,6 +328,23 @@ func (s *Sim) count(method, route string, status int, scope string) {
 	s.mu.Unlock()
 }
 
+// GatewayRequests sums the requests to the API gateway (token requests
+// aside): all of them, the 429s among them, and the count of each route.
+func (s *Sim) GatewayRequests() (total, throttled int, byRoute map[string]int) {
+	byRoute = map[string]int{}
+	for _, rs := range s.Requests() {
+		if rs.Route == RouteToken {
+			continue
+		}
+		total += rs.Count
+		byRoute[rs.Route] += rs.Count
+		if rs.Status == http.StatusTooManyRequests {
+			throttled += rs.Count
+		}
+	}
+	return total, throttled, byRoute
+}
+
 // Requests returns the request counters, sorted.
 func (s *Sim) Requests() []RequestStat {
 	s.mu.Lock()
