@@ -179,3 +179,13 @@ func TestSync_AttemptsAreCappedAndARerunRetriesTheFailure(t *testing.T) {
 		t.Errorf("the re-run did not store %s:\n%s", broken, show.stdout)
 	}
 }
+
+// A catalog out of reach is exit 3 (a backend unreachable), not exit 2
+// (bad configuration), and says what it could not reach.
+func TestSync_UnreachableCatalogExits3(t *testing.T) {
+	e := newE2E(t, vccsim.Config{Seed: 5, Days: 1, CallsPerDay: 2}, "admin")
+	r := e.syncAll("--catalog", "postgres://127.0.0.1:1/test")
+	if r.code != 3 || !strings.Contains(r.stderr, "127.0.0.1:1") {
+		t.Errorf("exit %d, want 3 naming the address\n%s", r.code, r.stderr)
+	}
+}

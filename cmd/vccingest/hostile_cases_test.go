@@ -25,7 +25,7 @@ var hostileCases = []hostileCase{
 	{name: "DownloadRedirectLoop_RefusedNotRetried", attack: hostile.DownloadRedirectLoop, code: 1},
 	{name: "ErrorEchoingTokenAndSecret_Redacted", attack: hostile.EchoSecrets, code: 1},
 	// Exit 1 (the windows failed, named), not yet the 2 the issue asks for.
-	{name: "UnauthorizedAfterRenewal_WindowsFailNotRetried", attack: hostile.Unauthorized, code: 1},
+	{name: "UnauthorizedAfterRenewal_IsACredentialErrorNotRetried", attack: hostile.Unauthorized, code: 2},
 	{name: "EndlessPages_ListingFailsNotLoops", attack: hostile.EndlessPages, code: 1},
 	{name: "RepeatedContinuation_ListingFailsNotLoops", attack: hostile.RepeatedContinuation, code: 1},
 	{name: "StartYear9999_BadRecordSkippedRestStored", attack: hostile.StartYear9999, code: 0, check: badRecordReported},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -76,7 +77,7 @@ func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog
 	bucket, err := blobstore.Open(ctx, s.BucketURL())
 	if err != nil {
 		closeCat()
-		return nil, nil, &exitError{code: 2, err: err}
+		return nil, nil, configOrUnreachable(err)
 	}
 	sinks, err := openEvents(ctx, s)
 	if err != nil {
@@ -148,6 +149,8 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 	}
 	printReport(stdout, rep)
 	switch {
+	case credentialRefused(rep):
+		return &exitError{code: 2, err: errors.New("VCC refused tokens issued moments before (listed above): the API credential lost a scope or was deleted; check it in VCC Admin → API Credentials, then run the same range again")}
 	case len(rep.Unlisted) > 0:
 		return &exitError{code: 1, err: fmt.Errorf("%s could not be listed and %s failed for good (listed above); run the same range again to retry", plural.Count(len(rep.Unlisted), "window", "windows"), plural.Count(len(rep.Failures), "recording", "recordings"))}
 	case len(rep.Failures) > 0:
@@ -156,14 +159,53 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 	return nil
 }
 
-// classify maps an error to the documented exit codes.
+// classify maps an error to the documented exit codes: 2 for the
+// configuration or the credential, 3 for VCC or a backend out of reach, 1
+// for the rest.
 func classify(err error) error {
 	var se *vcc.ScopeError
 	var te *vcc.TokenRefusedError
-	if errors.Is(err, vcc.ErrBadCredentials) || errors.Is(err, vcc.ErrNoAccessToken) || errors.As(err, &se) || errors.As(err, &te) {
+	switch {
+	case errors.Is(err, vcc.ErrBadCredentials) || errors.Is(err, vcc.ErrNoAccessToken) || errors.As(err, &se) || errors.As(err, &te):
 		return &exitError{code: 2, err: err}
+	case unreachable(err):
+		return &exitError{code: 3, err: err}
 	}
 	return &exitError{code: 1, err: err}
+}
+
+// unreachable reports whether err says VCC or a backend (catalog, bucket)
+// could not be reached: retries ran out on a network error or a 5xx.
+func unreachable(err error) bool {
+	var opErr *net.OpError
+	var apiErr *vcc.APIError
+	return errors.Is(err, vcc.ErrTokenUnavailable) || catalog.Unavailable(err) || errors.As(err, &opErr) ||
+		(errors.As(err, &apiErr) && apiErr.Status >= 500)
+}
+
+// configOrUnreachable is exit 3 for a backend out of reach, else 2 (its
+// URL or settings are wrong).
+func configOrUnreachable(err error) error {
+	if unreachable(err) {
+		return &exitError{code: 3, err: err}
+	}
+	return &exitError{code: 2, err: err}
+}
+
+// credentialRefused reports whether a run's windows or recordings failed
+// because VCC refused tokens issued moments before (vcc.TokenRefusedError).
+func credentialRefused(rep *ingest.Report) bool {
+	for _, u := range rep.Unlisted {
+		if vcc.TokenRefusedText(u.LastError) {
+			return true
+		}
+	}
+	for _, f := range rep.Failures {
+		if vcc.TokenRefusedText(f.LastError) {
+			return true
+		}
+	}
+	return false
 }
 
 func printReport(w io.Writer, rep *ingest.Report) {
@@ -289,7 +331,7 @@ func openCatalogExclusive(ctx context.Context, s config.Settings) (cat *catalog.
 	cat, err = catalog.Open(ctx, s.CatalogURL())
 	if err != nil {
 		lock.Release()
-		return nil, nil, &exitError{code: 2, err: err}
+		return nil, nil, configOrUnreachable(err)
 	}
 	return cat, func() { cat.Close(); lock.Release() }, nil
 }

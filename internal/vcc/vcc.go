@@ -136,8 +136,16 @@ type TokenRefusedError struct {
 	API     *APIError
 }
 
+// tokenRefused marks a TokenRefusedError's text, which is all a failure
+// recorded in the catalog keeps of it (TokenRefusedText).
+const tokenRefused = "(twice, with a newly issued token)"
+
+// TokenRefusedText reports whether msg, a failure's recorded text, is that
+// of a TokenRefusedError.
+func TokenRefusedText(msg string) bool { return strings.Contains(msg, tokenRefused) }
+
 func (e *TokenRefusedError) Error() string {
-	return fmt.Sprintf("%v (twice, with a newly issued token): the VCC API credential no longer holds the %q scope, needed for %s, or it was deleted: check it in VCC Admin → API Credentials", e.API, e.Scope, e.Purpose)
+	return fmt.Sprintf("%v "+tokenRefused+": the VCC API credential no longer holds the %q scope, needed for %s, or it was deleted: check it in VCC Admin → API Credentials", e.API, e.Scope, e.Purpose)
 }
 
 // Unwrap gives the API's answer.
