@@ -81,16 +81,17 @@ func CostOf(c VCC) Cost {
 	return out
 }
 
-// ListingRequestsPerWindow is what listing one window costs at least: a
-// Stats page and a Content page.
-const ListingRequestsPerWindow = 2
-
 // BudgetETA is how long the pending work takes at perMinute requests a
-// minute: a request per pending download and ListingRequestsPerWindow per
-// window still to list. It is 0 (unknown) without a budget (perMinute
-// +Inf or not positive) and when nothing is pending.
-func BudgetETA(downloads, windows int64, perMinute float64) time.Duration {
-	requests := max(downloads, 0) + ListingRequestsPerWindow*max(windows, 0)
+// minute: a request per pending download, and for the time still to list
+// (unlisted, the windows not listed yet end to end) what its listing costs
+// at the least, in spans as the run lists it (ListingCost of an empty
+// span: a request per API's longest window). It is 0 (unknown) without a
+// budget (perMinute +Inf or not positive) and when nothing is pending.
+func BudgetETA(downloads int64, unlisted time.Duration, perMinute float64) time.Duration {
+	requests := max(downloads, 0)
+	if unlisted > 0 {
+		requests += int64(ListingCost(Window{End: time.Time{}.Add(unlisted)}, 0, 0))
+	}
 	if requests == 0 || !(perMinute > 0) || math.IsInf(perMinute, 1) {
 		return 0
 	}

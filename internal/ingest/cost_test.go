@@ -8,27 +8,31 @@ import (
 	"github.com/vccingest/vccingest/internal/vcc"
 )
 
-// The ETA of pending work is its requests (a download each, two per
-// window to list) at the rate in force; unknown without a budget or work.
+// The ETA of pending work is its requests (a download each, and the
+// listing of the time still to list, a request per API's longest window at
+// the least) at the rate in force; unknown without a budget or work.
 func TestBudgetETA(t *testing.T) {
+	const day = 24 * time.Hour
 	for _, c := range []struct {
-		downloads, windows int64
-		perMinute          float64
-		want               time.Duration
+		downloads int64
+		unlisted  time.Duration
+		perMinute float64
+		want      time.Duration
 	}{
 		{120, 0, 120, time.Minute},
-		{0, 60, 120, time.Minute},           // 120 listing requests
-		{100, 10, 120, 60 * time.Second},    // 100 + 20 requests
-		{2000, 24, 120, 1024 * time.Second}, // 2048 requests at 2 a second
-		{90, 0, 6, 15 * time.Minute},        // at the floor after 429s
-		{1, 0, 7, 9 * time.Second},          // rounded to the second
-		{0, 0, 120, 0},                      // nothing pending
-		{100, 5, math.Inf(1), 0},            // no budget: unknown
-		{100, 5, 0, 0},
-		{-3, -1, 120, 0}, // nonsense counts are no work
+		{0, day, 120, time.Second},           // a Content and a Stats request
+		{0, 30 * day, 120, 3 * time.Second},  // 5 Content pieces of 7 days, 1 of Stats: 6 at 2 a second
+		{118, day, 120, 60 * time.Second},    // 118 + 2 requests
+		{2000, day, 120, 1001 * time.Second}, // 2002 requests at 2 a second
+		{90, 0, 6, 15 * time.Minute},         // at the floor after 429s
+		{1, 0, 7, 9 * time.Second},           // rounded to the second
+		{0, 0, 120, 0},                       // nothing pending
+		{100, time.Hour, math.Inf(1), 0},     // no budget: unknown
+		{100, time.Hour, 0, 0},
+		{-3, -time.Hour, 120, 0}, // nonsense counts are no work
 	} {
-		if got := BudgetETA(c.downloads, c.windows, c.perMinute); got != c.want {
-			t.Errorf("BudgetETA(%d downloads, %d windows, %v a minute) = %s, want %s", c.downloads, c.windows, c.perMinute, got, c.want)
+		if got := BudgetETA(c.downloads, c.unlisted, c.perMinute); got != c.want {
+			t.Errorf("BudgetETA(%d downloads, %s to list, %v a minute) = %s, want %s", c.downloads, c.unlisted, c.perMinute, got, c.want)
 		}
 	}
 }

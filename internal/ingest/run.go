@@ -53,6 +53,7 @@ type Report struct {
 	// listed yet (a partial or interrupted run leaves them queued): with
 	// Cost.PerMinute, the budget's ETA for what is left (ETA).
 	PendingRecordings, PendingWindows int64
+	window                            time.Duration // the size of a window, for ETA
 	Watermark                         time.Time
 	Failures                          []catalog.Recording      // recordings that failed for good in the range
 	Unlisted                          []catalog.UnlistedWindow // due windows whose listing failed for good
@@ -71,7 +72,7 @@ type Report struct {
 // ETA is how long what the run left pending takes at the budget's rate
 // in force (0: nothing left, or no budget).
 func (r *Report) ETA() time.Duration {
-	return BudgetETA(r.PendingRecordings, r.PendingWindows, r.Cost.PerMinute)
+	return BudgetETA(r.PendingRecordings, time.Duration(r.PendingWindows)*r.window, r.Cost.PerMinute)
 }
 
 // Error says why the run did not do its whole job ("" if it did).
@@ -152,7 +153,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 	}
 
 	waitErr := waitJobs(ctx, log, q, runJobs(t, plan.r.Backfill), spec.Deadline)
-	rep := &Report{Range: plan.r, Status: catalog.RunDone, Windows: len(plan.due), Rescans: len(plan.rescan), NotDue: len(plan.notDue), Skipped: plan.skipped, Warnings: warnings}
+	rep := &Report{Range: plan.r, Status: catalog.RunDone, Windows: len(plan.due), Rescans: len(plan.rescan), NotDue: len(plan.notDue), Skipped: plan.skipped, Warnings: warnings, window: spec.Window}
 	switch {
 	case ctx.Err() != nil:
 		rep.Status = catalog.RunInterrupted

@@ -208,7 +208,12 @@ func (s *Scheduler) progress(ctx context.Context, st *TenantStatus) error {
 		return err
 	}
 	p := &RunProgress{Started: open.Started, WindowsListed: c.Listed, WindowsPlanned: c.Planned, RecordingsPending: t.Pending}
-	p.ETA = ingest.BudgetETA(t.Pending, int64(c.Planned-c.Listed), ingest.CostOf(st.VCC).PerMinute)
+	var unlisted time.Duration
+	if c.Planned > 0 {
+		// The run's windows are of one size: its range over their count.
+		unlisted = open.To.Sub(open.From) / time.Duration(c.Planned) * time.Duration(c.Planned-c.Listed)
+	}
+	p.ETA = ingest.BudgetETA(t.Pending, unlisted, ingest.CostOf(st.VCC).PerMinute)
 	// Without a budget the pace so far is all there is. Runs are timed on
 	// the wall clock (the catalog's), whatever clock the status is shown
 	// in.
