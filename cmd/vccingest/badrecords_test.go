@@ -115,7 +115,11 @@ func TestSync_UnlistableWindowFailsTheRun(t *testing.T) {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	refused := e.from.Add(5 * time.Hour)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/interaction-content/interactions" && strings.HasPrefix(r.URL.Query().Get("start"), refused.Format("2006-01-02T15:04")) {
+		// Any search that covers the refused hour (a span of hours is one
+		// listing; the client splits it until the hour is alone).
+		start, _ := time.Parse(time.RFC3339Nano, r.URL.Query().Get("start"))
+		end, _ := time.Parse(time.RFC3339Nano, r.URL.Query().Get("end"))
+		if r.URL.Path == "/interaction-content/interactions" && !start.After(refused) && end.After(refused) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = io.WriteString(w, `{"message":"Something about this window is refused."}`)

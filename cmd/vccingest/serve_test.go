@@ -659,7 +659,7 @@ func TestServe_SIGTERMDrainsAndTheNextStartFinishes(t *testing.T) {
 	if _, body := again.get("/api/tenants/acme"); !strings.Contains(string(body), `"status": "interrupted"`) {
 		t.Errorf("the first run was not interrupted by SIGTERM (the test stopped too late?): %s", body)
 	}
-	if !regexp.MustCompile(`level=INFO msg="run finished" tenant=acme status=done from=\S+ to=\S+ windows=\d+ new_interactions=\d+ stored=\d+ failed=0 bytes=\d+ unlisted=0 requests=\d+`).MatchString(again.logs()) {
+	if !regexp.MustCompile(`level=INFO msg="run finished" tenant=acme status=done from=\S+ to=\S+ windows=\d+ rescans=\d+ new_interactions=\d+ stored=\d+ failed=0 bytes=\d+ unlisted=0 requests=\d+`).MatchString(again.logs()) {
 		t.Errorf("no info line tells the run's outcome:\n%s", again.logs())
 	}
 	today := time.Now().UTC().Truncate(24 * time.Hour)

@@ -415,19 +415,40 @@ func (c *Catalog) migrate(ctx context.Context) (applied []int, err error) {
 		if !todo[m.version] {
 			continue
 		}
-		err := c.InTx(ctx, func(tx *Tx) error {
-			if err := tx.execScript(ctx, m.sql); err != nil {
-				return fmt.Errorf("catalog migration %s: %w", m.name, err)
-			}
-			_, err := tx.exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, ts(time.Now()))
-			return err
-		})
+		err := c.InTx(ctx, func(tx *Tx) error { return tx.applyMigration(ctx, m) })
 		if err != nil {
 			return applied, err
 		}
 		applied = append(applied, m.version)
 	}
 	return applied, nil
+}
+
+// applyMigration runs one migration and records it.
+func (tx *Tx) applyMigration(ctx context.Context, m migration) error {
+	if err := tx.execScript(ctx, m.sql); err != nil {
+		return fmt.Errorf("catalog migration %s: %w", m.name, err)
+	}
+	_, err := tx.exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, ts(time.Now()))
+	return err
+}
+
+// migrateNew applies every migration to a new catalog in one transaction,
+// so that a process killed on its way leaves the catalog new, not half
+// made (which EnsureSchema would take for an older schema).
+func (c *Catalog) migrateNew(ctx context.Context) error {
+	ms, err := migrations(c.dialect)
+	if err != nil {
+		return err
+	}
+	return c.InTx(ctx, func(tx *Tx) error {
+		for _, m := range ms {
+			if err := tx.applyMigration(ctx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // EnsureSchema makes a new, empty catalog ready by applying every migration,
@@ -449,8 +470,7 @@ func (c *Catalog) EnsureSchema(ctx context.Context) error {
 		if n > 0 {
 			return fmt.Errorf("%w (catalog %s, versions %v)", ErrPendingMigrations, c.shown, pending)
 		}
-		_, err = c.migrate(ctx)
-		return err
+		return c.migrateNew(ctx)
 	})
 }
 
