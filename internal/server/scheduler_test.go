@@ -125,7 +125,7 @@ func (h *serviceHarness) slowSpec(t *testing.T, id string, latency time.Duration
 		t.Fatal(err)
 	}
 	return server.TenantSpec{
-		Tenant:   &ingest.Tenant{ID: id, Region: "nam", VCC: client, Bucket: h.bucket},
+		Tenant: &ingest.Tenant{ID: id, Region: "nam", VCC: client, Bucket: h.bucket},
 		// One download at a time: the run's listing is one span, so its
 		// downloads are what keeps it running for a while.
 		Interval: time.Hour, Lookback: 3 * 24 * time.Hour, Window: 6 * time.Hour, Downloads: 1, Fingerprint: id,
