@@ -112,9 +112,18 @@ func TestPriority_BackfillBesideLiveSchedule(t *testing.T) {
 		}
 		return c.Listed
 	}
-	for deadline := time.Now().Add(3 * time.Minute); listed() < 2; time.Sleep(20 * time.Millisecond) {
+	// The backfill is under way once its first recordings are queued (its
+	// span's windows are marked listed only when the whole span is).
+	underway := func() bool {
+		tot, err := cat.Totals(ctx, tenant.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tot.Pending > 0 || listed() > 0
+	}
+	for deadline := time.Now().Add(3 * time.Minute); !underway(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the backfill listed no window in 3 minutes")
+			t.Fatal("the backfill queued no recording in 3 minutes")
 		}
 	}
 
