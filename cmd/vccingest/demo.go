@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -41,7 +42,10 @@ summary shows how vccingest finds and explains what VCC silently withholds.
   vccingest ls --data-dir ./vccingest-data`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := loadSettings(cmd)
+			// VCC's fair-usage budget would make a newcomer wait minutes
+			// on a simulator that has none: the demo's own default is
+			// faster, and a budget set anywhere (even 120) is kept.
+			s, err := load(cmd, config.Sources{Defaults: func(s *config.Settings) { s.RequestsPerMinute = demoRequestsPerMinute }})
 			if err != nil {
 				return err
 			}
@@ -63,10 +67,7 @@ summary shows how vccingest finds and explains what VCC silently withholds.
 				return &exitError{code: 2, err: fmt.Errorf("--credential %q: the simulator has no such credential", credential)}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "VCC simulator on %s (seed %d, %d days × %d calls, credential %q)\n", sim.URL, seed, days, callsPerDay, cred.Name)
-			if s.RequestsPerMinute == config.DefaultRequestsPerMinute {
-				// VCC's fair-usage budget would make a newcomer wait
-				// minutes on a simulator that has none.
-				s.RequestsPerMinute = demoRequestsPerMinute
+			if s.RequestsPerMinute == demoRequestsPerMinute {
 				fmt.Fprintf(cmd.OutOrStdout(), "pacing at %d VCC requests a minute: the simulator has no fair-usage limit (against VCC the default is %d; --requests-per-minute sets it)\n",
 					demoRequestsPerMinute, config.DefaultRequestsPerMinute)
 			}
@@ -81,6 +82,7 @@ summary shows how vccingest finds and explains what VCC silently withholds.
 		},
 	}
 	addSettingsFlags(cmd, []string{"tenant"}, storageSettings, pacingSettings, logSettings)
+	cmd.Flags().Lookup("requests-per-minute").DefValue = strconv.Itoa(demoRequestsPerMinute) // the demo's own (see RunE)
 	cmd.Flags().IntVar(&days, "days", 3, "days of simulated calls, ending at today's midnight (UTC)")
 	cmd.Flags().IntVar(&callsPerDay, "calls-per-day", 40, "simulated calls per day")
 	cmd.Flags().Int64Var(&seed, "seed", 1, "simulator seed: the same seed gives the same account and the same bytes")

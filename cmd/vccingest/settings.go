@@ -63,13 +63,19 @@ func (s *settingValue) Type() string       { return s.kind }
 
 // loadSettings merges defaults, the config file, VCCINGEST_* and the flags
 // the user set. Errors are configuration errors: exit code 2.
-func loadSettings(cmd *cobra.Command) (config.Settings, error) { return load(cmd, false) }
+func loadSettings(cmd *cobra.Command) (config.Settings, error) {
+	return load(cmd, config.Sources{})
+}
 
 // loadSettingsAnyTenant is loadSettings for a command that reads every
 // tenant's catalog rows: a serve file needs no --tenant.
-func loadSettingsAnyTenant(cmd *cobra.Command) (config.Settings, error) { return load(cmd, true) }
+func loadSettingsAnyTenant(cmd *cobra.Command) (config.Settings, error) {
+	return load(cmd, config.Sources{AnyTenant: true})
+}
 
-func load(cmd *cobra.Command, anyTenant bool) (config.Settings, error) {
+// load is loadSettings with src's AnyTenant and Defaults; it fills in the
+// file, the environment and the flags.
+func load(cmd *cobra.Command, src config.Sources) (config.Settings, error) {
 	flags := map[string]string{}
 	file := os.Getenv("VCCINGEST_CONFIG")
 	settings := map[string]bool{}
@@ -87,7 +93,8 @@ func load(cmd *cobra.Command, anyTenant bool) (config.Settings, error) {
 			flags[f.Name] = f.Value.String()
 		}
 	})
-	s, err := config.Load(config.Sources{File: file, LookupEnv: os.LookupEnv, Flags: flags, AnyTenant: anyTenant})
+	src.File, src.LookupEnv, src.Flags = file, os.LookupEnv, flags
+	s, err := config.Load(src)
 	if err != nil {
 		return config.Settings{}, &exitError{code: 2, err: fmt.Errorf("configuration: %w", err)}
 	}

@@ -279,12 +279,19 @@ type Sources struct {
 	// file with several tenants needs no --tenant (the first tenant's
 	// settings, which hold the service's data dir and catalog, stand in).
 	AnyTenant bool
+	// Defaults, when set, adjusts the defaults before any source applies:
+	// a command's own defaults (demo paces faster), which the file, the
+	// environment and the flags still override.
+	Defaults func(*Settings)
 }
 
 // Load builds Settings from defaults, then the file, the environment and the
 // flags, and validates the result.
 func Load(src Sources) (Settings, error) {
 	s := Defaults()
+	if src.Defaults != nil {
+		src.Defaults(&s)
+	}
 	byKey := map[string]Field{}
 	byFlag := map[string]Field{}
 	for _, f := range Fields() {

@@ -128,3 +128,31 @@ func TestREADMEConfigTable(t *testing.T) {
 		}
 	}
 }
+
+// A command's own default (demo's faster budget) gives way to a value any
+// source sets, even one equal to the global default.
+func TestLoad_CommandDefaults(t *testing.T) {
+	fast := func(s *Settings) { s.RequestsPerMinute = 3000 }
+	tests := []struct {
+		name string
+		src  Sources
+		want float64
+	}{
+		{"none set: the command's default", Sources{Defaults: fast}, 3000},
+		{"file sets the global default", Sources{Defaults: fast, File: writeFile(t, "requests_per_minute: 120\n")}, 120},
+		{"env sets it", Sources{Defaults: fast, LookupEnv: envOf(map[string]string{"VCCINGEST_REQUESTS_PER_MINUTE": "120"})}, 120},
+		{"flag sets it", Sources{Defaults: fast, Flags: map[string]string{"requests-per-minute": "90"}}, 90},
+		{"no command default", Sources{}, DefaultRequestsPerMinute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Load(tt.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.RequestsPerMinute != tt.want {
+				t.Fatalf("requests_per_minute = %v, want %v", s.RequestsPerMinute, tt.want)
+			}
+		})
+	}
+}

@@ -180,39 +180,40 @@ func ParseServe(doc []byte) (Serve, error) {
 	return s, nil
 }
 
+// tenantKeys are the settings (config.Fields keys) a serve file's tenant
+// may set besides its id and interval; each is parsed as the setting is
+// everywhere else.
+var tenantKeys = []string{
+	"region", "client_id", "client_secret_ref", "api_url", "auth_url", "bucket",
+	"events", "events_secret_ref", "window", "lookback", "settle", "rescan",
+	"requests_per_minute", "downloads", "attempts",
+}
+
 func parseTenant(n *yaml.Node) (ServeTenant, error) {
-	d := Defaults()
-	t := ServeTenant{Region: d.Region, Interval: 15 * time.Minute, Window: d.Window, Lookback: d.Lookback, Settle: d.Settle, Rescan: d.Rescan,
-		RequestsPerMinute: d.RequestsPerMinute, Downloads: d.Downloads, Attempts: d.Attempts, Line: n.Line}
+	s := Defaults()
+	t := ServeTenant{Interval: 15 * time.Minute, Line: n.Line}
 	fields := map[string]func(*yaml.Node) error{
-		"id":                scalar(func(v string) error { t.ID = v; return nil }),
-		"region":            scalar(func(v string) error { t.Region = v; return nil }),
-		"client_id":         scalar(func(v string) error { t.ClientID = v; return nil }),
-		"client_secret_ref": scalar(func(v string) error { t.ClientSecretRef = v; return nil }),
-		"api_url":           scalar(func(v string) error { t.APIURL = v; return nil }),
-		"auth_url":          scalar(func(v string) error { t.AuthURL = v; return nil }),
-		"bucket":            scalar(func(v string) error { t.Bucket = v; return nil }),
-		"events":            urlList(&t.Events),
-		"events_secret_ref": scalar(func(v string) error { t.EventsSecretRef = v; return nil }),
-		"interval":          scalar(durInto(&t.Interval)),
-		"window":            scalar(durInto(&t.Window)),
-		"lookback":          scalar(durInto(&t.Lookback)),
-		"settle":            scalar(durInto(&t.Settle)),
-		"rescan":            scalar(func(v string) error { ds, err := ParseDurations(v); t.Rescan = ds; return err }),
-		"requests_per_minute": scalar(func(v string) error {
-			f, err := parseRequestsPerMinute(v)
-			if err != nil {
-				return err
-			}
-			t.RequestsPerMinute = f
-			return nil
-		}),
-		"downloads": scalar(wholeInto(&t.Downloads)),
-		"attempts":  scalar(wholeInto(&t.Attempts)),
+		"id":       scalar(func(v string) error { t.ID = v; return nil }),
+		"interval": scalar(durInto(&t.Interval)),
+		"events":   urlList(&s.Events), // a YAML list here, beside the comma-separated text
+	}
+	byKey := map[string]Field{}
+	for _, f := range Fields() {
+		byKey[f.Key] = f
+	}
+	for _, k := range tenantKeys {
+		if _, ok := fields[k]; !ok {
+			f := byKey[k]
+			fields[k] = scalar(func(v string) error { return f.set(&s, v) })
+		}
 	}
 	if err := mapping(n, fields); err != nil {
 		return ServeTenant{}, fmt.Errorf("tenant at line %d: %w", n.Line, err)
 	}
+	t.Region, t.ClientID, t.ClientSecretRef, t.APIURL, t.AuthURL, t.Bucket = s.Region, s.ClientID, s.ClientSecretRef, s.APIURL, s.AuthURL, s.Bucket
+	t.Events, t.EventsSecretRef = s.Events, s.EventsSecretRef
+	t.Window, t.Lookback, t.Settle, t.Rescan = s.Window, s.Lookback, s.Settle, s.Rescan
+	t.RequestsPerMinute, t.Downloads, t.Attempts = s.RequestsPerMinute, s.Downloads, s.Attempts
 	return t, nil
 }
 
@@ -260,17 +261,6 @@ func scalar(set func(string) error) func(*yaml.Node) error {
 			return errors.New("expected a single value")
 		}
 		return set(n.Value)
-	}
-}
-
-func wholeInto(n *int) func(string) error {
-	return func(v string) error {
-		x, err := parseWhole(v)
-		if err != nil {
-			return err
-		}
-		*n = x
-		return nil
 	}
 }
 
