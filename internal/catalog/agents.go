@@ -124,13 +124,20 @@ type BadRecord struct {
 
 // ReplaceBadRecords replaces what one listing of api over [start, end)
 // found wrong with recs: what earlier listings of windows inside it found
-// goes (a listing may span several windows).
+// goes (a listing may span several windows), and a record an earlier
+// overlapping listing found too is kept once, under this one.
 func (q querier) ReplaceBadRecords(ctx context.Context, tenant, api string, start, end time.Time, recs []BadRecord) error {
 	if _, err := q.exec(ctx, `DELETE FROM bad_records WHERE tenant = ? AND api = ? AND window_start >= ? AND window_end <= ?`, tenant, api, ts(start), ts(end)); err != nil {
 		return wrap(err, "clear bad records")
 	}
 	now := ts(time.Now())
 	for _, r := range recs {
+		// The same record found by an overlapping listing (a span before,
+		// one hour of it now) is one bad record: it moves to this listing.
+		if _, err := q.exec(ctx, `DELETE FROM bad_records WHERE tenant = ? AND api = ? AND record_id = ? AND problem = ? AND window_start < ? AND window_end > ?`,
+			tenant, api, r.RecordID, r.Problem, ts(end), ts(start)); err != nil {
+			return wrap(err, "clear bad records")
+		}
 		if _, err := q.exec(ctx, `INSERT INTO bad_records (tenant, api, window_start, window_end, record_id, problem, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (tenant, api, window_start, record_id, problem) DO UPDATE SET seen_at = excluded.seen_at, window_end = excluded.window_end`,
 			tenant, api, ts(start), ts(end), r.RecordID, r.Problem, now); err != nil {

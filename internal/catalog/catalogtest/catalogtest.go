@@ -359,6 +359,21 @@ func badRecords(t *testing.T, c *catalog.Catalog) {
 	if len(got) != 2 || got[0].API != "stats" || got[0].Problem != `no "direction"` || got[1].RecordID != "g9" || !got[1].WindowStart.Equal(w2) {
 		t.Errorf("after the window was listed clean: %+v", got)
 	}
+	// A span listing found g7, and a re-scan of one hour of it finds g7
+	// again: one bad record, under the hour; the span's other record stays.
+	day := t0.Add(24 * time.Hour)
+	span := []catalog.BadRecord{{RecordID: "g7", Problem: "odd"}, {RecordID: "g8", Problem: "odd"}}
+	if err := c.ReplaceBadRecords(ctx, "acme", "content", day, day.Add(24*time.Hour), span); err != nil {
+		t.Fatal(err)
+	}
+	hour := day.Add(5 * time.Hour)
+	if err := c.ReplaceBadRecords(ctx, "acme", "content", hour, hour.Add(time.Hour), span[:1]); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = c.BadRecords(ctx, "acme", day, day.Add(24*time.Hour))
+	if len(got) != 2 || got[0].RecordID != "g8" || got[1].RecordID != "g7" || !got[1].WindowStart.Equal(hour) {
+		t.Errorf("a record found by a span and again by one hour of it: %+v", got)
+	}
 }
 
 func detail(t *testing.T, c *catalog.Catalog) {
