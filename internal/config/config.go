@@ -218,7 +218,7 @@ func Fields() []Field {
 		field("data_dir", "directory for the default catalog and bucket", str(func(s *Settings) *string { return &s.DataDir })),
 		field("catalog", "catalog URL (default sqlite://<data-dir>/catalog.db)", str(func(s *Settings) *string { return &s.Catalog })),
 		field("bucket", "bucket URL (default file://<data-dir>/blobs)", str(func(s *Settings) *string { return &s.Bucket })),
-		field("from", "start of an explicit range (RFC 3339 or YYYY-MM-DD, UTC); default: watermark minus lookback", timestamp(func(s *Settings) *time.Time { return &s.From })),
+		field("from", "start of an explicit range (RFC 3339 or YYYY-MM-DD, UTC, 2000 to 2099); default: watermark minus lookback", timestamp(func(s *Settings) *time.Time { return &s.From })),
 		field("to", "end of an explicit range (exclusive); default: now minus settle", timestamp(func(s *Settings) *time.Time { return &s.To })),
 		field("downloads", "concurrent recording downloads, of the tenant across all workers", wholeNumber(func(s *Settings) *int { return &s.Downloads })),
 		field("attempts", "download attempts per recording before it is failed for good (each attempt resumes a broken transfer several times); a later run over its range tries a failed recording again", wholeNumber(func(s *Settings) *int { return &s.Attempts })),
@@ -530,14 +530,25 @@ func ValidateTenant(id string) error {
 
 // ParseTime accepts RFC 3339 or a plain UTC date (YYYY-MM-DD).
 func ParseTime(v string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t.UTC(), nil
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		if t, err = time.Parse("2006-01-02", v); err != nil {
+			return time.Time{}, fmt.Errorf("%q is not a time; use RFC 3339 (2024-03-04T09:00:00Z) or a date (2024-03-04)", v)
+		}
 	}
-	if t, err := time.Parse("2006-01-02", v); err == nil {
-		return t.UTC(), nil
+	// A time far outside VCC's life is a typo, and 0001-01-01 would read
+	// as "not set" (the incremental plan) further on.
+	if t = t.UTC(); t.Before(earliestTime) || !t.Before(latestTime) {
+		return time.Time{}, fmt.Errorf("%q is outside %s to %s: VCC holds no calls there", v, earliestTime.Format("2006"), latestTime.Format("2006"))
 	}
-	return time.Time{}, fmt.Errorf("%q is not a time; use RFC 3339 (2024-03-04T09:00:00Z) or a date (2024-03-04)", v)
+	return t, nil
 }
+
+// earliestTime and latestTime bound the times a range may name.
+var (
+	earliestTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	latestTime   = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
 
 // ParseDuration accepts Go durations (90m, 1h30m) and whole days (7d).
 func ParseDuration(v string) (time.Duration, error) {

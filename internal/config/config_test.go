@@ -56,6 +56,8 @@ func TestLoad_Errors(t *testing.T) {
 		{"missing file", Sources{File: filepath.Join(t.TempDir(), "nope.yaml")}, "config file"},
 		{"bad env names the variable", Sources{LookupEnv: envOf(map[string]string{"VCCINGEST_WINDOW": "soon"})}, "VCCINGEST_WINDOW"},
 		{"bad flag names the flag", Sources{Flags: map[string]string{"to": "yesterday"}}, "flag --to"},
+		{"year 1 is not unset", Sources{Flags: map[string]string{"from": "0001-01-01"}}, `flag --from: "0001-01-01" is outside 2000 to 2100`},
+		{"year 9999", Sources{Flags: map[string]string{"to": "9999-12-31T00:00:00Z"}}, "outside 2000 to 2100"},
 		{"unknown region lists valid ones", Sources{Flags: map[string]string{"region": "mars"}}, "nam, emea, apac"},
 		{"secret as ref refused", Sources{Flags: map[string]string{"client-secret-ref": "hunter2"}}, "client_secret_ref"},
 		{"downloads range", Sources{Flags: map[string]string{"downloads": "0"}}, "downloads: 0 is out of range"},
