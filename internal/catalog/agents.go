@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -26,11 +27,25 @@ type Agent struct {
 
 // UpsertAgents saves the agent cache of a tenant, stamped with at. An
 // agent's GroupsRefreshedAt is kept as given (zero stores none).
-func (q querier) UpsertAgents(ctx context.Context, tenant string, agents []Agent, at time.Time) error {
+//
+// An agent whose name, email, agent code or groups (what a sidecar shows
+// of it) are new or changed bumps the revision of each of its interactions
+// that has a stored recording, so that their sidecars are written again
+// and their recording.updated events queued; UpsertAgents returns those
+// interactions' ids. Run it in a transaction with the events it calls for.
+func (q querier) UpsertAgents(ctx context.Context, tenant string, agents []Agent, at time.Time) (changed []string, err error) {
+	before := map[string]Agent{}
+	old, err := q.Agents(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range old {
+		before[a.AgentID] = a
+	}
 	for _, a := range agents {
 		groups, err := json.Marshal(nonNil(a.Groups))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var groupsAt *string
 		if !a.GroupsRefreshedAt.IsZero() {
@@ -44,10 +59,59 @@ func (q querier) UpsertAgents(ctx context.Context, tenant string, agents []Agent
 				groups_refreshed_at = excluded.groups_refreshed_at`,
 			tenant, a.AgentID, a.UserID, a.Name, a.Email, a.AgentCode, string(groups), ts(at), groupsAt)
 		if err != nil {
-			return wrap(err, "save agent %s", a.AgentID)
+			return nil, wrap(err, "save agent %s", a.AgentID)
+		}
+		if b, ok := before[a.AgentID]; ok && sameShown(a, b) {
+			continue
+		}
+		guids, err := q.bumpAgentsInteractions(ctx, tenant, a.AgentID)
+		if err != nil {
+			return nil, err
+		}
+		changed = append(changed, guids...)
+	}
+	return changed, nil
+}
+
+// sameShown reports whether a sidecar shows agents a and b alike (groups in
+// any order).
+func sameShown(a, b Agent) bool {
+	if a.Name != b.Name || a.Email != b.Email || a.AgentCode != b.AgentCode || len(a.Groups) != len(b.Groups) {
+		return false
+	}
+	ga, gb := slices.Clone(a.Groups), slices.Clone(b.Groups)
+	slices.Sort(ga)
+	slices.Sort(gb)
+	return slices.Equal(ga, gb)
+}
+
+// bumpAgentsInteractions bumps the revision of the agent's interactions
+// that have a stored recording and returns their ids.
+func (q querier) bumpAgentsInteractions(ctx context.Context, tenant, agentID string) ([]string, error) {
+	rows, err := q.query(ctx, `SELECT i.guid FROM interactions i WHERE i.tenant = ? AND i.agent_id = ? AND EXISTS (
+			SELECT 1 FROM recordings r WHERE r.tenant = i.tenant AND r.guid = i.guid AND r.status = 'stored') ORDER BY i.guid`, tenant, agentID)
+	if err != nil {
+		return nil, wrap(err, "read the interactions of agent %s", agentID)
+	}
+	var guids []string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			rows.Close()
+			return nil, wrap(err, "read the interactions of agent %s", agentID)
+		}
+		guids = append(guids, g)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "read the interactions of agent %s", agentID)
+	}
+	for _, g := range guids {
+		if _, err := q.exec(ctx, `UPDATE interactions SET rev = rev + 1 WHERE tenant = ? AND guid = ?`, tenant, g); err != nil {
+			return nil, wrap(err, "mark the sidecar of %s stale", g)
 		}
 	}
-	return nil
+	return guids, nil
 }
 
 func nonNil(s []string) []string {

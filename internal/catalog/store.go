@@ -154,6 +154,28 @@ func (q querier) SidecarStale(ctx context.Context, tenant, guid string) (bool, e
 	return stale, wrap(err, "read sidecar state of %s", guid)
 }
 
+// StaleSidecars lists up to limit interactions of the tenant that have a
+// stored recording and whose sidecar does not show their current state
+// (SidecarStale), oldest first.
+func (q querier) StaleSidecars(ctx context.Context, tenant string, limit int) ([]string, error) {
+	rows, err := q.query(ctx, `SELECT i.guid FROM interactions i WHERE i.tenant = ? AND i.rev > i.sidecar_rev AND EXISTS (
+			SELECT 1 FROM recordings r WHERE r.tenant = i.tenant AND r.guid = i.guid AND r.status = 'stored')
+		ORDER BY i.start_at, i.guid LIMIT ?`, tenant, limit)
+	if err != nil {
+		return nil, wrap(err, "read stale sidecars")
+	}
+	defer rows.Close()
+	var guids []string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return nil, wrap(err, "read stale sidecars")
+		}
+		guids = append(guids, g)
+	}
+	return guids, wrap(rows.Err(), "read stale sidecars")
+}
+
 // MarkSidecarWritten records that the bucket's sidecar shows rev, if rev is
 // still the interaction's current rev, and reports whether it was. A false
 // means the interaction changed while its sidecar was being built: the

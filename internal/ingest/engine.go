@@ -423,7 +423,7 @@ const groupsMaxAge = 24 * time.Hour
 // ones are older than groupsMaxAge. A user record that cannot be used is
 // recorded and skipped; failing to read one agent's groups keeps the
 // cached ones and says so.
-func (p *pipeline) refreshAgents(ctx context.Context, t *Tenant) (err error) {
+func (p *pipeline) refreshAgents(ctx context.Context, insert insertFunc, t *Tenant) (err error) {
 	// Each request is bounded by the client and the listing by its page
 	// cap; this bounds the whole, groups included, so a server that
 	// answers slowly forever cannot hold a run before its first window.
@@ -483,5 +483,42 @@ func (p *pipeline) refreshAgents(ctx context.Context, t *Tenant) (err error) {
 	if err := p.noteBad(ctx, t, "users", Window{}, bad); err != nil {
 		return err
 	}
-	return p.cat.UpsertAgents(ctx, t.ID, agents, now)
+	// An agent resolved, renamed or regrouped after its calls' recordings
+	// were stored changes what their sidecars and events say: they are
+	// announced updated in the transaction that records the change, and the
+	// sidecars are written again (rewriteStaleSidecars).
+	return p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+		changed, err := tx.UpsertAgents(ctx, t.ID, agents, now)
+		if err != nil {
+			return err
+		}
+		for _, guid := range changed {
+			if err := announceUpdated(ctx, tx, insert, t, guid, revChanged); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// staleSidecarsPerRun bounds how many sidecars a run writes again before
+// its windows (an agent renamed with years of stored calls): the rest wait
+// for the next run.
+const staleSidecarsPerRun = 1000
+
+// rewriteStaleSidecars writes again the sidecars that do not show their
+// interaction's current state: an agent changed since (refreshAgents), or a
+// process stopped between a change and its sidecar.
+func (p *pipeline) rewriteStaleSidecars(ctx context.Context, t *Tenant) error {
+	guids, err := p.cat.StaleSidecars(ctx, t.ID, staleSidecarsPerRun)
+	if err != nil || len(guids) == 0 {
+		return err
+	}
+	for _, guid := range guids {
+		if err := p.writeSidecar(ctx, t, guid); err != nil {
+			return err
+		}
+	}
+	p.log.Info("wrote again the sidecars of interactions whose agent or call changed after they were stored", "tenant", t.ID, "sidecars", len(guids))
+	return nil
 }

@@ -71,6 +71,10 @@ func (t *Tenant) EventsQueue() string {
 	return strings.TrimSuffix(discover, "_discover") + "_events"
 }
 
+// revChanged is the revision before of an interaction whose revision the
+// caller bumped itself (announceUpdated).
+const revChanged = -1
+
 // insertFunc is how a job is queued in a catalog transaction: through the
 // running job's client (jobqueue.InsertFromJob) or a Queue's InsertTx.
 type insertFunc func(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
@@ -92,6 +96,8 @@ func announce(ctx context.Context, tx *catalog.Tx, insert insertFunc, t *Tenant,
 // recording of interaction guid if its revision (which the catalog bumps
 // on every change its sidecar shows) is no longer rev: call it in the
 // transaction that changed the interaction, with its rev from before.
+//
+// revChanged as rev says the caller knows the revision moved.
 func announceUpdated(ctx context.Context, tx *catalog.Tx, insert insertFunc, t *Tenant, guid string, rev int64) error {
 	it, err := tx.Interaction(ctx, t.ID, guid)
 	if err != nil || it.Rev == rev {

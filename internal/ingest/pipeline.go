@@ -79,9 +79,10 @@ func (p *Pipeline) Run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 }
 
 // ready does what every run of t does before it queues work: sweep the
-// bucket, and refresh the agents if the run lists windows (listing is what
-// meets agents; a run with nothing due spends no User Admin request).
-func (p *pipeline) ready(ctx context.Context, t *Tenant, listing bool) error {
+// bucket, refresh the agents if the run lists windows (listing is what
+// meets agents; a run with nothing due spends no User Admin request), and
+// write again the sidecars an agent's change made stale.
+func (p *pipeline) ready(ctx context.Context, insert insertFunc, t *Tenant, listing bool) error {
 	// The sweep removes only what processes that have ended left, so other
 	// workers sharing the bucket may be writing meanwhile. What it cannot
 	// remove only takes space (it is never an object): not a reason to stop.
@@ -90,10 +91,12 @@ func (p *pipeline) ready(ctx context.Context, t *Tenant, listing bool) error {
 	} else if n > 0 {
 		p.log.Info("removed partial downloads left by a stopped process", "tenant", t.ID, "objects", n)
 	}
-	if !listing {
-		return nil
+	if listing {
+		if err := p.refreshAgents(ctx, insert, t); err != nil {
+			return err
+		}
 	}
-	return p.refreshAgents(ctx, t)
+	return p.rewriteStaleSidecars(ctx, t)
 }
 
 // splitDue separates the windows that end by dueBy from those that end

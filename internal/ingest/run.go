@@ -136,7 +136,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 	if err := adoptLegacyJobs(ctx, p, t); err != nil {
 		return nil, err
 	}
-	if err := p.ready(ctx, t, len(plan.due) > 0); err != nil {
+	if err := p.ready(ctx, q.InsertTx, t, len(plan.due) > 0); err != nil {
 		return nil, err
 	}
 	p.progress.WindowsPlanned.Add(int64(len(plan.due)))

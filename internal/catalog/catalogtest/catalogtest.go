@@ -5,6 +5,7 @@ package catalogtest
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("DetailJoinsAgentAndRecordings", func(t *testing.T) { detail(t, open(t)) })
 	t.Run("TxRollsBack", func(t *testing.T) { rollback(t, open(t)) })
 	t.Run("SidecarStaleUntilWrittenAndAfterEachChange", func(t *testing.T) { sidecarRev(t, open(t)) })
+	t.Run("AgentChangeMakesItsStoredSidecarsStale", func(t *testing.T) { agentChange(t, open(t)) })
 	t.Run("ListingAndCoverageQueries", func(t *testing.T) { listing(t, open(t)) })
 	t.Run("TotalsRunsAndRecentFailures", func(t *testing.T) { status(t, open(t)) })
 	t.Run("StartKeptOnceARecordingIsStored", func(t *testing.T) { keyDate(t, open(t)) })
@@ -71,6 +73,52 @@ func listing(t *testing.T, c *catalog.Catalog) {
 	}
 	if len(calls) != 50 || shown != 45 {
 		t.Fatalf("%d calls, %d shown; want 50, 45", len(calls), shown)
+	}
+}
+
+func agentChange(t *testing.T, c *catalog.Catalog) {
+	ctx := context.Background()
+	seed(t, c, "g1", "callRecording")
+	seed(t, c, "g2", "callRecording") // never stored: no sidecar to update
+	for _, g := range []string{"g1", "g2"} {
+		if err := c.UpsertInteraction(ctx, catalog.Interaction{Tenant: "acme", GUID: g, Start: t0, AgentID: "7"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.MarkStored(ctx, "acme", "g1", "callRecording", 100, "abc", "k1", 0); err != nil {
+		t.Fatal(err)
+	}
+	written := func() {
+		t.Helper()
+		it, err := c.Interaction(ctx, "acme", "g1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := c.MarkSidecarWritten(ctx, "acme", "g1", it.Rev); !ok || err != nil {
+			t.Fatalf("mark sidecar written: %v %v", ok, err)
+		}
+	}
+	written()
+	alex := catalog.Agent{AgentID: "7", Name: "Alex", Groups: []string{"Sales", "Support"}}
+	for _, step := range []struct {
+		name  string
+		agent catalog.Agent
+		want  []string
+	}{
+		{"the agent resolved after the recording was stored", alex, []string{"g1"}},
+		{"the same agent again, groups in another order", catalog.Agent{AgentID: "7", Name: "Alex", Groups: []string{"Support", "Sales"}}, nil},
+		{"renamed", catalog.Agent{AgentID: "7", Name: "Alex Smith", Groups: []string{"Sales", "Support"}}, []string{"g1"}},
+		{"another agent", catalog.Agent{AgentID: "8", Name: "Sam"}, nil},
+	} {
+		changed, err := c.UpsertAgents(ctx, "acme", []catalog.Agent{step.agent}, t0)
+		if err != nil || !slices.Equal(changed, step.want) {
+			t.Fatalf("%s: changed %v, %v; want %v", step.name, changed, err, step.want)
+		}
+		stale, err := c.StaleSidecars(ctx, "acme", 10)
+		if err != nil || !slices.Equal(stale, step.want) {
+			t.Fatalf("%s: stale sidecars %v, %v; want %v", step.name, stale, err, step.want)
+		}
+		written()
 	}
 }
 
@@ -284,7 +332,7 @@ func failures(t *testing.T, c *catalog.Catalog) {
 func agents(t *testing.T, c *catalog.Catalog) {
 	seed(t, c, "g1")
 	ctx := context.Background()
-	if err := c.UpsertAgents(ctx, "acme", []catalog.Agent{{AgentID: "67833", Name: "Alex Agent", Email: "a@example.com", AgentCode: "8149", Groups: []string{"Support"}}}, t0); err != nil {
+	if _, err := c.UpsertAgents(ctx, "acme", []catalog.Agent{{AgentID: "67833", Name: "Alex Agent", Email: "a@example.com", AgentCode: "8149", Groups: []string{"Support"}}}, t0); err != nil {
 		t.Fatal(err)
 	}
 	a, found, err := c.Agent(ctx, "acme", "67833")
@@ -309,7 +357,7 @@ func agentGroups(t *testing.T, c *catalog.Catalog) {
 	seed(t, c, "g1")
 	ctx := context.Background()
 	groupsAt := t0.Add(-3 * time.Hour)
-	if err := c.UpsertAgents(ctx, "acme", []catalog.Agent{
+	if _, err := c.UpsertAgents(ctx, "acme", []catalog.Agent{
 		{AgentID: "1342", UserID: "u1", Name: "Alex", Groups: []string{"Sales", "Skill: French"}, GroupsRefreshedAt: groupsAt},
 		{AgentID: "1343", UserID: "u2", Name: "Sam"},
 	}, t0); err != nil {
@@ -386,7 +434,7 @@ func detail(t *testing.T, c *catalog.Catalog) {
 		}
 	}
 	seed(t, c, "g3")
-	if err := c.UpsertAgents(ctx, "acme", []catalog.Agent{{AgentID: "67833", Name: "Alex Agent", Email: "a@example.com", AgentCode: "8149", Groups: []string{"Support", "Sales"}}}, t0); err != nil {
+	if _, err := c.UpsertAgents(ctx, "acme", []catalog.Agent{{AgentID: "67833", Name: "Alex Agent", Email: "a@example.com", AgentCode: "8149", Groups: []string{"Support", "Sales"}}}, t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.MarkStored(ctx, "acme", "g1", "callRecording", 100, "abc", "k1", 0); err != nil {

@@ -24,7 +24,7 @@ func Fill(ctx context.Context, cat *catalog.Catalog, tenant string, n int) error
 		for a := range 50 {
 			agents = append(agents, catalog.Agent{Tenant: tenant, AgentID: fmt.Sprint(a), Name: fmt.Sprint("Agent ", a), Groups: []string{fmt.Sprint("Team ", a%5)}})
 		}
-		if err := tx.UpsertAgents(ctx, tenant, agents, FillStart); err != nil {
+		if _, err := tx.UpsertAgents(ctx, tenant, agents, FillStart); err != nil {
 			return err
 		}
 		var stats []catalog.StatsInteraction
