@@ -14,6 +14,7 @@ package hostile
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -48,6 +49,12 @@ const (
 	DownloadRedirectFile Attack = "download-redirect-file"
 	// Every download redirects to itself, for ever.
 	DownloadRedirectLoop Attack = "download-redirect-loop"
+	// Every download, or every interaction listing, is redirected to the
+	// same path on the capture server, which is plain http on the same
+	// loopback host: from the TLS front (TLSURL) a downgrade from https to
+	// http, which the bearer token must never follow.
+	DownloadRedirectToHTTP Attack = "download-redirect-https-to-http"
+	ListingRedirectToHTTP  Attack = "listing-redirect-https-to-http"
 	// The interaction listing answers 400 with a message that echoes the
 	// request's bearer token and the client secret the token request sent.
 	EchoSecrets Attack = "echo-secrets"
@@ -69,14 +76,19 @@ const (
 const Escapes = "\x1b]0;owned\x07\x1b[2J\u009b31m\u202e\u200b"
 
 // Server is the hostile VCC on a loopback port, with a capture server on
-// another port that records every request redirected to it.
+// another port that records every request redirected to it. It serves the
+// same VCC over https too, on a third port (TLSURL), with a self-signed
+// certificate for 127.0.0.1 (CertPEM) that a client must be told to trust.
 type Server struct {
 	Sim     *vccsim.Sim
-	URL     string
+	URL     string // plain http
+	TLSURL  string // https
+	CertPEM []byte // the TLS front's certificate, PEM-encoded
 	Capture *Capture
 
 	attack atomic.Value // Attack
 	srv    *httptest.Server
+	tls    *httptest.Server
 	pages  atomic.Int64
 	mu     sync.Mutex
 	secret string // client_secret of the last token request, for EchoSecrets
@@ -88,17 +100,23 @@ func Start(sim *vccsim.Sim) *Server {
 	s.attack.Store(None)
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
+	s.tls = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	s.TLSURL = s.tls.URL
+	s.CertPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.tls.Certificate().Raw})
 	return s
 }
 
-// Close stops both servers.
-func (s *Server) Close() { s.srv.Close(); s.Capture.srv.Close() }
+// Close stops the servers.
+func (s *Server) Close() { s.srv.Close(); s.tls.Close(); s.Capture.srv.Close() }
 
 // Set switches the attack (None: the simulator as it is).
 func (s *Server) Set(a Attack) { s.attack.Store(a) }
 
 // AuthURL is the token endpoint.
 func (s *Server) AuthURL() string { return s.URL + "/Auth/connect/token" }
+
+// TLSAuthURL is the token endpoint of the TLS front.
+func (s *Server) TLSAuthURL() string { return s.TLSURL + "/Auth/connect/token" }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	a := s.attack.Load().(Attack)
@@ -133,6 +151,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case download && a == DownloadRedirectFile:
 		w.Header().Set("Location", "file:///etc/passwd")
 		w.WriteHeader(http.StatusFound)
+	case (download && a == DownloadRedirectToHTTP) || (listing && a == ListingRedirectToHTTP):
+		http.Redirect(w, r, s.Capture.URL+r.URL.RequestURI(), http.StatusFound)
 	case download && a == DownloadRedirectLoop:
 		http.Redirect(w, r, r.URL.RequestURI(), http.StatusFound)
 	case listing && a == EchoSecrets:
