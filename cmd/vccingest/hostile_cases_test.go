@@ -35,6 +35,7 @@ var hostileCases = []hostileCase{
 	{name: "UnauthorizedAfterRenewal_IsACredentialErrorNotRetried", attack: hostile.Unauthorized, code: 2},
 	{name: "EndlessPages_ListingFailsNotLoops", attack: hostile.EndlessPages, code: 1},
 	{name: "RepeatedContinuation_ListingFailsNotLoops", attack: hostile.RepeatedContinuation, code: 1},
+	{name: "EndlessUsersPage_ListingFailsAtTheJSONCapInBoundedMemory", attack: hostile.EndlessUsersPage, code: 1, check: peakRSSUnder(150 << 20)},
 	{name: "StartYear9999_BadRecordSkippedRestStored", attack: hostile.StartYear9999, code: 0, check: badRecordReported},
 	{name: "TerminalEscapes_NeverReachTheTerminal", attack: hostile.TerminalEscapes, code: 0, check: noRawEscapes},
 	{name: "ShortBodyWithItsOwnContentLength_FailsForGoodNotStored", fault: vccsim.FaultShortLength, code: 1},

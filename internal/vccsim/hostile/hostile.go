@@ -12,6 +12,7 @@
 package hostile
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"encoding/pem"
@@ -65,6 +66,10 @@ const (
 	EndlessPages Attack = "endless-pages"
 	// The interaction listing sends the same continuation token again.
 	RepeatedContinuation Attack = "repeated-continuation"
+	// The User Admin user list answers one page that never ends: users
+	// with a new id each and 16 KB of padding in a field no client reads,
+	// until the client hangs up.
+	EndlessUsersPage Attack = "endless-users-page"
 	// The first interaction of every listing page starts in year 9999.
 	StartYear9999 Attack = "start-year-9999"
 	// Users' names and Stats directions carry ESC, OSC, C1, bidi-override
@@ -181,6 +186,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				m["nextContinuationToken"] = next
 			}
 		})
+	case a == EndlessUsersPage && r.URL.Path == "/useradmin/users":
+		endlessUsers(w)
 	case listing && a == StartYear9999:
 		s.rewrite(w, r, func(v any) {
 			if items, ok := v.(map[string]any)["items"].([]any); ok && len(items) > 0 {
@@ -191,6 +198,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.rewrite(w, r, func(v any) { poison(v) })
 	default:
 		s.Sim.Handler().ServeHTTP(w, r)
+	}
+}
+
+// endlessUsers writes a users page that goes on until the client hangs up.
+func endlessUsers(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/vnd.newvoicemedia.v4+json")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	defer bw.Flush()
+	pad := strings.Repeat("x", 16<<10)
+	if _, err := io.WriteString(bw, `{"meta":{"page":1,"pageCount":1},"users":[`); err != nil {
+		return
+	}
+	for i := 0; ; i++ {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		if _, err := fmt.Fprintf(bw, `%s{"userId":"u-%09d","username":"user%[2]d","name":"User %[2]d","active":true,"padding":"%[3]s"}`, sep, i, pad); err != nil {
+			return
+		}
 	}
 }
 
