@@ -49,6 +49,8 @@ type hostileRun struct {
 	maxRSS         int64 // bytes
 	args           []string
 	captured       []hostile.Captured // what reached the capture server
+	// downloads and listings the hostile VCC was asked for in the run
+	downloads, listings int64
 }
 
 // Bounds every case must keep: a hang guard and a memory guard, not speed
@@ -123,6 +125,7 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 			sim.SetFaults(faults)
 			srv.Set(tc.attack)
 			srv.Capture.Requests()
+			srv.Counts()
 			sim.ResetRequests()
 			defer func() { srv.Set(hostile.None); sim.SetFaults(vccsim.Faults{}) }()
 
@@ -144,6 +147,7 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 			checkOnlyVerified(t, dir, truth, seeded)
 			checkNoSecrets(t, r, cred.ClientSecret, sim.IssuedTokens())
 			r.captured = srv.Capture.Requests()
+			r.downloads, r.listings = srv.Counts()
 			for _, c := range r.captured {
 				if c.Authorization != "" || strings.Contains(c.Body, cred.ClientSecret) {
 					t.Errorf("a redirect got the credentials to %s %s (Authorization %t, secret in body %t)", c.Method, c.Path, c.Authorization != "", strings.Contains(c.Body, cred.ClientSecret))

@@ -56,6 +56,25 @@ const (
 	// http, which the bearer token must never follow.
 	DownloadRedirectToHTTP Attack = "download-redirect-https-to-http"
 	ListingRedirectToHTTP  Attack = "listing-redirect-https-to-http"
+	// Every download is answered with a header Go's HTTP client refuses as
+	// not HTTP: a Content-Length that is not a number, two different
+	// Content-Lengths, a Content-Type with a control character, an ETag
+	// with a bare CR, a redirect whose Location has a control character.
+	DownloadContentLengthNotANumber Attack = "download-content-length-not-a-number"
+	DownloadContentLengthTwice      Attack = "download-content-length-twice"
+	DownloadContentTypeControlChar  Attack = "download-content-type-control-char"
+	DownloadETagBareCR              Attack = "download-etag-bare-cr"
+	DownloadLocationControlChar     Attack = "download-location-control-char"
+	// Every download comes with headers that are valid HTTP but odd: a
+	// non-ASCII ETag, Last-Modified and Expires that are no dates, an
+	// unknown header of UTF-8 and Latin-1 bytes. The bytes are right.
+	DownloadOddHeaders Attack = "download-odd-headers"
+	// A download breaks halfway, and its Range resume is a 206 whose
+	// Content-Range is garbage.
+	DownloadContentRangeGarbage Attack = "download-content-range-garbage"
+	// The interaction listing answers 503 with a Retry-After of 10¹¹
+	// seconds (about 3,000 years).
+	ListingAbsurdRetryAfter Attack = "listing-absurd-retry-after"
 	// The interaction listing answers 400 with a message that echoes the
 	// request's bearer token and the client secret the token request sent.
 	EchoSecrets Attack = "echo-secrets"
@@ -95,8 +114,11 @@ type Server struct {
 	srv    *httptest.Server
 	tls    *httptest.Server
 	pages  atomic.Int64
-	mu     sync.Mutex
-	secret string // client_secret of the last token request, for EchoSecrets
+	// downloads and listings count the download and interaction-listing
+	// requests the fronts saw, answered by an attack or by the simulator.
+	downloads, listings atomic.Int64
+	mu                  sync.Mutex
+	secret              string // client_secret of the last token request, for EchoSecrets
 }
 
 // Start serves sim behind the hostile front.
@@ -120,6 +142,12 @@ func (s *Server) Set(a Attack) { s.attack.Store(a) }
 // AuthURL is the token endpoint.
 func (s *Server) AuthURL() string { return s.URL + "/Auth/connect/token" }
 
+// Counts returns how many download and interaction-listing requests the
+// fronts saw since the last call.
+func (s *Server) Counts() (downloads, listings int64) {
+	return s.downloads.Swap(0), s.listings.Swap(0)
+}
+
 // TLSAuthURL is the token endpoint of the TLS front.
 func (s *Server) TLSAuthURL() string { return s.TLSURL + "/Auth/connect/token" }
 
@@ -128,6 +156,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	tokenReq := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/connect/token")
 	listing := r.URL.Path == "/interaction-content/interactions"
 	download := strings.HasPrefix(r.URL.Path, "/interaction-content/interactions/") && strings.Contains(r.URL.Path, "/content/")
+	if download {
+		s.downloads.Add(1)
+	}
+	if listing {
+		s.listings.Add(1)
+	}
 	if tokenReq {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -158,6 +192,36 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusFound)
 	case (download && a == DownloadRedirectToHTTP) || (listing && a == ListingRedirectToHTTP):
 		http.Redirect(w, r, s.Capture.URL+r.URL.RequestURI(), http.StatusFound)
+	case download && malformed[a] != "":
+		rawResponse(w, malformed[a], nil)
+	case download && a == DownloadOddHeaders:
+		h := w.Header()
+		h.Set("ETag", "\"caf\u00e9-\xe9\"")
+		h.Set("Last-Modified", "yesterday, probably")
+		h.Set("Expires", "-1")
+		h.Set("X-Hostile", "\u202e\u200b\xff\xfe")
+		s.Sim.Handler().ServeHTTP(w, r)
+	case download && a == DownloadContentRangeGarbage:
+		resume := r.Header.Get("Range") != ""
+		r.Header.Del("Range")
+		rec := httptest.NewRecorder()
+		s.Sim.Handler().ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		switch {
+		case rec.Code != http.StatusOK:
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(body)
+		case resume:
+			rawResponse(w, "HTTP/1.1 206 Partial Content\r\nContent-Type: audio/wav\r\nContent-Range: bytes ../../etc/passwd\r\nContent-Length: "+strconv.Itoa(len(body)), body)
+		default:
+			// Announced whole, cut halfway: a Range resume follows.
+			rawResponse(w, "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: "+strconv.Itoa(len(body)), body[:len(body)/2])
+		}
+	case listing && a == ListingAbsurdRetryAfter:
+		w.Header().Set("Retry-After", "99999999999")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"message":"Service Unavailable"}`)
 	case download && a == DownloadRedirectLoop:
 		http.Redirect(w, r, r.URL.RequestURI(), http.StatusFound)
 	case listing && a == EchoSecrets:
@@ -219,6 +283,29 @@ func endlessUsers(w http.ResponseWriter) {
 			return
 		}
 	}
+}
+
+// malformed is the head of the answer each header attack sends in place of
+// a download (status line and headers, without the blank line).
+var malformed = map[Attack]string{
+	DownloadContentLengthNotANumber: "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: 20k",
+	DownloadContentLengthTwice:      "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: 10\r\nContent-Length: 20000",
+	DownloadContentTypeControlChar:  "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\x1b[2J\r\nContent-Length: 10",
+	DownloadETagBareCR:              "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nETag: \"a\rSet-Cookie: x=1\"\r\nContent-Length: 10",
+	DownloadLocationControlChar:     "HTTP/1.1 302 Found\r\nLocation: /elsewhere\x00\x07\r\nContent-Length: 0",
+}
+
+// rawResponse writes head, a blank line and body on the request's own
+// connection, as no well-behaved server would, and closes it.
+func rawResponse(w http.ResponseWriter, head string, body []byte) {
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	_, _ = buf.WriteString(head + "\r\n\r\n")
+	_, _ = buf.Write(body)
+	_ = buf.Flush()
 }
 
 // poison puts Escapes into every name and direction of a JSON value.
