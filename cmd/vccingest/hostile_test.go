@@ -31,6 +31,10 @@ type hostileCase struct {
 	// interrupt: sync gets Ctrl-C after this long (a download that drips
 	// holds it) and must stop with 130.
 	interrupt time.Duration
+	// tls: sync talks to the hostile VCC's https front (trusting its
+	// self-signed certificate through SSL_CERT_FILE), not to its plain
+	// http one.
+	tls bool
 	// check, if set, asserts what is particular to the case.
 	check func(t *testing.T, h *hostileRun)
 }
@@ -44,6 +48,9 @@ type hostileRun struct {
 	elapsed        time.Duration
 	maxRSS         int64 // bytes
 	args           []string
+	captured       []hostile.Captured // what reached the capture server
+	// downloads and listings the hostile VCC was asked for in the run
+	downloads, listings int64
 }
 
 // Bounds every case must keep: a hang guard and a memory guard, not speed
@@ -71,10 +78,17 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 	srv := hostile.Start(sim)
 	t.Cleanup(srv.Close)
 	cred := sim.Credential("admin")
+	// Go reads SSL_CERT_FILE for its roots on Linux: the child trusts the
+	// TLS front's self-signed certificate (vccingest has no CA setting of
+	// its own to set).
+	certFile := filepath.Join(t.TempDir(), "hostile-vcc.pem")
+	if err := os.WriteFile(certFile, srv.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	// The good run: day one stored.
 	seed := t.TempDir()
-	if r := runHostile(t, srv, cred, seed, day, day.AddDate(0, 0, 1), 0); r.code != 0 {
+	if r := runHostile(t, hostileTarget{srv: srv}, cred, seed, day, day.AddDate(0, 0, 1), 0); r.code != 0 {
 		t.Fatalf("the good run exited %d:\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	seeded := bucketFiles(t, seed)
@@ -111,10 +125,15 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 			sim.SetFaults(faults)
 			srv.Set(tc.attack)
 			srv.Capture.Requests()
+			srv.Counts()
 			sim.ResetRequests()
 			defer func() { srv.Set(hostile.None); sim.SetFaults(vccsim.Faults{}) }()
 
-			r := runHostile(t, srv, cred, dir, day, day.AddDate(0, 0, 2), tc.interrupt)
+			target := hostileTarget{srv: srv}
+			if tc.tls {
+				target.certFile = certFile
+			}
+			r := runHostile(t, target, cred, dir, day, day.AddDate(0, 0, 2), tc.interrupt)
 			output := "\n--- stdout\n" + r.stdout + "\n--- stderr\n" + r.stderr
 			if r.code != tc.code {
 				t.Errorf("exit code %d; want %d", r.code, tc.code)
@@ -127,7 +146,9 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 			}
 			checkOnlyVerified(t, dir, truth, seeded)
 			checkNoSecrets(t, r, cred.ClientSecret, sim.IssuedTokens())
-			for _, c := range srv.Capture.Requests() {
+			r.captured = srv.Capture.Requests()
+			r.downloads, r.listings = srv.Counts()
+			for _, c := range r.captured {
 				if c.Authorization != "" || strings.Contains(c.Body, cred.ClientSecret) {
 					t.Errorf("a redirect got the credentials to %s %s (Authorization %t, secret in body %t)", c.Method, c.Path, c.Authorization != "", strings.Contains(c.Body, cred.ClientSecret))
 				}
@@ -142,13 +163,25 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 	}
 }
 
+// hostileTarget is the hostile VCC a run talks to: its plain http front,
+// or, with certFile (its certificate) set, its https one.
+type hostileTarget struct {
+	srv      *hostile.Server
+	certFile string
+}
+
 // runHostile runs sync of [from, to) on dataDir; interrupt > 0 sends
 // Ctrl-C after that long.
-func runHostile(t *testing.T, srv *hostile.Server, cred vccsim.Credential, dataDir string, from, to time.Time, interrupt time.Duration) *hostileRun {
+func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, dataDir string, from, to time.Time, interrupt time.Duration) *hostileRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*hostileWallBound)
 	defer cancel()
-	args := []string{"sync", "--data-dir", dataDir, "--api-url", srv.URL, "--auth-url", srv.AuthURL(),
+	srv := target.srv
+	apiURL, authURL := srv.URL, srv.AuthURL()
+	if target.certFile != "" {
+		apiURL, authURL = srv.TLSURL, srv.TLSAuthURL()
+	}
+	args := []string{"sync", "--data-dir", dataDir, "--api-url", apiURL, "--auth-url", authURL,
 		"--client-id", cred.ClientID, "--client-secret-ref", "env:VCC_TEST_SECRET", "--log-format", "text",
 		"--requests-per-minute", "6000", "--window", "24h",
 		// One attempt: a recording served wrong fails for good at once,
@@ -159,6 +192,9 @@ func runHostile(t *testing.T, srv *hostile.Server, cred vccsim.Credential, dataD
 		"--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339)}
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	cmd.Env = append(os.Environ(), "VCC_TEST_SECRET="+cred.ClientSecret)
+	if target.certFile != "" {
+		cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+target.certFile)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()

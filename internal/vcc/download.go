@@ -48,8 +48,24 @@ type Content struct {
 	at     int64  // where the current response starts (its Range)
 	tail   []byte // the last bytes read, up to resumeOverlap
 	resume int    // resumes so far
+	mark   int64  // r.off when the current response began passing on new bytes
+	poor   int    // transfers in a row that broke before minProgress new bytes
 	err    error  // io.EOF or the error that ended the download
 }
+
+// A transfer that breaks is resumed, but not for ever. One that passed on
+// at least minProgress new bytes made progress, and its resume goes at
+// once; maxPoorBreaks transfers in a row that broke with less fail the
+// download (the caller's attempt), after backoffs of about 0.5, 1 and 2
+// times MinBackoff: a server that cuts every response short (halfway, say,
+// so that each resume gets less) or drips would otherwise be resumed with
+// a growing backoff for a minute or more per attempt. maxResumes bounds
+// all resumes of one download, progress or not.
+const (
+	minProgress   = 64 << 10
+	maxPoorBreaks = 4
+	maxResumes    = 64
+)
 
 // resumeOverlap is how much of what was read a resume asks for again and
 // compares: a server that answers a Range request with other bytes (from
@@ -113,8 +129,16 @@ func (r *Content) Read(p []byte) (int, error) {
 		}
 		// Cut off or stalled: resume from r.off on the next read.
 		r.closeBody()
-		if r.resume >= r.c.cfg.MaxAttempts {
-			return n, r.end(r.fail("transfer broke at byte %d of %d %d times: %w", r.off, r.Size, r.resume, unexpected(err)))
+		if r.off-r.mark >= minProgress {
+			r.poor = 0
+		} else {
+			r.poor++
+		}
+		switch {
+		case r.poor >= maxPoorBreaks:
+			return n, r.end(r.fail("transfer broke at byte %d of %d %d times in a row, each time before %d KiB more came: %w", r.off, r.Size, r.poor, minProgress>>10, unexpected(err)))
+		case r.resume >= maxResumes:
+			return n, r.end(r.fail("transfer broke at byte %d of %d %d times: %w", r.off, r.Size, r.resume+1, unexpected(err)))
 		}
 		r.c.log.Debug("VCC download broke; resuming with Range", "path", r.k.logPath(), "offset", r.off, "size", r.Size, "error", err)
 		if n > 0 {
@@ -163,12 +187,13 @@ func unexpected(err error) error {
 	return err
 }
 
-// reopen asks for the rest of the content from r.off, after a backoff from
-// the second resume on.
+// reopen asks for the rest of the content from r.off: at once after a
+// transfer that made progress or the first that did not, after a growing
+// backoff from the second transfer in a row that did not.
 func (r *Content) reopen() error {
 	r.resume++
-	if r.resume > 1 {
-		if err := sleep(r.ctx, r.c.backoff(r.resume-1, 0)); err != nil {
+	if r.poor > 1 {
+		if err := sleep(r.ctx, r.c.backoff(r.poor-1, 0)); err != nil {
 			return err
 		}
 	}
@@ -205,6 +230,7 @@ func (r *Content) open() error {
 	}
 	r.ContentType = resp.Header.Get("Content-Type")
 	r.body = watch(reqCtx, cancel, resp.Body, r.c.stall)
+	r.mark = r.off
 	if r.off == 0 {
 		return nil
 	}

@@ -125,6 +125,30 @@ func closeAfter(w http.ResponseWriter, b []byte, n int) {
 	panic(http.ErrAbortHandler)
 }
 
+// rangeThenClose answers a request as serveRange does, but sends only the
+// first n bytes of what it announced (all of it if n is 0 or more), then
+// drops the connection; half: n is half of what was asked for.
+func rangeThenClose(w http.ResponseWriter, r *http.Request, b []byte, n int, half bool) {
+	from, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(r.Header.Get("Range"), "bytes="), "-"))
+	rest := b[from:]
+	if half {
+		n = len(rest) / 2
+	}
+	if n >= len(rest) {
+		serveRange(w, r, b)
+		return
+	}
+	w.Header().Set("Content-Type", "audio/wav")
+	w.Header().Set("Content-Length", strconv.Itoa(len(rest)))
+	if from > 0 {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, len(b)-1, len(b)))
+		w.WriteHeader(http.StatusPartialContent)
+	}
+	_, _ = w.Write(rest[:n])
+	_ = http.NewResponseController(w).Flush()
+	panic(http.ErrAbortHandler)
+}
+
 // drip announces all of b and sends one byte every 10 ms (100 bytes/s,
 // under the test's floor of 2,000) until the client goes.
 func drip(w http.ResponseWriter, r *http.Request, b []byte) {
@@ -205,6 +229,12 @@ func TestDownloadIsVerifiedOrFails(t *testing.T) {
 			}
 			serveRange(w, r, b)
 		}, wantRanges: []string{"", "bytes=5904-"}},
+		{name: "close halfway on every response fails after 4 transfers without progress", size: 20000, serve: func(w http.ResponseWriter, r *http.Request, n int, b []byte) {
+			rangeThenClose(w, r, b, 0, true)
+		}, wantErr: "4 times in a row, each time before 64 KiB more came", wantRanges: []string{"", "bytes=5904-", "bytes=8856-", "bytes=10332-"}},
+		{name: "close after every 100 KiB resumes as often as it takes", size: 1 << 20, serve: func(w http.ResponseWriter, r *http.Request, n int, b []byte) {
+			rangeThenClose(w, r, b, 100<<10+resumeOverlap, false)
+		}}, // 11 transfers, each with 100 KiB of progress
 		{name: "body longer than listed (Content-Length)", serve: func(w http.ResponseWriter, r *http.Request, n int, b []byte) { serveWhole(w, append(b, 'x')) },
 			wantErr: "served Content-Length 5001 for 5000 listed bytes"},
 		{name: "body longer than listed (chunked)", serve: func(w http.ResponseWriter, r *http.Request, n int, b []byte) {

@@ -183,21 +183,18 @@ func FuzzDecodeUsersPage(f *testing.F) {
 }
 
 func checkUsersPage(t *testing.T, raw []byte) {
-	var page usersPage
-	if json.Unmarshal(raw, &page) != nil {
-		return
-	}
-	_, items := page.parts()
-	for _, item := range items {
-		u, err := decodeItem[userJSON](apiUsers, item)
+	var env usersEnvelope
+	_ = decodePage(json.NewDecoder(bytes.NewReader(raw)), usersItemKeys, true, &env, maxUserAdminRecords, func(item json.RawMessage) error {
+		u, id, err := decodeUser(item)
 		if err != nil {
 			checkBad(t, err)
-			continue
+			return nil
 		}
-		if u.UserID == "" || u.AgentCode != u.AgentID {
-			t.Fatalf("user %+v", u)
+		if u.UserID == "" || id != u.UserID || u.AgentCode != u.AgentID {
+			t.Fatalf("user %+v (id %q)", u, id)
 		}
-	}
+		return nil
+	})
 }
 
 // Retry-After is never negative, whatever the server writes.

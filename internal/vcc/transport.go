@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
@@ -189,6 +190,10 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
+			if malformedResponse(err) {
+				// The same server answers the same way again.
+				return nil, fmt.Errorf("VCC %s API: GET %s: %w: %w", k.api.name, k.logPath(), ErrMalformedResponse, stripURL(err))
+			}
 			err = fmt.Errorf("VCC %s API: GET %s: %w", k.api.name, k.logPath(), stripURL(err))
 			if errors.Is(err, ErrRedirectRefused) {
 				return nil, err // the next attempt would be redirected the same way
@@ -226,6 +231,31 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 			return nil, c.apiError(k, resp)
 		}
 	}
+}
+
+// ErrMalformedResponse is an answer that is not valid HTTP, which Go's
+// transport refuses before vccingest sees it: a status line or header it
+// cannot parse (a control character or a bare CR in a header value), a
+// Content-Length that is not a number or comes twice with other values, a
+// Transfer-Encoding it does not know. No retry changes what the server
+// sends; the request fails at once (a job's next attempt asks again).
+var ErrMalformedResponse = errors.New("the server's answer is not valid HTTP")
+
+// malformedResponse reports whether err, from http.Client.Do, is Go's
+// transport refusing a response that is not valid HTTP. Header lines come
+// as a textproto.ProtocolError; the rest only as text.
+func malformedResponse(err error) bool {
+	var pe textproto.ProtocolError
+	if errors.As(err, &pe) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"bad Content-Length", "multiple Content-Length", "unsupported transfer encoding", "malformed HTTP ", "malformed MIME header"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // stripURL drops the URL from a *url.Error: it holds the query, and logs

@@ -1,9 +1,10 @@
 package vcc
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"net/url"
@@ -68,33 +69,37 @@ type usersMeta struct {
 	PageCount int `json:"pageCount"`
 }
 
-// usersPage is one page of GET /users in any of the shapes the docs show:
-// {"meta","users"} (the endpoint's example), {"meta","items"} (the generic
-// Responses page) or a bare array (clients that send no Accept).
-type usersPage struct {
-	Meta  *usersMeta
-	Items []json.RawMessage
+// usersEnvelope is what of a User Admin page is not its records: pages come
+// as {"meta","users"} (the endpoint's example), {"meta","items"} (the
+// generic Responses page), {"meta","agentGroups"} (a user's groups) or a
+// bare array of records (clients that send no Accept). The records are
+// streamed (decodePage), never held here.
+type usersEnvelope struct {
+	Meta *usersMeta `json:"meta"`
 }
 
-func (p *usersPage) parts() (*usersMeta, []json.RawMessage) { return p.Meta, p.Items }
+// usersItemKeys are the members of a User Admin page that hold its records.
+var usersItemKeys = []string{"users", "items", "agentGroups"}
 
-func (p *usersPage) UnmarshalJSON(b []byte) error {
-	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("[")) {
-		return json.Unmarshal(b, &p.Items)
-	}
-	var env struct {
-		Meta  *usersMeta        `json:"meta"`
-		Users []json.RawMessage `json:"users"`
-		Items []json.RawMessage `json:"items"`
-	}
-	if err := json.Unmarshal(b, &env); err != nil {
-		return err
-	}
-	p.Meta, p.Items = env.Meta, env.Users
-	if p.Items == nil {
-		p.Items = env.Items
-	}
-	return nil
+// User Admin listing bounds: a page holds at most maxUserAdminRecords
+// records, whatever limit asked (the groups' limit is 25, but the docs give
+// it no bound, so a server may send more), and a listing has at most
+// maxUserAdminPages pages (a million users, or 5,000 groups of a user:
+// more than any VCC account holds). A server past either is broken, and the
+// listing fails with ErrListingBroken instead of growing memory or asking
+// on.
+const (
+	maxUserAdminRecords = usersPageLimit
+	maxUserAdminPages   = 200
+)
+
+// listRecord is one record of a User Admin page, decoded as it was read:
+// what decode made of it (a value or why it cannot be used) and the id the
+// repeat check knows it by.
+type listRecord[T any] struct {
+	v   T
+	err error
+	id  string
 }
 
 // listPages walks a User Admin list without knowing whether its pages count
@@ -103,21 +108,23 @@ func (p *usersPage) UnmarshalJSON(b []byte) error {
 // the next page is the one after the page the server says it sent (meta.page
 // + 1), or, with no meta, the page after the one asked for. It goes on
 // while the server reports more pages or sends a full page, stops at an
-// empty page, and gives up on a server that repeats itself (no new record
-// twice in a row) or pages past maxPages. key identifies a record, for that
-// repeat check ("" for a record without an id: its bytes identify it); fn
-// gets each page's records.
-func listPages[P any, PP interface {
-	*P
-	parts() (*usersMeta, []json.RawMessage)
-}](ctx context.Context, c *Client, k call, limit int, key func(json.RawMessage) string, fn func([]json.RawMessage) bool) error {
+// empty page, and stops on a server that repeats itself (no new record
+// twice in a row); more than maxUserAdminPages pages, or a page of more
+// than maxUserAdminRecords records, fail it with ErrListingBroken.
+//
+// Each page is decoded record by record under the JSON cap (decodePage):
+// decode turns a record's bytes into what is kept of it and its id ("" for
+// a record without one: a digest of its bytes identifies it), so a page
+// costs its decoded records, never its bytes. fn gets each page's records
+// not seen before.
+func listPages[T any](ctx context.Context, c *Client, k call, limit int, decode func(json.RawMessage) (T, string, error), fn func([]listRecord[T]) bool) error {
 	seen := map[string]bool{}
-	noID := map[string]bool{} // records without an id, by their bytes
-	asked, base := -1, -1     // -1: not asked for a page number yet
+	asked, base := -1, -1 // -1: not asked for a page number yet
 	stale := 0
+	var recs []listRecord[T]
 	for n := 1; ; n++ {
-		if n > maxPages {
-			return fmt.Errorf("VCC %s API: GET %s: more than %d pages; stopping: %w", k.api.name, k.logPath(), maxPages, ErrListingBroken)
+		if n > maxUserAdminPages {
+			return fmt.Errorf("VCC %s API: GET %s: more than %d pages; stopping: %w", k.api.name, k.logPath(), maxUserAdminPages, ErrListingBroken)
 		}
 		q := cloneValues(k.query)
 		q.Set("limit", strconv.Itoa(limit))
@@ -126,26 +133,32 @@ func listPages[P any, PP interface {
 		}
 		kk := k
 		kk.query = q
-		body, err := getJSON[P](ctx, c, kk)
+		var env usersEnvelope
+		err := streamJSON(ctx, c, kk, func(dec *json.Decoder) error {
+			env, recs = usersEnvelope{}, recs[:0]
+			return decodePage(dec, usersItemKeys, true, &env, maxUserAdminRecords, func(raw json.RawMessage) error {
+				v, id, err := decode(raw)
+				if id == "" {
+					// Known by its bytes, so that a page of records
+					// without an id sent again is a repeat, not news.
+					sum := sha256.Sum256(raw)
+					id = "\x00" + string(sum[:])
+				}
+				recs = append(recs, listRecord[T]{v: v, err: err, id: id})
+				return nil
+			})
+		})
 		if err != nil {
 			return err
 		}
-		meta, items := PP(&body).parts()
-		if len(items) == 0 {
+		if len(recs) == 0 {
 			return nil
 		}
-		fresh := items[:0:0]
-		for _, raw := range items {
-			// A record without an id is known by its bytes, so that a
-			// page of them sent again is a repeat, not news.
-			ids := seen
-			id := key(raw)
-			if id == "" {
-				ids, id = noID, string(raw)
-			}
-			if !ids[id] {
-				ids[id] = true
-				fresh = append(fresh, raw)
+		fresh := recs[:0:0]
+		for _, r := range recs {
+			if !seen[r.id] {
+				seen[r.id] = true
+				fresh = append(fresh, r)
 			}
 		}
 		if len(fresh) == 0 {
@@ -159,17 +172,17 @@ func listPages[P any, PP interface {
 			}
 		}
 		current := asked
-		if meta != nil {
-			current = meta.Page
+		if env.Meta != nil {
+			current = env.Meta.Page
 		} else if current < 0 {
 			current = 0 // unknown: the first page was page 0 or 1; ask for 1
 		}
 		if base < 0 {
 			base = current
 		}
-		more := len(items) >= limit
-		if meta != nil && meta.PageCount > 0 {
-			more = more || current-base+1 < meta.PageCount
+		more := len(recs) >= limit
+		if env.Meta != nil && env.Meta.PageCount > 0 {
+			more = more || current-base+1 < env.Meta.PageCount
 		}
 		if !more {
 			return nil
@@ -178,14 +191,10 @@ func listPages[P any, PP interface {
 	}
 }
 
-func userKey(raw json.RawMessage) string {
-	var j struct {
-		UserID any `json:"userId"`
-	}
-	if json.Unmarshal(raw, &j) != nil || j.UserID == nil {
-		return ""
-	}
-	return fmt.Sprint(j.UserID)
+// decodeUser is listPages' decode for users.
+func decodeUser(raw json.RawMessage) (User, string, error) {
+	u, err := decodeItem[userJSON](apiUsers, raw)
+	return u, u.UserID, err
 }
 
 // Users lists every user the credential may see, active or not, each once
@@ -195,10 +204,9 @@ func (c *Client) Users(ctx context.Context) iter.Seq2[User, error] {
 	return func(yield func(User, error) bool) {
 		k := call{api: apiUsers, path: []string{"users"}, query: url.Values{"include": {"All"}}, purpose: PurposeUsers}
 		stopped := false
-		err := listPages[usersPage](ctx, c, k, usersPageLimit, userKey, func(items []json.RawMessage) bool {
-			for _, raw := range items {
-				u, err := decodeItem[userJSON](apiUsers, raw)
-				if !yield(u, err) {
+		err := listPages(ctx, c, k, usersPageLimit, decodeUser, func(recs []listRecord[User]) bool {
+			for _, r := range recs {
+				if !yield(r.v, r.err) {
 					stopped = true
 					return false
 				}
@@ -220,26 +228,25 @@ func (c *Client) User(ctx context.Context, userID string) (User, error) {
 	return j.decode()
 }
 
-// groupsPage is one page of GET /users/{userId}/groups.
-type groupsPage struct {
-	Meta        *usersMeta        `json:"meta"`
-	AgentGroups []json.RawMessage `json:"agentGroups"`
-}
-
-func (p *groupsPage) parts() (*usersMeta, []json.RawMessage) { return p.Meta, p.AgentGroups }
-
 type groupJSON struct {
 	GroupID        flexID `json:"groupId"`
 	GroupDisplayID flexID `json:"groupDisplayId"`
 	GroupName      string `json:"groupName"`
 }
 
-func groupKey(raw json.RawMessage) string {
+// errNoGroup is a group record with neither an id nor a name.
+var errNoGroup = errors.New("a group without an id and a name")
+
+// decodeGroup is listPages' decode for a user's groups.
+func decodeGroup(raw json.RawMessage) (Group, string, error) {
 	var g groupJSON
-	if json.Unmarshal(raw, &g) != nil {
-		return ""
+	if err := json.Unmarshal(raw, &g); err != nil {
+		return Group{}, "", err
 	}
-	return string(g.GroupID) + "\x00" + g.GroupName
+	if g.GroupID == "" && g.GroupName == "" {
+		return Group{}, "", errNoGroup
+	}
+	return Group{ID: string(g.GroupID), DisplayID: string(g.GroupDisplayID), Name: g.GroupName}, string(g.GroupID) + "\x00" + g.GroupName, nil
 }
 
 // groupsLimit is the page size asked of a user's groups: the docs give the
@@ -252,13 +259,11 @@ const groupsLimit = 25
 func (c *Client) UserGroups(ctx context.Context, userID string) ([]Group, error) {
 	var out []Group
 	k := call{api: apiUsers, path: []string{"users", userID, "groups"}, query: url.Values{}, purpose: PurposeGroups}
-	err := listPages[groupsPage](ctx, c, k, groupsLimit, groupKey, func(items []json.RawMessage) bool {
-		for _, raw := range items {
-			var g groupJSON
-			if json.Unmarshal(raw, &g) != nil || (g.GroupID == "" && g.GroupName == "") {
-				continue
+	err := listPages(ctx, c, k, groupsLimit, decodeGroup, func(recs []listRecord[Group]) bool {
+		for _, r := range recs {
+			if r.err == nil {
+				out = append(out, r.v)
 			}
-			out = append(out, Group{ID: string(g.GroupID), DisplayID: string(g.GroupDisplayID), Name: g.GroupName})
 		}
 		return true
 	})

@@ -12,8 +12,10 @@
 package hostile
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -48,6 +50,31 @@ const (
 	DownloadRedirectFile Attack = "download-redirect-file"
 	// Every download redirects to itself, for ever.
 	DownloadRedirectLoop Attack = "download-redirect-loop"
+	// Every download, or every interaction listing, is redirected to the
+	// same path on the capture server, which is plain http on the same
+	// loopback host: from the TLS front (TLSURL) a downgrade from https to
+	// http, which the bearer token must never follow.
+	DownloadRedirectToHTTP Attack = "download-redirect-https-to-http"
+	ListingRedirectToHTTP  Attack = "listing-redirect-https-to-http"
+	// Every download is answered with a header Go's HTTP client refuses as
+	// not HTTP: a Content-Length that is not a number, two different
+	// Content-Lengths, a Content-Type with a control character, an ETag
+	// with a bare CR, a redirect whose Location has a control character.
+	DownloadContentLengthNotANumber Attack = "download-content-length-not-a-number"
+	DownloadContentLengthTwice      Attack = "download-content-length-twice"
+	DownloadContentTypeControlChar  Attack = "download-content-type-control-char"
+	DownloadETagBareCR              Attack = "download-etag-bare-cr"
+	DownloadLocationControlChar     Attack = "download-location-control-char"
+	// Every download comes with headers that are valid HTTP but odd: a
+	// non-ASCII ETag, Last-Modified and Expires that are no dates, an
+	// unknown header of UTF-8 and Latin-1 bytes. The bytes are right.
+	DownloadOddHeaders Attack = "download-odd-headers"
+	// A download breaks halfway, and its Range resume is a 206 whose
+	// Content-Range is garbage.
+	DownloadContentRangeGarbage Attack = "download-content-range-garbage"
+	// The interaction listing answers 503 with a Retry-After of 10¹¹
+	// seconds (about 3,000 years).
+	ListingAbsurdRetryAfter Attack = "listing-absurd-retry-after"
 	// The interaction listing answers 400 with a message that echoes the
 	// request's bearer token and the client secret the token request sent.
 	EchoSecrets Attack = "echo-secrets"
@@ -58,6 +85,10 @@ const (
 	EndlessPages Attack = "endless-pages"
 	// The interaction listing sends the same continuation token again.
 	RepeatedContinuation Attack = "repeated-continuation"
+	// The User Admin user list answers one page that never ends: users
+	// with a new id each and 16 KB of padding in a field no client reads,
+	// until the client hangs up.
+	EndlessUsersPage Attack = "endless-users-page"
 	// The first interaction of every listing page starts in year 9999.
 	StartYear9999 Attack = "start-year-9999"
 	// Users' names and Stats directions carry ESC, OSC, C1, bidi-override
@@ -69,17 +100,25 @@ const (
 const Escapes = "\x1b]0;owned\x07\x1b[2J\u009b31m\u202e\u200b"
 
 // Server is the hostile VCC on a loopback port, with a capture server on
-// another port that records every request redirected to it.
+// another port that records every request redirected to it. It serves the
+// same VCC over https too, on a third port (TLSURL), with a self-signed
+// certificate for 127.0.0.1 (CertPEM) that a client must be told to trust.
 type Server struct {
 	Sim     *vccsim.Sim
-	URL     string
+	URL     string // plain http
+	TLSURL  string // https
+	CertPEM []byte // the TLS front's certificate, PEM-encoded
 	Capture *Capture
 
 	attack atomic.Value // Attack
 	srv    *httptest.Server
+	tls    *httptest.Server
 	pages  atomic.Int64
-	mu     sync.Mutex
-	secret string // client_secret of the last token request, for EchoSecrets
+	// downloads and listings count the download and interaction-listing
+	// requests the fronts saw, answered by an attack or by the simulator.
+	downloads, listings atomic.Int64
+	mu                  sync.Mutex
+	secret              string // client_secret of the last token request, for EchoSecrets
 }
 
 // Start serves sim behind the hostile front.
@@ -88,11 +127,14 @@ func Start(sim *vccsim.Sim) *Server {
 	s.attack.Store(None)
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
+	s.tls = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	s.TLSURL = s.tls.URL
+	s.CertPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.tls.Certificate().Raw})
 	return s
 }
 
-// Close stops both servers.
-func (s *Server) Close() { s.srv.Close(); s.Capture.srv.Close() }
+// Close stops the servers.
+func (s *Server) Close() { s.srv.Close(); s.tls.Close(); s.Capture.srv.Close() }
 
 // Set switches the attack (None: the simulator as it is).
 func (s *Server) Set(a Attack) { s.attack.Store(a) }
@@ -100,11 +142,26 @@ func (s *Server) Set(a Attack) { s.attack.Store(a) }
 // AuthURL is the token endpoint.
 func (s *Server) AuthURL() string { return s.URL + "/Auth/connect/token" }
 
+// Counts returns how many download and interaction-listing requests the
+// fronts saw since the last call.
+func (s *Server) Counts() (downloads, listings int64) {
+	return s.downloads.Swap(0), s.listings.Swap(0)
+}
+
+// TLSAuthURL is the token endpoint of the TLS front.
+func (s *Server) TLSAuthURL() string { return s.TLSURL + "/Auth/connect/token" }
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	a := s.attack.Load().(Attack)
 	tokenReq := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/connect/token")
 	listing := r.URL.Path == "/interaction-content/interactions"
 	download := strings.HasPrefix(r.URL.Path, "/interaction-content/interactions/") && strings.Contains(r.URL.Path, "/content/")
+	if download {
+		s.downloads.Add(1)
+	}
+	if listing {
+		s.listings.Add(1)
+	}
 	if tokenReq {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -133,6 +190,38 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case download && a == DownloadRedirectFile:
 		w.Header().Set("Location", "file:///etc/passwd")
 		w.WriteHeader(http.StatusFound)
+	case (download && a == DownloadRedirectToHTTP) || (listing && a == ListingRedirectToHTTP):
+		http.Redirect(w, r, s.Capture.URL+r.URL.RequestURI(), http.StatusFound)
+	case download && malformed[a] != "":
+		rawResponse(w, malformed[a], nil)
+	case download && a == DownloadOddHeaders:
+		h := w.Header()
+		h.Set("ETag", "\"caf\u00e9-\xe9\"")
+		h.Set("Last-Modified", "yesterday, probably")
+		h.Set("Expires", "-1")
+		h.Set("X-Hostile", "\u202e\u200b\xff\xfe")
+		s.Sim.Handler().ServeHTTP(w, r)
+	case download && a == DownloadContentRangeGarbage:
+		resume := r.Header.Get("Range") != ""
+		r.Header.Del("Range")
+		rec := httptest.NewRecorder()
+		s.Sim.Handler().ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		switch {
+		case rec.Code != http.StatusOK:
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(body)
+		case resume:
+			rawResponse(w, "HTTP/1.1 206 Partial Content\r\nContent-Type: audio/wav\r\nContent-Range: bytes ../../etc/passwd\r\nContent-Length: "+strconv.Itoa(len(body)), body)
+		default:
+			// Announced whole, cut halfway: a Range resume follows.
+			rawResponse(w, "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: "+strconv.Itoa(len(body)), body[:len(body)/2])
+		}
+	case listing && a == ListingAbsurdRetryAfter:
+		w.Header().Set("Retry-After", "99999999999")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"message":"Service Unavailable"}`)
 	case download && a == DownloadRedirectLoop:
 		http.Redirect(w, r, r.URL.RequestURI(), http.StatusFound)
 	case listing && a == EchoSecrets:
@@ -161,6 +250,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				m["nextContinuationToken"] = next
 			}
 		})
+	case a == EndlessUsersPage && r.URL.Path == "/useradmin/users":
+		endlessUsers(w)
 	case listing && a == StartYear9999:
 		s.rewrite(w, r, func(v any) {
 			if items, ok := v.(map[string]any)["items"].([]any); ok && len(items) > 0 {
@@ -172,6 +263,49 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.Sim.Handler().ServeHTTP(w, r)
 	}
+}
+
+// endlessUsers writes a users page that goes on until the client hangs up.
+func endlessUsers(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/vnd.newvoicemedia.v4+json")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	defer bw.Flush()
+	pad := strings.Repeat("x", 16<<10)
+	if _, err := io.WriteString(bw, `{"meta":{"page":1,"pageCount":1},"users":[`); err != nil {
+		return
+	}
+	for i := 0; ; i++ {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		if _, err := fmt.Fprintf(bw, `%s{"userId":"u-%09d","username":"user%[2]d","name":"User %[2]d","active":true,"padding":"%[3]s"}`, sep, i, pad); err != nil {
+			return
+		}
+	}
+}
+
+// malformed is the head of the answer each header attack sends in place of
+// a download (status line and headers, without the blank line).
+var malformed = map[Attack]string{
+	DownloadContentLengthNotANumber: "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: 20k",
+	DownloadContentLengthTwice:      "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: 10\r\nContent-Length: 20000",
+	DownloadContentTypeControlChar:  "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\x1b[2J\r\nContent-Length: 10",
+	DownloadETagBareCR:              "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nETag: \"a\rSet-Cookie: x=1\"\r\nContent-Length: 10",
+	DownloadLocationControlChar:     "HTTP/1.1 302 Found\r\nLocation: /elsewhere\x00\x07\r\nContent-Length: 0",
+}
+
+// rawResponse writes head, a blank line and body on the request's own
+// connection, as no well-behaved server would, and closes it.
+func rawResponse(w http.ResponseWriter, head string, body []byte) {
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	_, _ = buf.WriteString(head + "\r\n\r\n")
+	_, _ = buf.Write(body)
+	_ = buf.Flush()
 }
 
 // poison puts Escapes into every name and direction of a JSON value.
