@@ -116,6 +116,14 @@ type pipeline struct {
 
 	mu      sync.RWMutex
 	tenants map[string]*Tenant
+
+	// The delivery of events (drain.go): each tenant's drainer, the job
+	// queue that queues drain jobs, closed when the process stops.
+	drainMu  sync.Mutex
+	drainers map[string]*drainer
+	queue    *jobqueue.Queue
+	stopping chan struct{}
+	linger   time.Duration // how long an idle drain stays; 0: drainLinger
 }
 
 func (p *pipeline) tenant(id string) (*Tenant, error) {
@@ -262,18 +270,20 @@ func (e *Engine) Sync(ctx context.Context, r Range) (_ *Report, err error) {
 			}
 			// The workers outlive ctx for a moment: Stop below lets
 			// running downloads finish before it cancels them.
+			e.p.resumeEvents()
 			if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 				return fmt.Errorf("start job queue: %w", err)
 			}
 			started = true
-			return nil
+			return e.p.kickBacklog(ctx, t, e.exclusive())
 		}
 	}
 	rep, err := e.p.run(ctx, client, t, spec)
 	if started && err == nil {
-		rep.EventsPending = e.drainEvents(ctx, client)
+		rep.EventsPending = e.drainEvents(ctx)
 	}
 	if started {
+		e.p.stopEvents() // what is not delivered stays in the outbox
 		stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Grace)
 		defer cancelStop()
 		if serr := client.Stop(stopCtx); serr != nil {
@@ -313,7 +323,7 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &discoverWorker{p: e.p})
 	river.AddWorker(workers, &fetchWorker{p: e.p})
-	river.AddWorker(workers, &publishWorker{p: e.p})
+	river.AddWorker(workers, &drainWorker{p: e.p})
 	cfg := &river.Config{
 		Logger:            jobqueue.Logger(e.cfg.Logger),
 		Workers:           workers,
@@ -326,6 +336,11 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 	if work {
 		discover, download := e.cfg.Tenant.Queues()
 		cfg.Queues = map[string]river.QueueConfig{discover: {MaxWorkers: 4}, e.cfg.Tenant.BackfillQueue(): {MaxWorkers: 4}, download: {MaxWorkers: e.cfg.Downloads}, e.cfg.Tenant.EventsQueue(): EventsQueueConfig()}
+		if !e.exclusive() && len(e.cfg.Tenant.Events) > 0 {
+			// Events of other processes, and those whose backoff ended
+			// while no drain ran, are delivered within a minute.
+			cfg.PeriodicJobs = []*river.PeriodicJob{DrainPeriodically(e.cfg.Tenant, nil)}
+		}
 	}
 	if !e.exclusive() {
 		// Shared queue: a job whose worker died is rescued by River after
@@ -334,7 +349,12 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 		cfg.RescueStuckJobsAfter = e.cfg.RescueAfter
 		cfg.JobTimeout = e.p.jobTimeout
 	}
-	return jobqueue.New(e.cfg.Catalog, cfg)
+	q, err := jobqueue.New(e.cfg.Catalog, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.p.setQueue(q)
+	return q, nil
 }
 
 // Work runs the discover and fetch workers on a shared (PostgreSQL) queue
@@ -362,11 +382,16 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 		return err
 	}
 	defer leave()
+	e.p.resumeEvents()
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
+	if err := e.p.kickBacklog(ctx, e.cfg.Tenant, false); err != nil {
+		e.cfg.Logger.Warn("look for events not delivered yet; the next store delivers them", "tenant", e.cfg.Tenant.ID, "error", err)
+	}
 	e.cfg.Logger.Info("worker started", "tenant", e.cfg.Tenant.ID, "downloads", e.cfg.Downloads)
 	<-ctx.Done()
+	e.p.stopEvents()
 	stopCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := client.Stop(stopCtx); err != nil {

@@ -44,12 +44,25 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	}}
 }
 
-// Register adds the discover, fetch and publish workers to workers.
+// Register adds the discover, fetch and drain workers to workers.
 func (p *Pipeline) Register(workers *river.Workers) {
 	river.AddWorker(workers, &discoverWorker{p: p.p})
 	river.AddWorker(workers, &fetchWorker{p: p.p})
-	river.AddWorker(workers, &publishWorker{p: p.p})
+	river.AddWorker(workers, &drainWorker{p: p.p})
 }
+
+// UseQueue is the River client that runs the pipeline's jobs: drain jobs
+// are queued through it once events are stored. Call it before the
+// client starts.
+func (p *Pipeline) UseQueue(q *jobqueue.Queue) {
+	p.p.setQueue(q)
+	p.p.resumeEvents()
+}
+
+// StopEvents ends the drains of this process, their deliveries in flight
+// cut short (the events stay queued): call it before stopping the River
+// client, which otherwise waits for lingering drains.
+func (p *Pipeline) StopEvents() { p.p.stopEvents() }
 
 // Middleware is the River middleware the jobs expect: a job that finds a
 // PostgreSQL catalog unavailable is put back without spending an attempt.

@@ -122,7 +122,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 			status, msg = catalog.RunInterrupted, "the process was stopped"
 		}
 		actx := context.WithoutCancel(ctx)
-		if aerr := p.endRun(actx, q.InsertTx, t, runID, status, func(tx *catalog.Tx) error { return tx.AbortRun(actx, runID, status, msg) }); aerr != nil {
+		if aerr := p.endRun(actx, t, runID, status, func(tx *catalog.Tx) error { return tx.AbortRun(actx, runID, status, msg) }); aerr != nil {
 			log.Error("record the end of the run", "error", aerr)
 		}
 	}()
@@ -204,7 +204,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		rep.Status = catalog.RunFailures
 	}
 	if _, err := retryUnavailable(fin, log, "record the run", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, p.endRun(ctx, q.InsertTx, t, runID, rep.Status, func(tx *catalog.Tx) error {
+		return struct{}{}, p.endRun(ctx, t, runID, rep.Status, func(tx *catalog.Tx) error {
 			return tx.FinishRun(ctx, runID, rep.Status, rep.Stored, int64(len(rep.Failures)), rep.Bytes, rep.Error())
 		})
 	}); err != nil {
@@ -212,7 +212,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 	}
 	if rep.Status != catalog.RunFailed && rep.Status != catalog.RunInterrupted {
 		if _, err := retryUnavailable(fin, log, "record the coverage gaps", func(ctx context.Context) (struct{}, error) {
-			return struct{}{}, p.recordGaps(ctx, q.InsertTx, t, plan.r.From, plan.r.To, spec.Lookback)
+			return struct{}{}, p.recordGaps(ctx, t, plan.r.From, plan.r.To, spec.Lookback)
 		}); err != nil {
 			return nil, err
 		}
