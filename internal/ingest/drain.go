@@ -262,7 +262,9 @@ type drainWorker struct {
 
 // Timeout bounds one drain job: it ends by itself within drainMaxRun and
 // its deliveries in flight within their sink's timeout.
-func (w *drainWorker) Timeout(*river.Job[DrainArgs]) time.Duration { return drainMaxRun + 2*time.Minute }
+func (w *drainWorker) Timeout(*river.Job[DrainArgs]) time.Duration {
+	return drainMaxRun + 2*time.Minute
+}
 
 func (w *drainWorker) Work(ctx context.Context, job *river.Job[DrainArgs]) error {
 	t, err := w.p.tenant(job.Args.Tenant)

@@ -300,7 +300,7 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 	updated := false  // recording.updated events were queued
 	err := p.cat.InTx(ctx, func(tx *catalog.Tx) error {
 		fetching, updated = false, false // the transaction may be retried
-		rev := int64(-1) // the revision before, if the interaction is known and events are on
+		rev := int64(-1)                 // the revision before, if the interaction is known and events are on
 		if len(t.Events) > 0 {
 			switch before, err := tx.Interaction(ctx, t.ID, it.GUID); {
 			case err == nil:
