@@ -442,19 +442,34 @@ func (p *pipeline) drain(ctx context.Context, t *Tenant, d *drainer) (again bool
 		poll.Stop()
 		// Gather: the next claim comes drainGather after the last one,
 		// unless a kick asks for the events now.
+		p.gather(ctx, d, stopping, lastClaim)
+	}
+}
+
+// gather waits until drainGather after the last claim, unless a kick
+// asks for the events now (d.flush) or the drain is to end.
+func (p *pipeline) gather(ctx context.Context, d *drainer, stopping <-chan struct{}, lastClaim time.Time) {
+	rest := drainGather - time.Since(lastClaim)
+	if rest <= 0 {
+		return
+	}
+	timer := time.NewTimer(rest)
+	defer timer.Stop()
+	for {
 		d.mu.Lock()
-		flush = d.flush
+		flush, wake := d.flush, d.wake
 		d.mu.Unlock()
-		if !flush {
-			if rest := drainGather - time.Since(lastClaim); rest > 0 {
-				gather := time.NewTimer(rest)
-				select {
-				case <-gather.C:
-				case <-stopping:
-				case <-ctx.Done():
-				}
-				gather.Stop()
-			}
+		if flush {
+			return
+		}
+		select {
+		case <-timer.C:
+			return
+		case <-stopping:
+			return
+		case <-ctx.Done():
+			return
+		case <-wake:
 		}
 	}
 }

@@ -306,9 +306,13 @@ func (e *Engine) Sync(ctx context.Context, r Range) (_ *Report, err error) {
 	rep.Progress = e.p.progress.Snapshot()
 	fin := context.WithoutCancel(ctx)
 	var cerr error
-	rep.Coverage, cerr = retryUnavailable(fin, e.cfg.Logger, "report coverage", func(ctx context.Context) (coverage.Report, error) {
-		return coverage.FromCatalog(ctx, e.cfg.Catalog, t.ID, rep.Range.From, rep.Range.To, "direction", e.cfg.Lookback)
-	})
+	if rep.judged != nil {
+		rep.Coverage = *rep.judged // the same range, computed once all was stored
+	} else {
+		rep.Coverage, cerr = retryUnavailable(fin, e.cfg.Logger, "report coverage", func(ctx context.Context) (coverage.Report, error) {
+			return coverage.FromCatalog(ctx, e.cfg.Catalog, t.ID, rep.Range.From, rep.Range.To, "direction", e.cfg.Lookback)
+		})
+	}
 	rep.Elapsed = time.Since(start)
 	return rep, errors.Join(err, cerr)
 }

@@ -91,13 +91,18 @@ func announceUpdated(ctx context.Context, tx *catalog.Tx, t *Tenant, guid string
 // event for each gap newly diagnosed and each diagnosed before that is no
 // longer. A range the diagnosis cannot judge (no Stats data, nothing
 // visible, no call at all) changes nothing.
-func (p *pipeline) recordGaps(ctx context.Context, t *Tenant, from, to time.Time, lookback time.Duration) error {
+// It returns the coverage report it judged by (nil without events), which
+// the run's report reuses.
+func (p *pipeline) recordGaps(ctx context.Context, t *Tenant, from, to time.Time, lookback time.Duration) (*coverage.Report, error) {
 	if len(t.Events) == 0 {
-		return nil
+		return nil, nil
 	}
 	rep, err := coverage.FromCatalog(ctx, p.cat, t.ID, from, to, "direction", lookback)
-	if err != nil || rep.Diagnosis.Note != "" || rep.Basis != coverage.BasisStats || rep.Total.Calls == 0 {
-		return err // nothing to judge by
+	if err != nil {
+		return nil, err
+	}
+	if rep.Diagnosis.Note != "" || rep.Basis != coverage.BasisStats || rep.Total.Calls == 0 {
+		return &rep, nil // nothing to judge by
 	}
 	found := map[string]coverage.Gap{}
 	for _, g := range rep.Diagnosis.Gaps {
@@ -147,10 +152,13 @@ func (p *pipeline) recordGaps(ctx context.Context, t *Tenant, from, to time.Time
 		}
 		return nil
 	})
-	if err == nil && queued > 0 {
+	if err != nil {
+		return nil, err
+	}
+	if queued > 0 {
 		p.kick(ctx, t, false)
 	}
-	return err
+	return &rep, nil
 }
 
 // endRun records the end of run runID with record and, in the same

@@ -220,7 +220,7 @@ func coverageGapEvents(t *testing.T, c *outboxCase) {
 	var seen []events.Event
 	run := func() []events.Event {
 		t.Helper()
-		if err := c.p.recordGaps(c.ctx, c.tenant, from, to, 0); err != nil {
+		if _, err := c.p.recordGaps(c.ctx, c.tenant, from, to, 0); err != nil {
 			t.Fatal(err)
 		}
 		for _, ev := range c.queued(t, events.TypeCoverageGap) {
@@ -244,7 +244,7 @@ func coverageGapEvents(t *testing.T, c *outboxCase) {
 	if got := run(); len(got) != 1 {
 		t.Fatalf("the same diagnosis again queued %d events, want none more", len(got)-1)
 	}
-	if err := c.p.recordGaps(c.ctx, c.tenant, to, to.Add(time.Hour), 0); err != nil {
+	if _, err := c.p.recordGaps(c.ctx, c.tenant, to, to.Add(time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := c.queued(t, events.TypeCoverageGap); len(got) != 0 {

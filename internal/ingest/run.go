@@ -67,6 +67,9 @@ type Report struct {
 	// summary: this process's counts, and the range's coverage.
 	Progress Snapshot
 	Coverage coverage.Report
+	// judged is the coverage of the range the run's diagnosis of
+	// permission gaps judged by (with events), which Coverage reuses.
+	judged *coverage.Report
 }
 
 // ETA is how long what the run left pending takes at the budget's rate
@@ -211,8 +214,8 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		return nil, err
 	}
 	if rep.Status != catalog.RunFailed && rep.Status != catalog.RunInterrupted {
-		if _, err := retryUnavailable(fin, log, "record the coverage gaps", func(ctx context.Context) (struct{}, error) {
-			return struct{}{}, p.recordGaps(ctx, t, plan.r.From, plan.r.To, spec.Lookback)
+		if rep.judged, err = retryUnavailable(fin, log, "record the coverage gaps", func(ctx context.Context) (*coverage.Report, error) {
+			return p.recordGaps(ctx, t, plan.r.From, plan.r.To, spec.Lookback)
 		}); err != nil {
 			return nil, err
 		}
