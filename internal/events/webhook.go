@@ -53,11 +53,21 @@ func openWebhook(u *url.URL, opts Options) (*webhookSink, error) {
 		secret: opts.WebhookSecret,
 		now:    opts.Now,
 		client: &http.Client{
-			Timeout: opts.Timeout,
+			Timeout:   opts.Timeout,
+			Transport: webhookTransport(),
 			// A redirect would send the signed event elsewhere: refused.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}, nil
+}
+
+// webhookTransport keeps a connection for each delivery in flight (the
+// default keeps two per host, so concurrent deliveries would each open and
+// close one).
+func webhookTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
 }
 
 func loopback(host string) bool {

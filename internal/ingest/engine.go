@@ -116,6 +116,14 @@ type pipeline struct {
 
 	mu      sync.RWMutex
 	tenants map[string]*Tenant
+
+	// The delivery of events (drain.go): each tenant's drainer, the job
+	// queue that queues drain jobs, closed when the process stops.
+	drainMu  sync.Mutex
+	drainers map[string]*drainer
+	queue    *jobqueue.Queue
+	stopping chan struct{}
+	linger   time.Duration // how long an idle drain stays; 0: drainLinger
 }
 
 func (p *pipeline) tenant(id string) (*Tenant, error) {
@@ -262,18 +270,20 @@ func (e *Engine) Sync(ctx context.Context, r Range) (_ *Report, err error) {
 			}
 			// The workers outlive ctx for a moment: Stop below lets
 			// running downloads finish before it cancels them.
+			e.p.resumeEvents()
 			if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 				return fmt.Errorf("start job queue: %w", err)
 			}
 			started = true
-			return nil
+			return e.p.kickBacklog(ctx, t, e.exclusive())
 		}
 	}
 	rep, err := e.p.run(ctx, client, t, spec)
 	if started && err == nil {
-		rep.EventsPending = e.drainEvents(ctx, client)
+		rep.EventsPending = e.drainEvents(ctx)
 	}
 	if started {
+		e.p.stopEvents() // what is not delivered stays in the outbox
 		stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Grace)
 		defer cancelStop()
 		if serr := client.Stop(stopCtx); serr != nil {
@@ -296,9 +306,13 @@ func (e *Engine) Sync(ctx context.Context, r Range) (_ *Report, err error) {
 	rep.Progress = e.p.progress.Snapshot()
 	fin := context.WithoutCancel(ctx)
 	var cerr error
-	rep.Coverage, cerr = retryUnavailable(fin, e.cfg.Logger, "report coverage", func(ctx context.Context) (coverage.Report, error) {
-		return coverage.FromCatalog(ctx, e.cfg.Catalog, t.ID, rep.Range.From, rep.Range.To, "direction", e.cfg.Lookback)
-	})
+	if rep.judged != nil {
+		rep.Coverage = *rep.judged // the same range, computed once all was stored
+	} else {
+		rep.Coverage, cerr = retryUnavailable(fin, e.cfg.Logger, "report coverage", func(ctx context.Context) (coverage.Report, error) {
+			return coverage.FromCatalog(ctx, e.cfg.Catalog, t.ID, rep.Range.From, rep.Range.To, "direction", e.cfg.Lookback)
+		})
+	}
 	rep.Elapsed = time.Since(start)
 	return rep, errors.Join(err, cerr)
 }
@@ -313,7 +327,7 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &discoverWorker{p: e.p})
 	river.AddWorker(workers, &fetchWorker{p: e.p})
-	river.AddWorker(workers, &publishWorker{p: e.p})
+	river.AddWorker(workers, &drainWorker{p: e.p})
 	cfg := &river.Config{
 		Logger:            jobqueue.Logger(e.cfg.Logger),
 		Workers:           workers,
@@ -326,6 +340,11 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 	if work {
 		discover, download := e.cfg.Tenant.Queues()
 		cfg.Queues = map[string]river.QueueConfig{discover: {MaxWorkers: 4}, e.cfg.Tenant.BackfillQueue(): {MaxWorkers: 4}, download: {MaxWorkers: e.cfg.Downloads}, e.cfg.Tenant.EventsQueue(): EventsQueueConfig()}
+		if !e.exclusive() && len(e.cfg.Tenant.Events) > 0 {
+			// Events of other processes, and those whose backoff ended
+			// while no drain ran, are delivered within a minute.
+			cfg.PeriodicJobs = []*river.PeriodicJob{DrainPeriodically(e.cfg.Tenant, nil)}
+		}
 	}
 	if !e.exclusive() {
 		// Shared queue: a job whose worker died is rescued by River after
@@ -334,7 +353,12 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 		cfg.RescueStuckJobsAfter = e.cfg.RescueAfter
 		cfg.JobTimeout = e.p.jobTimeout
 	}
-	return jobqueue.New(e.cfg.Catalog, cfg)
+	q, err := jobqueue.New(e.cfg.Catalog, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.p.setQueue(q)
+	return q, nil
 }
 
 // Work runs the discover and fetch workers on a shared (PostgreSQL) queue
@@ -362,11 +386,16 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 		return err
 	}
 	defer leave()
+	e.p.resumeEvents()
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
+	if err := e.p.kickBacklog(ctx, e.cfg.Tenant, false); err != nil {
+		e.cfg.Logger.Warn("look for events not delivered yet; the next store delivers them", "tenant", e.cfg.Tenant.ID, "error", err)
+	}
 	e.cfg.Logger.Info("worker started", "tenant", e.cfg.Tenant.ID, "downloads", e.cfg.Downloads)
 	<-ctx.Done()
+	e.p.stopEvents()
 	stopCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := client.Stop(stopCtx); err != nil {
@@ -423,7 +452,7 @@ const groupsMaxAge = 24 * time.Hour
 // ones are older than groupsMaxAge. A user record that cannot be used is
 // recorded and skipped; failing to read one agent's groups keeps the
 // cached ones and says so.
-func (p *pipeline) refreshAgents(ctx context.Context, insert insertFunc, t *Tenant) (err error) {
+func (p *pipeline) refreshAgents(ctx context.Context, t *Tenant) (err error) {
 	// Each request is bounded by the client and the listing by its page
 	// cap; this bounds the whole, groups included, so a server that
 	// answers slowly forever cannot hold a run before its first window.
@@ -487,18 +516,26 @@ func (p *pipeline) refreshAgents(ctx context.Context, insert insertFunc, t *Tena
 	// were stored changes what their sidecars and events say: they are
 	// announced updated in the transaction that records the change, and the
 	// sidecars are written again (rewriteStaleSidecars).
-	return p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+	queued := 0
+	err = p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+		queued = 0 // the transaction may be retried
 		changed, err := tx.UpsertAgents(ctx, t.ID, agents, now)
 		if err != nil {
 			return err
 		}
 		for _, guid := range changed {
-			if err := announceUpdated(ctx, tx, insert, t, guid, revChanged); err != nil {
+			n, err := announceUpdated(ctx, tx, t, guid, revChanged, now)
+			if err != nil {
 				return err
 			}
+			queued += n
 		}
 		return nil
 	})
+	if err == nil && queued > 0 {
+		p.kick(ctx, t, false)
+	}
+	return err
 }
 
 // staleSidecarsPerRun bounds how many sidecars a run writes again before

@@ -2,94 +2,62 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
-	"strings"
-	"sync"
 	"time"
-
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/events"
-	"github.com/vccingest/vccingest/internal/jobqueue"
 )
 
-// PublishArgs asks for the event of one recording to be delivered to one
-// sink, or to every sink of the tenant (Sink empty: the one job a stored
-// recording queues, whatever the number of sinks). It names what the event
-// is about, not its content: the worker builds the event from the catalog,
-// which holds the recording for good once it is stored, so a replay queues
-// the same job.
-type PublishArgs struct {
-	Tenant     string `json:"tenant" river:"unique"`
-	Sink       string `json:"sink,omitempty" river:"unique"` // events.SinkID (the URL may hold a password); "" every sink
-	Type       string `json:"type" river:"unique"`
-	GUID       string `json:"guid" river:"unique"`
-	ContentKey string `json:"content_key" river:"unique"`
-	// Rev is the interaction's revision a recording.updated announces.
-	Rev int64 `json:"rev,omitempty" river:"unique"`
-	// Run is the run whose end a tenant.health announces.
-	Run int64 `json:"run,omitempty" river:"unique"`
-	// Permission is the one a tenant.coverage_gap is about (with its Rev).
-	Permission string `json:"permission,omitempty" river:"unique"`
-}
-
-// Kind implements river.JobArgs.
-func (PublishArgs) Kind() string { return "vccingest.publish" }
-
-// publishAttempts, with publishBackoff, keep an event for about two days
-// of a sink that is down before River discards the job (loudly: see
-// publishWorker.Work).
-const publishAttempts = 200
-
-// InsertOpts implements river.JobArgsWithInsertOpts.
-func (PublishArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: publishAttempts, UniqueOpts: jobqueue.UniqueWhileActive()}
-}
-
-// EventWorkers is how many events of a tenant are delivered at once (one
-// River worker each): a delivery is one round trip, so more of them
-// overlap than downloads need.
-const EventWorkers = 16
-
-// EventsQueueConfig is how a runner works a tenant's EventsQueue.
-func EventsQueueConfig() river.QueueConfig {
-	return river.QueueConfig{MaxWorkers: EventWorkers}
-}
-
-// EventsQueue is the tenant's own queue of publish jobs, apart from its
-// downloads so that a sink that hangs never takes a download's place. A
-// runner works it beside Queues.
-func (t *Tenant) EventsQueue() string {
-	discover, _ := t.Queues()
-	return strings.TrimSuffix(discover, "_discover") + "_events"
-}
+// The outbox: each event is written, whole, to the catalog's event_outbox
+// (one row per sink) in the transaction that makes it true, and a drain
+// job (drain.go) delivers it. Writing it is one INSERT in a transaction
+// the pipeline commits anyway; nothing is queued in River per event.
 
 // revChanged is the revision before of an interaction whose revision the
 // caller bumped itself (announceUpdated).
 const revChanged = -1
 
-// insertFunc is how a job is queued in a catalog transaction: through the
-// running job's client (jobqueue.InsertFromJob) or a Queue's InsertTx.
-type insertFunc func(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
-
-// announce queues, in tx, the event a names for every sink of the tenant:
-// the outbox. The event is delivered if and only if tx commits.
-func announce(ctx context.Context, tx *catalog.Tx, insert insertFunc, t *Tenant, a PublishArgs) error {
+// announce queues ev, in tx, for every sink of the tenant: it is delivered
+// if and only if tx commits. It returns how many rows it queued; the
+// caller kicks the tenant's drainer (pipeline.kick) once tx committed.
+func announce(ctx context.Context, tx *catalog.Tx, t *Tenant, ev events.Event) (int, error) {
 	if len(t.Events) == 0 {
-		return nil
+		return 0, nil
 	}
-	a.Tenant = t.ID
-	if _, err := insert(ctx, tx, a, &river.InsertOpts{Queue: t.EventsQueue()}); err != nil {
-		return fmt.Errorf("queue event %s of tenant %s (%s/%s): %w", a.Type, t.ID, a.GUID, a.ContentKey, err)
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return 0, fmt.Errorf("encode event %s: %w", ev.ID, err)
 	}
-	return nil
+	n, err := tx.InsertOutbox(ctx, t.ID, sinkIDs(t), ev.ID, ev.Type, payload)
+	if err != nil {
+		return 0, fmt.Errorf("queue event %s of tenant %s: %w", ev.Type, t.ID, err)
+	}
+	return n, nil
+}
+
+func sinkIDs(t *Tenant) []string {
+	ids := make([]string, len(t.Events))
+	for i, s := range t.Events {
+		ids[i] = s.ID()
+	}
+	return ids
+}
+
+// announceRecording queues, in tx, the event typ (recording.stored,
+// recording.updated or recording.failed) of recording contentKey of the
+// interaction d, which tx has just read.
+func announceRecording(ctx context.Context, tx *catalog.Tx, t *Tenant, typ string, d catalog.Detail, contentKey string, now time.Time) (int, error) {
+	ev, err := recordingEvent(t, typ, d, contentKey, now)
+	if err != nil {
+		return 0, err
+	}
+	return announce(ctx, tx, t, ev)
 }
 
 // announceUpdated queues, in tx, a recording.updated event for each stored
@@ -98,24 +66,30 @@ func announce(ctx context.Context, tx *catalog.Tx, insert insertFunc, t *Tenant,
 // transaction that changed the interaction, with its rev from before.
 //
 // revChanged as rev says the caller knows the revision moved.
-func announceUpdated(ctx context.Context, tx *catalog.Tx, insert insertFunc, t *Tenant, guid string, rev int64) error {
+func announceUpdated(ctx context.Context, tx *catalog.Tx, t *Tenant, guid string, rev int64, now time.Time) (int, error) {
+	if len(t.Events) == 0 {
+		return 0, nil
+	}
 	it, err := tx.Interaction(ctx, t.ID, guid)
 	if err != nil || it.Rev == rev {
-		return err
+		return 0, err
 	}
-	recs, err := tx.RecordingsOf(ctx, t.ID, guid)
+	d, err := tx.Detail(ctx, t.ID, guid)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	for _, r := range recs {
+	total := 0
+	for _, r := range d.Recordings {
 		if r.Status != catalog.StatusStored {
 			continue
 		}
-		if err := announce(ctx, tx, insert, t, PublishArgs{Type: events.TypeRecordingUpdated, GUID: guid, ContentKey: r.ContentKey, Rev: it.Rev}); err != nil {
-			return err
+		n, err := announceRecording(ctx, tx, t, events.TypeRecordingUpdated, d, r.ContentKey, now)
+		if err != nil {
+			return total, err
 		}
+		total += n
 	}
-	return nil
+	return total, nil
 }
 
 // recordGaps diagnoses the coverage of [from, to) and, in one transaction,
@@ -123,20 +97,27 @@ func announceUpdated(ctx context.Context, tx *catalog.Tx, insert insertFunc, t *
 // event for each gap newly diagnosed and each diagnosed before that is no
 // longer. A range the diagnosis cannot judge (no Stats data, nothing
 // visible, no call at all) changes nothing.
-func (p *pipeline) recordGaps(ctx context.Context, insert insertFunc, t *Tenant, from, to time.Time, lookback time.Duration) error {
+// It returns the coverage report it judged by (nil without events), which
+// the run's report reuses.
+func (p *pipeline) recordGaps(ctx context.Context, t *Tenant, from, to time.Time, lookback time.Duration) (*coverage.Report, error) {
 	if len(t.Events) == 0 {
-		return nil
+		return nil, nil
 	}
 	rep, err := coverage.FromCatalog(ctx, p.cat, t.ID, from, to, "direction", lookback)
-	if err != nil || rep.Diagnosis.Note != "" || rep.Basis != coverage.BasisStats || rep.Total.Calls == 0 {
-		return err // nothing to judge by
+	if err != nil {
+		return nil, err
+	}
+	if rep.Diagnosis.Note != "" || rep.Basis != coverage.BasisStats || rep.Total.Calls == 0 {
+		return &rep, nil // nothing to judge by
 	}
 	found := map[string]coverage.Gap{}
 	for _, g := range rep.Diagnosis.Gaps {
 		found[g.Permission] = g
 	}
 	now := p.now()
-	return p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+	queued := 0
+	err = p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+		queued = 0
 		known, err := tx.CoverageGaps(ctx, t.ID)
 		if err != nil {
 			return err
@@ -150,7 +131,13 @@ func (p *pipeline) recordGaps(ctx context.Context, insert insertFunc, t *Tenant,
 			if err := tx.SetCoverageGap(ctx, g); err != nil {
 				return err
 			}
-			return announce(ctx, tx, insert, t, PublishArgs{Type: events.TypeCoverageGap, Permission: g.Permission, Rev: g.Rev})
+			ev, err := coverageGapEvent(t, g)
+			if err != nil {
+				return err
+			}
+			n, err := announce(ctx, tx, t, ev)
+			queued += n
+			return err
 		}
 		for perm, g := range found {
 			if w, ok := was[perm]; ok && !w.Cleared {
@@ -171,6 +158,13 @@ func (p *pipeline) recordGaps(ctx context.Context, insert insertFunc, t *Tenant,
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	if queued > 0 {
+		p.kick(ctx, t, false)
+	}
+	return &rep, nil
 }
 
 // endRun records the end of run runID with record and, in the same
@@ -178,8 +172,10 @@ func (p *pipeline) recordGaps(ctx context.Context, insert insertFunc, t *Tenant,
 // tenant's health: a failed run after one that did not fail (or after
 // none), or a run that did not fail after a failed one. An interrupted
 // run changes nothing.
-func (p *pipeline) endRun(ctx context.Context, insert insertFunc, t *Tenant, runID int64, status string, record func(tx *catalog.Tx) error) error {
-	return p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+func (p *pipeline) endRun(ctx context.Context, t *Tenant, runID int64, status string, record func(tx *catalog.Tx) error) error {
+	queued := 0
+	err := p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+		queued = 0
 		if err := record(tx); err != nil || len(t.Events) == 0 || status == catalog.RunInterrupted {
 			return err
 		}
@@ -190,31 +186,59 @@ func (p *pipeline) endRun(ctx context.Context, insert insertFunc, t *Tenant, run
 		if (found && prev.Status == catalog.RunFailed) == (status == catalog.RunFailed) {
 			return nil
 		}
-		return announce(ctx, tx, insert, t, PublishArgs{Type: events.TypeTenantHealth, Run: runID})
+		r, err := tx.RunByID(ctx, t.ID, runID)
+		if err != nil {
+			return err
+		}
+		ev, err := healthEvent(t, r)
+		if err != nil {
+			return err
+		}
+		queued, err = announce(ctx, tx, t, ev)
+		return err
 	})
+	if err == nil && queued > 0 {
+		p.kick(ctx, t, false)
+	}
+	return err
 }
 
 // markStored marks a recording stored and, in the same transaction, queues
-// its recording.stored event: a crash leaves both or neither.
-func (p *pipeline) markStored(ctx context.Context, t *Tenant, guid, contentKey string, obj blobstore.Object) (bool, error) {
+// its recording.stored event: a crash leaves both or neither. It returns
+// the interaction as the transaction left it when it stored the recording
+// and events are on (nil otherwise), for the sidecar.
+func (p *pipeline) markStored(ctx context.Context, t *Tenant, guid, contentKey string, obj blobstore.Object) (bool, *catalog.Detail, error) {
 	if len(t.Events) == 0 {
-		return p.cat.MarkStored(ctx, t.ID, guid, contentKey, obj.Size, obj.SHA256, obj.Key, obj.Duration)
+		stored, err := p.cat.MarkStored(ctx, t.ID, guid, contentKey, obj.Size, obj.SHA256, obj.Key, obj.Duration)
+		return stored, nil, err
 	}
 	var stored bool
+	var d *catalog.Detail
 	err := p.cat.InTx(ctx, func(tx *catalog.Tx) error {
 		var err error
-		stored, err = storeAndAnnounce(ctx, tx, jobqueue.InsertFromJob, t, guid, contentKey, obj)
+		stored, d, err = storeAndAnnounce(ctx, tx, t, guid, contentKey, obj, p.now())
 		return err
 	})
-	return stored && err == nil, err
+	if err != nil {
+		return false, nil, err
+	}
+	if stored {
+		p.kick(ctx, t, false)
+	}
+	return stored, d, nil
 }
 
-func storeAndAnnounce(ctx context.Context, tx *catalog.Tx, insert insertFunc, t *Tenant, guid, contentKey string, obj blobstore.Object) (bool, error) {
+func storeAndAnnounce(ctx context.Context, tx *catalog.Tx, t *Tenant, guid, contentKey string, obj blobstore.Object, now time.Time) (bool, *catalog.Detail, error) {
 	stored, err := tx.MarkStored(ctx, t.ID, guid, contentKey, obj.Size, obj.SHA256, obj.Key, obj.Duration)
 	if err != nil || !stored {
-		return false, err // stored by another job, which announced it
+		return false, nil, err // stored by another job, which announced it
 	}
-	return true, announce(ctx, tx, insert, t, PublishArgs{Type: events.TypeRecordingStored, GUID: guid, ContentKey: contentKey})
+	d, err := tx.Detail(ctx, t.ID, guid)
+	if err != nil {
+		return false, nil, err
+	}
+	_, err = announceRecording(ctx, tx, t, events.TypeRecordingStored, d, contentKey, now)
+	return err == nil, &d, err
 }
 
 // markFailed records a failed attempt; when it is the last, the
@@ -223,125 +247,31 @@ func (p *pipeline) markFailed(ctx context.Context, t *Tenant, guid, contentKey, 
 	if !last || len(t.Events) == 0 {
 		return p.cat.MarkFailed(ctx, t.ID, guid, contentKey, msg, last)
 	}
-	return p.cat.InTx(ctx, func(tx *catalog.Tx) error {
+	queued := 0
+	err := p.cat.InTx(ctx, func(tx *catalog.Tx) error {
 		if err := tx.MarkFailed(ctx, t.ID, guid, contentKey, msg, true); err != nil {
 			return err
 		}
-		return announce(ctx, tx, jobqueue.InsertFromJob, t, PublishArgs{Type: events.TypeRecordingFailed, GUID: guid, ContentKey: contentKey})
-	})
-}
-
-// publishWorker delivers one event to one sink.
-type publishWorker struct {
-	river.WorkerDefaults[PublishArgs]
-	p *pipeline
-}
-
-// Timeout bounds one delivery; each sink bounds its own requests too.
-func (w *publishWorker) Timeout(*river.Job[PublishArgs]) time.Duration { return time.Minute }
-
-// NextRetry backs off from 2 s to 15 min: a sink down for hours is tried
-// four times an hour, and its events wait in the queue meanwhile.
-func (w *publishWorker) NextRetry(job *river.Job[PublishArgs]) time.Time {
-	return time.Now().Add(publishBackoff(job.Attempt))
-}
-
-func publishBackoff(attempt int) time.Duration {
-	d := min(2*time.Second<<min(max(attempt-1, 0), 10), 15*time.Minute)
-	return d - d/10 + time.Duration(rand.Int64N(int64(d)/5))
-}
-
-func (w *publishWorker) Work(ctx context.Context, job *river.Job[PublishArgs]) error {
-	a := job.Args
-	log := w.p.log.With("tenant", a.Tenant, "event", a.Type, "interaction", a.GUID, "content", a.ContentKey)
-	t, err := w.p.tenant(a.Tenant)
-	if err != nil {
-		return river.JobCancel(err)
-	}
-	sinks := t.Events
-	if a.Sink != "" {
-		s := t.sink(a.Sink)
-		if s == nil {
-			log.Error("event dropped: its sink is no longer configured; configure it again and run vccingest events replay to send what it missed", "sink", a.Sink)
-			return river.JobCancel(fmt.Errorf("sink %s is not configured", a.Sink))
+		d, err := tx.Detail(ctx, t.ID, guid)
+		if err != nil {
+			return err
 		}
-		sinks = []*events.Sink{s}
-	}
-	ev, err := w.p.buildEvent(ctx, t, a)
-	if errors.Is(err, errNotAnnounced) {
-		log.Info("event not sent: the recording is no longer in the state it announces", "error", err)
-		return river.JobCancel(err)
-	}
-	if err != nil {
+		if r := recordingIn(d, contentKey); r == nil || r.Status != catalog.StatusFailed {
+			return nil // stored meanwhile: nothing failed
+		}
+		queued, err = announceRecording(ctx, tx, t, events.TypeRecordingFailed, d, contentKey, p.now())
 		return err
-	}
-	failed, err := deliver(ctx, sinks, ev)
-	w.p.progress.EventsPublished.Add(int64(len(sinks) - len(failed)))
-	if len(failed) > 0 && len(failed) < len(sinks) {
-		// Some sinks have it: the others get a job each, so that their
-		// retries never send it again to those that have it.
-		if serr := w.p.splitFailed(ctx, t, a, failed); serr == nil {
-			log.Warn("event delivered to some sinks only; the others are retried on their own", "failed", len(failed), "of", len(sinks), "error", err)
-			return nil
-		}
-	}
-	sinkName := "every sink"
-	if len(sinks) == 1 {
-		sinkName = sinks[0].String()
-	}
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(ctx.Err(), context.Canceled):
-		return river.JobSnooze(0) // shutting down: sent at the next start
-	case job.Attempt >= job.MaxAttempts:
-		w.p.progress.EventsFailed.Add(int64(len(failed)))
-		log.Error("EVENT NOT DELIVERED: the sink refused it at every attempt; River keeps the job as discarded; run vccingest events replay for this range once the sink works",
-			"sink", sinkName, "attempts", job.Attempt, "error", err)
-	case job.Attempt == 1 || job.Attempt%20 == 0:
-		log.Warn("event not delivered yet; will retry (ingestion goes on)", "sink", sinkName, "attempt", job.Attempt, "next_in", publishBackoff(job.Attempt).Round(time.Second), "error", err)
-	default:
-		log.Debug("event not delivered yet; will retry", "sink", sinkName, "attempt", job.Attempt, "error", err)
+	})
+	if err == nil && queued > 0 {
+		p.kick(ctx, t, false)
 	}
 	return err
 }
 
-// deliver publishes ev to every sink at once and returns those that did
-// not take it, with their errors.
-func deliver(ctx context.Context, sinks []*events.Sink, ev events.Event) ([]*events.Sink, error) {
-	errs := make([]error, len(sinks))
-	var wg sync.WaitGroup
-	for i, s := range sinks {
-		wg.Go(func() { errs[i] = s.Publish(ctx, ev) })
-	}
-	wg.Wait()
-	var failed []*events.Sink
-	for i, err := range errs {
-		if err != nil {
-			failed = append(failed, sinks[i])
-		}
-	}
-	return failed, errors.Join(errs...)
-}
-
-// splitFailed queues a job of a's event for each sink of failed.
-func (p *pipeline) splitFailed(ctx context.Context, t *Tenant, a PublishArgs, failed []*events.Sink) error {
-	return p.cat.InTx(context.WithoutCancel(ctx), func(tx *catalog.Tx) error {
-		for _, s := range failed {
-			one := a
-			one.Sink = s.ID()
-			if _, err := jobqueue.InsertFromJob(ctx, tx, one, &river.InsertOpts{Queue: t.EventsQueue()}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func (t *Tenant) sink(id string) *events.Sink {
-	for _, s := range t.Events {
-		if s.ID() == id {
-			return s
+func recordingIn(d catalog.Detail, contentKey string) *catalog.Recording {
+	for i := range d.Recordings {
+		if d.Recordings[i].ContentKey == contentKey {
+			return &d.Recordings[i]
 		}
 	}
 	return nil
@@ -350,130 +280,72 @@ func (t *Tenant) sink(id string) *events.Sink {
 // errNotAnnounced: the recording is not (or no longer) what the event says.
 var errNotAnnounced = errors.New("recording not in the announced state")
 
-// buildEvent builds the event a job names from the catalog's current state.
-func (p *pipeline) buildEvent(ctx context.Context, t *Tenant, a PublishArgs) (events.Event, error) {
+// recordingEvent builds the event typ of recording contentKey of the
+// interaction d: the recording must be in the state the event announces
+// (stored, or failed for good).
+func recordingEvent(t *Tenant, typ string, d catalog.Detail, contentKey string, now time.Time) (events.Event, error) {
 	src := events.Source(t.ID)
-	if a.Type == events.TypeTenantHealth {
-		r, err := p.cat.RunByID(ctx, t.ID, a.Run)
-		if errors.Is(err, catalog.ErrNotFound) {
-			return events.Event{}, fmt.Errorf("%w: %v", errNotAnnounced, err)
-		}
-		if err != nil {
-			return events.Event{}, err
-		}
-		h := events.TenantHealth{Tenant: t.ID, Health: "healthy", Run: r.ID, RunStatus: r.Status, At: r.Finished.UTC()}
-		if r.Status == catalog.RunFailed {
-			h.Health, h.Error = "unhealthy", r.Error
-		}
-		return events.New(a.Type, events.TenantID(t.ID, "health", r.ID), src, "", r.Finished, h)
-	}
-	if a.Type == events.TypeCoverageGap {
-		g, err := p.cat.CoverageGap(ctx, t.ID, a.Permission)
-		if errors.Is(err, catalog.ErrNotFound) {
-			return events.Event{}, fmt.Errorf("%w: %v", errNotAnnounced, err)
-		}
-		if err != nil {
-			return events.Event{}, err
-		}
-		data := events.CoverageGap{Tenant: t.ID, Permission: g.Permission, State: "cleared", Hidden: g.Hidden, Evidence: g.Evidence, At: g.Changed.UTC()}
-		if !g.Cleared {
-			data.State, data.Advice = "diagnosed", coverage.Gap{Permission: g.Permission}.Advice()
-		}
-		// The id is of the change the gap is at now: a copy of an older
-		// change (delivered late) is the same event as the newest.
-		return events.New(a.Type, events.TenantID(t.ID, "coverage_gap/"+url.PathEscape(g.Permission), g.Rev), src, "", g.Changed, data)
-	}
-	d, err := p.cat.Detail(ctx, t.ID, a.GUID)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return events.Event{}, fmt.Errorf("%w: %v", errNotAnnounced, err)
-	}
-	if err != nil {
-		return events.Event{}, err
-	}
-	var rec *catalog.Recording
-	for i := range d.Recordings {
-		if d.Recordings[i].ContentKey == a.ContentKey {
-			rec = &d.Recordings[i]
-		}
-	}
+	rec := recordingIn(d, contentKey)
 	if rec == nil {
-		return events.Event{}, fmt.Errorf("%w: %s/%s is not in the catalog", errNotAnnounced, a.GUID, a.ContentKey)
+		return events.Event{}, fmt.Errorf("%w: %s/%s is not in the catalog", errNotAnnounced, d.GUID, contentKey)
 	}
 	want := catalog.StatusStored
-	if a.Type == events.TypeRecordingFailed {
+	if typ == events.TypeRecordingFailed {
 		want = catalog.StatusFailed
 	}
 	if rec.Status != want {
-		return events.Event{}, fmt.Errorf("%w: %s/%s is %s", errNotAnnounced, a.GUID, a.ContentKey, rec.Status)
+		return events.Event{}, fmt.Errorf("%w: %s/%s is %s", errNotAnnounced, d.GUID, contentKey, rec.Status)
 	}
 	call := callOf(d)
-	switch a.Type {
+	switch typ {
 	case events.TypeRecordingStored, events.TypeRecordingUpdated:
-		sidecar, err := blobstore.SidecarKey(t.ID, d.Start, a.GUID)
+		sidecar, err := blobstore.SidecarKey(t.ID, d.Start, d.GUID)
 		if err != nil {
 			return events.Event{}, err
 		}
 		r := recordingOf(*rec)
+		blobURL := ""
+		if t.Bucket != nil {
+			blobURL = t.Bucket.ObjectURL(r.BlobKey)
+		}
 		data := events.RecordingStored{
-			Tenant: t.ID, InteractionID: a.GUID, ContentKey: r.ContentKey, ContentType: r.Type, MediaType: r.MediaType,
-			Bytes: r.Bytes, SHA256: r.SHA256, BlobKey: r.BlobKey, BlobURL: t.Bucket.ObjectURL(r.BlobKey), SidecarKey: sidecar,
+			Tenant: t.ID, InteractionID: d.GUID, ContentKey: r.ContentKey, ContentType: r.Type, MediaType: r.MediaType,
+			Bytes: r.Bytes, SHA256: r.SHA256, BlobKey: r.BlobKey, BlobURL: blobURL, SidecarKey: sidecar,
 			AudioSeconds: r.DurationSeconds, StoredAt: rec.StoredAt.UTC(), Call: call,
 		}
-		if a.Type == events.TypeRecordingUpdated {
+		if typ == events.TypeRecordingUpdated {
 			// The id is of the revision it shows: two updates delivered
 			// after both happened are the same event.
-			return events.New(a.Type, events.RecordingID(t.ID, a.GUID, a.ContentKey, "updated", d.Rev), src, r.BlobKey, p.now(), data)
+			return events.New(typ, events.RecordingID(t.ID, d.GUID, contentKey, "updated", d.Rev), src, r.BlobKey, now, data)
 		}
-		return events.New(a.Type, events.RecordingID(t.ID, a.GUID, a.ContentKey, "stored", 0), src, r.BlobKey, rec.StoredAt, data)
+		return events.New(typ, events.RecordingID(t.ID, d.GUID, contentKey, "stored", 0), src, r.BlobKey, rec.StoredAt, data)
 	case events.TypeRecordingFailed:
 		// The attempts tell a later failure (after a run retried it) from
 		// a copy of this one.
-		return events.New(a.Type, events.RecordingID(t.ID, a.GUID, a.ContentKey, "failed", int64(rec.Attempts)), src, "", p.now(), events.RecordingFailed{
-			Tenant: t.ID, InteractionID: a.GUID, ContentKey: a.ContentKey, ContentType: rec.Type,
+		return events.New(typ, events.RecordingID(t.ID, d.GUID, contentKey, "failed", int64(rec.Attempts)), src, "", now, events.RecordingFailed{
+			Tenant: t.ID, InteractionID: d.GUID, ContentKey: contentKey, ContentType: rec.Type,
 			Attempts: rec.Attempts, Reason: rec.LastError, Call: call,
 		})
 	}
-	return events.Event{}, fmt.Errorf("%w: unknown event type %q", errNotAnnounced, a.Type)
+	return events.Event{}, fmt.Errorf("%w: unknown event type %q", errNotAnnounced, typ)
 }
 
-// drainEvents gives the run's events up to EventsWait to be delivered,
-// then returns how many are still queued: a sink that is down delays its
-// events to the next run, never the run itself beyond the wait.
-func (e *Engine) drainEvents(ctx context.Context, client *jobqueue.Queue) int64 {
-	t := e.cfg.Tenant
-	if len(t.Events) == 0 {
-		return 0
+// healthEvent is the tenant.health event of run r's end.
+func healthEvent(t *Tenant, r catalog.Run) (events.Event, error) {
+	h := events.TenantHealth{Tenant: t.ID, Health: "healthy", Run: r.ID, RunStatus: r.Status, At: r.Finished.UTC()}
+	if r.Status == catalog.RunFailed {
+		h.Health, h.Error = "unhealthy", r.Error
 	}
-	params := river.NewJobListParams().Queues(t.EventsQueue()).Kinds(PublishArgs{}.Kind())
-	e.retryBacklog(ctx, client, params)
-	if e.cfg.EventsWait > 0 {
-		if err := waitJobs(ctx, e.cfg.Logger, client, params, time.Now().Add(e.cfg.EventsWait)); err == nil {
-			return 0
-		}
-	}
-	n, err := jobqueue.Active(context.WithoutCancel(ctx), e.cfg.Catalog, t.EventsQueue())
-	if err != nil {
-		e.cfg.Logger.Warn("count the events not delivered yet", "tenant", t.ID, "error", err)
-	}
-	if n > 0 {
-		e.cfg.Logger.Warn("events not delivered yet; they stay queued and the next run sends them", "tenant", t.ID, "events", n)
-	}
-	return n
+	return events.New(events.TypeTenantHealth, events.TenantID(t.ID, "health", r.ID), events.Source(t.ID), "", r.Finished, h)
 }
 
-// retryBacklog makes the events that earlier runs could not deliver due
-// now: a sink that came back gets its backlog from the next run, not
-// after the backoff of their last attempt (up to 15 min).
-func (e *Engine) retryBacklog(ctx context.Context, client *jobqueue.Queue, params *river.JobListParams) {
-	res, err := client.JobList(ctx, params.States(rivertype.JobStateRetryable).First(10_000))
-	if err != nil {
-		e.cfg.Logger.Warn("list the events not delivered yet", "tenant", e.cfg.Tenant.ID, "error", err)
-		return
+// coverageGapEvent is the tenant.coverage_gap event of gap g's change.
+func coverageGapEvent(t *Tenant, g catalog.CoverageGap) (events.Event, error) {
+	data := events.CoverageGap{Tenant: t.ID, Permission: g.Permission, State: "cleared", Hidden: g.Hidden, Evidence: g.Evidence, At: g.Changed.UTC()}
+	if !g.Cleared {
+		data.State, data.Advice = "diagnosed", coverage.Gap{Permission: g.Permission}.Advice()
 	}
-	for _, j := range res.Jobs {
-		if _, err := client.JobRetry(ctx, j.ID); err != nil {
-			e.cfg.Logger.Warn("retry an event not delivered yet", "tenant", e.cfg.Tenant.ID, "job", j.ID, "error", err)
-			return
-		}
-	}
+	// The id is of the change the gap is at now: a copy of an older
+	// change (delivered late) is the same event as the newest.
+	return events.New(events.TypeCoverageGap, events.TenantID(t.ID, "coverage_gap/"+url.PathEscape(g.Permission), g.Rev), events.Source(t.ID), "", g.Changed, data)
 }

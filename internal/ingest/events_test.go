@@ -3,7 +3,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -12,11 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivertest"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
@@ -24,55 +19,43 @@ import (
 	"github.com/vccingest/vccingest/internal/catalog/catalogtest"
 	"github.com/vccingest/vccingest/internal/events"
 	"github.com/vccingest/vccingest/internal/events/eventstest"
-	"github.com/vccingest/vccingest/internal/jobqueue"
 	"github.com/vccingest/vccingest/internal/secret"
 )
 
 // outboxCase is a catalog with one pending recording and a tenant with one
-// sink, and a context as a running job's (its River client inserts).
+// sink.
 type outboxCase struct {
 	cat    *catalog.Catalog
 	tenant *Tenant
 	p      *pipeline
 	ctx    context.Context
-	// refuseEvents makes the database refuse the insert of any publish job.
+	// refuseEvents makes the database refuse the insert of any event.
 	refuseEvents func(t *testing.T)
+	// received are the events delivered so far, by id (deliver).
+	received map[string]events.Event
 }
 
 func newOutboxCase(t *testing.T, cat *catalog.Catalog) *outboxCase {
 	t.Helper()
 	ctx := context.Background()
-	if err := jobqueue.Migrate(ctx, cat); err != nil {
-		t.Fatal(err)
-	}
 	sink, err := events.Open(ctx, "mem://outbox-"+strings.ToLower(strings.NewReplacer("/", "-").Replace(t.Name())), events.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sink.Close() })
-	c := &outboxCase{cat: cat, tenant: &Tenant{ID: "acme", Events: []*events.Sink{sink}}}
-	c.p = &pipeline{cat: cat, log: slog.New(slog.DiscardHandler), progress: &Progress{}, now: time.Now, tenants: map[string]*Tenant{"acme": c.tenant}}
-	if pool := cat.Pool(); pool != nil {
-		client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.ctx = rivertest.WorkContext[pgx.Tx](ctx, client)
+	c := &outboxCase{cat: cat, ctx: ctx, tenant: &Tenant{ID: "acme", Events: []*events.Sink{sink}}}
+	c.p = &pipeline{cat: cat, log: slog.New(slog.DiscardHandler), progress: &Progress{}, now: time.Now, tenants: map[string]*Tenant{"acme": c.tenant}, linger: time.Millisecond}
+	if cat.Pool() != nil {
 		c.refuseEvents = func(t *testing.T) {
 			_, err := cat.DB().ExecContext(ctx, `CREATE FUNCTION refuse_event() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'event insert refused by the test'; END $$ LANGUAGE plpgsql;
-				CREATE TRIGGER refuse_events BEFORE INSERT ON river_job FOR EACH ROW WHEN (NEW.queue LIKE '%\_events') EXECUTE FUNCTION refuse_event()`)
+				CREATE TRIGGER refuse_events BEFORE INSERT ON event_outbox FOR EACH ROW EXECUTE FUNCTION refuse_event()`)
 			if err != nil {
 				t.Fatal(err)
 			}
 		}
 	} else {
-		client, err := river.NewClient(riversqlite.New(cat.DB()), &river.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.ctx = rivertest.WorkContext[*sql.Tx](ctx, client)
 		c.refuseEvents = func(t *testing.T) {
-			_, err := cat.DB().ExecContext(ctx, `CREATE TRIGGER refuse_events BEFORE INSERT ON river_job WHEN NEW.queue LIKE '%_events'
+			_, err := cat.DB().ExecContext(ctx, `CREATE TRIGGER refuse_events BEFORE INSERT ON event_outbox
 				BEGIN SELECT RAISE(ABORT, 'event insert refused by the test'); END`)
 			if err != nil {
 				t.Fatal(err)
@@ -95,20 +78,50 @@ func newOutboxCase(t *testing.T, cat *catalog.Catalog) *outboxCase {
 	return c
 }
 
+// drain runs one drain job of the tenant to its end, as River would.
+func (c *outboxCase) drain(t *testing.T) {
+	t.Helper()
+	w := &drainWorker{p: c.p}
+	if err := w.Work(context.Background(), &river.Job[DrainArgs]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: DrainArgs{Tenant: "acme"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// outbox is the outbox's rows of the tenant: sink, attempts, discarded.
+type outboxRow struct {
+	Sink      string
+	Attempts  int
+	Discarded bool
+}
+
+func (c *outboxCase) outbox(t *testing.T) []outboxRow {
+	t.Helper()
+	rows, err := c.cat.DB().QueryContext(context.Background(), `SELECT sink, attempts, discarded_at IS NOT NULL FROM event_outbox WHERE tenant = 'acme' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []outboxRow
+	for rows.Next() {
+		var r outboxRow
+		if err := rows.Scan(&r.Sink, &r.Attempts, &r.Discarded); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
 var testObject = blobstore.Object{Key: "acme/2024/03/04/g-1/callRecording.wav", Size: 4, SHA256: strings.Repeat("ab", 32)}
 
-// state is the recording's status and the number of its publish jobs.
-func (c *outboxCase) state(t *testing.T) (string, int64) {
+// state is the recording's status and the number of its events queued.
+func (c *outboxCase) state(t *testing.T) (string, int) {
 	t.Helper()
 	rec, err := c.cat.Recording(context.Background(), "acme", "g-1", "callRecording")
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := jobqueue.Active(context.Background(), c.cat, c.tenant.EventsQueue())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec.Status, n
+	return rec.Status, len(c.outbox(t))
 }
 
 // The recording is marked stored if and only if its event is queued, on
@@ -123,7 +136,7 @@ func TestOutbox_StoredIfAndOnlyIfTheEventIsQueued(t *testing.T) {
 				c := newOutboxCase(t, open(t))
 				errRollback := errors.New("rolled back by the test")
 				err := c.cat.InTx(c.ctx, func(tx *catalog.Tx) error {
-					stored, err := storeAndAnnounce(c.ctx, tx, jobqueue.InsertFromJob, c.tenant, "g-1", "callRecording", testObject)
+					stored, _, err := storeAndAnnounce(c.ctx, tx, c.tenant, "g-1", "callRecording", testObject, time.Now())
 					if err != nil || !stored {
 						t.Fatalf("storeAndAnnounce = %v, %v", stored, err)
 					}
@@ -133,43 +146,44 @@ func TestOutbox_StoredIfAndOnlyIfTheEventIsQueued(t *testing.T) {
 					t.Fatal(err)
 				}
 				if status, jobs := c.state(t); status != catalog.StatusPending || jobs != 0 {
-					t.Errorf("after a rollback: recording %s with %d event jobs, want pending with 0", status, jobs)
+					t.Errorf("after a rollback: recording %s with %d events queued, want pending with 0", status, jobs)
 				}
 			})
 			t.Run("event insert refused", func(t *testing.T) {
 				c := newOutboxCase(t, open(t))
 				c.refuseEvents(t)
-				if stored, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err == nil || stored {
+				if stored, _, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err == nil || stored {
 					t.Fatalf("markStored with the event refused = %v, %v; want an error", stored, err)
 				}
 				if status, jobs := c.state(t); status != catalog.StatusPending || jobs != 0 {
-					t.Errorf("event refused: recording %s with %d event jobs, want pending with 0", status, jobs)
+					t.Errorf("event refused: recording %s with %d events queued, want pending with 0", status, jobs)
 				}
 			})
 			t.Run("committed", func(t *testing.T) {
 				c := newOutboxCase(t, open(t))
-				if stored, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err != nil || !stored {
+				if stored, _, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err != nil || !stored {
 					t.Fatalf("markStored = %v, %v", stored, err)
 				}
 				if status, jobs := c.state(t); status != catalog.StatusStored || jobs != 1 {
-					t.Errorf("committed: recording %s with %d event jobs, want stored with 1", status, jobs)
+					t.Errorf("committed: recording %s with %d events queued, want stored with 1", status, jobs)
 				}
-				if stored, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err != nil || stored {
+				if stored, _, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err != nil || stored {
 					t.Fatalf("second markStored = %v, %v; want false", stored, err)
 				}
 				if _, jobs := c.state(t); jobs != 1 {
-					t.Errorf("a second store queued another event: %d jobs", jobs)
+					t.Errorf("a second store queued another event: %d queued", jobs)
 				}
 			})
 		})
 	}
 }
 
-// The publish job builds the event from the catalog and delivers it; a
-// sink that refuses it is retried with a backoff that keeps an event about
-// two days; the last attempt says so at error level, never silently; a job
-// whose sink is gone is cancelled, loudly too.
-func TestPublish_DeliversRetriesAndNeverDropsSilently(t *testing.T) {
+// A drain delivers each queued event to its sink and removes it; a sink
+// that refuses it keeps its own copy, retried with a backoff that keeps an
+// event about two days, and never gets it again from the sink that took
+// it; the last attempt says so at error level, never silently, and keeps
+// the event (discarded) until a replay queues it again.
+func TestDrain_DeliversRetriesAndNeverDropsSilently(t *testing.T) {
 	c := newOutboxCase(t, catalogtest.SQLite(t))
 	ctx := context.Background()
 	bucket, err := blobstore.Open(ctx, "file://"+t.TempDir())
@@ -178,69 +192,80 @@ func TestPublish_DeliversRetriesAndNeverDropsSilently(t *testing.T) {
 	}
 	defer bucket.Close()
 	c.tenant.Bucket = bucket
-	if stored, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err != nil || !stored {
-		t.Fatalf("markStored = %v, %v", stored, err)
-	}
-	var logs bytes.Buffer
-	c.p.log = slog.New(slog.NewTextHandler(&logs, nil))
-	w := &publishWorker{p: c.p}
-	job := func(sink string, attempt int) *river.Job[PublishArgs] {
-		return &river.Job[PublishArgs]{JobRow: &rivertype.JobRow{Attempt: attempt, MaxAttempts: publishAttempts},
-			Args: PublishArgs{Tenant: "acme", Sink: sink, Type: events.TypeRecordingStored, GUID: "g-1", ContentKey: "callRecording"}}
-	}
-
-	good := c.tenant.Events[0] // mem://
-	sub := eventstest.Subscribe(t, good.String())
-	if err := w.Work(ctx, job(good.ID(), 1)); err != nil {
-		t.Fatal(err)
-	}
-	var data events.RecordingStored
-	ev, _ := sub.Next(t, &data)
-	if ev.ID != "acme/g-1/callRecording/stored" || data.SHA256 != testObject.SHA256 || data.Bytes != testObject.Size || data.BlobKey != testObject.Key ||
-		data.BlobURL != bucket.ObjectURL(testObject.Key) || data.SidecarKey != "acme/2024/03/04/g-1/interaction.json" {
-		t.Errorf("event %s: %s", ev.ID, ev.Data)
-	}
-
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
 	defer srv.Close()
 	down, err := events.Open(ctx, srv.URL, events.Options{WebhookSecret: secret.New("k")})
 	if err != nil {
 		t.Fatal(err)
 	}
+	good := c.tenant.Events[0] // mem://
 	c.tenant.Events = append(c.tenant.Events, down)
-	if err := w.Work(ctx, job(down.ID(), 3)); err == nil {
-		t.Fatal("a refused delivery succeeded")
+	var logs bytes.Buffer
+	c.p.log = slog.New(slog.NewTextHandler(&logs, nil))
+
+	sub := eventstest.Subscribe(t, good.String())
+	if stored, _, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err != nil || !stored {
+		t.Fatalf("markStored = %v, %v", stored, err)
 	}
-	if c.p.progress.EventsFailed.Load() != 0 || strings.Contains(logs.String(), "level=ERROR") {
-		t.Errorf("an attempt with attempts left was reported as lost:\n%s", logs.String())
+	if got := c.outbox(t); len(got) != 2 {
+		t.Fatalf("outbox after the store: %+v, want one event per sink", got)
 	}
-	if err := w.Work(ctx, job(down.ID(), publishAttempts)); err == nil {
-		t.Fatal("the last refused delivery succeeded")
+	c.drain(t)
+	var data events.RecordingStored
+	ev, _ := sub.Next(t, &data)
+	if ev.ID != "acme/g-1/callRecording/stored" || data.SHA256 != testObject.SHA256 || data.Bytes != testObject.Size || data.BlobKey != testObject.Key ||
+		data.BlobURL != bucket.ObjectURL(testObject.Key) || data.SidecarKey != "acme/2024/03/04/g-1/interaction.json" {
+		t.Errorf("event %s: %s", ev.ID, ev.Data)
+	}
+	got := c.outbox(t)
+	if len(got) != 1 || got[0].Sink != down.ID() || got[0].Attempts != 1 || got[0].Discarded {
+		t.Fatalf("outbox after one drain: %+v, want only the refusing sink's event, 1 attempt", got)
+	}
+	if c.p.progress.EventsPublished.Load() != 1 || c.p.progress.EventsFailed.Load() != 0 || strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("published %d, failed %d; an attempt with attempts left was reported as lost:\n%s", c.p.progress.EventsPublished.Load(), c.p.progress.EventsFailed.Load(), logs.String())
+	}
+	// Backed off: a drain now leaves it alone.
+	c.drain(t)
+	if got := c.outbox(t); len(got) != 1 || got[0].Attempts != 1 {
+		t.Fatalf("a drain during the backoff tried again: %+v", got)
+	}
+
+	// The last attempt: discarded, loudly; the sink that took the event
+	// does not get it again.
+	if _, err := c.cat.DB().ExecContext(ctx, `UPDATE event_outbox SET attempts = ?, next_at = ''`, publishAttempts-1); err != nil {
+		t.Fatal(err)
+	}
+	c.drain(t)
+	if got := c.outbox(t); len(got) != 1 || !got[0].Discarded || got[0].Attempts != publishAttempts {
+		t.Fatalf("outbox after the last attempt: %+v, want the event kept, discarded", got)
 	}
 	if c.p.progress.EventsFailed.Load() != 1 || !strings.Contains(logs.String(), "level=ERROR msg=\"EVENT NOT DELIVERED") || !strings.Contains(logs.String(), "events replay") {
 		t.Errorf("the last attempt did not say at error level that the event is lost and how to replay it:\n%s", logs.String())
 	}
-
-	// One job for every sink: the sink that took it is done, the one that
-	// refused it gets a job of its own (in the job's transaction), so its
-	// retries never send the event again to the first.
-	before, err := jobqueue.Active(ctx, c.cat, c.tenant.EventsQueue())
+	if c.p.progress.EventsPublished.Load() != 1 {
+		t.Errorf("the sink that took the event got it %d times", c.p.progress.EventsPublished.Load())
+	}
+	sinks, err := SinkStatuses(ctx, c.cat, c.tenant, time.Now())
+	if err != nil || len(sinks) != 2 || sinks[1].Pending != 0 {
+		t.Errorf("sink status %+v (%v): a discarded event is not pending", sinks, err)
+	}
+	// A replay queues it again, afresh.
+	err = c.cat.InTx(ctx, func(tx *catalog.Tx) error {
+		d, err := tx.Detail(ctx, "acme", "g-1")
+		if err != nil {
+			return err
+		}
+		n, err := announceRecording(ctx, tx, c.tenant, events.TypeRecordingStored, d, "callRecording", time.Now())
+		if n != 2 {
+			t.Errorf("a replay queued %d events, want one per sink", n)
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Work(c.ctx, job("", 1)); err != nil {
-		t.Fatalf("a delivery that reached one of two sinks: %v", err)
-	}
-	sub.Next(t, nil) // the good sink got it
-	after, err := jobqueue.Active(ctx, c.cat, c.tenant.EventsQueue())
-	if err != nil || after != before+1 {
-		t.Errorf("split queued %d jobs (%v), want 1 for the sink that refused", after-before, err)
-	}
-
-	logs.Reset()
-	var cancelled *river.JobCancelError
-	if err := w.Work(ctx, job("no-such-sink", 1)); !errors.As(err, &cancelled) || !strings.Contains(logs.String(), "level=ERROR") {
-		t.Errorf("a job of a sink no longer configured: %v\n%s", err, logs.String())
+	if got := c.outbox(t); len(got) != 2 || got[0].Discarded || got[0].Attempts != 0 {
+		t.Errorf("outbox after a replay: %+v, want the discarded event queued afresh", got)
 	}
 
 	var total time.Duration
@@ -255,6 +280,6 @@ func TestPublish_DeliversRetriesAndNeverDropsSilently(t *testing.T) {
 		t.Errorf("first retry after %s; a blip should cost seconds", first)
 	}
 	if total < 36*time.Hour {
-		t.Errorf("the attempts of a publish job span %s; a sink down for a day would lose events", total.Round(time.Minute))
+		t.Errorf("the attempts of an event span %s; a sink down for a day would lose events", total.Round(time.Minute))
 	}
 }

@@ -4,12 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vccingest/vccingest/internal/blobstore"
 	"github.com/vccingest/vccingest/internal/catalog"
@@ -17,31 +16,24 @@ import (
 	"github.com/vccingest/vccingest/internal/coverage"
 	"github.com/vccingest/vccingest/internal/events"
 	"github.com/vccingest/vccingest/internal/events/eventstest"
-	"github.com/vccingest/vccingest/internal/jobqueue"
 )
 
-// queued returns the args of the publish jobs of type typ queued so far.
-func (c *outboxCase) queued(t *testing.T, typ string) []PublishArgs {
+// queued returns the events of type typ queued so far, in order.
+func (c *outboxCase) queued(t *testing.T, typ string) []events.Event {
 	t.Helper()
-	text := "CAST(args AS TEXT)"
-	if c.cat.Dialect() == "sqlite" {
-		text = "json(args)" // River keeps them as JSONB
-	}
-	rows, err := c.cat.DB().QueryContext(context.Background(), `SELECT `+text+` FROM river_job WHERE queue = $1 ORDER BY id`, c.tenant.EventsQueue())
+	rows, err := c.cat.DB().QueryContext(context.Background(), `SELECT payload FROM event_outbox WHERE tenant = 'acme' AND type = '`+typ+`' ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var out []PublishArgs
+	var out []events.Event
 	for rows.Next() {
 		var raw string
-		var a PublishArgs
-		if err := rows.Scan(&raw); err != nil || json.Unmarshal([]byte(raw), &a) != nil {
-			t.Fatalf("publish job args %q: %v", raw, err)
+		var ev events.Event
+		if err := rows.Scan(&raw); err != nil || json.Unmarshal([]byte(raw), &ev) != nil || ev.Validate() != nil {
+			t.Fatalf("queued event %q: %v", raw, err)
 		}
-		if a.Type == typ {
-			out = append(out, a)
-		}
+		out = append(out, ev)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
@@ -49,17 +41,32 @@ func (c *outboxCase) queued(t *testing.T, typ string) []PublishArgs {
 	return out
 }
 
-// deliver runs the publish job of a and returns the event the tenant's
-// mem:// sink received.
-func (c *outboxCase) deliver(t *testing.T, a PublishArgs, data any) events.Event {
+// deliver drains the outbox and returns the event of id the tenant's
+// mem:// sink received (in this drain or an earlier one), its data decoded
+// into data.
+func (c *outboxCase) deliver(t *testing.T, id string, data any) events.Event {
 	t.Helper()
-	sub := eventstest.Subscribe(t, c.tenant.Events[0].String())
-	w := &publishWorker{p: c.p}
-	if err := w.Work(context.Background(), &river.Job[PublishArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: publishAttempts}, Args: a}); err != nil {
-		t.Fatal(err)
+	if n := len(c.outbox(t)); n > 0 {
+		sub := eventstest.Subscribe(t, c.tenant.Events[0].String())
+		c.drain(t)
+		for range n {
+			ev, _ := sub.Next(t, nil)
+			if c.received == nil {
+				c.received = map[string]events.Event{}
+			}
+			c.received[ev.ID] = ev
+		}
 	}
-	ev, _ := sub.Next(t, data)
-	return ev
+	found, ok := c.received[id]
+	if !ok {
+		t.Fatalf("no event %s was delivered", id)
+	}
+	if data != nil {
+		if err := json.Unmarshal(found.Data, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return found
 }
 
 // A stored recording whose interaction changes (direction from Stats, an
@@ -90,7 +97,8 @@ func TestOutbox_RecordingUpdatedOnEachChangeOfAStoredRecording(t *testing.T) {
 					if err := tx.UpsertInteraction(c.ctx, it); err != nil {
 						return err
 					}
-					return announceUpdated(c.ctx, tx, jobqueue.InsertFromJob, c.tenant, it.GUID, before.Rev)
+					_, err = announceUpdated(c.ctx, tx, c.tenant, it.GUID, before.Rev, time.Now())
+					return err
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -100,7 +108,7 @@ func TestOutbox_RecordingUpdatedOnEachChangeOfAStoredRecording(t *testing.T) {
 			if got := c.queued(t, events.TypeRecordingUpdated); len(got) != 0 {
 				t.Fatalf("a change before anything was stored queued %v", got)
 			}
-			if stored, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err != nil || !stored {
+			if stored, _, err := c.p.markStored(c.ctx, c.tenant, "g-1", "callRecording", testObject); err != nil || !stored {
 				t.Fatalf("markStored = %v, %v", stored, err)
 			}
 			upsert(catalog.Interaction{Tenant: "acme", GUID: "g-1", Start: base.Start, Direction: "unknown", DirectionSource: "unknown"})
@@ -109,12 +117,16 @@ func TestOutbox_RecordingUpdatedOnEachChangeOfAStoredRecording(t *testing.T) {
 			}
 			upsert(catalog.Interaction{Tenant: "acme", GUID: "g-1", Start: base.Start, Direction: "outbound", DirectionSource: "stats"})
 			got := c.queued(t, events.TypeRecordingUpdated)
-			if len(got) != 1 || got[0].ContentKey != "callRecording" || got[0].Rev == 0 {
-				t.Fatalf("direction from Stats queued %+v, want one recording.updated", got)
+			it, err := c.cat.Interaction(c.ctx, "acme", "g-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0].ID != events.RecordingID("acme", "g-1", "callRecording", "updated", it.Rev) {
+				t.Fatalf("direction from Stats queued %+v, want one recording.updated of revision %d", got, it.Rev)
 			}
 			var data events.RecordingUpdated
-			ev := c.deliver(t, got[0], &data)
-			if ev.Type != events.TypeRecordingUpdated || ev.ID != events.RecordingID("acme", "g-1", "callRecording", "updated", got[0].Rev) ||
+			ev := c.deliver(t, got[0].ID, &data)
+			if ev.Type != events.TypeRecordingUpdated ||
 				data.Direction != "outbound" || data.DirectionSource != "stats" || data.Agent == nil || data.Agent.ID != "67833" || data.SHA256 != testObject.SHA256 {
 				t.Errorf("recording.updated %s: %s", ev.ID, ev.Data)
 			}
@@ -137,7 +149,7 @@ func TestOutbox_TenantHealthOnTransitionsOnly(t *testing.T) {
 					t.Fatal(err)
 				}
 				runs = append(runs, id)
-				err = c.p.endRun(c.ctx, jobqueue.InsertFromJob, c.tenant, id, status, func(tx *catalog.Tx) error {
+				err = c.p.endRun(c.ctx, c.tenant, id, status, func(tx *catalog.Tx) error {
 					return tx.FinishRun(c.ctx, id, status, 0, 0, 0, map[bool]string{true: "VCC refused the credential"}[status == catalog.RunFailed])
 				})
 				if err != nil {
@@ -145,21 +157,21 @@ func TestOutbox_TenantHealthOnTransitionsOnly(t *testing.T) {
 				}
 			}
 			got := c.queued(t, events.TypeTenantHealth)
-			if len(got) != 3 || got[0].Run != runs[1] || got[1].Run != runs[4] || got[2].Run != runs[6] {
+			if len(got) != 3 || got[0].ID != events.TenantID("acme", "health", runs[1]) || got[1].ID != events.TenantID("acme", "health", runs[4]) || got[2].ID != events.TenantID("acme", "health", runs[6]) {
 				t.Fatalf("health events for runs %+v of runs %v; want runs 2, 5 and 7 (failed, healthy again, failed)", got, runs)
 			}
-			// The jobs wait (nothing works the queue here): the sink's
-			// backlog counts them, on either catalog.
+			// The events wait (nothing drains here): the sink's backlog
+			// counts them, on either catalog.
 			sinks, err := SinkStatuses(c.ctx, c.cat, c.tenant, time.Now().Add(time.Hour))
 			if err != nil || len(sinks) != 1 || sinks[0].Pending != 3 || !sinks[0].Behind || sinks[0].Oldest.IsZero() {
 				t.Errorf("sink status %+v (%v), want 3 pending, behind an hour later", sinks, err)
 			}
 			var down, up events.TenantHealth
-			ev := c.deliver(t, got[0], &down)
+			ev := c.deliver(t, got[0].ID, &down)
 			if ev.ID != events.TenantID("acme", "health", runs[1]) || down.Health != "unhealthy" || down.Error != "VCC refused the credential" || down.RunStatus != catalog.RunFailed {
 				t.Errorf("unhealthy event %s: %s", ev.ID, ev.Data)
 			}
-			if ev := c.deliver(t, got[1], &up); up.Health != "healthy" || up.Error != "" || up.Run != runs[4] {
+			if ev := c.deliver(t, got[1].ID, &up); up.Health != "healthy" || up.Error != "" || up.Run != runs[4] {
 				t.Errorf("healthy event %s: %s", ev.ID, ev.Data)
 			}
 		})
@@ -203,37 +215,48 @@ func coverageGapEvents(t *testing.T, c *outboxCase) {
 	if err := c.cat.UpsertStatsInteractions(c.ctx, stats); err != nil {
 		t.Fatal(err)
 	}
-	run := func() []PublishArgs {
+	// seen are the coverage gap events queued so far (a delivery removes
+	// them from the outbox).
+	var seen []events.Event
+	run := func() []events.Event {
 		t.Helper()
-		if err := c.p.recordGaps(c.ctx, jobqueue.InsertFromJob, c.tenant, from, to, 0); err != nil {
+		if _, err := c.p.recordGaps(c.ctx, c.tenant, from, to, 0); err != nil {
 			t.Fatal(err)
 		}
-		return c.queued(t, events.TypeCoverageGap)
+		for _, ev := range c.queued(t, events.TypeCoverageGap) {
+			if !slices.ContainsFunc(seen, func(s events.Event) bool { return s.ID == ev.ID }) {
+				seen = append(seen, ev)
+			}
+		}
+		return seen
+	}
+	gapID := func(rev int64) string {
+		return events.TenantID("acme", "coverage_gap/"+url.PathEscape(coverage.PermViewOutbound), rev)
 	}
 	got := run()
-	if len(got) != 1 || got[0].Permission != coverage.PermViewOutbound || got[0].Rev != 1 {
+	if len(got) != 1 || got[0].ID != gapID(1) {
 		t.Fatalf("outbound calls hidden: queued %+v, want one gap of %q", got, coverage.PermViewOutbound)
 	}
 	var diagnosed events.CoverageGap
-	if ev := c.deliver(t, got[0], &diagnosed); diagnosed.State != "diagnosed" || diagnosed.Hidden != 5 || !strings.Contains(diagnosed.Advice, "enable") {
+	if ev := c.deliver(t, got[0].ID, &diagnosed); diagnosed.State != "diagnosed" || diagnosed.Hidden != 5 || !strings.Contains(diagnosed.Advice, "enable") {
 		t.Errorf("diagnosed gap %s: %s", ev.ID, ev.Data)
 	}
 	if got := run(); len(got) != 1 {
 		t.Fatalf("the same diagnosis again queued %d events, want none more", len(got)-1)
 	}
-	if err := c.p.recordGaps(c.ctx, jobqueue.InsertFromJob, c.tenant, to, to.Add(time.Hour), 0); err != nil {
+	if _, err := c.p.recordGaps(c.ctx, c.tenant, to, to.Add(time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.queued(t, events.TypeCoverageGap); len(got) != 1 {
+	if got := c.queued(t, events.TypeCoverageGap); len(got) != 0 {
 		t.Fatalf("a range without Stats data (nothing to judge) cleared the gap: %+v", got)
 	}
 	show(outbound...)
 	got = run()
-	if len(got) != 2 || got[1].Rev != 2 {
+	if len(got) != 2 || got[1].ID != gapID(2) {
 		t.Fatalf("outbound calls visible again: queued %+v, want the gap cleared", got)
 	}
 	var cleared events.CoverageGap
-	if ev := c.deliver(t, got[1], &cleared); cleared.State != "cleared" || cleared.Permission != coverage.PermViewOutbound || ev.ID == "" {
+	if ev := c.deliver(t, got[1].ID, &cleared); cleared.State != "cleared" || cleared.Permission != coverage.PermViewOutbound || ev.ID == "" {
 		t.Errorf("cleared gap %s: %s", ev.ID, ev.Data)
 	}
 }

@@ -214,7 +214,7 @@ func newFetchHarness(t *testing.T, cfg vccsim.Config, vcfg vcc.Config) *fetchHar
 	if err := h.cat.UpsertTenant(ctx, catalog.Tenant{ID: h.tenant.ID}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.p.ready(ctx, nil, h.tenant, true); err != nil { // no events: nothing to queue
+	if err := h.p.ready(ctx, h.tenant, true); err != nil {
 		t.Fatal(err)
 	}
 	for it, err := range h.client.Interactions(ctx, h.from, h.to) {

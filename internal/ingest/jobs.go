@@ -297,9 +297,10 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 		p.log.Warn("interaction rejected: its id is not safe as a storage key", "tenant", t.ID, "id", fmt.Sprintf("%q", truncate(it.GUID, 80)), "error", idErr)
 	}
 	fetching := false // a fetch job will write the sidecar when it stores
+	updated := false  // recording.updated events were queued
 	err := p.cat.InTx(ctx, func(tx *catalog.Tx) error {
-		fetching = false // the transaction may be retried
-		rev := int64(-1) // the revision before, if the interaction is known and events are on
+		fetching, updated = false, false // the transaction may be retried
+		rev := int64(-1)                 // the revision before, if the interaction is known and events are on
 		if len(t.Events) > 0 {
 			switch before, err := tx.Interaction(ctx, t.ID, it.GUID); {
 			case err == nil:
@@ -312,9 +313,11 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 			return err
 		}
 		if rev >= 0 {
-			if err := announceUpdated(ctx, tx, jobqueue.InsertFromJob, t, it.GUID, rev); err != nil {
+			n, err := announceUpdated(ctx, tx, t, it.GUID, rev, p.now())
+			if err != nil {
 				return err
 			}
+			updated = n > 0
 		}
 		for _, item := range it.Content {
 			if !IsRecording(item.Type) {
@@ -361,6 +364,9 @@ func (p *pipeline) discovered(ctx context.Context, t *Tenant, it vcc.Interaction
 		}
 		return nil
 	})
+	if err == nil && updated {
+		p.kick(ctx, t, false)
+	}
 	if err != nil || idErr != nil || fetching {
 		return err
 	}
@@ -528,14 +534,14 @@ func (p *pipeline) fetch(ctx context.Context, t *Tenant, guid, contentKey string
 			return err
 		}
 	}
-	stored, err := p.markStored(context.WithoutCancel(ctx), t, guid, contentKey, obj)
+	stored, d, err := p.markStored(context.WithoutCancel(ctx), t, guid, contentKey, obj)
 	if err != nil {
 		return err
 	}
 	if stored {
 		p.progress.RecordingsStored.Add(1)
 	}
-	return p.writeSidecar(context.WithoutCancel(ctx), t, guid)
+	return p.writeSidecarFrom(context.WithoutCancel(ctx), t, guid, d)
 }
 
 // download stores the recording rec under key, verified: the VCC client

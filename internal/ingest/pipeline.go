@@ -44,12 +44,25 @@ func NewPipeline(cfg PipelineConfig) *Pipeline {
 	}}
 }
 
-// Register adds the discover, fetch and publish workers to workers.
+// Register adds the discover, fetch and drain workers to workers.
 func (p *Pipeline) Register(workers *river.Workers) {
 	river.AddWorker(workers, &discoverWorker{p: p.p})
 	river.AddWorker(workers, &fetchWorker{p: p.p})
-	river.AddWorker(workers, &publishWorker{p: p.p})
+	river.AddWorker(workers, &drainWorker{p: p.p})
 }
+
+// UseQueue is the River client that runs the pipeline's jobs: drain jobs
+// are queued through it once events are stored. Call it before the
+// client starts.
+func (p *Pipeline) UseQueue(q *jobqueue.Queue) {
+	p.p.setQueue(q)
+	p.p.resumeEvents()
+}
+
+// StopEvents ends the drains of this process, their deliveries in flight
+// cut short (the events stay queued): call it before stopping the River
+// client, which otherwise waits for lingering drains.
+func (p *Pipeline) StopEvents() { p.p.stopEvents() }
 
 // Middleware is the River middleware the jobs expect: a job that finds a
 // PostgreSQL catalog unavailable is put back without spending an attempt.
@@ -82,7 +95,7 @@ func (p *Pipeline) Run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 // bucket, refresh the agents if the run lists windows (listing is what
 // meets agents; a run with nothing due spends no User Admin request), and
 // write again the sidecars an agent's change made stale.
-func (p *pipeline) ready(ctx context.Context, insert insertFunc, t *Tenant, listing bool) error {
+func (p *pipeline) ready(ctx context.Context, t *Tenant, listing bool) error {
 	// The sweep removes only what processes that have ended left, so other
 	// workers sharing the bucket may be writing meanwhile. What it cannot
 	// remove only takes space (it is never an object): not a reason to stop.
@@ -92,7 +105,7 @@ func (p *pipeline) ready(ctx context.Context, insert insertFunc, t *Tenant, list
 		p.log.Info("removed partial downloads left by a stopped process", "tenant", t.ID, "objects", n)
 	}
 	if listing {
-		if err := p.refreshAgents(ctx, insert, t); err != nil {
+		if err := p.refreshAgents(ctx, t); err != nil {
 			return err
 		}
 	}

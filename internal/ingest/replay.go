@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/vccingest/vccingest/internal/catalog"
 	"github.com/vccingest/vccingest/internal/events"
@@ -30,7 +29,7 @@ type ReplayConfig struct {
 
 // ReplayReport is what a replay did.
 type ReplayReport struct {
-	Queued    int   // publish jobs queued (one per recording and sink)
+	Queued    int   // events queued in the outbox (one per recording and sink)
 	Duplicate int   // already queued and not delivered yet: left as they were
 	Published int64 // delivered by this process
 	Pending   int64 // still queued when Replay returned
@@ -65,7 +64,8 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	if err := jobqueue.Migrate(ctx, cfg.Catalog); err != nil {
 		return ReplayReport{}, err
 	}
-	if cfg.Catalog.Dialect() == "sqlite" {
+	exclusive := cfg.Catalog.Dialect() == "sqlite"
+	if exclusive {
 		if _, err := jobqueue.RescueOrphans(ctx, cfg.Catalog); err != nil {
 			return ReplayReport{}, err
 		}
@@ -73,7 +73,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	progress := &Progress{}
 	p := &pipeline{cat: cfg.Catalog, log: cfg.Logger, progress: progress, now: time.Now, jobTimeout: time.Minute, tenants: map[string]*Tenant{t.ID: t}}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &publishWorker{p: p})
+	river.AddWorker(workers, &drainWorker{p: p})
 	client, err := jobqueue.New(cfg.Catalog, &river.Config{
 		Logger:            jobqueue.Logger(cfg.Logger),
 		Workers:           workers,
@@ -85,8 +85,12 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	if err != nil {
 		return ReplayReport{}, err
 	}
+	p.setQueue(client)
+	p.resumeEvents()
 
 	var rep ReplayReport
+	sinks := len(t.Events)
+	now := time.Now()
 	for _, typ := range types {
 		recs, err := cfg.Catalog.RecordingsWithStatus(ctx, t.ID, status[typ], cfg.From, cfg.To)
 		if err != nil {
@@ -95,22 +99,22 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 		for len(recs) > 0 {
 			batch := recs[:min(len(recs), 500)]
 			recs = recs[len(batch):]
-			queued, dup := 0, 0
+			queued := 0
 			err := cfg.Catalog.InTx(ctx, func(tx *catalog.Tx) error {
-				queued, dup = 0, 0
-				count := func(ctx context.Context, tx *catalog.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
-					res, err := client.InsertTx(ctx, tx, args, opts)
-					if err == nil && res.UniqueSkippedAsDuplicate {
-						dup++
-					} else if err == nil {
-						queued++
-					}
-					return res, err
-				}
+				queued = 0
 				for _, r := range batch {
-					if err := announce(ctx, tx, count, t, PublishArgs{Type: typ, GUID: r.GUID, ContentKey: r.ContentKey}); err != nil {
+					d, err := tx.Detail(ctx, t.ID, r.GUID)
+					if err != nil {
 						return err
 					}
+					n, err := announceRecording(ctx, tx, t, typ, d, r.ContentKey, now)
+					if errors.Is(err, errNotAnnounced) {
+						continue // changed since it was listed
+					}
+					if err != nil {
+						return err
+					}
+					queued += n
 				}
 				return nil
 			})
@@ -118,24 +122,27 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 				return rep, err
 			}
 			rep.Queued += queued
-			rep.Duplicate += dup
+			rep.Duplicate += len(batch)*sinks - queued
 		}
 	}
 
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return rep, fmt.Errorf("start job queue: %w", err)
 	}
-	params := river.NewJobListParams().Queues(t.EventsQueue()).Kinds(PublishArgs{}.Kind())
-	waitErr := waitJobs(ctx, cfg.Logger, client, params, time.Now().Add(cfg.Wait))
+	if err := p.kickBacklog(ctx, t, exclusive); err != nil {
+		return rep, err
+	}
+	_, waitErr := p.waitEvents(ctx, t, time.Now().Add(cfg.Wait))
+	p.stopEvents()
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := client.Stop(stopCtx); err != nil {
 		_ = client.StopAndCancel(stopCtx)
 	}
 	rep.Published = progress.EventsPublished.Load()
-	if waitErr != nil && !errors.Is(waitErr, errTimeUp) {
+	if waitErr != nil {
 		return rep, waitErr
 	}
-	rep.Pending, err = jobqueue.Active(context.WithoutCancel(ctx), cfg.Catalog, t.EventsQueue())
+	rep.Pending, _, err = p.pendingEvents(context.WithoutCancel(ctx), t)
 	return rep, err
 }

@@ -67,6 +67,9 @@ type Report struct {
 	// summary: this process's counts, and the range's coverage.
 	Progress Snapshot
 	Coverage coverage.Report
+	// judged is the coverage of the range the run's diagnosis of
+	// permission gaps judged by (with events), which Coverage reuses.
+	judged *coverage.Report
 }
 
 // ETA is how long what the run left pending takes at the budget's rate
@@ -122,7 +125,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 			status, msg = catalog.RunInterrupted, "the process was stopped"
 		}
 		actx := context.WithoutCancel(ctx)
-		if aerr := p.endRun(actx, q.InsertTx, t, runID, status, func(tx *catalog.Tx) error { return tx.AbortRun(actx, runID, status, msg) }); aerr != nil {
+		if aerr := p.endRun(actx, t, runID, status, func(tx *catalog.Tx) error { return tx.AbortRun(actx, runID, status, msg) }); aerr != nil {
 			log.Error("record the end of the run", "error", aerr)
 		}
 	}()
@@ -136,7 +139,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 	if err := adoptLegacyJobs(ctx, p, t); err != nil {
 		return nil, err
 	}
-	if err := p.ready(ctx, q.InsertTx, t, len(plan.due) > 0); err != nil {
+	if err := p.ready(ctx, t, len(plan.due) > 0); err != nil {
 		return nil, err
 	}
 	p.progress.WindowsPlanned.Add(int64(len(plan.due)))
@@ -204,15 +207,15 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		rep.Status = catalog.RunFailures
 	}
 	if _, err := retryUnavailable(fin, log, "record the run", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, p.endRun(ctx, q.InsertTx, t, runID, rep.Status, func(tx *catalog.Tx) error {
+		return struct{}{}, p.endRun(ctx, t, runID, rep.Status, func(tx *catalog.Tx) error {
 			return tx.FinishRun(ctx, runID, rep.Status, rep.Stored, int64(len(rep.Failures)), rep.Bytes, rep.Error())
 		})
 	}); err != nil {
 		return nil, err
 	}
 	if rep.Status != catalog.RunFailed && rep.Status != catalog.RunInterrupted {
-		if _, err := retryUnavailable(fin, log, "record the coverage gaps", func(ctx context.Context) (struct{}, error) {
-			return struct{}{}, p.recordGaps(ctx, q.InsertTx, t, plan.r.From, plan.r.To, spec.Lookback)
+		if rep.judged, err = retryUnavailable(fin, log, "record the coverage gaps", func(ctx context.Context) (*coverage.Report, error) {
+			return p.recordGaps(ctx, t, plan.r.From, plan.r.To, spec.Lookback)
 		}); err != nil {
 			return nil, err
 		}

@@ -18,8 +18,22 @@ import (
 // bumps on every change the sidecar shows) is still current, and writes
 // again until it is: the last write to land is always checked by its writer.
 func (p *pipeline) writeSidecar(ctx context.Context, t *Tenant, guid string) error {
+	return p.writeSidecarFrom(ctx, t, guid, nil)
+}
+
+// writeSidecarFrom is writeSidecar with its first write from d, the
+// interaction as the catalog had it just now (nil: read it).
+func (p *pipeline) writeSidecarFrom(ctx context.Context, t *Tenant, guid string, d *catalog.Detail) error {
 	for range 5 {
-		sc, key, rev, err := p.buildSidecar(ctx, t, guid)
+		if d == nil {
+			it, err := p.cat.Detail(ctx, t.ID, guid)
+			if err != nil {
+				return err
+			}
+			d = &it
+		}
+		sc, key, rev, err := p.buildSidecar(t, *d)
+		d = nil
 		if err != nil {
 			return err
 		}
@@ -45,13 +59,10 @@ func (p *pipeline) ensureSidecar(ctx context.Context, t *Tenant, guid string) er
 	return p.writeSidecar(ctx, t, guid)
 }
 
-// buildSidecar builds the sidecar from the catalog and returns its key and
-// the interaction's rev it shows.
-func (p *pipeline) buildSidecar(ctx context.Context, t *Tenant, guid string) (blobstore.Sidecar, string, int64, error) {
-	it, err := p.cat.Detail(ctx, t.ID, guid)
-	if err != nil {
-		return blobstore.Sidecar{}, "", 0, err
-	}
+// buildSidecar builds the sidecar of the interaction it (as the catalog
+// has it) and returns its key and the interaction's rev it shows.
+func (p *pipeline) buildSidecar(t *Tenant, it catalog.Detail) (blobstore.Sidecar, string, int64, error) {
+	guid := it.GUID
 	key, err := blobstore.SidecarKey(t.ID, it.Start, guid)
 	if err != nil {
 		return blobstore.Sidecar{}, "", 0, err

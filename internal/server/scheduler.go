@@ -168,6 +168,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		return nil, err
 	}
 	s.client = client
+	s.pipe.UseQueue(client)
 	return s, nil
 }
 
@@ -185,6 +186,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		if n > 0 {
 			s.cfg.Logger.Info("resumed jobs left running by a stopped process", "jobs", n)
 		}
+		if err := s.cfg.Catalog.ReleaseOutboxClaims(ctx, ""); err != nil {
+			return err
+		}
 	}
 	if err := s.client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
@@ -198,6 +202,7 @@ func (s *Scheduler) Stop(grace time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	defer s.leaveAll()
+	s.pipe.StopEvents() // a lingering drain would hold Stop up
 	if err := s.client.Stop(ctx); err != nil {
 		s.cfg.Logger.Warn("jobs still running at the end of the grace period; cancelling them (they resume at the next start)", "grace", grace)
 		hard, cancelHard := context.WithTimeout(context.Background(), 10*time.Second)
@@ -237,6 +242,7 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 			continue
 		}
 		s.client.PeriodicJobs().RemoveByID(periodicID(id))
+		s.client.PeriodicJobs().RemoveByID(eventsPeriodicID(id))
 		s.pipe.RemoveTenant(id)
 		s.mu.Lock()
 		if h := s.health[id]; h != nil && h.stop != nil {
@@ -321,6 +327,12 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 		if leave != nil {
 			leave() // the replaced tenant's lease
 		}
+		s.client.PeriodicJobs().RemoveByID(eventsPeriodicID(id))
+		if len(spec.Tenant.Events) > 0 {
+			if _, err := s.client.PeriodicJobs().AddSafely(ingest.DrainPeriodically(spec.Tenant, &river.PeriodicJobOpts{ID: eventsPeriodicID(id), RunOnStart: true})); err != nil {
+				return fmt.Errorf("tenant %s: schedule its events: %w", id, err)
+			}
+		}
 		s.client.PeriodicJobs().RemoveByID(periodicID(id))
 		if _, err := s.client.PeriodicJobs().AddSafely(river.NewPeriodicJob(
 			river.PeriodicInterval(spec.Interval),
@@ -340,6 +352,10 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 }
 
 func periodicID(tenant string) string { return "tenant-sync-" + tenant }
+
+// eventsPeriodicID names the periodic job that queues the tenant's drain
+// job each minute.
+func eventsPeriodicID(tenant string) string { return "tenant-events-" + tenant }
 
 // Spec returns the tenant's spec as the scheduler runs it.
 func (s *Scheduler) Spec(id string) (TenantSpec, bool) { return s.spec(id) }

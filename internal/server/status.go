@@ -168,7 +168,7 @@ func (s *Scheduler) Tenant(ctx context.Context, id string) (TenantStatus, bool, 
 	if err := s.progress(ctx, &st); err != nil {
 		return st, true, err
 	}
-	// Publish jobs are timed on the wall clock, as runs are.
+	// Outbox events are timed on the wall clock, as runs are.
 	if st.EventSinks, err = ingest.SinkStatuses(ctx, s.cfg.Catalog, spec.Tenant, time.Now()); err != nil {
 		return st, true, err
 	}
@@ -261,7 +261,7 @@ func (s *Scheduler) QueueDepth(ctx context.Context) (map[QueueKey]int64, error) 
 		for _, q := range []string{spec.queues.discover, spec.queues.backfill, spec.queues.download, spec.queues.events} {
 			byQueue[q] = id
 		}
-		for _, k := range []string{ingest.DiscoverArgs{}.Kind(), ingest.FetchArgs{}.Kind(), ingest.PublishArgs{}.Kind(), TenantSyncArgs{}.Kind()} {
+		for _, k := range []string{ingest.DiscoverArgs{}.Kind(), ingest.FetchArgs{}.Kind(), ingest.DrainArgs{}.Kind(), TenantSyncArgs{}.Kind()} {
 			out[QueueKey{id, k}] = 0
 		}
 	}
