@@ -88,28 +88,14 @@ func sameShown(a, b Agent) bool {
 // bumpAgentsInteractions bumps the revision of the agent's interactions
 // that have a stored recording and returns their ids.
 func (q querier) bumpAgentsInteractions(ctx context.Context, tenant, agentID string) ([]string, error) {
-	rows, err := q.query(ctx, `SELECT i.guid FROM interactions i WHERE i.tenant = ? AND i.agent_id = ? AND EXISTS (
-			SELECT 1 FROM recordings r WHERE r.tenant = i.tenant AND r.guid = i.guid AND r.status = 'stored') ORDER BY i.guid`, tenant, agentID)
-	if err != nil {
-		return nil, wrap(err, "read the interactions of agent %s", agentID)
+	const stored = `tenant = ? AND agent_id = ? AND EXISTS (
+		SELECT 1 FROM recordings r WHERE r.tenant = interactions.tenant AND r.guid = interactions.guid AND r.status = 'stored')`
+	guids, err := q.guids(ctx, "read the interactions of agent "+agentID, `SELECT guid FROM interactions WHERE `+stored+` ORDER BY guid`, tenant, agentID)
+	if err != nil || len(guids) == 0 {
+		return nil, err
 	}
-	var guids []string
-	for rows.Next() {
-		var g string
-		if err := rows.Scan(&g); err != nil {
-			rows.Close()
-			return nil, wrap(err, "read the interactions of agent %s", agentID)
-		}
-		guids = append(guids, g)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, wrap(err, "read the interactions of agent %s", agentID)
-	}
-	for _, g := range guids {
-		if _, err := q.exec(ctx, `UPDATE interactions SET rev = rev + 1 WHERE tenant = ? AND guid = ?`, tenant, g); err != nil {
-			return nil, wrap(err, "mark the sidecar of %s stale", g)
-		}
+	if _, err := q.exec(ctx, `UPDATE interactions SET rev = rev + 1 WHERE `+stored, tenant, agentID); err != nil {
+		return nil, wrap(err, "mark the sidecars of agent %s's interactions stale", agentID)
 	}
 	return guids, nil
 }

@@ -158,22 +158,28 @@ func (q querier) SidecarStale(ctx context.Context, tenant, guid string) (bool, e
 // stored recording and whose sidecar does not show their current state
 // (SidecarStale), oldest first.
 func (q querier) StaleSidecars(ctx context.Context, tenant string, limit int) ([]string, error) {
-	rows, err := q.query(ctx, `SELECT i.guid FROM interactions i WHERE i.tenant = ? AND i.rev > i.sidecar_rev AND EXISTS (
+	return q.guids(ctx, "read stale sidecars", `SELECT i.guid FROM interactions i WHERE i.tenant = ? AND i.rev > i.sidecar_rev AND EXISTS (
 			SELECT 1 FROM recordings r WHERE r.tenant = i.tenant AND r.guid = i.guid AND r.status = 'stored')
 		ORDER BY i.start_at, i.guid LIMIT ?`, tenant, limit)
+}
+
+// guids runs query, which selects one text column, and returns its values;
+// errors say what was being read.
+func (q querier) guids(ctx context.Context, what, query string, args ...any) ([]string, error) {
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
-		return nil, wrap(err, "read stale sidecars")
+		return nil, wrap(err, "%s", what)
 	}
 	defer rows.Close()
-	var guids []string
+	var out []string
 	for rows.Next() {
 		var g string
 		if err := rows.Scan(&g); err != nil {
-			return nil, wrap(err, "read stale sidecars")
+			return nil, wrap(err, "%s", what)
 		}
-		guids = append(guids, g)
+		out = append(out, g)
 	}
-	return guids, wrap(rows.Err(), "read stale sidecars")
+	return out, wrap(rows.Err(), "%s", what)
 }
 
 // MarkSidecarWritten records that the bucket's sidecar shows rev, if rev is
