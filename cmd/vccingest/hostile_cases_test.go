@@ -102,8 +102,15 @@ func windowsNotListed(why string) func(*testing.T, *hostileRun) {
 }
 
 // peakRSSUnder: the run's peak RSS stays under limit (the suite's guard
-// is far looser), and is logged.
+// is far looser), and is logged. A binary built with -race carries the
+// race detector's shadow memory and lets garbage pile up when the machine
+// is loaded (107 MiB alone, 201 MiB in a loaded CI run, against 42-44 MiB
+// without -race), so there the limit is doubled: it still catches the
+// 570 MiB a capped response once cost.
 func peakRSSUnder(limit int64) func(*testing.T, *hostileRun) {
+	if raceEnabled {
+		limit *= 2
+	}
 	return func(t *testing.T, h *hostileRun) {
 		t.Logf("peak RSS %d MiB", h.maxRSS>>20)
 		if h.maxRSS > limit {
