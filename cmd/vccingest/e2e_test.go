@@ -83,6 +83,7 @@ func newE2E(t testing.TB, cfg vccsim.Config, credential string) *e2e {
 type result struct {
 	code           int
 	stdout, stderr string
+	cpu            time.Duration // the process's user and system time
 }
 
 // command builds a vccingest command line against the simulator.
@@ -117,6 +118,9 @@ func (e *e2e) run(args ...string) result {
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	r := result{stdout: out.String(), stderr: errb.String(), code: exitCode(e.t, err)}
+	if ps := cmd.ProcessState; ps != nil {
+		r.cpu = ps.UserTime() + ps.SystemTime()
+	}
 	if strings.Contains(r.stdout+r.stderr, e.cred.ClientSecret) {
 		e.t.Fatalf("vccingest printed the client secret")
 	}

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"time"
 )
@@ -81,10 +82,25 @@ func (t *Tx) ClaimOutbox(ctx context.Context, tenant, sink string, now, until ti
 	return out, wrap(rows.Err(), "claim events of tenant %s", tenant)
 }
 
-// DeleteOutbox removes an event the sink acknowledged.
-func (q querier) DeleteOutbox(ctx context.Context, id int64) error {
-	_, err := q.exec(ctx, `DELETE FROM event_outbox WHERE id = ?`, id)
-	return wrap(err, "remove delivered event %d", id)
+// DeleteOutbox removes events the sinks acknowledged, in statements of up
+// to 500 ids (a drain's batch is one or two).
+func (q querier) DeleteOutbox(ctx context.Context, ids []int64) error {
+	for chunk := range slices.Chunk(ids, 500) {
+		var b strings.Builder
+		b.WriteString(`DELETE FROM event_outbox WHERE id IN (?`)
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			if i > 0 {
+				b.WriteString(", ?")
+			}
+			args[i] = id
+		}
+		b.WriteString(")")
+		if _, err := q.exec(ctx, b.String(), args...); err != nil {
+			return wrap(err, "remove %d delivered events", len(chunk))
+		}
+	}
+	return nil
 }
 
 // RetryOutbox records a refused delivery of an event: one more attempt,

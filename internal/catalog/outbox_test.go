@@ -89,3 +89,50 @@ func TestOutbox_ClaimsNeverOverlap(t *testing.T) {
 		})
 	}
 }
+
+// DeleteOutbox removes exactly the events named, however many (more than
+// one statement's worth here), and leaves the others queued.
+func TestOutbox_DeleteRemovesOnlyTheNamed(t *testing.T) {
+	for name, open := range map[string]func(*testing.T) *catalog.Catalog{"sqlite": catalogtest.SQLite, "postgres": catalogtest.Postgres} {
+		t.Run(name, func(t *testing.T) {
+			cat := open(t)
+			ctx := context.Background()
+			const n = 1203
+			err := cat.InTx(ctx, func(tx *catalog.Tx) error {
+				for i := range n {
+					if _, err := tx.InsertOutbox(ctx, "acme", []string{"s1"}, fmt.Sprintf("acme/g-%d/stored", i), "t", []byte(`{}`)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			err = cat.InTx(ctx, func(tx *catalog.Tx) error {
+				rows, err := tx.ClaimOutbox(ctx, "acme", "s1", now, now.Add(time.Minute), n)
+				if err != nil {
+					return err
+				}
+				var ids []int64
+				for i, r := range rows {
+					if i%3 != 0 { // keep every third
+						ids = append(ids, r.ID)
+					}
+				}
+				if err := tx.DeleteOutbox(ctx, nil); err != nil {
+					return err
+				}
+				return tx.DeleteOutbox(ctx, ids)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			backlog, err := cat.OutboxBacklogs(ctx, "acme")
+			if want := int64((n + 2) / 3); err != nil || backlog["s1"].Events != want {
+				t.Errorf("after deleting two thirds: backlog %+v (%v), want %d", backlog, err, want)
+			}
+		})
+	}
+}

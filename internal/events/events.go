@@ -115,6 +115,19 @@ func (e Event) Validate() error {
 	return nil
 }
 
+// Encode is the event's CloudEvents JSON, once Validate passed: what a
+// sink delivers.
+func (e Event) Encode() ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
+	}
+	return body, nil
+}
+
 // RecordingStored is the data of a recording.stored event: all a consumer
 // needs to fetch and tag the audio without another lookup.
 type RecordingStored struct {

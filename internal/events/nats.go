@@ -46,15 +46,15 @@ func openNATS(_ context.Context, u *url.URL, opts Options) (*natsSink, error) {
 	return &natsSink{nc: nc, js: js, subject: subject}, nil
 }
 
-func (s *natsSink) publish(ctx context.Context, ev Event, body []byte) error {
+func (s *natsSink) publish(ctx context.Context, id, typ string, body []byte) error {
 	if err := s.connected(ctx); err != nil {
 		return err
 	}
 	msg := nats.NewMsg(s.subject)
 	msg.Data = body
 	msg.Header.Set("Content-Type", ContentType)
-	msg.Header.Set("ce-type", ev.Type)
-	_, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID))
+	msg.Header.Set("ce-type", typ)
+	_, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 		return fmt.Errorf("no JetStream stream acknowledged subject %q (create one that captures it, e.g. nats stream add VCCINGEST --subjects %q): %w", s.subject, s.subject, err)
 	}

@@ -81,14 +81,14 @@ func (s *pubsubSink) get(ctx context.Context) (*pubsub.Topic, error) {
 	return t, nil
 }
 
-func (s *pubsubSink) publish(ctx context.Context, ev Event, body []byte) error {
+func (s *pubsubSink) publish(ctx context.Context, id, typ string, body []byte) error {
 	t, err := s.get(ctx)
 	if err != nil {
 		return err
 	}
 	err = t.Send(ctx, &pubsub.Message{
 		Body:     body,
-		Metadata: map[string]string{"content-type": ContentType, "ce-id": ev.ID, "ce-type": ev.Type},
+		Metadata: map[string]string{"content-type": ContentType, "ce-id": id, "ce-type": typ},
 	})
 	if err != nil {
 		s.reset(t)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -55,7 +54,7 @@ type Counts struct {
 // publisher is what each kind of sink does: deliver one encoded event and
 // return only once the far side has it.
 type publisher interface {
-	publish(ctx context.Context, ev Event, body []byte) error
+	publish(ctx context.Context, id, typ string, body []byte) error
 	close() error
 }
 
@@ -119,20 +118,24 @@ func (s *Sink) String() string { return s.name }
 
 // Publish delivers ev and returns once the sink acknowledged it.
 func (s *Sink) Publish(ctx context.Context, ev Event) error {
-	if err := ev.Validate(); err != nil {
+	body, err := ev.Encode()
+	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("encode event %s: %w", ev.ID, err)
-	}
+	return s.PublishEncoded(ctx, ev.ID, ev.Type, body)
+}
+
+// PublishEncoded delivers body, an event Event.Encode made whose id and
+// type are id and typ, as it is (an outbox keeps events encoded), and
+// returns once the sink acknowledged it.
+func (s *Sink) PublishEncoded(ctx context.Context, id, typ string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := s.pub.publish(ctx, ev, body); err != nil {
+	if err := s.pub.publish(ctx, id, typ, body); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 			err = fmt.Errorf("the sink did not acknowledge it within %s (is the broker reachable?): %w", s.timeout, err)
 		}
-		err = fmt.Errorf("publish event %s to %s: %w", ev.ID, s.name, err)
+		err = fmt.Errorf("publish event %s to %s: %w", id, s.name, err)
 		s.failed.Add(1)
 		s.lastFailure.Store(&Failure{At: time.Now(), Error: err.Error()})
 		return err

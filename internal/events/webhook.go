@@ -78,7 +78,7 @@ func loopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (s *webhookSink) publish(ctx context.Context, _ Event, body []byte) error {
+func (s *webhookSink) publish(ctx context.Context, _, _ string, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
 		return err

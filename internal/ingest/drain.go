@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -483,15 +482,11 @@ func isClosed(c <-chan struct{}) bool {
 	}
 }
 
-// deliverOne publishes one outbox event to its sink.
+// deliverOne publishes one outbox event to its sink, as it was encoded
+// when it was queued (announce).
 func (p *pipeline) deliverOne(ctx context.Context, s *events.Sink, row catalog.OutboxEvent) delivery {
 	r := delivery{row: row, sink: s}
-	var ev events.Event
-	if r.err = json.Unmarshal(row.Payload, &ev); r.err != nil {
-		r.err = fmt.Errorf("event %s in the outbox is not a CloudEvent: %w", row.EventID, r.err)
-		return r
-	}
-	r.err = s.Publish(ctx, ev)
+	r.err = s.PublishEncoded(ctx, row.EventID, row.Type, row.Payload)
 	r.cut = r.err != nil && ctx.Err() != nil
 	return r
 }
@@ -501,11 +496,12 @@ func (p *pipeline) deliverOne(ctx context.Context, s *events.Sink, row catalog.O
 // discarded), one cut short is given back as it was.
 func (p *pipeline) finish(ctx context.Context, tx *catalog.Tx, done []delivery) error {
 	now := time.Now()
+	var acked []int64
 	for _, r := range done {
 		var err error
 		switch attempt := r.row.Attempts + 1; {
 		case r.err == nil:
-			err = tx.DeleteOutbox(ctx, r.row.ID)
+			acked = append(acked, r.row.ID)
 		case r.cut:
 			err = tx.ReleaseOutbox(ctx, r.row.ID)
 		case attempt >= publishAttempts:
@@ -517,7 +513,7 @@ func (p *pipeline) finish(ctx context.Context, tx *catalog.Tx, done []delivery) 
 			return err
 		}
 	}
-	return nil
+	return tx.DeleteOutbox(ctx, acked)
 }
 
 // report counts and logs what a batch of deliveries did, once its end is

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -30,9 +29,9 @@ func announce(ctx context.Context, tx *catalog.Tx, t *Tenant, ev events.Event) (
 	if len(t.Events) == 0 {
 		return 0, nil
 	}
-	payload, err := json.Marshal(ev)
+	payload, err := ev.Encode()
 	if err != nil {
-		return 0, fmt.Errorf("encode event %s: %w", ev.ID, err)
+		return 0, err
 	}
 	n, err := tx.InsertOutbox(ctx, t.ID, sinkIDs(t), ev.ID, ev.Type, payload)
 	if err != nil {
