@@ -303,6 +303,22 @@ func (s *Sim) Agents() []dataset.User {
 	return out
 }
 
+// RenameAgent gives the agent agentID a new name and email, as an
+// administrator would in VCC's admin portal. Requests that start after it
+// returns see them (User Admin, the truth); call it between requests, not
+// during one. It reports whether the account has that agent.
+func (s *Sim) RenameAgent(agentID, name, email string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.data.Agents {
+		if a.AgentID == agentID {
+			a.Name, a.Email = name, email
+			return true
+		}
+	}
+	return false
+}
+
 // Users lists every user of the account: the agents, then the users who
 // are not agents (an admin, a supervisor, an archived agent).
 func (s *Sim) Users() []dataset.User {
