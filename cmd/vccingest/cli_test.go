@@ -10,7 +10,7 @@ import (
 // runBin runs the binary with args and no environment settings.
 func runBin(t *testing.T, args ...string) (code int, out string) {
 	t.Helper()
-	b, err := exec.Command(binPath, args...).CombinedOutput()
+	b, err := exec.Command(bin(t), args...).CombinedOutput()
 	return exitCode(t, err), string(b)
 }
 

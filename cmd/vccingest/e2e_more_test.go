@@ -408,7 +408,7 @@ func TestDoctor(t *testing.T) {
 // The demo's default credential lacks a permission, and says so.
 func TestDemoShowsThePermissionGap(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(binPath, "demo", "--data-dir", dir, "--days", "1", "--calls-per-day", "60", "--log-format", "text")
+	cmd := exec.Command(bin(t), "demo", "--data-dir", dir, "--days", "1", "--calls-per-day", "60", "--log-format", "text")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
@@ -416,7 +416,7 @@ func TestDemoShowsThePermissionGap(t *testing.T) {
 	if !strings.Contains(string(out), `lacks the feature permission "View outbound interaction content"`) {
 		t.Errorf("demo output does not explain the gap:\n%s", out)
 	}
-	out, err = exec.Command(binPath, "demo", "--data-dir", t.TempDir(), "--days", "1", "--calls-per-day", "60", "--full-permissions", "--log-format", "text").CombinedOutput()
+	out, err = exec.Command(bin(t), "demo", "--data-dir", t.TempDir(), "--days", "1", "--calls-per-day", "60", "--full-permissions", "--log-format", "text").CombinedOutput()
 	if err != nil || strings.Contains(string(out), "WARNING") {
 		t.Errorf("demo --full-permissions: %v\n%s", err, out)
 	}

@@ -44,7 +44,7 @@ var hostileCases = []hostileCase{
 	{name: "UnauthorizedAfterRenewal_IsACredentialErrorNotRetried", attack: hostile.Unauthorized, code: 2},
 	{name: "EndlessPages_ListingFailsNotLoops", attack: hostile.EndlessPages, code: 1},
 	{name: "RepeatedContinuation_ListingFailsNotLoops", attack: hostile.RepeatedContinuation, code: 1},
-	{name: "EndlessUsersPage_ListingFailsAtTheJSONCapInBoundedMemory", attack: hostile.EndlessUsersPage, code: 1, check: peakRSSUnder(150 << 20)},
+	{name: "EndlessUsersPage_ListingFailsAtTheJSONCapInBoundedMemory", attack: hostile.EndlessUsersPage, code: 1, check: peakRSSUnder(256 << 20)},
 	{name: "StartYear9999_BadRecordSkippedRestStored", attack: hostile.StartYear9999, code: 0, check: badRecordReported},
 	{name: "TerminalEscapes_NeverReachTheTerminal", attack: hostile.TerminalEscapes, code: 0, check: noRawEscapes},
 	{name: "ShortBodyWithItsOwnContentLength_FailsForGoodNotStored", fault: vccsim.FaultShortLength, code: 1},
@@ -102,16 +102,19 @@ func windowsNotListed(why string) func(*testing.T, *hostileRun) {
 }
 
 // peakRSSUnder: the run's peak RSS stays under limit (the suite's guard
-// is far looser), and is logged. A binary built with -race carries the
-// race detector's shadow memory and lets garbage pile up when the machine
-// is loaded (107 MiB alone, 201 MiB in a loaded CI run, against 42-44 MiB
-// without -race), so there the limit is doubled: it still catches the
-// 570 MiB a capped response once cost.
+// is far looser), and is logged. Reading a 64 MiB users page to its cap
+// peaks at 43-51 MiB on a quiet machine, but garbage piles up when the
+// machine is loaded (180 MiB seen in a loaded go test ./...), and a binary
+// built with -race carries the race detector's shadow memory too (107 MiB
+// alone, 201 MiB loaded), so the limit leaves room for load and is doubled
+// under -race: it still catches the 570 MiB such a response once cost.
+// BenchmarkListingPeakRSS (internal/vcc) measures such figures.
 func peakRSSUnder(limit int64) func(*testing.T, *hostileRun) {
-	if raceEnabled {
-		limit *= 2
-	}
 	return func(t *testing.T, h *hostileRun) {
+		limit := limit
+		if raceChild(t) {
+			limit *= 2
+		}
 		t.Logf("peak RSS %d MiB", h.maxRSS>>20)
 		if h.maxRSS > limit {
 			t.Errorf("sync peaked at %d MiB RSS; want under %d MiB", h.maxRSS>>20, limit>>20)
@@ -176,7 +179,7 @@ func fewTokenRequests(t *testing.T, h *hostileRun) {
 // noRawEscapes: names and directions full of ESC, OSC, C1 and bidi
 // controls reach neither sync's output nor ls's.
 func noRawEscapes(t *testing.T, h *hostileRun) {
-	ls := exec.Command(binPath, "ls", "--data-dir", h.dataDir)
+	ls := exec.Command(bin(t), "ls", "--data-dir", h.dataDir)
 	out, err := ls.CombinedOutput()
 	if err != nil {
 		t.Fatalf("ls: %v\n%s", err, out)

@@ -190,7 +190,7 @@ func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, data
 		// Ctrl-C lets running downloads finish for a second, no more.
 		"--grace", "1s",
 		"--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339)}
-	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd := exec.CommandContext(ctx, bin(t), args...)
 	cmd.Env = append(os.Environ(), "VCC_TEST_SECRET="+cred.ClientSecret)
 	if target.certFile != "" {
 		cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+target.certFile)

@@ -44,7 +44,7 @@ func TestBrowse_ReadOnlyCatalog(t *testing.T) {
 		_ = filepath.WalkDir(e.dataDir, func(p string, d fs.DirEntry, err error) error { return os.Chmod(p, 0o755) })
 	})
 	run := func(args ...string) (string, int) {
-		cmd := exec.Command(binPath, append(args, "--data-dir", e.dataDir)...)
+		cmd := exec.Command(bin(t), append(args, "--data-dir", e.dataDir)...)
 		if os.Getuid() == 0 {
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		}

@@ -122,7 +122,7 @@ func (s *served) start() {
 // launch starts the process; waitListening(addr) waits for its status page.
 func (s *served) launch() <-chan string {
 	s.t.Helper()
-	s.cmd = exec.Command(binPath, "serve", "--config", s.file)
+	s.cmd = exec.Command(bin(s.t), "serve", "--config", s.file)
 	s.cmd.Env = os.Environ()
 	for _, c := range s.sim.Credentials() {
 		s.cmd.Env = append(s.cmd.Env, "SECRET_"+strings.ToUpper(c.Name)+"="+c.ClientSecret)
@@ -403,12 +403,12 @@ func TestServe_TwoTenantsMetricsAndNoSecrets(t *testing.T) {
 
 	// The CLI reads serve's tenants through the same file: the catalog's
 	// tenants with their counts, and coverage of each, need no --tenant.
-	out, err := exec.Command(binPath, "tenants", "--config", s.file, "--json").CombinedOutput()
+	out, err := exec.Command(bin(t), "tenants", "--config", s.file, "--json").CombinedOutput()
 	var listed []tenantItem
 	if err != nil || json.Unmarshal(out, &listed) != nil || len(listed) != 2 || listed[0].ID != "acme" || listed[1].ID != "globex" || listed[0].Stored != int64(ts["acme"].Totals.Stored) {
 		t.Errorf("tenants --config serve.yaml: %v, %+v\n%s", err, listed, out)
 	}
-	out, err = exec.Command(binPath, "coverage", "--config", s.file, "--all-tenants").CombinedOutput()
+	out, err = exec.Command(bin(t), "coverage", "--config", s.file, "--all-tenants").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "tenant acme,") || !strings.Contains(string(out), "tenant globex,") || !strings.Contains(string(out), "View outbound interaction content") {
 		t.Errorf("coverage --config serve.yaml --all-tenants: %v\n%s", err, out)
 	}
@@ -581,7 +581,7 @@ func TestServe_NonLoopbackNeedsAnAccessToken(t *testing.T) {
 	sim := startServeSim(t)
 	s := newServed(t, sim)
 	s.writeConfig("0.0.0.0:0", "", serveTenant{"acme", "admin"})
-	out, err := exec.Command(binPath, "serve", "--config", s.file).CombinedOutput()
+	out, err := exec.Command(bin(t), "serve", "--config", s.file).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "not a loopback address, so an access token is required: set access_token_ref") {
 		t.Fatalf("serve on 0.0.0.0 without a token: %v\n%s", err, out)
 	}
