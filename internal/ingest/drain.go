@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -194,6 +195,9 @@ func (p *pipeline) kick(ctx context.Context, t *Tenant, now bool) {
 // a retry due now; exclusive (an SQLite catalog's lock holder) first gives
 // back the claims of a process that was killed mid-delivery.
 func (p *pipeline) kickBacklog(ctx context.Context, t *Tenant, exclusive bool) error {
+	if err := p.warnOrphanedEvents(ctx, t); err != nil {
+		return err
+	}
 	if len(t.Events) == 0 {
 		return nil
 	}
@@ -210,6 +214,24 @@ func (p *pipeline) kickBacklog(ctx context.Context, t *Tenant, exclusive bool) e
 		return err
 	}
 	p.kick(ctx, t, true)
+	return nil
+}
+
+// warnOrphanedEvents says, once a run, how many events wait in t's outbox
+// for a sink t no longer has (taken out of the configuration, or its URL
+// changed): nothing delivers them, and nothing else would show them.
+func (p *pipeline) warnOrphanedEvents(ctx context.Context, t *Tenant) error {
+	backlog, err := p.cat.OutboxBacklogs(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	for id, b := range backlog {
+		if b.Events == 0 || slices.ContainsFunc(t.Events, func(s *events.Sink) bool { return s.ID() == id }) {
+			continue
+		}
+		p.log.Warn("events wait in the outbox for a sink this tenant no longer has, so nothing delivers them; configure that sink again to deliver them (the sink id is the first 12 hex digits of the sha256 of its URL)",
+			"tenant", t.ID, "sink_id", id, "events", b.Events, "oldest", b.Oldest.UTC().Format(time.RFC3339))
+	}
 	return nil
 }
 

@@ -283,3 +283,31 @@ func TestDrain_DeliversRetriesAndNeverDropsSilently(t *testing.T) {
 		t.Errorf("the attempts of an event span %s; a sink down for a day would lose events", total.Round(time.Minute))
 	}
 }
+
+// A run's start names the events that wait for a sink the tenant no
+// longer has (nothing delivers them), and only those.
+func TestDrain_WarnsOfEventsForASinkNoLongerConfigured(t *testing.T) {
+	c := newOutboxCase(t, catalogtest.SQLite(t))
+	var logs bytes.Buffer
+	c.p.log = slog.New(slog.NewTextHandler(&logs, nil))
+	err := c.cat.InTx(c.ctx, func(tx *catalog.Tx) error {
+		if _, err := tx.InsertOutbox(c.ctx, "acme", []string{"0123456789ab", c.tenant.Events[0].ID()}, "acme/g-1/callRecording/stored", events.TypeRecordingStored, []byte(`{}`)); err != nil {
+			return err
+		}
+		_, err := tx.InsertOutbox(c.ctx, "acme", []string{"0123456789ab"}, "acme/g-2/callRecording/stored", events.TypeRecordingStored, []byte(`{}`))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.p.kickBacklog(c.ctx, c.tenant, true); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if strings.Count(out, "no longer has") != 1 || !strings.Contains(out, "sink_id=0123456789ab events=2") {
+		t.Errorf("want one warning naming sink 0123456789ab and its 2 events, got:\n%s", out)
+	}
+	if strings.Contains(out, c.tenant.Events[0].ID()) {
+		t.Errorf("the configured sink is named as gone:\n%s", out)
+	}
+}
