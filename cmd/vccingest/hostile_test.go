@@ -31,6 +31,9 @@ type hostileCase struct {
 	// interrupt: sync gets Ctrl-C after this long (a download that drips
 	// holds it) and must stop with 130.
 	interrupt time.Duration
+	// from, if set, is where the run's range starts, this long after day
+	// one's start (it ends at the end of day two).
+	from time.Duration
 	// tls: sync talks to the hostile VCC's https front (trusting its
 	// self-signed certificate through SSL_CERT_FILE), not to its plain
 	// http one.
@@ -133,7 +136,7 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 			if tc.tls {
 				target.certFile = certFile
 			}
-			r := runHostile(t, target, cred, dir, day, day.AddDate(0, 0, 2), tc.interrupt)
+			r := runHostile(t, target, cred, dir, day.Add(tc.from), day.AddDate(0, 0, 2), tc.interrupt)
 			output := "\n--- stdout\n" + r.stdout + "\n--- stderr\n" + r.stderr
 			if r.code != tc.code {
 				t.Errorf("exit code %d; want %d", r.code, tc.code)
