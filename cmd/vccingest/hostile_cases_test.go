@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +61,13 @@ var hostileCases = []hostileCase{
 	{name: "PartialContentFromOffsetZero_FailsForGoodNotSpliced", fault: vccsim.FaultWrongRange, code: 1},
 	{name: "HTMLErrorPageWith200_FailsForGoodNotStored", fault: vccsim.FaultHTML, code: 1},
 	{name: "DripOneByteAtATime_NotStoredStopsOnCtrlC", fault: vccsim.FaultDrip, code: 130, interrupt: 2500 * time.Millisecond},
+	// The suite's drip is a byte every 100 ms: never idle for the 300 ms
+	// stall timeout, but under the floor of 1,000 bytes a second over it,
+	// so a stall all the same: resumed with Range, stalling again each
+	// time, until the attempt fails.
+	{name: "DripUnderTheRateFloor_StallResumedWithRangeThenFailsForGood", fault: vccsim.FaultDrip, code: 1,
+		args:  []string{"--stall-timeout", "300ms", "--min-rate", "1000"},
+		check: all(failedForGood("under the floor of 1000 bytes/s"), resumedWithRange)},
 	{name: "ListingAnswerNotHTTP_WindowFailsAtOnceNotRetried", attack: hostile.ListingContentLengthNotANumber, code: 1,
 		check: all(windowsNotListed("not valid HTTP"), fewListings)},
 	{name: "StatsPagesWithoutEnd_ListingFailsPastTheAnnouncedPagesBoundedInTimeAndMemory", attack: hostile.StatsEndlessPages, code: 1,
@@ -358,5 +366,20 @@ func failedBeforeFrom(t *testing.T, h *hostileRun) {
 		WHERE r.status = 'failed' AND i.start_at < '`+at.UTC().Format("2006-01-02T15:04:05")+`'`)
 	if n == 0 {
 		t.Errorf("no failed recording starts before --from %s; the case proves nothing", from)
+	}
+}
+
+// resumedWithRange: a download was resumed with Range (the simulator
+// answered a 206).
+func resumedWithRange(t *testing.T, h *hostileRun) {
+	n := 0
+	for _, r := range h.srv.Sim.Requests() {
+		if r.Route == vccsim.RouteContent && r.Status == http.StatusPartialContent {
+			n += r.Count
+		}
+	}
+	t.Logf("%d downloads resumed with Range", n)
+	if n == 0 {
+		t.Errorf("no download was resumed with Range")
 	}
 }
