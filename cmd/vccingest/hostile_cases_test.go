@@ -27,6 +27,8 @@ var hostileCases = []hostileCase{
 	{name: "TokenWithoutAccessToken_IsACredentialError", attack: hostile.TokenWithoutAccessToken, code: 2},
 	{name: "NegativeExpiresIn_NoTokenRequestPerCall", attack: hostile.TokenNegativeExpiry, code: 0, check: fewTokenRequests},
 	{name: "AbsurdExpiresIn_Clamped", attack: hostile.TokenAbsurdExpiry, code: 0, check: fewTokenRequests},
+	{name: "FractionalExpiresIn_TokenTakenAndClamped", attack: hostile.TokenFractionalExpiry, code: 0, check: all(allStored, fewTokenRequests)},
+	{name: "ExpiresInPastEveryNumberType_TokenTakenAndClamped", attack: hostile.TokenHugeExpiry, code: 0, check: all(allStored, fewTokenRequests)},
 	{name: "DownloadRedirectOtherPort_TokenNotSent", attack: hostile.DownloadRedirectOtherPort, code: 1},
 	{name: "DownloadRedirectFile_RefusedNotRetried", attack: hostile.DownloadRedirectFile, code: 1},
 	{name: "DownloadRedirectLoop_RefusedNotRetried", attack: hostile.DownloadRedirectLoop, code: 1},

@@ -44,6 +44,10 @@ const (
 	// expires_in of -100 or of 10¹² seconds.
 	TokenNegativeExpiry Attack = "token-negative-expires-in"
 	TokenAbsurdExpiry   Attack = "token-absurd-expires-in"
+	// expires_in of 3600.5 seconds, and of 10⁴⁰⁰ (past float64, let
+	// alone int64).
+	TokenFractionalExpiry Attack = "token-fractional-expires-in"
+	TokenHugeExpiry       Attack = "token-huge-expires-in"
 	// Every download is redirected to the same path on the capture
 	// server's port (same host name, other port).
 	DownloadRedirectOtherPort Attack = "download-redirect-other-port"
@@ -214,6 +218,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.rewrite(w, r, func(v any) { v.(map[string]any)["expires_in"] = -100 })
 	case tokenReq && a == TokenAbsurdExpiry:
 		s.rewrite(w, r, func(v any) { v.(map[string]any)["expires_in"] = 1e12 })
+	case tokenReq && a == TokenFractionalExpiry:
+		s.rewrite(w, r, func(v any) { v.(map[string]any)["expires_in"] = 3600.5 })
+	case tokenReq && a == TokenHugeExpiry:
+		s.rewrite(w, r, func(v any) { v.(map[string]any)["expires_in"] = json.RawMessage("1e400") })
 	case download && a == DownloadRedirectOtherPort:
 		http.Redirect(w, r, s.Capture.URL+r.URL.RequestURI(), http.StatusFound)
 	case download && a == DownloadRedirectFile:
