@@ -2,7 +2,11 @@ package main
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -23,6 +27,8 @@ var hostileCases = []hostileCase{
 	{name: "TokenWithoutAccessToken_IsACredentialError", attack: hostile.TokenWithoutAccessToken, code: 2},
 	{name: "NegativeExpiresIn_NoTokenRequestPerCall", attack: hostile.TokenNegativeExpiry, code: 0, check: fewTokenRequests},
 	{name: "AbsurdExpiresIn_Clamped", attack: hostile.TokenAbsurdExpiry, code: 0, check: fewTokenRequests},
+	{name: "FractionalExpiresIn_TokenTakenAndClamped", attack: hostile.TokenFractionalExpiry, code: 0, check: all(allStored, fewTokenRequests)},
+	{name: "ExpiresInPastEveryNumberType_TokenTakenAndClamped", attack: hostile.TokenHugeExpiry, code: 0, check: all(allStored, fewTokenRequests)},
 	{name: "DownloadRedirectOtherPort_TokenNotSent", attack: hostile.DownloadRedirectOtherPort, code: 1},
 	{name: "DownloadRedirectFile_RefusedNotRetried", attack: hostile.DownloadRedirectFile, code: 1},
 	{name: "DownloadRedirectLoop_RefusedNotRetried", attack: hostile.DownloadRedirectLoop, code: 1},
@@ -57,6 +63,26 @@ var hostileCases = []hostileCase{
 	{name: "PartialContentFromOffsetZero_FailsForGoodNotSpliced", fault: vccsim.FaultWrongRange, code: 1},
 	{name: "HTMLErrorPageWith200_FailsForGoodNotStored", fault: vccsim.FaultHTML, code: 1},
 	{name: "DripOneByteAtATime_NotStoredStopsOnCtrlC", fault: vccsim.FaultDrip, code: 130, interrupt: 2500 * time.Millisecond},
+	// The suite's drip is a byte every 100 ms: never idle for the 300 ms
+	// stall timeout, but under the floor of 1,000 bytes a second over it,
+	// so a stall all the same: resumed with Range, stalling again each
+	// time, until the attempt fails.
+	{name: "DripUnderTheRateFloor_StallResumedWithRangeThenFailsForGood", fault: vccsim.FaultDrip, code: 1,
+		args:  []string{"--stall-timeout", "300ms", "--min-rate", "1000"},
+		check: all(failedForGood("under the floor of 1000 bytes/s"), resumedWithRange)},
+	{name: "ListingAnswerNotHTTP_WindowFailsAtOnceNotRetried", attack: hostile.ListingContentLengthNotANumber, code: 1,
+		check: all(windowsNotListed("not valid HTTP"), fewListings)},
+	{name: "StatsPagesWithoutEnd_ListingFailsPastTheAnnouncedPagesBoundedInTimeAndMemory", attack: hostile.StatsEndlessPages, code: 1,
+		check: all(windowsNotListed("pages"), fewRequests(vccsim.RouteStatsInteractions, 16), peakRSSUnder(150<<20))},
+	{name: "StatsSamePageForever_ListingStopsAsARepeatEverythingStored", attack: hostile.StatsSamePageForever, code: 0,
+		check: all(allStored, fewRequests(vccsim.RouteStatsInteractions, 8))},
+	{name: "UsersSamePageForever_ListingStopsAsARepeatEverythingStored", attack: hostile.UsersSamePageForever, code: 0,
+		check: all(allStored, fewRequests(vccsim.RouteUsers, 4))},
+	{name: "StatsDirectionNotAnEnum_UnknownInTheSidecarNeverRaw", attack: hostile.StatsDirectionNotAnEnum, code: 0, check: sidecarDirectionsAreTheEnum},
+	{name: "BidiAndZeroWidthInIDsAndKeys_RefusedAsBadRecordsRestStored", attack: hostile.InvisibleCharsInIDs, code: 1, check: invisibleIDsRejected},
+	{name: "InteractionReListedOnAnotherDay_KeepsItsFirstKeyDateOneSidecar", attack: hostile.ListingADayLate, code: 0, check: oneSidecarOnTheFirstDay},
+	{name: "FailureOutsideTheSyncedRange_StillInTheSummaryExit1", fault: vccsim.FaultHTML, from: 36 * time.Hour, code: 1,
+		check: all(failedForGood("text/html"), failedBeforeFrom)},
 }
 
 // all is every one of checks.
@@ -196,5 +222,166 @@ func noRawEscapes(t *testing.T, h *hostileRun) {
 func badRecordReported(t *testing.T, h *hostileRun) {
 	if !strings.Contains(h.stdout, "could not fully use") || !strings.Contains(h.stdout, "9999-12-31") {
 		t.Errorf("the summary does not name the year-9999 record:\n%s", h.stdout)
+	}
+}
+
+// fewRequests: the simulator saw at most max requests of route in the run
+// (a listing that repeats or never ends is stopped, not asked on).
+func fewRequests(route string, max int) func(*testing.T, *hostileRun) {
+	return func(t *testing.T, h *hostileRun) {
+		n := 0
+		for _, r := range h.srv.Sim.Requests() {
+			if r.Route == route {
+				n += r.Count
+			}
+		}
+		t.Logf("%d requests of %s", n, route)
+		if n > max {
+			t.Errorf("%d requests of %s in one run; want at most %d", n, route, max)
+		}
+	}
+}
+
+// sidecars returns each interaction.json of the data dir's bucket by its
+// path under the bucket, decoded.
+func sidecars(t *testing.T, dataDir string) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	blobs := filepath.Join(dataDir, "blobs")
+	err := filepath.WalkDir(blobs, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "interaction.json" {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var v map[string]any
+		if err := json.Unmarshal(b, &v); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		rel, _ := filepath.Rel(blobs, path)
+		out[filepath.ToSlash(rel)] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sidecarDirectionsAreTheEnum: a direction Stats does not document is
+// recorded as unknown, never kept raw: every sidecar's direction is one of
+// inbound, outbound, internal or unknown, and the strange one is in no
+// sidecar; the summary reports the records it could not fully use.
+func sidecarDirectionsAreTheEnum(t *testing.T, h *hostileRun) {
+	allStored(t, h)
+	unknown := 0
+	for path, sc := range sidecars(t, h.dataDir) {
+		d, _ := sc["direction"].(string)
+		switch d {
+		case "inbound", "outbound", "internal":
+		case "unknown":
+			unknown++
+		default:
+			t.Errorf("%s has direction %q; want inbound, outbound, internal or unknown", path, d)
+		}
+		if b, _ := json.Marshal(sc); strings.Contains(string(b), hostile.StrangeDirection) {
+			t.Errorf("%s carries the raw direction %q", path, hostile.StrangeDirection)
+		}
+	}
+	if unknown == 0 {
+		t.Errorf("no sidecar has direction unknown; the strange direction was not refused")
+	}
+	if !strings.Contains(h.stdout, "could not fully use") {
+		t.Errorf("the summary does not report the records with a strange direction:\n%s", h.stdout)
+	}
+}
+
+// invisibleIDsRejected: an interaction id with a bidi override and a
+// content key with a zero-width space are refused as unsafe for a storage
+// key (recorded failed, counted in the summary), and nothing is stored
+// under either (the suite checks every object in the bucket is one VCC
+// holds under its real key).
+func invisibleIDsRejected(t *testing.T, h *hostileRun) {
+	ids := catalogCount(t, h.dataDir, `SELECT COUNT(*) FROM recordings WHERE status = 'failed' AND last_error LIKE 'rejected: the interaction id%invisible formatting character U+202E%'`)
+	keys := catalogCount(t, h.dataDir, `SELECT COUNT(*) FROM recordings WHERE status = 'failed' AND last_error LIKE 'rejected: the content key%invisible formatting character U+200B%'`)
+	if ids == 0 || keys == 0 {
+		t.Errorf("%d recordings rejected for a bidi override in the interaction id, %d for a zero-width space in the content key; want some of each", ids, keys)
+	}
+	if !strings.Contains(h.stdout, "interactions rejected (unsafe ids): ") || strings.Contains(h.stdout, "interactions rejected (unsafe ids): 0\n") {
+		t.Errorf("the summary does not count the rejected interactions:\n%s", h.stdout)
+	}
+	for path := range sidecars(t, h.dataDir) {
+		if strings.ContainsAny(path, "\u202e\u200b") {
+			t.Errorf("a sidecar is stored under %q", path)
+		}
+	}
+}
+
+// oneSidecarOnTheFirstDay: every interaction of day one, listed again with
+// a start on day two, keeps day one as its key date: one sidecar each,
+// under day one, none under day two (whose own calls the server no longer
+// lists), and the catalog keeps their start on day one.
+func oneSidecarOnTheFirstDay(t *testing.T, h *hostileRun) {
+	byGUID := map[string][]string{}
+	for path := range sidecars(t, h.dataDir) {
+		parts := strings.Split(path, "/") // tenant/yyyy/mm/dd/guid/interaction.json
+		if len(parts) == 6 {
+			byGUID[parts[4]] = append(byGUID[parts[4]], path)
+		}
+		if strings.Contains(path, "/2024/03/05/") {
+			t.Errorf("a sidecar under day two: %s", path)
+		}
+	}
+	if len(byGUID) == 0 {
+		t.Fatal("no sidecars")
+	}
+	for guid, paths := range byGUID {
+		if len(paths) != 1 {
+			t.Errorf("interaction %s has %d sidecars: %v", guid, len(paths), paths)
+		}
+	}
+	if n := catalogCount(t, h.dataDir, `SELECT COUNT(*) FROM interactions WHERE start_at >= '2024-03-05'`); n != 0 {
+		t.Errorf("%d interactions moved to day two in the catalog", n)
+	}
+	if h.listings == 0 {
+		t.Errorf("no listing reached the hostile VCC")
+	}
+}
+
+// failedBeforeFrom: the case proves something only if some recording that
+// failed starts before the run's --from (in the first window, which is
+// widened to the day boundary), outside the range the run was asked for.
+func failedBeforeFrom(t *testing.T, h *hostileRun) {
+	from := ""
+	for i, a := range h.args {
+		if a == "--from" && i+1 < len(h.args) {
+			from = h.args[i+1]
+		}
+	}
+	at, err := time.Parse(time.RFC3339, from)
+	if err != nil {
+		t.Fatalf("--from %q: %v", from, err)
+	}
+	n := catalogCount(t, h.dataDir, `SELECT COUNT(*) FROM recordings r JOIN interactions i ON i.tenant = r.tenant AND i.guid = r.guid
+		WHERE r.status = 'failed' AND i.start_at < '`+at.UTC().Format("2006-01-02T15:04:05")+`'`)
+	if n == 0 {
+		t.Errorf("no failed recording starts before --from %s; the case proves nothing", from)
+	}
+}
+
+// resumedWithRange: a download was resumed with Range (the simulator
+// answered a 206).
+func resumedWithRange(t *testing.T, h *hostileRun) {
+	n := 0
+	for _, r := range h.srv.Sim.Requests() {
+		if r.Route == vccsim.RouteContent && r.Status == http.StatusPartialContent {
+			n += r.Count
+		}
+	}
+	t.Logf("%d downloads resumed with Range", n)
+	if n == 0 {
+		t.Errorf("no download was resumed with Range")
 	}
 }

@@ -31,6 +31,11 @@ type hostileCase struct {
 	// interrupt: sync gets Ctrl-C after this long (a download that drips
 	// holds it) and must stop with 130.
 	interrupt time.Duration
+	// from, if set, is where the run's range starts, this long after day
+	// one's start (it ends at the end of day two).
+	from time.Duration
+	// args are added to sync's (settings the case needs).
+	args []string
 	// tls: sync talks to the hostile VCC's https front (trusting its
 	// self-signed certificate through SSL_CERT_FILE), not to its plain
 	// http one.
@@ -133,7 +138,7 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 			if tc.tls {
 				target.certFile = certFile
 			}
-			r := runHostile(t, target, cred, dir, day, day.AddDate(0, 0, 2), tc.interrupt)
+			r := runHostile(t, target, cred, dir, day.Add(tc.from), day.AddDate(0, 0, 2), tc.interrupt, tc.args...)
 			output := "\n--- stdout\n" + r.stdout + "\n--- stderr\n" + r.stderr
 			if r.code != tc.code {
 				t.Errorf("exit code %d; want %d", r.code, tc.code)
@@ -170,9 +175,9 @@ type hostileTarget struct {
 	certFile string
 }
 
-// runHostile runs sync of [from, to) on dataDir; interrupt > 0 sends
-// Ctrl-C after that long.
-func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, dataDir string, from, to time.Time, interrupt time.Duration) *hostileRun {
+// runHostile runs sync of [from, to) on dataDir, with extra added to its
+// arguments; interrupt > 0 sends Ctrl-C after that long.
+func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, dataDir string, from, to time.Time, interrupt time.Duration, extra ...string) *hostileRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*hostileWallBound)
 	defer cancel()
@@ -190,6 +195,7 @@ func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, data
 		// Ctrl-C lets running downloads finish for a second, no more.
 		"--grace", "1s",
 		"--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339)}
+	args = append(args, extra...)
 	cmd := exec.CommandContext(ctx, bin(t), args...)
 	cmd.Env = append(os.Environ(), "VCC_TEST_SECRET="+cred.ClientSecret)
 	if target.certFile != "" {

@@ -311,6 +311,9 @@ func newVCCClient(red *secret.Redactor, s config.Settings, sec secret.Value, log
 		Version:       version,
 
 		RequestsPerMinute: s.RequestsPerMinute,
+		StallTimeout:      s.StallTimeout,
+		MinRate:           int64(s.MinRate),
+		MinRateWindow:     s.StallTimeout,
 	})
 	if err != nil {
 		return nil, "", &exitError{code: 2, err: err}

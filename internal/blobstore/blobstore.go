@@ -69,7 +69,7 @@ func Open(ctx context.Context, bucketURL string) (*Bucket, error) {
 }
 
 // bucketCheckTimeout bounds the check that a cloud bucket is there.
-const bucketCheckTimeout = 30 * time.Second
+var bucketCheckTimeout = 30 * time.Second // a test may shorten it
 
 // openCloud opens an S3 (s3://bucket?region=…&endpoint=…&use_path_style=true)
 // or Azure Blob Storage (azblob://container, account from AZURE_STORAGE_*)

@@ -358,12 +358,20 @@ func (q querier) MarkFailed(ctx context.Context, tenant, guid, contentKey, msg s
 }
 
 // FailedRecordings lists recordings failed for good whose interaction started
-// in [from, to).
-func (q querier) FailedRecordings(ctx context.Context, tenant string, from, to time.Time) ([]Recording, error) {
+// in [from, to), and those that failed for good at or after since (zero:
+// none) wherever their interaction started: a run's failures include the
+// recordings of its widened first and last windows, of the windows it
+// re-scanned before its range and of interactions that keep the key date of
+// an earlier start.
+func (q querier) FailedRecordings(ctx context.Context, tenant string, from, to, since time.Time) ([]Recording, error) {
+	after := "9999" // later than any timestamp: no recording failed since
+	if !since.IsZero() {
+		after = ts(since)
+	}
 	return q.recordings(ctx, `SELECT `+recordingCols+` FROM recordings r
 		JOIN interactions i ON i.tenant = r.tenant AND i.guid = r.guid
-		WHERE r.tenant = ? AND r.status = 'failed' AND i.start_at >= ? AND i.start_at < ?
-		ORDER BY i.start_at, r.guid, r.content_key`, tenant, ts(from), ts(to))
+		WHERE r.tenant = ? AND r.status = 'failed' AND ((i.start_at >= ? AND i.start_at < ?) OR r.updated_at >= ?)
+		ORDER BY i.start_at, r.guid, r.content_key`, tenant, ts(from), ts(to), after)
 }
 
 // UpsertStatsInteractions saves Stats rows.

@@ -47,6 +47,11 @@ type Settings struct {
 	EventsSecretRef   string          // webhook signing secret, by reference
 	EventsWait        time.Duration   // how long sync waits for its events
 	Grace             time.Duration   // on Ctrl-C or SIGTERM, how long running downloads may finish
+	// A download with no byte for StallTimeout, or fewer than MinRate
+	// bytes a second over StallTimeout, is a stall: resumed with Range.
+	// Zero: the VCC client's defaults (60 s, 4 KiB/s).
+	StallTimeout time.Duration
+	MinRate      int
 }
 
 // DefaultAttempts is how many times a recording's download is tried before
@@ -71,6 +76,8 @@ func Defaults() Settings {
 		LogLevel:          "info",
 		EventsWait:        30 * time.Second,
 		Grace:             30 * time.Second,
+		StallTimeout:      time.Minute,
+		MinRate:           4096,
 	}
 }
 
@@ -238,6 +245,8 @@ func Fields() []Field {
 			kind: "durations",
 		}),
 		field("grace", "on Ctrl-C or SIGTERM, how long running downloads may take to finish before they are cancelled (the next run resumes them); a second Ctrl-C stops at once", dur(func(s *Settings) *time.Duration { return &s.Grace })),
+		field("stall_timeout", "a download that sends no byte for this long, or fewer than min_rate bytes a second over this long, has stalled: it is abandoned and resumed with Range (a transfer that keeps stalling fails the attempt)", dur(func(s *Settings) *time.Duration { return &s.StallTimeout })),
+		field("min_rate", "the floor of a download's rate, in bytes a second averaged over stall_timeout (a server that drips bytes is stalling)", wholeNumber(func(s *Settings) *int { return &s.MinRate })),
 		field("rescue_after", "PostgreSQL catalog: how long a job of a worker that died stays running before another takes it", dur(func(s *Settings) *time.Duration { return &s.RescueAfter })),
 		field("requests_per_minute", "VCC requests per minute across all VCC APIs, of the tenant across all workers (VCC's fair-usage limit is one per account, shared with its other integrations); slowed for a while on a 429", accessor{
 			set: func(s *Settings, v string) error {
@@ -479,6 +488,12 @@ func (s Settings) Validate() error {
 	}
 	if s.Grace < 0 {
 		bad("grace", "must not be negative")
+	}
+	if s.StallTimeout < 0 || (s.StallTimeout > 0 && s.StallTimeout < 100*time.Millisecond) {
+		bad("stall_timeout", "%s is too short; use at least 100ms", FormatDuration(s.StallTimeout))
+	}
+	if s.MinRate < 0 {
+		bad("min_rate", "must not be negative")
 	}
 	if err := checkRequestsPerMinute(s.RequestsPerMinute); err != nil {
 		bad("requests_per_minute", "%v", err)

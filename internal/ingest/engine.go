@@ -124,6 +124,8 @@ type pipeline struct {
 	queue    *jobqueue.Queue
 	stopping chan struct{}
 	linger   time.Duration // how long an idle drain stays; 0: drainLinger
+	// agentRefreshTimeout bounds the agent refresh; 0: agentRefreshTimeout.
+	agentRefreshTimeout time.Duration
 }
 
 func (p *pipeline) tenant(id string) (*Tenant, error) {
@@ -437,10 +439,9 @@ func waitJobs(ctx context.Context, log *slog.Logger, client *jobqueue.Queue, par
 	}
 }
 
-// agentRefreshTimeout bounds refreshAgents.
+// agentRefreshTimeout bounds refreshAgents (pipeline.agentRefreshTimeout,
+// for tests, may set another bound).
 const agentRefreshTimeout = 15 * time.Minute
-
-var errAgentRefreshTimeout = fmt.Errorf("reading the users and their groups (User Admin API) took more than %s", agentRefreshTimeout)
 
 // groupsMaxAge is how long an agent's groups are trusted: reading them
 // costs one User Admin request per agent, so they are refreshed at most
@@ -456,11 +457,16 @@ func (p *pipeline) refreshAgents(ctx context.Context, t *Tenant) (err error) {
 	// Each request is bounded by the client and the listing by its page
 	// cap; this bounds the whole, groups included, so a server that
 	// answers slowly forever cannot hold a run before its first window.
-	ctx, cancel := context.WithTimeoutCause(ctx, agentRefreshTimeout, errAgentRefreshTimeout)
+	limit := agentRefreshTimeout
+	if p.agentRefreshTimeout > 0 {
+		limit = p.agentRefreshTimeout
+	}
+	timedOut := fmt.Errorf("reading the users and their groups (User Admin API) took more than %s", limit)
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, timedOut)
 	defer cancel()
 	defer func() {
-		if err != nil && errors.Is(context.Cause(ctx), errAgentRefreshTimeout) {
-			err = fmt.Errorf("%w: %w", errAgentRefreshTimeout, err)
+		if err != nil && errors.Is(context.Cause(ctx), timedOut) {
+			err = fmt.Errorf("%w: %w", timedOut, err)
 		}
 	}()
 	cached := map[string]catalog.Agent{}

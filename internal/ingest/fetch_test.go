@@ -103,7 +103,7 @@ func TestFetch_StoresOnlyVerifiedRecordings(t *testing.T) {
 			truth[it.GUID] = it.Content[0]
 		}
 	}
-	failed, err := cat.FailedRecordings(ctx, tenant.ID, from, to)
+	failed, err := cat.FailedRecordings(ctx, tenant.ID, from, to, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

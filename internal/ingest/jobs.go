@@ -131,10 +131,11 @@ func (p *pipeline) splitSpan(ctx context.Context, t *Tenant, args DiscoverArgs, 
 
 // refusedListing reports whether VCC refused a listing in a way no retry
 // changes: a 4xx other than 401 (renewed already), 408 and 429; a 401 to a
-// token issued moments before; a listing that loops; a redirect refused.
+// token issued moments before; a listing that loops; a redirect refused; an
+// answer that is not valid HTTP.
 func refusedListing(err error) bool {
 	var refused *vcc.TokenRefusedError
-	if errors.Is(err, vcc.ErrListingBroken) || errors.Is(err, vcc.ErrRedirectRefused) || errors.As(err, &refused) {
+	if errors.Is(err, vcc.ErrListingBroken) || errors.Is(err, vcc.ErrRedirectRefused) || errors.Is(err, vcc.ErrMalformedResponse) || errors.As(err, &refused) {
 		return true
 	}
 	var apiErr *vcc.APIError
@@ -469,7 +470,9 @@ func (w *fetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 	if errors.Is(err, vcc.ErrThrottled) {
 		return w.p.throttled(job.JobRow, err)
 	}
-	permanent := errors.Is(err, vcc.ErrNotFound) || errors.Is(err, vcc.ErrRedirectRefused) || errors.Is(err, errPermanent)
+	// Not found, a redirect refused or an answer that is not valid HTTP:
+	// the same server answers the next attempt the same way.
+	permanent := errors.Is(err, vcc.ErrNotFound) || errors.Is(err, vcc.ErrRedirectRefused) || errors.Is(err, vcc.ErrMalformedResponse) || errors.Is(err, errPermanent)
 	last := permanent || job.Attempt >= job.MaxAttempts
 	if merr := w.p.markFailed(context.WithoutCancel(ctx), t, a.GUID, a.ContentKey, err.Error(), last); merr != nil {
 		return errors.Join(err, merr)

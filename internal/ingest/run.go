@@ -184,7 +184,9 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		}
 	}
 	if rep.Failures, err = retryUnavailable(fin, log, "list failed recordings", func(ctx context.Context) ([]catalog.Recording, error) {
-		return p.cat.FailedRecordings(ctx, t.ID, plan.r.From, plan.r.To)
+		// Those of its range, and those it failed outside it (the first
+		// window widened to a boundary, a re-scan, a key date kept).
+		return p.cat.FailedRecordings(ctx, t.ID, plan.r.From, plan.r.To, start)
 	}); err != nil {
 		return nil, err
 	}

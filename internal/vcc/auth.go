@@ -1,10 +1,15 @@
 package vcc
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -128,7 +133,7 @@ func (ts *tokenSource) fetch(ctx context.Context) (*oauth2.Token, error) {
 	refreshed := false
 	// The token request follows no redirect: x/oauth2 would send the form
 	// body, client_secret included, again to wherever it points.
-	hc := &http.Client{Transport: uaTransport{base: c.http.Transport, ua: c.ua}, Timeout: time.Minute,
+	hc := &http.Client{Transport: wholeExpiresIn{uaTransport{base: c.http.Transport, ua: c.ua}}, Timeout: time.Minute,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
 	deadline := time.Now().Add(c.cfg.MaxElapsed)
@@ -222,6 +227,51 @@ func (t uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	return base.RoundTrip(r2)
+}
+
+// wholeExpiresIn makes the expires_in of a token answer a whole number of
+// seconds that fits an int64 when it is a JSON number that is not one (a
+// fraction, an exponent, a number past int64): x/oauth2 reads it with
+// ParseInt and fails the whole token on anything else, so a token endpoint
+// answering 3600.5 got no token at all. clampExpiry then judges the
+// lifetime as it judges any other.
+type wholeExpiresIn struct{ base http.RoundTripper }
+
+// maxTokenAnswer is what of a token answer is read, as x/oauth2 reads it.
+const maxTokenAnswer = 1 << 20
+
+func (t wholeExpiresIn) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if err != nil || resp.StatusCode/100 != 2 {
+		return resp, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenAnswer))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return resp, nil // not a JSON object: x/oauth2 says what is wrong
+	}
+	raw := strings.TrimSpace(string(fields["expires_in"]))
+	if raw == "" || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+		return resp, nil // absent, or not a number: as x/oauth2 takes it
+	}
+	if _, err := strconv.ParseInt(raw, 10, 64); err == nil {
+		return resp, nil
+	}
+	f, _ := strconv.ParseFloat(raw, 64) // ±Inf past float64's range
+	f = max(min(f, float64(math.MaxInt32)), math.MinInt32)
+	fields["expires_in"] = json.RawMessage(strconv.FormatInt(int64(f), 10))
+	if body, err = json.Marshal(fields); err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
 }
 
 // badCredentials is ErrBadCredentials with where the token was asked for: a

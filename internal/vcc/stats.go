@@ -111,16 +111,25 @@ type statsPage struct {
 	// items are streamed (decodePage), never held here
 }
 
+// statsExtraPages is how many pages past the pageCount of its first page a
+// Stats listing reads: rows of calls that started in the window may still
+// arrive while it is read (5,000 to a page), but a server that keeps
+// announcing one page more is broken.
+const statsExtraPages = 2
+
 // StatsInteractions lists Stats interactions that start in [start, end),
 // each once. Windows longer than the API's 31 days are split; pages are
 // 1-based with limit 5000, read while the server reports more pages or
-// sends a full page. A row it cannot use is yielded as a *BadRecordError
-// and the listing goes on; any other error ends it.
+// sends a full page, and up to statsExtraPages past the page count the
+// first page announced (more fail the listing with ErrListingBroken). A
+// row it cannot use is yielded as a *BadRecordError and the listing goes
+// on; any other error ends it.
 func (c *Client) StatsInteractions(ctx context.Context, start, end time.Time) iter.Seq2[StatsInteraction, error] {
 	return func(yield func(StatsInteraction, error) bool) {
 		seen := map[string]bool{}
 		for _, p := range splitWindow(start, end, statsMaxWindow) {
 			stale := 0
+			announced := 0 // the pages the first page said the window has (0: not said)
 			for page := 1; ; page++ {
 				k := call{api: apiStats, purpose: PurposeStats, path: []string{"interactions"}, query: url.Values{
 					"start": {isoTime(p[0])}, "end": {isoTime(p[1])}, "include": {"Started"},
@@ -128,6 +137,12 @@ func (c *Client) StatsInteractions(ctx context.Context, start, end time.Time) it
 				}}
 				if page > maxPages {
 					yield(StatsInteraction{}, fmt.Errorf("VCC stats API: GET %s: more than %d pages for one window; stopping: %w", k.logPath(), maxPages, ErrListingBroken))
+					return
+				}
+				if announced > 0 && page > announced+statsExtraPages {
+					// A server that always has one page more: each page
+					// new rows and a pageCount past the page sent.
+					yield(StatsInteraction{}, fmt.Errorf("VCC stats API: GET %s: page %d of a window whose first page said it had %d pages; stopping: %w", k.logPath(), page, announced, ErrListingBroken))
 					return
 				}
 				var env statsPage
@@ -139,6 +154,9 @@ func (c *Client) StatsInteractions(ctx context.Context, start, end time.Time) it
 				if err != nil {
 					yield(StatsInteraction{}, err)
 					return
+				}
+				if page == 1 {
+					announced = env.Meta.PageCount
 				}
 				fresh, ok := yieldPage(items, p, seen, func(si StatsInteraction) (string, time.Time) { return si.GUID, si.Start }, yield)
 				if !ok {

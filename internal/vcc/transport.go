@@ -238,7 +238,9 @@ func (c *Client) once(ctx context.Context, k call) (*http.Response, error) {
 // cannot parse (a control character or a bare CR in a header value), a
 // Content-Length that is not a number or comes twice with other values, a
 // Transfer-Encoding it does not know. No retry changes what the server
-// sends; the request fails at once (a job's next attempt asks again).
+// sends; the request fails at once, and so does the job that made it (a
+// listing's window fails, a recording fails for good: package ingest does
+// not run it again).
 var ErrMalformedResponse = errors.New("the server's answer is not valid HTTP")
 
 // malformedResponse reports whether err, from http.Client.Do, is Go's

@@ -320,12 +320,21 @@ func failures(t *testing.T, c *catalog.Catalog) {
 	if err := c.MarkFailed(ctx, "acme", "g1", "b", "404: content gone", true); err != nil {
 		t.Fatal(err)
 	}
-	failed, err := c.FailedRecordings(ctx, "acme", t0.Add(-time.Hour), t0.Add(time.Hour))
+	failed, err := c.FailedRecordings(ctx, "acme", t0.Add(-time.Hour), t0.Add(time.Hour), time.Time{})
 	if err != nil || len(failed) != 1 || failed[0].ContentKey != "b" {
 		t.Fatalf("failed recordings: %+v %v", failed, err)
 	}
-	if failed, _ := c.FailedRecordings(ctx, "acme", t0.Add(time.Hour), t0.Add(2*time.Hour)); len(failed) != 0 {
+	if failed, _ := c.FailedRecordings(ctx, "acme", t0.Add(time.Hour), t0.Add(2*time.Hour), time.Time{}); len(failed) != 0 {
 		t.Fatalf("failures outside the range: %+v", failed)
+	}
+	// A run's failures outside its range (a widened window, a re-scan, a
+	// key date kept from an earlier start) are its failures too: listed by
+	// when they failed.
+	if failed, _ := c.FailedRecordings(ctx, "acme", t0.Add(time.Hour), t0.Add(2*time.Hour), time.Now().Add(-time.Minute)); len(failed) != 1 || failed[0].ContentKey != "b" {
+		t.Fatalf("failures outside the range since the run started: %+v; want b", failed)
+	}
+	if failed, _ := c.FailedRecordings(ctx, "acme", t0.Add(time.Hour), t0.Add(2*time.Hour), time.Now().Add(time.Minute)); len(failed) != 0 {
+		t.Fatalf("failures outside the range before the run started: %+v; want none", failed)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vccingest/vccingest/internal/vccsim"
 )
@@ -43,6 +44,10 @@ const (
 	// expires_in of -100 or of 10¹² seconds.
 	TokenNegativeExpiry Attack = "token-negative-expires-in"
 	TokenAbsurdExpiry   Attack = "token-absurd-expires-in"
+	// expires_in of 3600.5 seconds, and of 10⁴⁰⁰ (past float64, let
+	// alone int64).
+	TokenFractionalExpiry Attack = "token-fractional-expires-in"
+	TokenHugeExpiry       Attack = "token-huge-expires-in"
 	// Every download is redirected to the same path on the capture
 	// server's port (same host name, other port).
 	DownloadRedirectOtherPort Attack = "download-redirect-other-port"
@@ -94,7 +99,34 @@ const (
 	// Users' names and Stats directions carry ESC, OSC, C1, bidi-override
 	// and zero-width characters.
 	TerminalEscapes Attack = "terminal-escapes"
+	// The interaction listing answers with a head Go's transport refuses
+	// (a Content-Length that is not a number).
+	ListingContentLengthNotANumber Attack = "listing-content-length-not-a-number"
+	// The Stats listing always has one page more: each page is the first
+	// one with new guids, and says there is a next.
+	StatsEndlessPages Attack = "stats-endless-pages"
+	// The Stats listing ignores `page`: its first page again and again,
+	// each time saying there are a million pages.
+	StatsSamePageForever Attack = "stats-same-page-forever"
+	// The User Admin user list ignores `page` in the same way.
+	UsersSamePageForever Attack = "users-same-page-forever"
+	// Every Stats direction is StrangeDirection, which the API does not
+	// document.
+	StatsDirectionNotAnEnum Attack = "stats-direction-not-an-enum"
+	// Each interaction listing page gives its first interaction's guid a
+	// right-to-left override (U+202E) and its second's recording a content
+	// key with a zero-width space (U+200B).
+	InvisibleCharsInIDs Attack = "invisible-chars-in-ids"
+	// The interaction listing reports every call a day late: asked for a
+	// window, it answers with the interactions of the day before, each
+	// start moved a day on (the same guids, listed again on another day).
+	ListingADayLate Attack = "listing-a-day-late"
+	// The User Admin user list accepts the request and never answers.
+	UsersNeverAnswer Attack = "users-never-answer"
 )
+
+// StrangeDirection is the direction StatsDirectionNotAnEnum sends.
+const StrangeDirection = "Sideways"
 
 // Escapes is what TerminalEscapes puts into names and directions.
 const Escapes = "\x1b]0;owned\x07\x1b[2J\u009b31m\u202e\u200b"
@@ -156,6 +188,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	tokenReq := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/connect/token")
 	listing := r.URL.Path == "/interaction-content/interactions"
 	download := strings.HasPrefix(r.URL.Path, "/interaction-content/interactions/") && strings.Contains(r.URL.Path, "/content/")
+	statsListing := r.URL.Path == "/stats/interactions"
 	if download {
 		s.downloads.Add(1)
 	}
@@ -185,6 +218,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.rewrite(w, r, func(v any) { v.(map[string]any)["expires_in"] = -100 })
 	case tokenReq && a == TokenAbsurdExpiry:
 		s.rewrite(w, r, func(v any) { v.(map[string]any)["expires_in"] = 1e12 })
+	case tokenReq && a == TokenFractionalExpiry:
+		s.rewrite(w, r, func(v any) { v.(map[string]any)["expires_in"] = 3600.5 })
+	case tokenReq && a == TokenHugeExpiry:
+		s.rewrite(w, r, func(v any) { v.(map[string]any)["expires_in"] = json.RawMessage("1e400") })
 	case download && a == DownloadRedirectOtherPort:
 		http.Redirect(w, r, s.Capture.URL+r.URL.RequestURI(), http.StatusFound)
 	case download && a == DownloadRedirectFile:
@@ -260,6 +297,85 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		})
 	case a == TerminalEscapes && (strings.HasPrefix(r.URL.Path, "/useradmin/") || strings.HasPrefix(r.URL.Path, "/stats/")):
 		s.rewrite(w, r, func(v any) { poison(v) })
+	case listing && a == ListingContentLengthNotANumber:
+		rawResponse(w, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20k", nil)
+	case statsListing && (a == StatsEndlessPages || a == StatsSamePageForever):
+		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		q := r.URL.Query()
+		q.Del("page") // the simulator's first page, every time
+		r.URL.RawQuery = q.Encode()
+		s.rewrite(w, r, func(v any) {
+			m, _ := v.(map[string]any)
+			meta, _ := m["meta"].(map[string]any)
+			if meta == nil {
+				return
+			}
+			if a == StatsSamePageForever {
+				meta["pageCount"] = 1_000_000
+				return
+			}
+			meta["page"], meta["pageCount"] = page, page+1
+			if items, ok := m["items"].([]any); ok && page > 1 {
+				for _, it := range items {
+					if it, ok := it.(map[string]any); ok {
+						if g, ok := it["guid"].(string); ok && len(g) == 36 {
+							it["guid"] = fmt.Sprintf("%s%012x", g[:24], page)
+						}
+					}
+				}
+			}
+		})
+	case a == UsersSamePageForever && r.URL.Path == "/useradmin/users":
+		q := r.URL.Query()
+		q.Del("page")
+		r.URL.RawQuery = q.Encode()
+		s.rewrite(w, r, func(v any) {
+			if meta, ok := v.(map[string]any)["meta"].(map[string]any); ok {
+				meta["pageCount"] = 1_000_000
+			}
+		})
+	case a == StatsDirectionNotAnEnum && strings.HasPrefix(r.URL.Path, "/stats/interactions"):
+		s.rewrite(w, r, func(v any) { setDirection(v, StrangeDirection) })
+	case listing && a == InvisibleCharsInIDs:
+		s.rewrite(w, r, func(v any) {
+			items, _ := v.(map[string]any)["items"].([]any)
+			if len(items) > 0 {
+				if it, ok := items[0].(map[string]any); ok {
+					if g, ok := it["guid"].(string); ok && len(g) > 8 {
+						it["guid"] = g[:8] + "\u202e" + g[8:]
+					}
+				}
+			}
+			if len(items) > 1 {
+				if it, ok := items[1].(map[string]any); ok {
+					if cs, ok := it["content"].([]any); ok && len(cs) > 0 {
+						if c, ok := cs[0].(map[string]any); ok {
+							c["contentKey"] = fmt.Sprint(c["contentKey"]) + "\u200b"
+						}
+					}
+				}
+			}
+		})
+	case listing && a == ListingADayLate:
+		q := r.URL.Query()
+		for _, k := range []string{"start", "end"} {
+			if t, err := time.Parse(time.RFC3339Nano, q.Get(k)); err == nil {
+				q.Set(k, t.Add(-24*time.Hour).UTC().Format("2006-01-02T15:04:05.000Z"))
+			}
+		}
+		r.URL.RawQuery = q.Encode()
+		s.rewrite(w, r, func(v any) {
+			items, _ := v.(map[string]any)["items"].([]any)
+			for _, it := range items {
+				if it, ok := it.(map[string]any); ok {
+					if t, err := time.Parse(time.RFC3339Nano, fmt.Sprint(it["start"])); err == nil {
+						it["start"] = t.Add(24 * time.Hour).UTC().Format("2006-01-02T15:04:05.000Z")
+					}
+				}
+			}
+		})
+	case a == UsersNeverAnswer && strings.HasPrefix(r.URL.Path, "/useradmin/users"):
+		<-r.Context().Done() // until the client hangs up
 	default:
 		s.Sim.Handler().ServeHTTP(w, r)
 	}
@@ -322,6 +438,24 @@ func poison(v any) {
 	case []any:
 		for _, x := range v {
 			poison(x)
+		}
+	}
+}
+
+// setDirection sets every direction of a JSON value to d.
+func setDirection(v any, d string) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if _, ok := x.(string); ok && k == "direction" {
+				v[k] = d
+				continue
+			}
+			setDirection(x, d)
+		}
+	case []any:
+		for _, x := range v {
+			setDirection(x, d)
 		}
 	}
 }
