@@ -57,11 +57,12 @@ func (r Resolver) Resolve(ctx context.Context, ref string) (Value, error) {
 			lookup = os.LookupEnv
 		}
 		v, ok := lookup(rest)
+		name := envName(rest)
 		if !ok {
-			return Value{}, fmt.Errorf("secret env:%s: the environment variable %s is not set", rest, rest)
+			return Value{}, fmt.Errorf("secret env:%s: the environment variable %s is not set%s", name, name, pastedHint(rest))
 		}
 		if v == "" {
-			return Value{}, fmt.Errorf("secret env:%s: the environment variable %s is empty", rest, rest)
+			return Value{}, fmt.Errorf("secret env:%s: the environment variable %s is empty", name, name)
 		}
 		return New(v), nil
 	case "file":
@@ -95,12 +96,43 @@ func readFile(path string) (Value, error) {
 	return New(s), nil
 }
 
+// envName is the name of an environment variable in a form safe to print:
+// as it is if it looks like one (upper-case letters, digits and _, as
+// VCC_SECRET), else elided, since it may be the secret itself pasted in
+// place of its name (env:<secret>).
+func envName(name string) string {
+	if conventionalEnvName(name) {
+		return name
+	}
+	return "…(" + fmt.Sprint(len(name)) + " characters, not shown)"
+}
+
+func conventionalEnvName(name string) bool {
+	for i, c := range name {
+		if !(c >= 'A' && c <= 'Z' || c == '_' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return name != "" && len(name) <= 64
+}
+
+// pastedHint is what an unset variable's error adds when its name does
+// not look like one.
+func pastedHint(name string) string {
+	if conventionalEnvName(name) {
+		return ""
+	}
+	return " (environment variable names are usually upper case, as VCC_SECRET: is the secret itself pasted after env:?)"
+}
+
 // Describe returns ref in a form safe to print: references keep their scheme
 // and name, anything else (which may be a secret pasted by mistake) is elided.
 func Describe(ref string) string {
-	scheme, _, ok := strings.Cut(ref, ":")
+	scheme, rest, ok := strings.Cut(ref, ":")
 	switch {
-	case ok && (scheme == "env" || scheme == "file" || scheme == "azkv"):
+	case ok && scheme == "env":
+		return "env:" + envName(rest)
+	case ok && (scheme == "file" || scheme == "azkv"):
 		return ref
 	case ref == "":
 		return ""

@@ -74,6 +74,8 @@ func TestResolve(t *testing.T) {
 	}{
 		{ref: "env:VCC_SECRET", want: canary},
 		{ref: "env:MISSING", errHas: "MISSING is not set"},
+		// A secret pasted in place of the variable's name is not echoed.
+		{ref: "env:" + canary, errHas: "is the secret itself pasted after env:?"},
 		{ref: "env:EMPTY", errHas: "EMPTY is empty"},
 		{ref: "file:" + good, want: canary},
 		{ref: "file:" + open, errHas: "chmod 600"},
