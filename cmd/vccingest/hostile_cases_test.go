@@ -2,6 +2,7 @@ package main
 
 import (
 	"database/sql"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -45,7 +46,8 @@ var hostileCases = []hostileCase{
 	{name: "DownloadLocationWithControlChar_FailsForGoodNotRetried", attack: hostile.DownloadLocationControlChar, code: 1, check: malformedNotRetried},
 	{name: "DownloadOddButValidHeaders_IgnoredStoredAsUsual", attack: hostile.DownloadOddHeaders, code: 0, check: allStored},
 	{name: "ResumeWithGarbageContentRange_FailsForGoodNotSpliced", attack: hostile.DownloadContentRangeGarbage, code: 1, check: failedForGood("unreadable Content-Range")},
-	{name: "ErrorEchoingTokenAndSecret_Redacted", attack: hostile.EchoSecrets, code: 1},
+	{name: "ErrorEchoingTokenAndSecret_Redacted", attack: hostile.EchoSecrets, code: 1, check: browsingShowsNoSecret},
+	{name: "DownloadErrorEchoingTokenAndSecret_RedactedInShowAndLs", attack: hostile.DownloadEchoSecrets, code: 1, check: all(failedForGood("client_secret="), browsingShowsNoSecret)},
 	// Exit 1 (the windows failed, named), not yet the 2 the issue asks for.
 	{name: "UnauthorizedAfterRenewal_IsACredentialErrorNotRetried", attack: hostile.Unauthorized, code: 2},
 	{name: "EndlessPages_ListingFailsNotLoops", attack: hostile.EndlessPages, code: 1},
@@ -213,6 +215,44 @@ func noRawEscapes(t *testing.T, h *hostileRun) {
 	for name, text := range map[string]string{"sync stdout": h.stdout, "sync stderr": h.stderr, "ls": string(out)} {
 		if strings.ContainsAny(text, "\x1b\x07\u009b\u202e\u200b") {
 			t.Errorf("%s carries a raw control character:\n%q", name, text)
+		}
+	}
+}
+
+// browsingShowsNoSecret: what coverage, ls and show (--json too) print of
+// the failed windows and recordings (their errors, which the server filled
+// with the token and the secret) holds neither.
+func browsingShowsNoSecret(t *testing.T, h *hostileRun) {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(h.dataDir, "catalog.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	runs := [][]string{{"coverage"}, {"ls"}, {"ls", "--json"}}
+	var guid string
+	switch err := db.QueryRow(`SELECT guid FROM recordings WHERE status = 'failed' ORDER BY guid LIMIT 1`).Scan(&guid); {
+	case err == nil:
+		runs = append(runs, []string{"show", "--json", guid}, []string{"show", guid})
+	case !errors.Is(err, sql.ErrNoRows):
+		t.Fatal(err)
+	}
+	var needles []string
+	for _, c := range h.srv.Sim.Credentials() {
+		needles = append(needles, c.ClientSecret)
+	}
+	needles = append(needles, h.srv.Sim.IssuedTokens()...)
+	for _, args := range runs {
+		out, err := exec.Command(bin(t), append(args, "--data-dir", h.dataDir)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if args[0] == "show" && !strings.Contains(string(out), "failed") {
+			t.Errorf("%s does not show the failure:\n%s", strings.Join(args, " "), out)
+		}
+		for _, n := range needles {
+			if n != "" && strings.Contains(string(out), n) {
+				t.Errorf("%s prints a secret or a token:\n%s", strings.Join(args, " "), out)
+			}
 		}
 	}
 }

@@ -83,6 +83,8 @@ const (
 	// The interaction listing answers 400 with a message that echoes the
 	// request's bearer token and the client secret the token request sent.
 	EchoSecrets Attack = "echo-secrets"
+	// Every download answers 400 with the same message as EchoSecrets.
+	DownloadEchoSecrets Attack = "download-echo-secrets"
 	// The interaction listing answers 401 to every token, new ones too.
 	Unauthorized Attack = "unauthorized-after-renewal"
 	// The interaction listing sends its first page again and again, each
@@ -261,7 +263,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"message":"Service Unavailable"}`)
 	case download && a == DownloadRedirectLoop:
 		http.Redirect(w, r, r.URL.RequestURI(), http.StatusFound)
-	case listing && a == EchoSecrets:
+	case listing && a == EchoSecrets, download && a == DownloadEchoSecrets:
 		s.mu.Lock()
 		sec := s.secret
 		s.mu.Unlock()
