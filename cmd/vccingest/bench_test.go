@@ -160,7 +160,7 @@ func BenchmarkSyncPeakRSS1GiB(b *testing.B) {
 		e.dataDir = b.TempDir()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		cmd := e.command(ctx, "sync", "--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339), "--log-format", "json", "--log-level", "error")
-		out, err := cmd.CombinedOutput()
+		out, rss, err := runWatchingRSS(cmd)
 		cancel()
 		if err != nil {
 			b.Fatalf("sync: %v\n%s", err, out)
@@ -168,9 +168,7 @@ func BenchmarkSyncPeakRSS1GiB(b *testing.B) {
 		if n := dirBytes(b, filepath.Join(e.dataDir, "blobs"), ".wav"); n != 1<<30 {
 			b.Fatalf("stored %d bytes, want 1 GiB", n)
 		}
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			peak = max(peak, ru.Maxrss*1024)
-		}
+		peak = max(peak, rss)
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 }
@@ -186,7 +184,7 @@ func BenchmarkSyncPeakRSS1GiBAzure(b *testing.B) {
 		e.dataDir = b.TempDir()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		cmd := e.command(ctx, "sync", "--from", e.from.Format(time.RFC3339), "--to", e.to.Format(time.RFC3339), "--bucket", bucketURL, "--log-format", "json", "--log-level", "error")
-		out, err := cmd.CombinedOutput()
+		out, rss, err := runWatchingRSS(cmd)
 		cancel()
 		if err != nil {
 			b.Fatalf("sync: %v\n%s", err, out)
@@ -194,9 +192,7 @@ func BenchmarkSyncPeakRSS1GiBAzure(b *testing.B) {
 		if !strings.Contains(string(out), "1 new") && !strings.Contains(string(out), "1 already stored") {
 			b.Fatalf("nothing stored:\n%s", out)
 		}
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			peak = max(peak, ru.Maxrss*1024)
-		}
+		peak = max(peak, rss)
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 }

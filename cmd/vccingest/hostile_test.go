@@ -207,6 +207,7 @@ func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, data
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	peakRSS := watchRSS(cmd.Process.Pid)
 	if interrupt > 0 {
 		// One Ctrl-C: a download that drips or keeps breaking is
 		// cancelled after --grace, and sync ends with 130.
@@ -215,8 +216,9 @@ func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, data
 	}
 	err := cmd.Wait()
 	r := &hostileRun{srv: srv, dataDir: dataDir, stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start), args: args, code: exitCode(t, err)}
+	r.maxRSS = peakRSS()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.maxRSS = ru.Maxrss << 10 // KiB on Linux
+		t.Logf("peak RSS %d MiB (%d MiB by rusage, which counts the test process's memory too)", r.maxRSS>>20, ru.Maxrss>>10)
 	}
 	return r
 }
