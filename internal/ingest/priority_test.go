@@ -19,7 +19,7 @@ import (
 )
 
 // A backfill of 30 days started beside a live schedule does not delay
-// today's recordings: with a budget of 20 requests a second (the backfill
+// today's recordings: with a budget of 5 requests a second (the backfill
 // alone is some 900 requests), a live run started once the backfill lists
 // its windows stores the recording of the last hour, and ends, within one
 // interval, while most of the backfill is still to do. First come, first
@@ -41,7 +41,7 @@ func TestPriority_BackfillBesideLiveSchedule(t *testing.T) {
 	sim.SetNow(simNow)
 	cred := sim.Credential("admin")
 	client, err := vcc.New(vcc.Config{AuthURL: sim.AuthURL(), APIURL: sim.APIURL(), ClientID: cred.ClientID, ClientSecret: secret.New(cred.ClientSecret),
-		RequestsPerMinute: 1200, MinBackoff: 10 * time.Millisecond})
+		RequestsPerMinute: 300, MinBackoff: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
