@@ -65,6 +65,10 @@ var hostileCases = []hostileCase{
 	{name: "PartialContentFromOffsetZero_FailsForGoodNotSpliced", fault: vccsim.FaultWrongRange, code: 1},
 	{name: "HTMLErrorPageWith200_FailsForGoodNotStored", fault: vccsim.FaultHTML, code: 1},
 	{name: "DripOneByteAtATime_NotStoredStopsOnCtrlC", fault: vccsim.FaultDrip, code: 130, interrupt: 2500 * time.Millisecond},
+	// SIGTERM stops sync as Ctrl-C does: the dripping downloads get
+	// --grace (1 s), then sync ends with 130, saying it was interrupted.
+	{name: "DripOneByteAtATime_NotStoredStopsOnSIGTERMWithinGrace", fault: vccsim.FaultDrip, code: 130, interrupt: 2500 * time.Millisecond, sigterm: true,
+		check: stoppedWithin(2500*time.Millisecond + time.Second + 3*time.Second)},
 	// The suite's drip is a byte every 100 ms: never idle for the 300 ms
 	// stall timeout, but under the floor of 1,000 bytes a second over it,
 	// so a stall all the same: resumed with Range, stalling again each
@@ -254,6 +258,22 @@ func browsingShowsNoSecret(t *testing.T, h *hostileRun) {
 			if n != "" && strings.Contains(string(out), n) {
 				t.Errorf("%s prints a secret or a token:\n%s", strings.Join(args, " "), out)
 			}
+		}
+	}
+}
+
+// stoppedWithin: the run ended within d of its start (the signal's moment,
+// --grace and some room), and said it was interrupted, with no error noise.
+func stoppedWithin(d time.Duration) func(*testing.T, *hostileRun) {
+	return func(t *testing.T, h *hostileRun) {
+		if h.elapsed > d {
+			t.Errorf("sync took %s to stop; want within %s", h.elapsed.Round(time.Millisecond), d)
+		}
+		if !strings.Contains(strings.ToLower(h.stdout+h.stderr), "interrupt") {
+			t.Errorf("sync does not say it was interrupted:\n%s\n%s", h.stdout, h.stderr)
+		}
+		if strings.Contains(h.stderr, "database is closed") {
+			t.Errorf("sync logged database is closed on its way out:\n%s", h.stderr)
 		}
 	}
 }

@@ -31,6 +31,9 @@ type hostileCase struct {
 	// interrupt: sync gets Ctrl-C after this long (a download that drips
 	// holds it) and must stop with 130.
 	interrupt time.Duration
+	// sigterm: the signal after interrupt is SIGTERM (a service manager
+	// stopping sync), not Ctrl-C.
+	sigterm bool
 	// from, if set, is where the run's range starts, this long after day
 	// one's start (it ends at the end of day two).
 	from time.Duration
@@ -93,7 +96,7 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 
 	// The good run: day one stored.
 	seed := t.TempDir()
-	if r := runHostile(t, hostileTarget{srv: srv}, cred, seed, day, day.AddDate(0, 0, 1), 0); r.code != 0 {
+	if r := runHostile(t, hostileTarget{srv: srv}, cred, seed, day, day.AddDate(0, 0, 1), 0, nil); r.code != 0 {
 		t.Fatalf("the good run exited %d:\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	seeded := bucketFiles(t, seed)
@@ -138,7 +141,11 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 			if tc.tls {
 				target.certFile = certFile
 			}
-			r := runHostile(t, target, cred, dir, day.Add(tc.from), day.AddDate(0, 0, 2), tc.interrupt, tc.args...)
+			var sig os.Signal = os.Interrupt
+			if tc.sigterm {
+				sig = syscall.SIGTERM
+			}
+			r := runHostile(t, target, cred, dir, day.Add(tc.from), day.AddDate(0, 0, 2), tc.interrupt, sig, tc.args...)
 			output := "\n--- stdout\n" + r.stdout + "\n--- stderr\n" + r.stderr
 			if r.code != tc.code {
 				t.Errorf("exit code %d; want %d", r.code, tc.code)
@@ -176,8 +183,8 @@ type hostileTarget struct {
 }
 
 // runHostile runs sync of [from, to) on dataDir, with extra added to its
-// arguments; interrupt > 0 sends Ctrl-C after that long.
-func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, dataDir string, from, to time.Time, interrupt time.Duration, extra ...string) *hostileRun {
+// arguments; interrupt > 0 sends sig (Ctrl-C or SIGTERM) after that long.
+func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, dataDir string, from, to time.Time, interrupt time.Duration, sig os.Signal, extra ...string) *hostileRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*hostileWallBound)
 	defer cancel()
@@ -211,7 +218,7 @@ func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, data
 	if interrupt > 0 {
 		// One Ctrl-C: a download that drips or keeps breaking is
 		// cancelled after --grace, and sync ends with 130.
-		first := time.AfterFunc(interrupt, func() { _ = cmd.Process.Signal(os.Interrupt) })
+		first := time.AfterFunc(interrupt, func() { _ = cmd.Process.Signal(sig) })
 		defer first.Stop()
 	}
 	err := cmd.Wait()
