@@ -74,7 +74,7 @@ func TestPriority_BackfillBesideLiveSchedule(t *testing.T) {
 	// backfill and the live schedule's run side by side.
 	start := time.Now()
 	clock := func() time.Time { return simNow.Add(time.Since(start)) }
-	pipe := NewPipeline(PipelineConfig{Catalog: cat, Logger: slog.New(slog.DiscardHandler), Now: clock, JobTimeout: time.Minute})
+	pipe := NewPipeline(PipelineConfig{Catalog: cat, Logger: slog.New(slog.DiscardHandler), Now: clock, JobTimeout: 10 * time.Minute})
 	pipe.SetTenant(tenant)
 	workers := river.NewWorkers()
 	pipe.Register(workers)
