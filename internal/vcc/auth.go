@@ -255,10 +255,11 @@ func (t wholeExpiresIn) RoundTrip(r *http.Request) (*http.Response, error) {
 	if json.Unmarshal(body, &fields) != nil {
 		return resp, nil // not a JSON object: x/oauth2 says what is wrong
 	}
-	raw := strings.TrimSpace(string(fields["expires_in"]))
-	if raw == "" || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+	var n json.Number // a number, or a string holding one ("7.00"), as x/oauth2 takes either
+	if raw := fields["expires_in"]; len(raw) == 0 || json.Unmarshal(raw, &n) != nil {
 		return resp, nil // absent, or not a number: as x/oauth2 takes it
 	}
+	raw := n.String()
 	if _, err := strconv.ParseInt(raw, 10, 64); err == nil {
 		return resp, nil
 	}
