@@ -129,9 +129,14 @@ func (s *Sink) Publish(ctx context.Context, ev Event) error {
 // type are id and typ, as it is (an outbox keeps events encoded), and
 // returns once the sink acknowledged it.
 func (s *Sink) PublishEncoded(ctx context.Context, id, typ string, body []byte) error {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	if err := s.pub.publish(ctx, id, typ, body); err != nil {
+		if parent.Err() != nil {
+			// The caller gave up (a stopping process): not the sink's failure.
+			return fmt.Errorf("publish event %s to %s: %w", id, s.name, err)
+		}
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 			err = fmt.Errorf("the sink did not acknowledge it within %s (is the broker reachable?): %w", s.timeout, err)
 		}

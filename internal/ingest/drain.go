@@ -56,8 +56,16 @@ func publishBackoff(attempt int) time.Duration {
 const EventWorkers = 16
 
 // EventsQueueConfig is how a runner works a tenant's EventsQueue: a drain
-// job, and room for a second that turns into a wake-up of the first.
-func EventsQueueConfig() river.QueueConfig { return river.QueueConfig{MaxWorkers: 2} }
+// job, and room for a second that turns into a wake-up of the first. The
+// queue is polled once a second, not as often as the download queues: a
+// drain job is queued by a kick, and River fetches a job its own client
+// queued at once (and on PostgreSQL those of other clients too, by
+// LISTEN/NOTIFY), so the poll only finds retries; each poll is a query
+// the catalog parses afresh, which with every queue polled at 50 ms was
+// about a tenth of a sync's CPU.
+func EventsQueueConfig() river.QueueConfig {
+	return river.QueueConfig{MaxWorkers: 2, FetchPollInterval: time.Second}
+}
 
 // EventsQueue is the tenant's own queue of drain jobs, apart from its
 // downloads so that a sink that hangs never takes a download's place. A

@@ -345,7 +345,7 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 		if !e.exclusive() && len(e.cfg.Tenant.Events) > 0 {
 			// Events of other processes, and those whose backoff ended
 			// while no drain ran, are delivered within a minute.
-			cfg.PeriodicJobs = []*river.PeriodicJob{DrainPeriodically(e.cfg.Tenant, nil)}
+			cfg.PeriodicJobs = []*river.PeriodicJob{DrainPeriodically(e.cfg.Tenant, DrainEvery, nil)}
 		}
 	}
 	if !e.exclusive() {

@@ -76,14 +76,18 @@ func (e *Engine) drainEvents(ctx context.Context) int64 {
 	return n
 }
 
+// DrainEvery is how often a runner that shares its catalog with other
+// processes queues each tenant's drain job (DrainPeriodically).
+const DrainEvery = time.Minute
+
 // DrainPeriodically is the River periodic job that queues t's drain job
-// every minute: a runner that shares its catalog with other processes
-// adds it, so that events no drain of its own would see (queued by another
-// process, or due again after a backoff while no drain ran) wait a minute
-// at most.
-func DrainPeriodically(t *Tenant, opts *river.PeriodicJobOpts) *river.PeriodicJob {
+// every interval (DrainEvery): a runner that shares its catalog with other
+// processes adds it, so that events no drain of its own would see (queued
+// by another process, or due again after a backoff while no drain ran)
+// wait that long at most.
+func DrainPeriodically(t *Tenant, every time.Duration, opts *river.PeriodicJobOpts) *river.PeriodicJob {
 	queue := t.EventsQueue()
-	return river.NewPeriodicJob(river.PeriodicInterval(time.Minute), func() (river.JobArgs, *river.InsertOpts) {
+	return river.NewPeriodicJob(river.PeriodicInterval(every), func() (river.JobArgs, *river.InsertOpts) {
 		return DrainArgs{Tenant: t.ID}, &river.InsertOpts{Queue: queue}
 	}, opts)
 }

@@ -329,7 +329,7 @@ func (s *Scheduler) Apply(ctx context.Context, specs []TenantSpec) error {
 		}
 		s.client.PeriodicJobs().RemoveByID(eventsPeriodicID(id))
 		if len(spec.Tenant.Events) > 0 {
-			if _, err := s.client.PeriodicJobs().AddSafely(ingest.DrainPeriodically(spec.Tenant, &river.PeriodicJobOpts{ID: eventsPeriodicID(id), RunOnStart: true})); err != nil {
+			if _, err := s.client.PeriodicJobs().AddSafely(ingest.DrainPeriodically(spec.Tenant, ingest.DrainEvery, &river.PeriodicJobOpts{ID: eventsPeriodicID(id), RunOnStart: true})); err != nil {
 				return fmt.Errorf("tenant %s: schedule its events: %w", id, err)
 			}
 		}
