@@ -82,6 +82,12 @@ var hostileCases = []hostileCase{
 		check: all(windowsNotListed("pages"), fewRequests(vccsim.RouteStatsInteractions, 16), peakRSSUnder(150<<20))},
 	{name: "StatsSamePageForever_ListingStopsAsARepeatEverythingStored", attack: hostile.StatsSamePageForever, code: 0,
 		check: all(allStored, fewRequests(vccsim.RouteStatsInteractions, 8))},
+	// The users never answer: the agent refresh gives up after
+	// --agent-refresh-timeout, saying so, and the run ends instead of
+	// waiting for the job's timeout.
+	{name: "UsersNeverAnswer_AgentRefreshTimesOutRunEndsSayingSo", attack: hostile.UsersNeverAnswer, code: 3,
+		args:  []string{"--agent-refresh-timeout", "1s"},
+		check: endedSaying("took more than 1s", 20*time.Second)},
 	{name: "UsersSamePageForever_ListingStopsAsARepeatEverythingStored", attack: hostile.UsersSamePageForever, code: 0,
 		check: all(allStored, fewRequests(vccsim.RouteUsers, 4))},
 	{name: "StatsDirectionNotAnEnum_UnknownInTheSidecarNeverRaw", attack: hostile.StatsDirectionNotAnEnum, code: 0, check: sidecarDirectionsAreTheEnum},
@@ -274,6 +280,18 @@ func stoppedWithin(d time.Duration) func(*testing.T, *hostileRun) {
 		}
 		if strings.Contains(h.stderr, "database is closed") {
 			t.Errorf("sync logged database is closed on its way out:\n%s", h.stderr)
+		}
+	}
+}
+
+// endedSaying: the run ended within d of its start, saying why.
+func endedSaying(why string, d time.Duration) func(*testing.T, *hostileRun) {
+	return func(t *testing.T, h *hostileRun) {
+		if h.elapsed > d {
+			t.Errorf("sync took %s; want it to end within %s", h.elapsed.Round(time.Millisecond), d)
+		}
+		if !strings.Contains(h.stdout+h.stderr, why) {
+			t.Errorf("sync does not say %q:\n%s\n%s", why, h.stdout, h.stderr)
 		}
 	}
 }

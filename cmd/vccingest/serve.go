@@ -211,7 +211,7 @@ func (s *service) build(ctx context.Context, cfg config.Serve) ([]server.TenantS
 			return nil, fmt.Errorf("tenant %q: %w", t.ID, err)
 		}
 		specs = append(specs, server.TenantSpec{
-			Tenant:   &ingest.Tenant{ID: t.ID, Region: t.Region, APIBase: apiURL, VCC: client, Bucket: bucket, Attempts: t.Attempts, Events: sinks},
+			Tenant:   &ingest.Tenant{ID: t.ID, Region: t.Region, APIBase: apiURL, VCC: client, Bucket: bucket, Attempts: t.Attempts, AgentRefreshTimeout: st.AgentRefreshTimeout, Events: sinks},
 			Interval: t.Interval, Window: t.Window, Lookback: t.Lookback, Settle: t.Settle, Rescan: t.Rescan, Downloads: t.Downloads, RequestsPerMinute: st.RequestsPerMinute,
 			Fingerprint: fp,
 		})

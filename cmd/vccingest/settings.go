@@ -22,7 +22,7 @@ var (
 	storageSettings    = []string{"data_dir", "catalog", "bucket"}
 	catalogSettings    = []string{"tenant", "data_dir", "catalog"}
 	rangeSettings      = []string{"from", "to"}
-	pacingSettings     = []string{"downloads", "attempts", "window", "lookback", "settle", "rescan", "rescue_after", "requests_per_minute", "grace", "stall_timeout", "min_rate"}
+	pacingSettings     = []string{"downloads", "attempts", "window", "lookback", "settle", "rescan", "rescue_after", "requests_per_minute", "grace", "stall_timeout", "min_rate", "agent_refresh_timeout"}
 	logSettings        = []string{"log_format", "log_level"}
 	eventSettings      = []string{"events", "events_secret_ref"}
 )

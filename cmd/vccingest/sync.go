@@ -87,7 +87,7 @@ func wire(ctx context.Context, s config.Settings, sec secret.Value, logger *slog
 	}
 	done := func() { events.CloseAll(sinks); bucket.Close(); closeCat() }
 	eng, err := ingest.New(ingest.Config{
-		Tenant:      &ingest.Tenant{ID: s.Tenant, Region: s.Region, APIBase: apiURL, VCC: client, Attempts: s.Attempts, Events: sinks},
+		Tenant:      &ingest.Tenant{ID: s.Tenant, Region: s.Region, APIBase: apiURL, VCC: client, Attempts: s.Attempts, AgentRefreshTimeout: s.AgentRefreshTimeout, Events: sinks},
 		EventsWait:  s.EventsWait,
 		Grace:       s.Grace,
 		Catalog:     cat,
@@ -175,12 +175,14 @@ func classify(err error) error {
 }
 
 // unreachable reports whether err says VCC or a backend (catalog, bucket)
-// could not be reached: retries ran out on a network error or a 5xx.
+// could not be reached: retries ran out on a network error or a 5xx, or
+// VCC did not answer within a bound.
 func unreachable(err error) bool {
 	var opErr *net.OpError
 	var apiErr *vcc.APIError
+	var slow *ingest.AgentRefreshTimeoutError
 	return errors.Is(err, vcc.ErrTokenUnavailable) || catalog.Unavailable(err) || errors.As(err, &opErr) ||
-		(errors.As(err, &apiErr) && apiErr.Status >= 500)
+		(errors.As(err, &apiErr) && apiErr.Status >= 500) || errors.As(err, &slow)
 }
 
 // configOrUnreachable is exit 3 for a backend out of reach, else 2 (its

@@ -52,6 +52,9 @@ type Settings struct {
 	// Zero: the VCC client's defaults (60 s, 4 KiB/s).
 	StallTimeout time.Duration
 	MinRate      int
+	// AgentRefreshTimeout bounds reading the users and their groups
+	// (User Admin API) before a run lists its first window.
+	AgentRefreshTimeout time.Duration
 }
 
 // DefaultAttempts is how many times a recording's download is tried before
@@ -78,6 +81,8 @@ func Defaults() Settings {
 		Grace:             30 * time.Second,
 		StallTimeout:      time.Minute,
 		MinRate:           4096,
+
+		AgentRefreshTimeout: 15 * time.Minute,
 	}
 }
 
@@ -247,6 +252,7 @@ func Fields() []Field {
 		field("grace", "on Ctrl-C or SIGTERM, how long running downloads may take to finish before they are cancelled (the next run resumes them); a second Ctrl-C stops at once", dur(func(s *Settings) *time.Duration { return &s.Grace })),
 		field("stall_timeout", "a download that sends no byte for this long, or fewer than min_rate bytes a second over this long, has stalled: it is abandoned and resumed with Range (a transfer that keeps stalling fails the attempt)", dur(func(s *Settings) *time.Duration { return &s.StallTimeout })),
 		field("min_rate", "the floor of a download's rate, in bytes a second averaged over stall_timeout (a server that drips bytes is stalling)", wholeNumber(func(s *Settings) *int { return &s.MinRate })),
+		field("agent_refresh_timeout", "how long reading the users and their groups (User Admin API) may take before a run lists its first window; past it the run fails, saying so (a server that never answers cannot hold it)", dur(func(s *Settings) *time.Duration { return &s.AgentRefreshTimeout })),
 		field("rescue_after", "PostgreSQL catalog: how long a job of a worker that died stays running before another takes it", dur(func(s *Settings) *time.Duration { return &s.RescueAfter })),
 		field("requests_per_minute", "VCC requests per minute across all VCC APIs, of the tenant across all workers (VCC's fair-usage limit is one per account, shared with its other integrations); slowed for a while on a 429", accessor{
 			set: func(s *Settings, v string) error {
@@ -491,6 +497,9 @@ func (s Settings) Validate() error {
 	}
 	if s.StallTimeout < 0 || (s.StallTimeout > 0 && s.StallTimeout < 100*time.Millisecond) {
 		bad("stall_timeout", "%s is too short; use at least 100ms", FormatDuration(s.StallTimeout))
+	}
+	if s.AgentRefreshTimeout < 0 || (s.AgentRefreshTimeout > 0 && s.AgentRefreshTimeout < 100*time.Millisecond) {
+		bad("agent_refresh_timeout", "%s is too short; use at least 100ms", FormatDuration(s.AgentRefreshTimeout))
 	}
 	if s.MinRate < 0 {
 		bad("min_rate", "must not be negative")

@@ -32,12 +32,12 @@ func TestRefreshAgents_AServerThatNeverAnswersIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	cat := catalogtest.SQLite(t)
-	tenant := &Tenant{ID: "acme", VCC: client}
+	tenant := &Tenant{ID: "acme", VCC: client, AgentRefreshTimeout: 500 * time.Millisecond}
 	if err := cat.UpsertTenant(ctx, catalog.Tenant{ID: tenant.ID}); err != nil {
 		t.Fatal(err)
 	}
 	p := &pipeline{cat: cat, log: slog.New(slog.DiscardHandler), progress: &Progress{}, now: time.Now, jobTimeout: time.Minute,
-		tenants: map[string]*Tenant{tenant.ID: tenant}, agentRefreshTimeout: 500 * time.Millisecond}
+		tenants: map[string]*Tenant{tenant.ID: tenant}}
 	if err := p.refreshAgents(ctx, tenant); err != nil {
 		t.Fatalf("the refresh against an answering server: %v", err)
 	}

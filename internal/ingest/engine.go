@@ -40,6 +40,11 @@ type Tenant struct {
 	// lists a window sets it for the window's recordings.
 	Attempts int
 
+	// AgentRefreshTimeout bounds the reading of the tenant's users and
+	// their groups before a run lists its first window; 0 means
+	// DefaultAgentRefreshTimeout.
+	AgentRefreshTimeout time.Duration
+
 	// Events are the sinks that hear of each recording stored or failed
 	// for good (see events.go); none: no events.
 	Events []*events.Sink
@@ -124,8 +129,6 @@ type pipeline struct {
 	queue    *jobqueue.Queue
 	stopping chan struct{}
 	linger   time.Duration // how long an idle drain stays; 0: drainLinger
-	// agentRefreshTimeout bounds the agent refresh; 0: agentRefreshTimeout.
-	agentRefreshTimeout time.Duration
 }
 
 func (p *pipeline) tenant(id string) (*Tenant, error) {
@@ -439,9 +442,17 @@ func waitJobs(ctx context.Context, log *slog.Logger, client *jobqueue.Queue, par
 	}
 }
 
-// agentRefreshTimeout bounds refreshAgents (pipeline.agentRefreshTimeout,
-// for tests, may set another bound).
-const agentRefreshTimeout = 15 * time.Minute
+// DefaultAgentRefreshTimeout bounds refreshAgents unless the tenant sets
+// another bound (Tenant.AgentRefreshTimeout).
+const DefaultAgentRefreshTimeout = 15 * time.Minute
+
+// AgentRefreshTimeoutError says the agent refresh ran past its bound
+// (Tenant.AgentRefreshTimeout): User Admin did not answer in time.
+type AgentRefreshTimeoutError struct{ Limit time.Duration }
+
+func (e *AgentRefreshTimeoutError) Error() string {
+	return fmt.Sprintf("reading the users and their groups (User Admin API) took more than %s (agent_refresh_timeout)", e.Limit)
+}
 
 // groupsMaxAge is how long an agent's groups are trusted: reading them
 // costs one User Admin request per agent, so they are refreshed at most
@@ -457,11 +468,11 @@ func (p *pipeline) refreshAgents(ctx context.Context, t *Tenant) (err error) {
 	// Each request is bounded by the client and the listing by its page
 	// cap; this bounds the whole, groups included, so a server that
 	// answers slowly forever cannot hold a run before its first window.
-	limit := agentRefreshTimeout
-	if p.agentRefreshTimeout > 0 {
-		limit = p.agentRefreshTimeout
+	limit := DefaultAgentRefreshTimeout
+	if t.AgentRefreshTimeout > 0 {
+		limit = t.AgentRefreshTimeout
 	}
-	timedOut := fmt.Errorf("reading the users and their groups (User Admin API) took more than %s", limit)
+	timedOut := &AgentRefreshTimeoutError{Limit: limit}
 	ctx, cancel := context.WithTimeoutCause(ctx, limit, timedOut)
 	defer cancel()
 	defer func() {
