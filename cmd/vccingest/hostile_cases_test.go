@@ -88,6 +88,12 @@ var hostileCases = []hostileCase{
 	{name: "UsersNeverAnswer_AgentRefreshTimesOutRunEndsSayingSo", attack: hostile.UsersNeverAnswer, code: 3,
 		args:  []string{"--agent-refresh-timeout", "1s"},
 		check: endedSaying("took more than 1s", 20*time.Second)},
+	// Bad local input: refused at once as configuration, nothing asked of
+	// VCC for it, nothing stored lost.
+	{name: "FromYearOne_RefusedAsConfigurationNotUnset", code: 2, args: []string{"--from", "0001-01-01"},
+		check: endedSaying(`"0001-01-01" is outside 2000 to 2100`, 10*time.Second)},
+	{name: "RangeOfMillionsOfWindows_RefusedAtOnceAsConfiguration", code: 2, args: []string{"--from", "2000-01-01", "--window", "1m"},
+		check: all(endedSaying("windows of 1m0s, more than 1048576; use a larger window or a shorter range", 10*time.Second), fewListings)},
 	{name: "UsersSamePageForever_ListingStopsAsARepeatEverythingStored", attack: hostile.UsersSamePageForever, code: 0,
 		check: all(allStored, fewRequests(vccsim.RouteUsers, 4))},
 	{name: "StatsDirectionNotAnEnum_UnknownInTheSidecarNeverRaw", attack: hostile.StatsDirectionNotAnEnum, code: 0, check: sidecarDirectionsAreTheEnum},

@@ -160,13 +160,13 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 }
 
 // classify maps an error to the documented exit codes: 2 for the
-// configuration or the credential, 3 for VCC or a backend out of reach, 1
+// configuration (a range of too many windows too) or the credential, 3 for VCC or a backend out of reach, 1
 // for the rest.
 func classify(err error) error {
 	var se *vcc.ScopeError
 	var te *vcc.TokenRefusedError
 	switch {
-	case errors.Is(err, vcc.ErrBadCredentials) || errors.Is(err, vcc.ErrNoAccessToken) || errors.As(err, &se) || errors.As(err, &te):
+	case errors.Is(err, vcc.ErrBadCredentials) || errors.Is(err, ingest.ErrRangeTooLong) || errors.Is(err, vcc.ErrNoAccessToken) || errors.As(err, &se) || errors.As(err, &te):
 		return &exitError{code: 2, err: err}
 	case unreachable(err):
 		return &exitError{code: 3, err: err}
