@@ -15,9 +15,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/vccingest/vccingest/internal/procrss"
 	"github.com/vccingest/vccingest/internal/vccsim"
 	"github.com/vccingest/vccingest/internal/verify"
 )
@@ -78,15 +78,18 @@ func (e *env) vccingest(ctx context.Context, a *account, dataDir, logFile string
 		cmd.Stderr = io.MultiWriter(&errb, f)
 	}
 	began := time.Now()
-	err := cmd.Run()
-	r := run{elapsed: time.Since(began), stdout: out.String(), stderr: errb.String()}
+	// The child's own peak (procrss): its rusage would count this
+	// process's memory too, shared with it until exec.
+	err := cmd.Start()
+	var peak int64
+	if err == nil {
+		stop := procrss.Watch(cmd.Process.Pid)
+		err = cmd.Wait()
+		peak = stop()
+	}
+	r := run{elapsed: time.Since(began), peakRSS: peak, stdout: out.String(), stderr: errb.String()}
 	if logw != nil {
 		logw.Close()
-	}
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.peakRSS = ru.Maxrss * 1024
-		}
 	}
 	var ee *exec.ExitError
 	switch {
