@@ -53,6 +53,14 @@ var hostileCases = []hostileCase{
 	{name: "EndlessPages_ListingFailsNotLoops", attack: hostile.EndlessPages, code: 1},
 	{name: "RepeatedContinuation_ListingFailsNotLoops", attack: hostile.RepeatedContinuation, code: 1},
 	{name: "EndlessUsersPage_ListingFailsAtTheJSONCapInBoundedMemory", attack: hostile.EndlessUsersPage, code: 1, check: peakRSSUnder(150 << 20)},
+	// An endless listing page in each of four daily windows: the span is
+	// read to the JSON cap and refused, then its halves, then the four
+	// windows, each on its own and at once (the discover queue's four
+	// workers); each fails at the cap, not retried, and peak RSS stays
+	// near one window's worth (records past 64 KiB are bad records, not
+	// kept: 4 windows of 200 KB records once took 404 MiB).
+	{name: "EndlessListingPageInFourWindowsAtOnce_FailsAtTheCapInBoundedMemory", attack: hostile.EndlessListingPage, from: -2 * 24 * time.Hour, code: 1,
+		check: all(windowsNotListed("cap on JSON responses"), peakRSSUnder(150<<20))},
 	{name: "StartYear9999_BadRecordSkippedRestStored", attack: hostile.StartYear9999, code: 0, check: badRecordReported},
 	{name: "TerminalEscapes_NeverReachTheTerminal", attack: hostile.TerminalEscapes, code: 0, check: noRawEscapes},
 	{name: "ShortBodyWithItsOwnContentLength_FailsForGoodNotStored", fault: vccsim.FaultShortLength, code: 1},

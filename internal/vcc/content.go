@@ -185,20 +185,34 @@ func minTime(a, b time.Time) time.Time {
 
 // decodeItem decodes one listed record on its own, so that a record of the
 // wrong shape is a *BadRecordError and not the end of its page.
+//
+// A record past maxRecordBytes is bad too: no interaction, call or user
+// takes that much (theirs are a few KB), and a page keeps what it decodes
+// until it ends, so a server sending records of hundreds of KB would make
+// each page, and each window listed at once, cost that many times over.
 func decodeItem[J interface{ decode() (T, error) }, T any](a api, raw json.RawMessage) (T, error) {
-	var j J
-	if err := json.Unmarshal(raw, &j); err != nil {
-		var zero T
+	var zero T
+	badRecord := func(problem string) error {
 		var idOnly struct {
 			GUID   any `json:"guid"`
 			UserID any `json:"userId"`
 		}
 		_ = json.Unmarshal(raw, &idOnly)
 		id := fmt.Sprint(cmpOrAny(idOnly.GUID, idOnly.UserID))
-		return zero, &BadRecordError{API: a.name, ID: truncate(id, 80), Problem: "unreadable: " + truncate(err.Error(), 200)}
+		return &BadRecordError{API: a.name, ID: truncate(id, 80), Problem: problem}
+	}
+	if len(raw) > maxRecordBytes {
+		return zero, badRecord(fmt.Sprintf("the record is %d bytes, past the %d a record may take", len(raw), maxRecordBytes))
+	}
+	var j J
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return zero, badRecord("unreadable: " + truncate(err.Error(), 200))
 	}
 	return j.decode()
 }
+
+// maxRecordBytes is the most one listed record may take (decodeItem).
+const maxRecordBytes = 64 << 10
 
 func cmpOrAny(a, b any) any {
 	if a != nil {

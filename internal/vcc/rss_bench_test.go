@@ -17,7 +17,8 @@ import (
 
 // BenchmarkListingPeakRSS lists one interaction listing page far past the
 // 64 MiB cap on a JSON response (200 MB, or one that never ends), and four
-// such windows at once, and reports the process's peak RSS (maxrss-MiB):
+// such windows at once (records of 200 KB: each a bad record, past
+// maxRecordBytes, so nothing of them is kept), and reports the process's peak RSS (maxrss-MiB):
 // what a hostile or broken listing costs in memory. Run each case in its
 // own process, since peak RSS only grows:
 //
@@ -33,6 +34,9 @@ func BenchmarkListingPeakRSS(b *testing.B) {
 		{"endless", 0, 200e3, 1},
 		{"200MB-4windows", 200e6, 200e3, 4},
 		{"200MB-small-records", 200e6, 0, 1}, // 700,000 records: past the page limit
+		// Records just under maxRecordBytes, the worst a page can keep:
+		// the page limit (1000) of them, about 60 MB, in each window.
+		{"60KB-records-4windows", 200e6, 60e3, 4},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			sim := startSim(b, vccsim.Config{Seed: 1, Days: 1, CallsPerDay: 1})

@@ -397,7 +397,7 @@ func streamJSON(ctx context.Context, c *Client, k call, decode func(*json.Decode
 		case err == nil:
 			return nil
 		case errors.Is(err, errTooLarge):
-			return fmt.Errorf("VCC %s API: GET %s: the response is larger than the %d-byte cap on JSON responses", k.api.name, k.logPath(), c.cfg.MaxJSONBytes)
+			return fmt.Errorf("VCC %s API: GET %s: the response is larger than the %d-byte cap on JSON responses: %w", k.api.name, k.logPath(), c.cfg.MaxJSONBytes, ErrListingBroken)
 		case errors.As(err, &bad):
 			return fmt.Errorf("VCC %s API: GET %s: %w", k.api.name, k.logPath(), err)
 		case ctx.Err() != nil:

@@ -393,7 +393,8 @@ var ErrRedirectRefused = errors.New("redirect refused")
 
 // ErrListingBroken: a listing's pages repeat themselves (a continuation
 // token sent before, pages of nothing new, more pages than any window
-// holds) or hold more records than asked for. Retrying walks into the same
+// holds), hold more records than asked for, or one answer is past the cap
+// on a JSON response (Config.MaxJSONBytes). Retrying walks into the same
 // loop; the window fails for this run.
 var ErrListingBroken = errors.New("the server's listing is broken")
 

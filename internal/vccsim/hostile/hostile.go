@@ -96,6 +96,10 @@ const (
 	// with a new id each and 16 KB of padding in a field no client reads,
 	// until the client hangs up.
 	EndlessUsersPage Attack = "endless-users-page"
+	// The interaction listing answers one page that never ends:
+	// interactions with a new guid each and 200 KB of digits in their
+	// connectTo, until the client hangs up.
+	EndlessListingPage Attack = "endless-listing-page"
 	// The first interaction of every listing page starts in year 9999.
 	StartYear9999 Attack = "start-year-9999"
 	// Users' names and Stats directions carry ESC, OSC, C1, bidi-override
@@ -291,6 +295,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		})
 	case a == EndlessUsersPage && r.URL.Path == "/useradmin/users":
 		endlessUsers(w)
+	case listing && a == EndlessListingPage:
+		endlessListing(w)
 	case listing && a == StartYear9999:
 		s.rewrite(w, r, func(v any) {
 			if items, ok := v.(map[string]any)["items"].([]any); ok && len(items) > 0 {
@@ -398,6 +404,27 @@ func endlessUsers(w http.ResponseWriter) {
 			sep = ""
 		}
 		if _, err := fmt.Fprintf(bw, `%s{"userId":"u-%09d","username":"user%[2]d","name":"User %[2]d","active":true,"padding":"%[3]s"}`, sep, i, pad); err != nil {
+			return
+		}
+	}
+}
+
+// endlessListing writes an interaction listing page that goes on until
+// the client hangs up.
+func endlessListing(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	defer bw.Flush()
+	pad := strings.Repeat("9", 200<<10)
+	if _, err := io.WriteString(bw, `{"items":[`); err != nil {
+		return
+	}
+	for i := 0; ; i++ {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		if _, err := fmt.Fprintf(bw, `%s{"guid":"endless-%09d","start":"2024-03-04T00:10:00.000Z","connectFrom":"+441234567890","connectTo":"+44%[3]s","direction":"Inbound","content":[{"contentKey":"callRecording","type":"callRecording","contentType":"audio/wav","contentLength":48000}]}`, sep, i, pad); err != nil {
 			return
 		}
 	}
