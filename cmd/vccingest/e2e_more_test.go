@@ -31,6 +31,7 @@ import (
 	"github.com/vccingest/vccingest/internal/blobstore/azuritetest"
 	"github.com/vccingest/vccingest/internal/blobstore/s3test"
 	"github.com/vccingest/vccingest/internal/catalog"
+	"github.com/vccingest/vccingest/internal/catalog/catalogtest"
 	"github.com/vccingest/vccingest/internal/vccsim"
 )
 
@@ -540,26 +541,9 @@ func TestMigrate(t *testing.T) {
 // skipped, saying why, elsewhere.
 func postgresCatalog(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("VCCINGEST_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err == nil {
-		err = admin.Ping()
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL at %s: %v", dsn, err)
-		}
-		t.Skipf("no PostgreSQL at %s: %v", dsn, err)
-	}
-	schema := fmt.Sprintf("vccingest_e2e_%d", time.Now().UnixNano())
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() })
-	return dsn + "&search_path=" + schema
+	// A random schema name (the time's nanoseconds were not unique across
+	// parallel tests: a second CREATE SCHEMA failed in CI).
+	return catalogtest.PostgresSchema(t)
 }
 
 // Sync on a PostgreSQL catalog, in one process: the same result as SQLite.

@@ -58,7 +58,7 @@ func Postgres(t *testing.T) *catalog.Catalog {
 // PostgresSchema returns the URL of a new, empty schema on the test
 // server, dropped when the test ends (skipped or failed as Postgres is
 // without a server).
-func PostgresSchema(t *testing.T) string {
+func PostgresSchema(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
 	admin, err := sql.Open("pgx", PostgresURL())
