@@ -372,9 +372,9 @@ func TestEvents_ServeAnnouncesEachTenantsRecordings(t *testing.T) {
 //     microseconds, so the sync is bound by CPU (the worst case for the
 //     ratio; the brokers, the webhook receiver and the simulator share
 //     the machine's CPUs, so their work slows the sync too);
-//   - remote: recordings of the simulator's own sizes (8 kB a second of
-//     call, about 1 MB each) from a simulator that answers after 30 ms,
-//     as a VCC region across the network does.
+//   - remote: recordings of the simulator's own sizes (8,000 bytes a
+//     second of call) from a simulator that answers after 30 ms, as a VCC
+//     region across the network does.
 //
 // The sinks' sides include waiting for their last events.
 func BenchmarkSync_EventsOverhead(b *testing.B) {

@@ -160,8 +160,8 @@ func runSync(ctx context.Context, stdout, stderr io.Writer, s config.Settings, s
 }
 
 // classify maps an error to the documented exit codes: 2 for the
-// configuration (a range of too many windows too) or the credential, 3 for VCC or a backend out of reach, 1
-// for the rest.
+// configuration (a range of too many windows too) or the credential, 3
+// for VCC or a backend out of reach, 1 for the rest.
 func classify(err error) error {
 	var se *vcc.ScopeError
 	var te *vcc.TokenRefusedError

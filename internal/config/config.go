@@ -495,11 +495,14 @@ func (s Settings) Validate() error {
 	if s.Grace < 0 {
 		bad("grace", "must not be negative")
 	}
-	if s.StallTimeout < 0 || (s.StallTimeout > 0 && s.StallTimeout < 100*time.Millisecond) {
-		bad("stall_timeout", "%s is too short; use at least 100ms", FormatDuration(s.StallTimeout))
-	}
-	if s.AgentRefreshTimeout < 0 || (s.AgentRefreshTimeout > 0 && s.AgentRefreshTimeout < 100*time.Millisecond) {
-		bad("agent_refresh_timeout", "%s is too short; use at least 100ms", FormatDuration(s.AgentRefreshTimeout))
+	// Timeouts: 0 is the default; anything shorter than 100ms is a typo.
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{{"stall_timeout", s.StallTimeout}, {"agent_refresh_timeout", s.AgentRefreshTimeout}} {
+		if t.d < 0 || (t.d > 0 && t.d < 100*time.Millisecond) {
+			bad(t.key, "%s is too short; use at least 100ms", FormatDuration(t.d))
+		}
 	}
 	if s.MinRate < 0 {
 		bad("min_rate", "must not be negative")

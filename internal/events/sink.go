@@ -133,14 +133,14 @@ func (s *Sink) PublishEncoded(ctx context.Context, id, typ string, body []byte) 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	if err := s.pub.publish(ctx, id, typ, body); err != nil {
-		if parent.Err() != nil {
-			// The caller gave up (a stopping process): not the sink's failure.
-			return fmt.Errorf("publish event %s to %s: %w", id, s.name, err)
-		}
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		gaveUp := parent.Err() != nil // the caller (a stopping process): not the sink's failure
+		if !gaveUp && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 			err = fmt.Errorf("the sink did not acknowledge it within %s (is the broker reachable?): %w", s.timeout, err)
 		}
 		err = fmt.Errorf("publish event %s to %s: %w", id, s.name, err)
+		if gaveUp {
+			return err
+		}
 		s.failed.Add(1)
 		s.lastFailure.Store(&Failure{At: time.Now(), Error: err.Error()})
 		return err

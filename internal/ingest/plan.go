@@ -44,12 +44,12 @@ func PlanRange(watermark, now time.Time, lookback, settle, size time.Duration) R
 	return Range{From: from, To: to}
 }
 
-// MaxWindows is the most windows one range may hold (planning the 228,000
+// maxWindows is the most windows one range may hold (planning the 228,000
 // hour windows of 2000 to 2026 took 6.5 s on SQLite); Windows refuses more
 // with ErrRangeTooLong.
-const MaxWindows = 1 << 20
+const maxWindows = 1 << 20
 
-// ErrRangeTooLong says a range holds more than MaxWindows windows: a
+// ErrRangeTooLong says a range holds more than maxWindows windows: a
 // setting to fix (a larger window or a shorter range), not a VCC failure.
 var ErrRangeTooLong = errors.New("range too long")
 
@@ -64,8 +64,8 @@ func Windows(from, to time.Time, size time.Duration) ([]Window, error) {
 		return nil, nil
 	}
 	start := alignDown(from, size)
-	if n := to.Sub(start) / size; n > MaxWindows {
-		return nil, fmt.Errorf("%w: %s to %s is %d windows of %s, more than %d; use a larger window or a shorter range", ErrRangeTooLong, from.Format(time.RFC3339), to.Format(time.RFC3339), n, size, MaxWindows)
+	if n := to.Sub(start) / size; n > maxWindows {
+		return nil, fmt.Errorf("%w: %s to %s is %d windows of %s, more than %d; use a larger window or a shorter range", ErrRangeTooLong, from.Format(time.RFC3339), to.Format(time.RFC3339), n, size, maxWindows)
 	}
 	var ws []Window
 	for s := start; s.Before(to); s = s.Add(size) {

@@ -54,8 +54,8 @@ func TestWindows(t *testing.T) {
 	if _, err := Windows(time.Unix(0, 0), time.Unix(0, 0).Add(1000*24*time.Hour), time.Minute); !errors.Is(err, ErrRangeTooLong) {
 		t.Fatalf("a range of over a million windows: %v, want ErrRangeTooLong", err)
 	}
-	if ws, err := Windows(time.Unix(0, 0), time.Unix(0, 0).Add(MaxWindows*time.Minute), time.Minute); err != nil || len(ws) != MaxWindows {
-		t.Fatalf("a range of exactly MaxWindows windows: %d windows, %v", len(ws), err)
+	if ws, err := Windows(time.Unix(0, 0), time.Unix(0, 0).Add(maxWindows*time.Minute), time.Minute); err != nil || len(ws) != maxWindows {
+		t.Fatalf("a range of exactly maxWindows windows: %d windows, %v", len(ws), err)
 	}
 	if _, err := Windows(time.Unix(0, 0), time.Unix(3600, 0), 0); err == nil {
 		t.Fatal("zero window size should be refused")

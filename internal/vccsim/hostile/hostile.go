@@ -391,32 +391,28 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 // endlessUsers writes a users page that goes on until the client hangs up.
 func endlessUsers(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/vnd.newvoicemedia.v4+json")
-	bw := bufio.NewWriterSize(w, 64<<10)
-	defer bw.Flush()
 	pad := strings.Repeat("x", 16<<10)
-	if _, err := io.WriteString(bw, `{"meta":{"page":1,"pageCount":1},"users":[`); err != nil {
-		return
-	}
-	for i := 0; ; i++ {
-		sep := ","
-		if i == 0 {
-			sep = ""
-		}
-		if _, err := fmt.Fprintf(bw, `%s{"userId":"u-%09d","username":"user%[2]d","name":"User %[2]d","active":true,"padding":"%[3]s"}`, sep, i, pad); err != nil {
-			return
-		}
-	}
+	endlessPage(w, "application/vnd.newvoicemedia.v4+json", `{"meta":{"page":1,"pageCount":1},"users":[`, func(i int) string {
+		return fmt.Sprintf(`{"userId":"u-%09d","username":"user%[1]d","name":"User %[1]d","active":true,"padding":"%[2]s"}`, i, pad)
+	})
 }
 
 // endlessListing writes an interaction listing page that goes on until
 // the client hangs up.
 func endlessListing(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
+	pad := strings.Repeat("9", 200<<10)
+	endlessPage(w, "application/json", `{"items":[`, func(i int) string {
+		return fmt.Sprintf(`{"guid":"endless-%09d","start":"2024-03-04T00:10:00.000Z","connectFrom":"+441234567890","connectTo":"+44%[2]s","direction":"Inbound","content":[{"contentKey":"callRecording","type":"callRecording","contentType":"audio/wav","contentLength":48000}]}`, i, pad)
+	})
+}
+
+// endlessPage writes head, then record(0), record(1), … as a JSON
+// array's elements, until the client hangs up.
+func endlessPage(w http.ResponseWriter, contentType, head string, record func(int) string) {
+	w.Header().Set("Content-Type", contentType)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	defer bw.Flush()
-	pad := strings.Repeat("9", 200<<10)
-	if _, err := io.WriteString(bw, `{"items":[`); err != nil {
+	if _, err := io.WriteString(bw, head); err != nil {
 		return
 	}
 	for i := 0; ; i++ {
@@ -424,7 +420,7 @@ func endlessListing(w http.ResponseWriter) {
 		if i == 0 {
 			sep = ""
 		}
-		if _, err := fmt.Fprintf(bw, `%s{"guid":"endless-%09d","start":"2024-03-04T00:10:00.000Z","connectFrom":"+441234567890","connectTo":"+44%[3]s","direction":"Inbound","content":[{"contentKey":"callRecording","type":"callRecording","contentType":"audio/wav","contentLength":48000}]}`, sep, i, pad); err != nil {
+		if _, err := io.WriteString(bw, sep+record(i)); err != nil {
 			return
 		}
 	}
