@@ -2,7 +2,6 @@ package vcc
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"iter"
@@ -187,9 +186,8 @@ func minTime(a, b time.Time) time.Time {
 // wrong shape is a *BadRecordError and not the end of its page.
 //
 // A record past maxRecordBytes is bad too: no interaction, call or user
-// takes that much (theirs are a few KB), and a page keeps what it decodes
-// until it ends, so a server sending records of hundreds of KB would make
-// each page, and each window listed at once, cost that many times over.
+// takes that much (theirs are a few KB), and one such record is what a
+// listing holds at least, beside what its pageReader keeps.
 func decodeItem[J interface{ decode() (T, error) }, T any](a api, raw json.RawMessage) (T, error) {
 	var zero T
 	badRecord := func(problem string) error {
@@ -229,58 +227,6 @@ func cmpOrAny(a, b any) any {
 // belongs to one window only.
 func inWindow(t, start, end time.Time) bool { return !t.Before(start) && t.Before(end) }
 
-// pageItem is one record of a listing page, decoded as it was read: the
-// record, or why it cannot be used and, for the repeat check, a digest of
-// its bytes (it has no id to know it by).
-type pageItem[T any] struct {
-	v     T
-	err   error
-	badID string
-}
-
-// collect is decodePage's item func for a page of J records: each is
-// decoded as it is read and only the result kept, so a page costs its
-// records, not its bytes several times over.
-func collect[J interface{ decode() (T, error) }, T any](a api, into *[]pageItem[T]) func(json.RawMessage) error {
-	return func(raw json.RawMessage) error {
-		v, err := decodeItem[J](a, raw)
-		it := pageItem[T]{v: v, err: err}
-		if err != nil {
-			sum := sha256.Sum256(raw)
-			it.badID = "\x00bad:" + string(sum[:])
-		}
-		*into = append(*into, it)
-		return nil
-	}
-}
-
-// yieldPage yields each record of a page that starts in window and was not
-// yielded before (seen, by id), and each record it cannot use, once (seen,
-// by a digest of its bytes), as a *BadRecordError. It returns how many it
-// yielded and whether the listing goes on (the consumer wants more): a
-// server that sends the same page of bad records again sends nothing fresh.
-func yieldPage[T any](items []pageItem[T], window [2]time.Time, seen map[string]bool, key func(T) (string, time.Time), yield func(T, error) bool) (fresh int, more bool) {
-	for _, it := range items {
-		id := it.badID
-		if it.err == nil {
-			var start time.Time
-			id, start = key(it.v)
-			if !inWindow(start, window[0], window[1]) {
-				continue
-			}
-		}
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		fresh++
-		if !yield(it.v, it.err) {
-			return fresh, false
-		}
-	}
-	return fresh, true
-}
-
 // contentPage is one page of a v3 Content search.
 type contentPage struct {
 	Items []json.RawMessage `json:"items"`
@@ -297,8 +243,9 @@ type contentPage struct {
 // as a *BadRecordError and the listing goes on; any other error ends it.
 func (c *Client) Interactions(ctx context.Context, start, end time.Time) iter.Seq2[Interaction, error] {
 	return func(yield func(Interaction, error) bool) {
-		seen := map[string]bool{}
+		pr := newPageReader(decodeInteraction, yield)
 		for _, p := range splitWindow(start, end, contentMaxWindow) {
+			pr.keep = func(it Interaction) bool { return inWindow(it.Start, p[0], p[1]) }
 			q := url.Values{"start": {isoTime(p[0])}, "end": {isoTime(p[1])}, "limit": {strconv.Itoa(contentPageLimit)}}
 			tokens := map[string]bool{}
 			stale := 0
@@ -309,22 +256,25 @@ func (c *Client) Interactions(ctx context.Context, start, end time.Time) iter.Se
 					return
 				}
 				var page contentPage
-				var items []pageItem[Interaction]
+				pr.page()
 				err := streamJSON(ctx, c, k, func(dec *json.Decoder) error {
-					page, items = contentPage{}, items[:0]
-					return decodePage(dec, []string{"items"}, false, &page, contentPageLimit, collect[interactionJSON](apiContent, &items))
+					page = contentPage{}
+					pr.attempt()
+					return decodePage(dec, []string{"items"}, false, &page, contentPageLimit, pr.record)
 				})
+				if err == nil {
+					err = pr.flush()
+				}
+				if pr.stopped {
+					return
+				}
 				if err != nil {
 					yield(Interaction{}, err)
 					return
 				}
-				fresh, ok := yieldPage(items, p, seen, func(it Interaction) (string, time.Time) { return it.GUID, it.Start }, yield)
-				if !ok {
-					return
-				}
 				// Pages of nothing new under ever new tokens: the server
 				// sends the same records again.
-				if stale = stale + 1; fresh > 0 || len(items) == 0 {
+				if stale = stale + 1; pr.fresh > 0 || pr.records == 0 {
 					stale = 0
 				}
 				if stale >= 2 {
@@ -353,6 +303,12 @@ func cloneValues(v url.Values) url.Values {
 		out[k] = append([]string(nil), vs...)
 	}
 	return out
+}
+
+// decodeInteraction is a Content listing's pageReader decode.
+func decodeInteraction(raw json.RawMessage) (Interaction, string, error) {
+	it, err := decodeItem[interactionJSON](apiContent, raw)
+	return it, it.GUID, err
 }
 
 // Interaction gets one interaction; ErrNotFound if it has no content or the

@@ -3,6 +3,7 @@ package vcc
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -53,6 +54,10 @@ func BenchmarkListingPeakRSS(b *testing.B) {
 						defer wg.Done()
 						from := day0.Add(time.Duration(i) * time.Hour)
 						for _, err := range f.c.Interactions(context.Background(), from, from.Add(time.Hour)) {
+							var bad *BadRecordError
+							if errors.As(err, &bad) {
+								continue // records past the record cap, reported while the page streams
+							}
 							if err != nil && !strings.Contains(err.Error(), "cap") && !strings.Contains(err.Error(), "asked for") {
 								b.Errorf("listing ended with %v; want the cap", err)
 							}

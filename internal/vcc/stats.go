@@ -126,8 +126,9 @@ const statsExtraPages = 2
 // on; any other error ends it.
 func (c *Client) StatsInteractions(ctx context.Context, start, end time.Time) iter.Seq2[StatsInteraction, error] {
 	return func(yield func(StatsInteraction, error) bool) {
-		seen := map[string]bool{}
+		pr := newPageReader(decodeStats, yield)
 		for _, p := range splitWindow(start, end, statsMaxWindow) {
+			pr.keep = func(si StatsInteraction) bool { return inWindow(si.Start, p[0], p[1]) }
 			stale := 0
 			announced := 0 // the pages the first page said the window has (0: not said)
 			for page := 1; ; page++ {
@@ -146,11 +147,18 @@ func (c *Client) StatsInteractions(ctx context.Context, start, end time.Time) it
 					return
 				}
 				var env statsPage
-				var items []pageItem[StatsInteraction]
+				pr.page()
 				err := streamJSON(ctx, c, k, func(dec *json.Decoder) error {
-					env, items = statsPage{}, items[:0]
-					return decodePage(dec, []string{"items"}, false, &env, statsPageLimit, collect[statsJSON](apiStats, &items))
+					env = statsPage{}
+					pr.attempt()
+					return decodePage(dec, []string{"items"}, false, &env, statsPageLimit, pr.record)
 				})
+				if err == nil {
+					err = pr.flush()
+				}
+				if pr.stopped {
+					return
+				}
 				if err != nil {
 					yield(StatsInteraction{}, err)
 					return
@@ -158,22 +166,24 @@ func (c *Client) StatsInteractions(ctx context.Context, start, end time.Time) it
 				if page == 1 {
 					announced = env.Meta.PageCount
 				}
-				fresh, ok := yieldPage(items, p, seen, func(si StatsInteraction) (string, time.Time) { return si.GUID, si.Start }, yield)
-				if !ok {
-					return
-				}
-				if fresh == 0 {
+				if pr.fresh == 0 {
 					stale++
 				} else {
 					stale = 0
 				}
-				more := len(items) >= statsPageLimit || page < env.Meta.PageCount
-				if len(items) == 0 || !more || stale >= 2 {
+				more := pr.records >= statsPageLimit || page < env.Meta.PageCount
+				if pr.records == 0 || !more || stale >= 2 {
 					break
 				}
 			}
 		}
 	}
+}
+
+// decodeStats is a Stats listing's pageReader decode.
+func decodeStats(raw json.RawMessage) (StatsInteraction, string, error) {
+	si, err := decodeItem[statsJSON](apiStats, raw)
+	return si, si.GUID, err
 }
 
 // StatsInteraction gets one interaction's stats; ErrNotFound if Stats has no

@@ -394,8 +394,8 @@ func streamJSON(ctx context.Context, c *Client, k call, decode func(*json.Decode
 		err = decode(dec)
 		var bad *badPageError
 		switch {
-		case err == nil:
-			return nil
+		case err == nil, errors.Is(err, errStopped):
+			return err
 		case errors.Is(err, errTooLarge):
 			return fmt.Errorf("VCC %s API: GET %s: the response is larger than the %d-byte cap on JSON responses: %w", k.api.name, k.logPath(), c.cfg.MaxJSONBytes, ErrListingBroken)
 		case errors.As(err, &bad):

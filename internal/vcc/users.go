@@ -2,7 +2,6 @@ package vcc
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,15 +92,6 @@ const (
 	maxUserAdminPages   = 200
 )
 
-// listRecord is one record of a User Admin page, decoded as it was read:
-// what decode made of it (a value or why it cannot be used) and the id the
-// repeat check knows it by.
-type listRecord[T any] struct {
-	v   T
-	err error
-	id  string
-}
-
 // listPages walks a User Admin list without knowing whether its pages count
 // from 0 or from 1 (the docs say both, vcc-api.md open point 8): the first
 // page is asked for without `page`, so the server picks its own first page;
@@ -112,16 +102,16 @@ type listRecord[T any] struct {
 // twice in a row); more than maxUserAdminPages pages, or a page of more
 // than maxUserAdminRecords records, fail it with ErrListingBroken.
 //
-// Each page is decoded record by record under the JSON cap (decodePage):
-// decode turns a record's bytes into what is kept of it and its id ("" for
-// a record without one: a digest of its bytes identifies it), so a page
-// costs its decoded records, never its bytes. fn gets each page's records
-// not seen before.
-func listPages[T any](ctx context.Context, c *Client, k call, limit int, decode func(json.RawMessage) (T, string, error), fn func([]listRecord[T]) bool) error {
-	seen := map[string]bool{}
+// Each page is decoded record by record under the JSON cap (decodePage)
+// and read by a pageReader: decode turns a record's bytes into what is
+// kept of it and its id ("" for a record without one: a digest of its
+// bytes identifies it), so a page costs its decoded records, at most
+// pageKeepBytes of them, never its bytes. yield gets each record not seen
+// before; it returning false ends the listing (nil).
+func listPages[T any](ctx context.Context, c *Client, k call, limit int, decode func(json.RawMessage) (T, string, error), yield func(T, error) bool) error {
+	pr := newPageReader(decode, yield)
 	asked, base := -1, -1 // -1: not asked for a page number yet
 	stale := 0
-	var recs []listRecord[T]
 	for n := 1; ; n++ {
 		if n > maxUserAdminPages {
 			return fmt.Errorf("VCC %s API: GET %s: more than %d pages; stopping: %w", k.api.name, k.logPath(), maxUserAdminPages, ErrListingBroken)
@@ -134,42 +124,30 @@ func listPages[T any](ctx context.Context, c *Client, k call, limit int, decode 
 		kk := k
 		kk.query = q
 		var env usersEnvelope
+		pr.page()
 		err := streamJSON(ctx, c, kk, func(dec *json.Decoder) error {
-			env, recs = usersEnvelope{}, recs[:0]
-			return decodePage(dec, usersItemKeys, true, &env, maxUserAdminRecords, func(raw json.RawMessage) error {
-				v, id, err := decode(raw)
-				if id == "" {
-					// Known by its bytes, so that a page of records
-					// without an id sent again is a repeat, not news.
-					sum := sha256.Sum256(raw)
-					id = "\x00" + string(sum[:])
-				}
-				recs = append(recs, listRecord[T]{v: v, err: err, id: id})
-				return nil
-			})
+			env = usersEnvelope{}
+			pr.attempt()
+			return decodePage(dec, usersItemKeys, true, &env, maxUserAdminRecords, pr.record)
 		})
+		if err == nil {
+			err = pr.flush()
+		}
+		if pr.stopped {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		if len(recs) == 0 {
+		if pr.records == 0 {
 			return nil
 		}
-		fresh := recs[:0:0]
-		for _, r := range recs {
-			if !seen[r.id] {
-				seen[r.id] = true
-				fresh = append(fresh, r)
-			}
-		}
-		if len(fresh) == 0 {
+		if pr.fresh == 0 {
 			if stale++; stale >= 2 {
 				return nil // the server ignores `page`: we have it all
 			}
 		} else {
 			stale = 0
-			if !fn(fresh) {
-				return nil
-			}
 		}
 		current := asked
 		if env.Meta != nil {
@@ -180,7 +158,7 @@ func listPages[T any](ctx context.Context, c *Client, k call, limit int, decode 
 		if base < 0 {
 			base = current
 		}
-		more := len(recs) >= limit
+		more := pr.records >= limit
 		if env.Meta != nil && env.Meta.PageCount > 0 {
 			more = more || current-base+1 < env.Meta.PageCount
 		}
@@ -203,17 +181,7 @@ func decodeUser(raw json.RawMessage) (User, string, error) {
 func (c *Client) Users(ctx context.Context) iter.Seq2[User, error] {
 	return func(yield func(User, error) bool) {
 		k := call{api: apiUsers, path: []string{"users"}, query: url.Values{"include": {"All"}}, purpose: PurposeUsers}
-		stopped := false
-		err := listPages(ctx, c, k, usersPageLimit, decodeUser, func(recs []listRecord[User]) bool {
-			for _, r := range recs {
-				if !yield(r.v, r.err) {
-					stopped = true
-					return false
-				}
-			}
-			return true
-		})
-		if err != nil && !stopped {
+		if err := listPages(ctx, c, k, usersPageLimit, decodeUser, yield); err != nil {
 			yield(User{}, err)
 		}
 	}
@@ -259,11 +227,9 @@ const groupsLimit = 25
 func (c *Client) UserGroups(ctx context.Context, userID string) ([]Group, error) {
 	var out []Group
 	k := call{api: apiUsers, path: []string{"users", userID, "groups"}, query: url.Values{}, purpose: PurposeGroups}
-	err := listPages(ctx, c, k, groupsLimit, decodeGroup, func(recs []listRecord[Group]) bool {
-		for _, r := range recs {
-			if r.err == nil {
-				out = append(out, r.v)
-			}
+	err := listPages(ctx, c, k, groupsLimit, decodeGroup, func(g Group, err error) bool {
+		if err == nil {
+			out = append(out, g)
 		}
 		return true
 	})
