@@ -203,7 +203,13 @@ func fewListings(t *testing.T, h *hostileRun) {
 // catalogCount runs a COUNT query on the data dir's SQLite catalog.
 func catalogCount(t *testing.T, dataDir, query string) int {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "catalog.db")+"?mode=ro")
+	return sqliteCount(t, filepath.Join(dataDir, "catalog.db"), query)
+}
+
+// sqliteCount is the count query gives on the SQLite catalog at path.
+func sqliteCount(t *testing.T, path, query string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}

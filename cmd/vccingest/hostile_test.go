@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,6 +44,10 @@ type hostileCase struct {
 	// self-signed certificate through SSL_CERT_FILE), not to its plain
 	// http one.
 	tls bool
+	// setup, if set, prepares the case's data dir (a copy of the good
+	// run's) and returns arguments to add to sync's and variables to add
+	// to its environment: bad local input (hostile_local_test.go).
+	setup func(t *testing.T, dataDir, clientSecret string) (args, env []string)
 	// check, if set, asserts what is particular to the case.
 	check func(t *testing.T, h *hostileRun)
 }
@@ -117,7 +122,7 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 		}
 	}
 
-	for _, tc := range hostileCases {
+	for _, tc := range append(hostileCases, hostileLocalCases...) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			if err := os.CopyFS(dir, os.DirFS(seed)); err != nil {
@@ -138,6 +143,11 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 			defer func() { srv.Set(hostile.None); sim.SetFaults(vccsim.Faults{}) }()
 
 			target := hostileTarget{srv: srv}
+			args := tc.args
+			if tc.setup != nil {
+				more, env := tc.setup(t, dir, cred.ClientSecret)
+				args, target.env = append(slices.Clone(args), more...), env
+			}
 			if tc.tls {
 				target.certFile = certFile
 			}
@@ -145,7 +155,7 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 			if tc.sigterm {
 				sig = syscall.SIGTERM
 			}
-			r := runHostile(t, target, cred, dir, day.Add(tc.from), day.AddDate(0, 0, 2), tc.interrupt, sig, tc.args...)
+			r := runHostile(t, target, cred, dir, day.Add(tc.from), day.AddDate(0, 0, 2), tc.interrupt, sig, args...)
 			output := "\n--- stdout\n" + r.stdout + "\n--- stderr\n" + r.stderr
 			if r.code != tc.code {
 				t.Errorf("exit code %d; want %d", r.code, tc.code)
@@ -176,10 +186,12 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 }
 
 // hostileTarget is the hostile VCC a run talks to: its plain http front,
-// or, with certFile (its certificate) set, its https one.
+// or, with certFile (its certificate) set, its https one; env is added to
+// the run's environment.
 type hostileTarget struct {
 	srv      *hostile.Server
 	certFile string
+	env      []string
 }
 
 // runHostile runs sync of [from, to) on dataDir, with extra added to its
@@ -208,6 +220,7 @@ func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, data
 	if target.certFile != "" {
 		cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+target.certFile)
 	}
+	cmd.Env = append(cmd.Env, target.env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
