@@ -79,7 +79,7 @@ const (
 	// drainGather is the least time between two claims while events
 	// trickle in: each claim and each batch's end is a write, so events
 	// are gathered into batches, not written one by one.
-	drainGather = 100 * time.Millisecond
+	drainGather = 500 * time.Millisecond
 	// drainPoll is how often a lingering drain looks for events other
 	// processes queued or whose backoff ended.
 	drainPoll = time.Second
@@ -198,21 +198,27 @@ func (p *pipeline) kick(ctx context.Context, t *Tenant, now bool) {
 	}
 }
 
+// releaseClaims gives back the claims on t's events of a process that was
+// killed mid-delivery. Only an SQLite catalog's lock holder may (no other
+// process drains them), and only before its runner starts: a drain job an
+// earlier run left queued would otherwise claim events whose claims are
+// then given back under it, and deliver them twice.
+func (p *pipeline) releaseClaims(ctx context.Context, t *Tenant) error {
+	if len(t.Events) == 0 {
+		return nil
+	}
+	return p.cat.ReleaseOutboxClaims(ctx, t.ID)
+}
+
 // kickBacklog kicks the tenant's drainer if events wait in its outbox (left
 // by an earlier run, or a sink that was down), making those that wait for
-// a retry due now; exclusive (an SQLite catalog's lock holder) first gives
-// back the claims of a process that was killed mid-delivery.
-func (p *pipeline) kickBacklog(ctx context.Context, t *Tenant, exclusive bool) error {
+// a retry due now.
+func (p *pipeline) kickBacklog(ctx context.Context, t *Tenant) error {
 	if err := p.warnOrphanedEvents(ctx, t); err != nil {
 		return err
 	}
 	if len(t.Events) == 0 {
 		return nil
-	}
-	if exclusive {
-		if err := p.cat.ReleaseOutboxClaims(ctx, t.ID); err != nil {
-			return err
-		}
 	}
 	if err := p.cat.OutboxDueNow(ctx, t.ID); err != nil {
 		return err

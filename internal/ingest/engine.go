@@ -276,11 +276,16 @@ func (e *Engine) Sync(ctx context.Context, r Range) (_ *Report, err error) {
 			// The workers outlive ctx for a moment: Stop below lets
 			// running downloads finish before it cancels them.
 			e.p.resumeEvents()
+			if e.exclusive() {
+				if err := e.p.releaseClaims(ctx, t); err != nil {
+					return err
+				}
+			}
 			if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 				return fmt.Errorf("start job queue: %w", err)
 			}
 			started = true
-			return e.p.kickBacklog(ctx, t, e.exclusive())
+			return e.p.kickBacklog(ctx, t)
 		}
 	}
 	rep, err := e.p.run(ctx, client, t, spec)
@@ -395,7 +400,7 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
-	if err := e.p.kickBacklog(ctx, e.cfg.Tenant, false); err != nil {
+	if err := e.p.kickBacklog(ctx, e.cfg.Tenant); err != nil {
 		e.cfg.Logger.Warn("look for events not delivered yet; the next store delivers them", "tenant", e.cfg.Tenant.ID, "error", err)
 	}
 	e.cfg.Logger.Info("worker started", "tenant", e.cfg.Tenant.ID, "downloads", e.cfg.Downloads)

@@ -300,7 +300,7 @@ func TestDrain_WarnsOfEventsForASinkNoLongerConfigured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.p.kickBacklog(c.ctx, c.tenant, true); err != nil {
+	if err := c.p.kickBacklog(c.ctx, c.tenant); err != nil {
 		t.Fatal(err)
 	}
 	out := logs.String()

@@ -126,10 +126,15 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 		}
 	}
 
+	if exclusive {
+		if err := p.releaseClaims(ctx, t); err != nil {
+			return rep, err
+		}
+	}
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return rep, fmt.Errorf("start job queue: %w", err)
 	}
-	if err := p.kickBacklog(ctx, t, exclusive); err != nil {
+	if err := p.kickBacklog(ctx, t); err != nil {
 		return rep, err
 	}
 	_, waitErr := p.waitEvents(ctx, t, time.Now().Add(cfg.Wait))
