@@ -256,15 +256,7 @@ func (c *Client) Interactions(ctx context.Context, start, end time.Time) iter.Se
 					return
 				}
 				var page contentPage
-				pr.page()
-				err := streamJSON(ctx, c, k, func(dec *json.Decoder) error {
-					page = contentPage{}
-					pr.attempt()
-					return decodePage(dec, []string{"items"}, false, &page, contentPageLimit, pr.record)
-				})
-				if err == nil {
-					err = pr.flush()
-				}
+				err := pr.read(ctx, c, k, []string{"items"}, false, contentPageLimit, &page, func() { page = contentPage{} })
 				if pr.stopped {
 					return
 				}

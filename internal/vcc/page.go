@@ -1,6 +1,7 @@
 package vcc
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -31,11 +32,11 @@ type pageItem[T any] struct {
 // yielded before (seen, by id), and each record it cannot use, once (by a
 // digest of its bytes, as it has no id to be known by).
 //
-// A page is read in one or more attempts (streamJSON retries a body cut
-// off): each attempt starts with attempt, hands every record to record as
-// decodePage reads it, and the page ends with flush once its attempt
-// succeeded. A record yielded by a failed attempt is seen, so the next
-// attempt does not yield it again.
+// A page is read (read) in one or more attempts (streamJSON retries a
+// body cut off): each attempt starts with attempt, hands every record to
+// record as decodePage reads it, and the page ends with flush once its
+// attempt succeeded. A record yielded by a failed attempt is seen, so the
+// next attempt does not yield it again.
 type pageReader[T any] struct {
 	// decode turns a record's bytes into its value and id ("": known by
 	// its bytes); keep, if set, says whether a record is the listing's
@@ -57,8 +58,23 @@ func newPageReader[T any](decode func(json.RawMessage) (T, string, error), yield
 	return &pageReader[T]{decode: decode, seen: map[string]bool{}, yield: yield}
 }
 
-// page starts a new page.
-func (r *pageReader[T]) page() { r.fresh = 0 }
+// read GETs one page of the listing, k, and yields its records (those of
+// a page past pageKeepBytes while it streams). The page's other members go
+// into meta, which reset zeroes before each attempt; itemKeys, bare and
+// limit are decodePage's. It returns errStopped (r.stopped) if the
+// consumer wanted no more.
+func (r *pageReader[T]) read(ctx context.Context, c *Client, k call, itemKeys []string, bare bool, limit int, meta any, reset func()) error {
+	r.fresh = 0
+	err := streamJSON(ctx, c, k, func(dec *json.Decoder) error {
+		reset()
+		r.attempt()
+		return decodePage(dec, itemKeys, bare, meta, limit, r.record)
+	})
+	if err == nil {
+		err = r.flush()
+	}
+	return err
+}
 
 // attempt starts reading the page again from its first record.
 func (r *pageReader[T]) attempt() {

@@ -147,15 +147,7 @@ func (c *Client) StatsInteractions(ctx context.Context, start, end time.Time) it
 					return
 				}
 				var env statsPage
-				pr.page()
-				err := streamJSON(ctx, c, k, func(dec *json.Decoder) error {
-					env = statsPage{}
-					pr.attempt()
-					return decodePage(dec, []string{"items"}, false, &env, statsPageLimit, pr.record)
-				})
-				if err == nil {
-					err = pr.flush()
-				}
+				err := pr.read(ctx, c, k, []string{"items"}, false, statsPageLimit, &env, func() { env = statsPage{} })
 				if pr.stopped {
 					return
 				}

@@ -124,15 +124,7 @@ func listPages[T any](ctx context.Context, c *Client, k call, limit int, decode 
 		kk := k
 		kk.query = q
 		var env usersEnvelope
-		pr.page()
-		err := streamJSON(ctx, c, kk, func(dec *json.Decoder) error {
-			env = usersEnvelope{}
-			pr.attempt()
-			return decodePage(dec, usersItemKeys, true, &env, maxUserAdminRecords, pr.record)
-		})
-		if err == nil {
-			err = pr.flush()
-		}
+		err := pr.read(ctx, c, kk, usersItemKeys, true, maxUserAdminRecords, &env, func() { env = usersEnvelope{} })
 		if pr.stopped {
 			return nil
 		}
