@@ -280,3 +280,27 @@ func endedPid(t *testing.T) int {
 	}
 	return p.Pid
 }
+
+// removeLockLast removes a temporary directory whole (its lock last, so a
+// process killed halfway leaves the lock for the next sweep to find), and
+// one already gone is no error.
+func TestRemoveLockLast(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "vm-1-0a0b0c0d")
+	for _, p := range []string{lockName, "1.part", "2.part", "sub/3.part"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := removeLockLast(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s still there (%v)", dir, err)
+	}
+	if err := removeLockLast(dir); err != nil {
+		t.Errorf("removing a directory already gone: %v", err)
+	}
+}

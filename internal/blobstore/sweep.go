@@ -161,10 +161,28 @@ func removeTempDir(dir string) (int, error) {
 			n++
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := removeLockLast(dir); err != nil {
 		return 0, fmt.Errorf("remove %s, left by a process that ended: %w", dir, err)
 	}
 	return n, nil
+}
+
+// removeLockLast removes a temporary directory, its lock file after
+// everything else: a process killed halfway leaves a directory that still
+// has its (now free) lock, which the next sweep removes. Without the lock
+// it would look like a directory being created and be left for lockGrace.
+func removeLockLast(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	var errs []error
+	for _, e := range entries {
+		if e.Name() != lockName {
+			errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
+		}
+	}
+	return errors.Join(append(errs, os.RemoveAll(dir))...)
 }
 
 // sweepLegacy removes older versions' temporary files (see SweepTemp), and
