@@ -294,13 +294,13 @@ func TestRemoveLockLast(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := removeLockLast(dir); err != nil {
-		t.Fatal(err)
+	if n, err := removeLockLast(dir); n != 3 || err != nil {
+		t.Fatalf("removeLockLast = %d, %v; want 3 entries besides the lock", n, err)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("%s still there (%v)", dir, err)
 	}
-	if err := removeLockLast(dir); err != nil {
-		t.Errorf("removing a directory already gone: %v", err)
+	if n, err := removeLockLast(dir); n != 0 || err != nil {
+		t.Errorf("removing a directory already gone: %d, %v", n, err)
 	}
 }

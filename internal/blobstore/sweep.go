@@ -154,14 +154,8 @@ func sweepIfDead(dir string) (removed int, err error) {
 // removeTempDir removes a dead Bucket's temporary directory and returns how
 // many partial objects were in it.
 func removeTempDir(dir string) (int, error) {
-	entries, _ := os.ReadDir(dir)
-	n := 0
-	for _, e := range entries {
-		if e.Name() != lockName {
-			n++
-		}
-	}
-	if err := removeLockLast(dir); err != nil {
+	n, err := removeLockLast(dir)
+	if err != nil {
 		return 0, fmt.Errorf("remove %s, left by a process that ended: %w", dir, err)
 	}
 	return n, nil
@@ -171,18 +165,21 @@ func removeTempDir(dir string) (int, error) {
 // everything else: a process killed halfway leaves a directory that still
 // has its (now free) lock, which the next sweep removes. Without the lock
 // it would look like a directory being created and be left for lockGrace.
-func removeLockLast(dir string) error {
+// It returns how many entries other than the lock the directory had.
+func removeLockLast(dir string) (int, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return 0, nil
 	}
+	n := 0
 	var errs []error
 	for _, e := range entries {
 		if e.Name() != lockName {
+			n++
 			errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
 		}
 	}
-	return errors.Join(append(errs, os.RemoveAll(dir))...)
+	return n, errors.Join(append(errs, os.RemoveAll(dir))...)
 }
 
 // sweepLegacy removes older versions' temporary files (see SweepTemp), and

@@ -136,7 +136,7 @@ func (a *tempArea) close() error {
 	if a.dir == "" {
 		return nil
 	}
-	err := removeLockLast(a.dir)
+	_, err := removeLockLast(a.dir)
 	a.lock.Close()
 	if err != nil {
 		return fmt.Errorf("remove temporary directory %s: %w", a.dir, err)

@@ -3,6 +3,7 @@ package vcc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"net/url"
@@ -257,7 +258,7 @@ func (c *Client) Interactions(ctx context.Context, start, end time.Time) iter.Se
 				}
 				var page contentPage
 				err := pr.read(ctx, c, k, []string{"items"}, false, contentPageLimit, &page, func() { page = contentPage{} })
-				if pr.stopped {
+				if errors.Is(err, errStopped) {
 					return
 				}
 				if err != nil {

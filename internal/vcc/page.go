@@ -49,9 +49,8 @@ type pageReader[T any] struct {
 	buf  []pageItem[T]
 	kept int // bytes the records in buf were read from
 
-	records int  // records the page's latest attempt read
-	fresh   int  // records of the page yielded, over all its attempts
-	stopped bool // the consumer wanted no more
+	records int // records the page's latest attempt read
+	fresh   int // records of the page yielded, over all its attempts
 }
 
 func newPageReader[T any](decode func(json.RawMessage) (T, string, error), yield func(T, error) bool) *pageReader[T] {
@@ -61,8 +60,8 @@ func newPageReader[T any](decode func(json.RawMessage) (T, string, error), yield
 // read GETs one page of the listing, k, and yields its records (those of
 // a page past pageKeepBytes while it streams). The page's other members go
 // into meta, which reset zeroes before each attempt; itemKeys, bare and
-// limit are decodePage's. It returns errStopped (r.stopped) if the
-// consumer wanted no more.
+// limit are decodePage's. It returns errStopped if the consumer wanted no
+// more.
 func (r *pageReader[T]) read(ctx context.Context, c *Client, k call, itemKeys []string, bare bool, limit int, meta any, reset func()) error {
 	r.fresh = 0
 	err := streamJSON(ctx, c, k, func(dec *json.Decoder) error {
@@ -117,7 +116,6 @@ func (r *pageReader[T]) flush() error {
 		r.seen[it.id] = true
 		r.fresh++
 		if !r.yield(it.v, it.err) {
-			r.stopped = true
 			return errStopped
 		}
 	}

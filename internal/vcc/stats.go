@@ -3,6 +3,7 @@ package vcc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -148,7 +149,7 @@ func (c *Client) StatsInteractions(ctx context.Context, start, end time.Time) it
 				}
 				var env statsPage
 				err := pr.read(ctx, c, k, []string{"items"}, false, statsPageLimit, &env, func() { env = statsPage{} })
-				if pr.stopped {
+				if errors.Is(err, errStopped) {
 					return
 				}
 				if err != nil {

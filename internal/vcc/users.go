@@ -125,7 +125,7 @@ func listPages[T any](ctx context.Context, c *Client, k call, limit int, decode 
 		kk.query = q
 		var env usersEnvelope
 		err := pr.read(ctx, c, kk, usersItemKeys, true, maxUserAdminRecords, &env, func() { env = usersEnvelope{} })
-		if pr.stopped {
+		if errors.Is(err, errStopped) {
 			return nil
 		}
 		if err != nil {
