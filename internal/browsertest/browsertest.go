@@ -32,8 +32,9 @@ func Path(t testing.TB) string {
 
 // New starts a headless Chromium with a fresh profile and no background
 // networking (this machine's network is closed but for loopback), and
-// returns a context for chromedp actions, bounded at two minutes. The
-// browser ends with the test.
+// returns a context for chromedp actions, bounded at two minutes from this
+// call: call it once the page is there to load, not before a slow setup.
+// The browser ends with the test.
 func New(t testing.TB) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
