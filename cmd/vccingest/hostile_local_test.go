@@ -1,32 +1,33 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// hostileLocalCases are bad local input to sync, run by
-// TestSync_AgainstAHostileVCC beside the attacks of VCC (whose simulator
-// serves as it is meant to), with the same checks: exit code, bounded time
-// and memory, only verified bytes stored, nothing stored lost, no secret
-// anywhere. Each is named after what it proves.
-//
-// Local input that is not sync's is tested where it lives: a read-only
-// catalog browsed (TestBrowse_ReadOnlyCatalog), two processes migrating a
-// new PostgreSQL catalog at once (TestMigrate_PostgresProcessesStartingTogether),
-// serve sweeping temp files (TestServe_SweepsTempFilesLeftByAStoppedProcess),
-// an S3 endpoint that never answers the bucket check, whose bound is 30 s
-// (TestOpen_S3EndpointThatNeverAnswers), SIGTERM within --grace without
-// noise (DripOneByteAtATime_NotStoredStopsOnSIGTERMWithinGrace, above).
+// hostileLocalCases are bad local input, run by TestSync_AgainstAHostileVCC
+// beside the attacks of VCC (whose simulator serves as it is meant to), with
+// the same checks: exit code, bounded time and memory, only verified bytes
+// stored, nothing stored lost, no secret anywhere. Each is named after what
+// it proves. Input that is not sync's runs another command (serve, ls) in
+// its place, or other processes beside it (migrate).
 var hostileLocalCases = []hostileCase{
 	{name: "EmptyCatalogVariable_CountsAsUnsetTheConfigFilesCatalogIsUsed", code: 0,
-		setup: func(t *testing.T, dataDir, _ string) ([]string, []string) {
-			file := filepath.Join(dataDir, "vccingest.yaml")
-			if err := os.WriteFile(file, []byte("catalog: sqlite://"+filepath.Join(dataDir, "fleet.db")+"\n"), 0o600); err != nil {
+		setup: func(t *testing.T, l hostileLocal) ([]string, []string) {
+			file := filepath.Join(l.dataDir, "vccingest.yaml")
+			if err := os.WriteFile(file, []byte("catalog: sqlite://"+filepath.Join(l.dataDir, "fleet.db")+"\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			return []string{"--config", file}, []string{"VCCINGEST_CATALOG="}
@@ -51,8 +52,8 @@ var hostileLocalCases = []hostileCase{
 			}
 		}},
 	{name: "SecretPastedAsItsReference_RefusedNotEchoed", code: 2,
-		setup: func(t *testing.T, _, clientSecret string) ([]string, []string) {
-			return []string{"--client-secret-ref", clientSecret}, nil
+		setup: func(t *testing.T, l hostileLocal) ([]string, []string) {
+			return []string{"--client-secret-ref", l.cred.ClientSecret}, nil
 		},
 		check: func(t *testing.T, h *hostileRun) {
 			if !strings.Contains(h.stderr, "client_secret_ref") && !strings.Contains(h.stderr, "client-secret-ref") {
@@ -60,34 +61,272 @@ var hostileLocalCases = []hostileCase{
 			}
 		}},
 	{name: "AnotherLiveProcessesTempFiles_LeftInPlace", code: 0,
-		setup: func(t *testing.T, dataDir, _ string) ([]string, []string) {
-			// Another process writing to the same file bucket: its temp
-			// directory, locked while it runs, with a write in progress.
-			dir := filepath.Join(dataDir, "blobs", ".vccingest-tmp", "otherhost-4242-0a0b0c0d")
-			if err := os.MkdirAll(dir, 0o750); err != nil {
-				t.Fatal(err)
-			}
-			lock, err := os.Create(filepath.Join(dir, "lock"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { lock.Close() })
-			if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "1.part"), []byte("half a recording"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			// An hour old: only its lock says the process is alive.
-			old := time.Now().Add(-time.Hour)
-			if err := os.Chtimes(dir, old, old); err != nil {
-				t.Fatal(err)
-			}
+		setup: func(t *testing.T, l hostileLocal) ([]string, []string) {
+			otherProcessTempDir(t, l.dataDir, true)
 			return nil, nil
 		},
 		check: func(t *testing.T, h *hostileRun) {
-			if _, err := os.Stat(filepath.Join(h.dataDir, "blobs", ".vccingest-tmp", "otherhost-4242-0a0b0c0d", "1.part")); err != nil {
+			if _, err := os.Stat(filepath.Join(h.dataDir, "blobs", ".vccingest-tmp", liveTempDir, "1.part")); err != nil {
 				t.Errorf("sync removed the write in progress of another process: %v", err)
 			}
 		}},
+	{name: "ServeSweepsAStoppedProcesssTempFiles_ALiveOnesLeft", code: 0,
+		command: []string{"serve"}, sigterm: true,
+		setup: func(t *testing.T, l hostileLocal) ([]string, []string) {
+			otherProcessTempDir(t, l.dataDir, true)
+			otherProcessTempDir(t, l.dataDir, false)
+			return []string{"--config", serveConfig(t, l)}, nil
+		},
+		// serve runs until told: SIGTERM once the stopped process's
+		// directory is gone (never, if serve does not sweep: the case
+		// then fails on its exit code and the hang guard).
+		stopWhen: func(dataDir string) bool {
+			_, err := os.Stat(filepath.Join(dataDir, "blobs", ".vccingest-tmp", deadTempDir))
+			return errors.Is(err, fs.ErrNotExist)
+		},
+		check: func(t *testing.T, h *hostileRun) {
+			if _, err := os.Stat(filepath.Join(h.dataDir, "blobs", ".vccingest-tmp", liveTempDir, "1.part")); err != nil {
+				t.Errorf("serve removed the write in progress of another process: %v", err)
+			}
+			if !strings.Contains(h.stderr, "removed partial downloads left by a stopped process") {
+				t.Errorf("no log line says what was swept")
+			}
+		}},
+	{name: "ReadOnlyCatalog_BrowsedChangingNothing", code: 0,
+		command: []string{"ls", "--json"}, asNobody: true,
+		setup: func(t *testing.T, l hostileLocal) ([]string, []string) {
+			makeReadOnly(t, l.dataDir)
+			return []string{"--data-dir", l.dataDir}, nil
+		},
+		check: func(t *testing.T, h *hostileRun) {
+			var items []lsItem
+			if err := json.Unmarshal([]byte(h.stdout), &items); err != nil || len(items) == 0 {
+				t.Fatalf("ls --json printed %d items (%v)", len(items), err)
+			}
+			for _, args := range [][]string{
+				{"show", items[0].InteractionID},
+				{"coverage", "--from", hostileDay.Format(time.DateOnly), "--to", hostileDay.AddDate(0, 0, 2).Format(time.DateOnly)},
+			} {
+				cmd := exec.Command(bin(t), append(args, "--data-dir", h.dataDir)...)
+				if os.Getuid() == 0 {
+					cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+				}
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Errorf("%s on a read-only catalog: %v\n%s", args[0], err, out)
+				} else if args[0] == "show" && !strings.Contains(string(out), items[0].InteractionID) {
+					t.Errorf("show does not show %s:\n%s", items[0].InteractionID, out)
+				}
+			}
+			after := dirSums(t, h.dataDir)
+			for p, was := range h.before {
+				if after[p] != was {
+					t.Errorf("%s changed while browsing", p)
+				}
+			}
+			for p := range after {
+				// The suite's own check opens the catalog as root before
+				// this one: SQLite's shared-memory and log files are its.
+				if _, ok := h.before[p]; !ok && !strings.HasSuffix(p, "-shm") && !strings.HasSuffix(p, "-wal") {
+					t.Errorf("%s appeared while browsing", p)
+				}
+			}
+		}},
+	migrationRaceCase(),
+	{name: "S3EndpointThatNeverAnswers_GivesUpAtTheBucketCheck", code: 3,
+		setup: func(t *testing.T, l hostileLocal) ([]string, []string) {
+			endpoint := silentListener(t)
+			return []string{"--bucket", "s3://recordings?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + url.QueryEscape(endpoint)},
+				[]string{"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test-secret", "AWS_EC2_METADATA_DISABLED=true",
+					"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_REGION=us-east-1"}
+		},
+		check: func(t *testing.T, h *hostileRun) {
+			if !strings.Contains(h.stderr, "did not answer within 30s") {
+				t.Errorf("the error does not say the bucket did not answer")
+			}
+			if h.downloads != 0 {
+				t.Errorf("%d downloads with no bucket to store them in", h.downloads)
+			}
+		}},
+}
+
+// migrationRaceCase: two more processes migrate a new PostgreSQL catalog
+// while sync starts on it (each takes the advisory lock in turn); all
+// three succeed.
+func migrationRaceCase() hostileCase {
+	var others []*exec.Cmd
+	var outs []*strings.Builder
+	return hostileCase{name: "PostgresCatalogMigratedByProcessesStartingTogether_AllSucceed", code: 0,
+		setup: func(t *testing.T, l hostileLocal) ([]string, []string) {
+			catURL := postgresCatalog(t)
+			others, outs = nil, nil
+			for range 2 {
+				cmd := exec.Command(bin(t), "migrate", "--catalog", catURL)
+				out := &strings.Builder{}
+				cmd.Stdout, cmd.Stderr = out, out
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { // a check that did not get to wait
+					if cmd.ProcessState == nil {
+						_ = cmd.Process.Kill()
+						_ = cmd.Wait()
+					}
+				})
+				others, outs = append(others, cmd), append(outs, out)
+			}
+			return []string{"--catalog", catURL}, nil
+		},
+		check: func(t *testing.T, h *hostileRun) {
+			for i, cmd := range others {
+				if err := cmd.Wait(); err != nil {
+					t.Errorf("migrate %d, started with sync: %v\n%s", i, err, outs[i])
+				}
+			}
+			if !strings.Contains(h.stdout, "stored") {
+				t.Errorf("sync on the new catalog printed no summary")
+			}
+		}}
+}
+
+// The temp directories of other processes on the same file bucket, with a
+// write in progress: a live one (locked while it runs) and a stopped one
+// (no lock). Both are an hour old: only the lock tells them apart.
+const (
+	liveTempDir = "otherhost-4242-0a0b0c0d"
+	deadTempDir = "otherhost-2-00000000"
+)
+
+// otherProcessTempDir makes liveTempDir (holding its lock until the test
+// ends) or deadTempDir in dataDir's file bucket.
+func otherProcessTempDir(t *testing.T, dataDir string, live bool) {
+	t.Helper()
+	dir := filepath.Join(dataDir, "blobs", ".vccingest-tmp", deadTempDir)
+	if live {
+		dir = filepath.Join(dataDir, "blobs", ".vccingest-tmp", liveTempDir)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if live {
+		lock, err := os.Create(filepath.Join(dir, "lock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { lock.Close() })
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "1.part"), []byte("half a recording"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveConfig writes a serve config of one tenant, "default", syncing the
+// hostile VCC into l's data dir every hour, and returns its path.
+func serveConfig(t *testing.T, l hostileLocal) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "serve.yaml")
+	conf := fmt.Sprintf(`listen: 127.0.0.1:0
+data_dir: %s
+grace: 1s
+tenants:
+  - id: default
+    client_id: %s
+    client_secret_ref: env:VCC_TEST_SECRET
+    api_url: %s
+    auth_url: %s
+    interval: 1h
+    lookback: 1d
+    settle: 0s
+    window: 24h
+    requests_per_minute: 6000
+`, l.dataDir, l.cred.ClientID, l.srv.URL, l.srv.AuthURL())
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// makeReadOnly takes write permission away from everything in dataDir
+// (a snapshot, a backup, another user's), and gives read and enter to
+// everyone up to it and to the test binary, for a command run as nobody.
+func makeReadOnly(t *testing.T, dataDir string) {
+	t.Helper()
+	for d := filepath.Dir(dataDir); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		_ = os.Chmod(d, 0o755)
+	}
+	_ = os.Chmod(filepath.Dir(binPath), 0o755)
+	_ = os.Chmod(filepath.Dir(bin(t)), 0o755)
+	err := filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil {
+			mode := fs.FileMode(0o444)
+			if d.IsDir() {
+				mode = 0o555
+			}
+			err = os.Chmod(p, mode)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error { return os.Chmod(p, 0o755) })
+	})
+}
+
+// silentListener accepts connections on loopback and never answers; it
+// returns its http:// address.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// dirSums maps each file under dir to its contents (as a string).
+func dirSums(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		out[p] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -47,15 +47,35 @@ type hostileCase struct {
 	// setup, if set, prepares the case's data dir (a copy of the good
 	// run's) and returns arguments to add to sync's and variables to add
 	// to its environment: bad local input (hostile_local_test.go).
-	setup func(t *testing.T, dataDir, clientSecret string) (args, env []string)
+	setup func(t *testing.T, l hostileLocal) (args, env []string)
+	// command, if set, is run instead of sync and its settings (setup's
+	// arguments follow): local input that is not sync's, checked the same
+	// way.
+	command []string
+	// asNobody: the command runs as user nobody when the test runs as root,
+	// whom file permissions do not stop.
+	asNobody bool
+	// stopWhen, if set, is polled while the command runs; once it holds,
+	// the command gets the case's signal (a service that runs until told).
+	stopWhen func(dataDir string) bool
 	// check, if set, asserts what is particular to the case.
 	check func(t *testing.T, h *hostileRun)
+}
+
+// hostileLocal is what a case's setup prepares for: its data dir, the
+// hostile VCC and the credential the run uses (its secret is in the run's
+// environment as VCC_TEST_SECRET).
+type hostileLocal struct {
+	dataDir string
+	srv     *hostile.Server
+	cred    vccsim.Credential
 }
 
 // hostileRun is one case's run of sync against the hostile VCC.
 type hostileRun struct {
 	srv            *hostile.Server
 	dataDir        string
+	before         map[string]string // the data dir's files before the run: path → contents
 	stdout, stderr string
 	code           int
 	elapsed        time.Duration
@@ -65,6 +85,9 @@ type hostileRun struct {
 	// downloads and listings the hostile VCC was asked for in the run
 	downloads, listings int64
 }
+
+// hostileDay is the first of the two days the hostile VCC holds.
+var hostileDay = time.Date(2024, 3, 4, 0, 0, 0, 0, time.UTC)
 
 // Bounds every case must keep: a hang guard and a memory guard, not speed
 // or size goals (those are benchmarks).
@@ -83,7 +106,7 @@ const (
 // of the data dir (the SQLite catalog's bytes included), nor sent to where
 // a redirect pointed.
 func TestSync_AgainstAHostileVCC(t *testing.T) {
-	day := time.Date(2024, 3, 4, 0, 0, 0, 0, time.UTC)
+	day := hostileDay
 	sim, err := vccsim.New(vccsim.Config{Seed: 19, Start: day, Days: 2, CallsPerDay: 6, FixedRecordingSize: 20000})
 	if err != nil {
 		t.Fatal(err)
@@ -142,10 +165,10 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 			sim.ResetRequests()
 			defer func() { srv.Set(hostile.None); sim.SetFaults(vccsim.Faults{}) }()
 
-			target := hostileTarget{srv: srv}
+			target := hostileTarget{srv: srv, command: tc.command, asNobody: tc.asNobody, stopWhen: tc.stopWhen}
 			args := tc.args
 			if tc.setup != nil {
-				more, env := tc.setup(t, dir, cred.ClientSecret)
+				more, env := tc.setup(t, hostileLocal{dataDir: dir, srv: srv, cred: cred})
 				args, target.env = append(slices.Clone(args), more...), env
 			}
 			if tc.tls {
@@ -155,16 +178,18 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 			if tc.sigterm {
 				sig = syscall.SIGTERM
 			}
+			before := dirSums(t, dir)
 			r := runHostile(t, target, cred, dir, day.Add(tc.from), day.AddDate(0, 0, 2), tc.interrupt, sig, args...)
+			r.before = before
 			output := "\n--- stdout\n" + r.stdout + "\n--- stderr\n" + r.stderr
 			if r.code != tc.code {
 				t.Errorf("exit code %d; want %d", r.code, tc.code)
 			}
 			if r.elapsed > hostileWallBound {
-				t.Errorf("sync took %s; the hang guard is %s", r.elapsed, hostileWallBound)
+				t.Errorf("%s took %s; the hang guard is %s", r.args[0], r.elapsed, hostileWallBound)
 			}
 			if r.maxRSS > hostileRSSBound {
-				t.Errorf("sync peaked at %d MiB RSS; the guard is %d MiB", r.maxRSS>>20, hostileRSSBound>>20)
+				t.Errorf("%s peaked at %d MiB RSS; the guard is %d MiB", r.args[0], r.maxRSS>>20, hostileRSSBound>>20)
 			}
 			checkOnlyVerified(t, dir, truth, seeded)
 			checkNoSecrets(t, r, cred.ClientSecret, sim.IssuedTokens())
@@ -187,15 +212,20 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 
 // hostileTarget is the hostile VCC a run talks to: its plain http front,
 // or, with certFile (its certificate) set, its https one; env is added to
-// the run's environment.
+// the run's environment. command, asNobody and stopWhen are the case's
+// (hostileCase).
 type hostileTarget struct {
 	srv      *hostile.Server
 	certFile string
 	env      []string
+	command  []string
+	asNobody bool
+	stopWhen func(dataDir string) bool
 }
 
-// runHostile runs sync of [from, to) on dataDir, with extra added to its
-// arguments; interrupt > 0 sends sig (Ctrl-C or SIGTERM) after that long.
+// runHostile runs sync of [from, to) on dataDir (or the target's command),
+// with extra added to its arguments; interrupt > 0 sends sig (Ctrl-C or
+// SIGTERM) after that long, as does the target's stopWhen once it holds.
 func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, dataDir string, from, to time.Time, interrupt time.Duration, sig os.Signal, extra ...string) *hostileRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*hostileWallBound)
@@ -214,8 +244,14 @@ func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, data
 		// Ctrl-C lets running downloads finish for a second, no more.
 		"--grace", "1s",
 		"--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339)}
+	if target.command != nil {
+		args = slices.Clone(target.command)
+	}
 	args = append(args, extra...)
 	cmd := exec.CommandContext(ctx, bin(t), args...)
+	if target.asNobody && os.Getuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
 	cmd.Env = append(os.Environ(), "VCC_TEST_SECRET="+cred.ClientSecret)
 	if target.certFile != "" {
 		cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+target.certFile)
@@ -233,6 +269,25 @@ func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, data
 		// cancelled after --grace, and sync ends with 130.
 		first := time.AfterFunc(interrupt, func() { _ = cmd.Process.Signal(sig) })
 		defer first.Stop()
+	}
+	exited := make(chan struct{})
+	defer close(exited)
+	if target.stopWhen != nil {
+		go func() {
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-exited:
+					return
+				case <-tick.C:
+					if target.stopWhen(dataDir) {
+						_ = cmd.Process.Signal(sig)
+						return
+					}
+				}
+			}
+		}()
 	}
 	err := cmd.Wait()
 	r := &hostileRun{srv: srv, dataDir: dataDir, stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start), args: args, code: exitCode(t, err)}

@@ -693,37 +693,6 @@ func TestServe_SIGTERMDrainsAndTheNextStartFinishes(t *testing.T) {
 	again.stop()
 }
 
-// serve sweeps the temp files a stopped process left in the file bucket,
-// as sync does: a dead process's temp directory is gone after the first
-// run, and nothing else is touched.
-func TestServe_SweepsTempFilesLeftByAStoppedProcess(t *testing.T) {
-	sim := startServeSim(t)
-	s := newServed(t, sim)
-	s.writeConfig("127.0.0.1:0", "", serveTenant{"acme", "admin"})
-	// What a process killed mid-download leaves: its temp directory (no
-	// lock held, untouched for an hour) with a partial file.
-	dead := filepath.Join(s.dir, "data", "blobs", ".vccingest-tmp", "otherhost-2-00000000")
-	if err := os.MkdirAll(dead, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dead, "1.part"), []byte("partial"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	old := time.Now().Add(-time.Hour)
-	if err := os.Chtimes(dead, old, old); err != nil {
-		t.Fatal(err)
-	}
-	s.start()
-	s.waitSynced("acme")
-	if _, err := os.Stat(dead); !os.IsNotExist(err) {
-		t.Errorf("the stopped process's temp directory is still there after serve's first run (%v)", err)
-	}
-	if !strings.Contains(s.logs(), "removed partial downloads left by a stopped process") {
-		t.Errorf("no log line says what was swept:\n%s", s.logs())
-	}
-	s.stop()
-}
-
 // Two serve processes on one PostgreSQL catalog share the work: River's
 // leader schedules each tenant once, either process runs its jobs, and every
 // recording is downloaded and stored once.

@@ -181,7 +181,7 @@ func unreachable(err error) bool {
 	var opErr *net.OpError
 	var apiErr *vcc.APIError
 	var slow *ingest.AgentRefreshTimeoutError
-	return errors.Is(err, vcc.ErrTokenUnavailable) || catalog.Unavailable(err) || errors.As(err, &opErr) ||
+	return errors.Is(err, vcc.ErrTokenUnavailable) || catalog.Unavailable(err) || errors.Is(err, blobstore.ErrNoAnswer) || errors.As(err, &opErr) ||
 		(errors.As(err, &apiErr) && apiErr.Status >= 500) || errors.As(err, &slow)
 }
 

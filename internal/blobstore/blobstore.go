@@ -71,6 +71,11 @@ func Open(ctx context.Context, bucketURL string) (*Bucket, error) {
 // bucketCheckTimeout bounds the check that a cloud bucket is there.
 var bucketCheckTimeout = 30 * time.Second // a test may shorten it
 
+// ErrNoAnswer is in Open's error when the bucket's endpoint took the
+// connection and did not answer the check that the bucket is there: the
+// backend is out of reach, not misconfigured.
+var ErrNoAnswer = errors.New("no answer")
+
 // openCloud opens an S3 (s3://bucket?region=…&endpoint=…&use_path_style=true)
 // or Azure Blob Storage (azblob://container, account from AZURE_STORAGE_*)
 // bucket through gocloud.dev's URL openers, and checks that it is there and
@@ -90,7 +95,7 @@ func openCloud(ctx context.Context, u *url.URL, raw string) (*Bucket, error) {
 	if err != nil {
 		b.Close()
 		if timedOut {
-			return nil, fmt.Errorf("bucket %s did not answer within %s: check the endpoint and the network", shown, bucketCheckTimeout)
+			return nil, fmt.Errorf("bucket %s did not answer within %s (%w): check the endpoint and the network", shown, bucketCheckTimeout, ErrNoAnswer)
 		}
 		return nil, fmt.Errorf("bucket %s is not reachable with these credentials: %w", shown, err)
 	}

@@ -2,6 +2,7 @@ package blobstore
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"strings"
@@ -47,7 +48,7 @@ func TestOpen_S3EndpointThatNeverAnswers(t *testing.T) {
 	began := time.Now()
 	_, err = Open(context.Background(), "s3://recordings?region=us-east-1&use_path_style=true&disable_https=true&endpoint="+url.QueryEscape("http://"+ln.Addr().String()))
 	took := time.Since(began)
-	if err == nil || !strings.Contains(err.Error(), "did not answer within 500ms") {
+	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "did not answer within 500ms") {
 		t.Errorf("Open = %v; want it to say the bucket did not answer within 500ms", err)
 	}
 	if took > 5*time.Second {

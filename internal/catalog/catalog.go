@@ -330,8 +330,16 @@ func migrations(dialect string) ([]migration, error) {
 
 // Pending lists the versions of migrations not applied yet.
 func (c *Catalog) Pending(ctx context.Context) ([]int, error) {
-	if _, err := c.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
+	ms, err := migrations(c.dialect)
+	if err != nil {
+		return nil, err
+	}
+	var pending []int
+	if ok, err := c.hasMigrationsTable(ctx); err != nil || !ok {
+		for _, m := range ms {
+			pending = append(pending, m.version)
+		}
+		return pending, err
 	}
 	applied := map[int]bool{}
 	rows, err := c.db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
@@ -349,17 +357,38 @@ func (c *Catalog) Pending(ctx context.Context) ([]int, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	ms, err := migrations(c.dialect)
-	if err != nil {
-		return nil, err
-	}
-	var pending []int
 	for _, m := range ms {
 		if !applied[m.version] {
 			pending = append(pending, m.version)
 		}
 	}
 	return pending, nil
+}
+
+// hasMigrationsTable reports whether the catalog records its migrations
+// yet. Looking, not CREATE TABLE IF NOT EXISTS: on PostgreSQL two sessions
+// creating the same table at once fail one of them (a duplicate pg_type
+// row), so the table is made only under the migration lock
+// (createMigrationsTable); and a read-only catalog is never written.
+func (c *Catalog) hasMigrationsTable(ctx context.Context) (bool, error) {
+	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`
+	if c.dialect == dialectPostgres {
+		q = `SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'`
+	}
+	var n int
+	if err := c.db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return false, fmt.Errorf("catalog: %w", err)
+	}
+	return n > 0, nil
+}
+
+// createMigrationsTable makes the table of applied migrations; called
+// holding the migration lock.
+func (c *Catalog) createMigrationsTable(ctx context.Context) error {
+	if _, err := c.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	return nil
 }
 
 // WithMigrationLock runs fn holding the catalog's migration lock: on
@@ -399,6 +428,9 @@ func (c *Catalog) Migrate(ctx context.Context) (applied []int, err error) {
 }
 
 func (c *Catalog) migrate(ctx context.Context) (applied []int, err error) {
+	if err := c.createMigrationsTable(ctx); err != nil {
+		return nil, err
+	}
 	pending, err := c.Pending(ctx)
 	if err != nil {
 		return nil, err
@@ -459,6 +491,9 @@ func (c *Catalog) EnsureSchema(ctx context.Context) error {
 		return nil // up to date: no lock needed
 	}
 	return c.WithMigrationLock(ctx, func(ctx context.Context) error {
+		if err := c.createMigrationsTable(ctx); err != nil {
+			return err
+		}
 		pending, err := c.Pending(ctx)
 		if err != nil || len(pending) == 0 {
 			return err
