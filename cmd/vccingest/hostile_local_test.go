@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -133,6 +135,53 @@ var hostileLocalCases = []hostileCase{
 			}
 		}},
 	migrationRaceCase(),
+	{name: "FileBucketCommit_FsyncedBeforeTheRenameAndItsDirectoryAfter", code: 0,
+		// What a power loss needs, seen in the system calls the binary
+		// makes: every object's bytes reach the disk before its name does,
+		// and its name before the catalog says stored.
+		setup: func(t *testing.T, _ hostileLocal) ([]string, []string) {
+			if _, err := exec.LookPath("strace"); err != nil {
+				if os.Getenv("CI") != "" {
+					t.Fatal("strace is not installed (.ci/run installs Debian's strace package): the file bucket's commits cannot be traced")
+				}
+				t.Skip("strace is not installed")
+			}
+			return nil, nil
+		},
+		via: func(dataDir string) []string {
+			return []string{"strace", "-f", "-qq", "--seccomp-bpf", "-y", "-s", "4096", "-e", "signal=none",
+				"-e", "trace=fsync,rename,renameat,renameat2", "-o", filepath.Join(dataDir, "commit.strace")}
+		},
+		check: all(allStored, fsyncedCommits)},
+	{name: "MigrateWithCatalogPasswords_PrintsTheURLRedacted", code: 0,
+		command: []string{"migrate"},
+		setup: func(t *testing.T, l hostileLocal) ([]string, []string) {
+			return []string{"--catalog", postgresWithPasswords(t)}, nil
+		},
+		check: func(t *testing.T, h *hostileRun) {
+			noPasswords(t, h)
+			if !strings.Contains(h.stdout, "xxxxx") {
+				t.Errorf("migrate does not print the catalog URL with its passwords hidden")
+			}
+		}},
+	{name: "CatalogPasswordsInAReachableURL_NotInTheStartLine", code: 0,
+		setup: func(t *testing.T, l hostileLocal) ([]string, []string) {
+			return []string{"--catalog", postgresWithPasswords(t)}, nil
+		},
+		check: func(t *testing.T, h *hostileRun) {
+			noPasswords(t, h)
+			if !strings.Contains(h.stderr, `msg="sync starting"`) {
+				t.Errorf("no start line")
+			}
+		}},
+	{name: "BadAPIURLWithAPassword_RefusedNotEchoed", code: 2,
+		args: []string{"--api-url", "ftp://vcc:hunter2-api@gw.example/", "--auth-url", "https://gw.example/token"},
+		check: func(t *testing.T, h *hostileRun) {
+			noPasswords(t, h)
+			if !strings.Contains(h.stderr, "api_url") {
+				t.Errorf("the error does not name api_url")
+			}
+		}},
 	{name: "S3EndpointThatNeverAnswers_GivesUpAtTheBucketCheck", code: 3,
 		setup: func(t *testing.T, l hostileLocal) ([]string, []string) {
 			endpoint := silentListener(t)
@@ -329,4 +378,77 @@ func dirSums(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// postgresWithPasswords is a new PostgreSQL catalog's URL with a password in
+// its user info and in both query parameters pgx reads: trust
+// authentication ignores them; vccingest must never print them.
+func postgresWithPasswords(t *testing.T) string {
+	t.Helper()
+	return strings.Replace(postgresCatalog(t), "postgres://postgres@", "postgres://postgres:hunter2-userinfo@", 1) +
+		"&password=hunter2-query&sslpassword=hunter2-ssl"
+}
+
+// noPasswords: no password of postgresWithPasswords or of a bad --api-url
+// (all "hunter2-…") is in the run's output.
+func noPasswords(t *testing.T, h *hostileRun) {
+	t.Helper()
+	if strings.Contains(h.stdout+h.stderr, "hunter2") {
+		t.Errorf("a password in a URL was printed")
+	}
+}
+
+var (
+	straceFsync  = regexp.MustCompile(`\bfsync\(\d+<([^>]*)>`)
+	straceRename = regexp.MustCompile(`\brename(?:at2?)?\([^"]*"([^"]+)"[^"]*"([^"]+)"`)
+)
+
+// fsyncedCommits reads the run's system calls (commit.strace): every object
+// the run put in the file bucket was renamed there from a temporary file
+// fsynced before, and its directory was fsynced after.
+func fsyncedCommits(t *testing.T, h *hostileRun) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(h.dataDir, "commit.strace"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	synced := map[string][]int{} // path → the lines that fsync it
+	type rename struct {
+		line     int
+		old, new string
+	}
+	var renames []rename
+	for i, l := range lines {
+		if m := straceFsync.FindStringSubmatch(l); m != nil {
+			synced[m[1]] = append(synced[m[1]], i)
+		} else if m := straceRename.FindStringSubmatch(l); m != nil {
+			renames = append(renames, rename{i, m[1], m[2]})
+		}
+	}
+	committed := map[string]bool{}
+	for _, r := range renames {
+		if strings.Contains(r.new, ".vccingest-tmp") || !strings.HasPrefix(r.new, filepath.Join(h.dataDir, "blobs")) {
+			continue
+		}
+		if s := synced[r.old]; len(s) == 0 || s[0] > r.line {
+			t.Errorf("%s was renamed to %s without an fsync before", r.old, r.new)
+		}
+		if !slices.ContainsFunc(synced[filepath.Dir(r.new)], func(i int) bool { return i > r.line }) {
+			t.Errorf("%s's directory was not fsynced after its rename", r.new)
+		}
+		committed[r.new] = true
+	}
+	n := 0
+	for p := range dirSums(t, filepath.Join(h.dataDir, "blobs")) {
+		if _, before := h.before[p]; !before && strings.HasSuffix(p, ".wav") {
+			n++
+			if !committed[p] {
+				t.Errorf("%s is in the bucket, but no rename seen put it there", p)
+			}
+		}
+	}
+	if n == 0 {
+		t.Errorf("the run stored no recording (%d renames seen)", len(renames))
+	}
 }

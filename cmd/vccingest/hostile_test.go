@@ -7,11 +7,13 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,6 +57,9 @@ type hostileCase struct {
 	// asNobody: the command runs as user nobody when the test runs as root,
 	// whom file permissions do not stop.
 	asNobody bool
+	// via, if set, is a program that runs vccingest (its arguments, then
+	// the binary and the run's): a tracer.
+	via func(dataDir string) []string
 	// stopWhen, if set, is polled while the command runs; once it holds,
 	// the command gets the case's signal (a service that runs until told).
 	stopWhen func(dataDir string) bool
@@ -165,7 +170,7 @@ func TestSync_AgainstAHostileVCC(t *testing.T) {
 			sim.ResetRequests()
 			defer func() { srv.Set(hostile.None); sim.SetFaults(vccsim.Faults{}) }()
 
-			target := hostileTarget{srv: srv, command: tc.command, asNobody: tc.asNobody, stopWhen: tc.stopWhen}
+			target := hostileTarget{srv: srv, command: tc.command, asNobody: tc.asNobody, stopWhen: tc.stopWhen, via: tc.via}
 			args := tc.args
 			if tc.setup != nil {
 				more, env := tc.setup(t, hostileLocal{dataDir: dir, srv: srv, cred: cred})
@@ -221,6 +226,7 @@ type hostileTarget struct {
 	command  []string
 	asNobody bool
 	stopWhen func(dataDir string) bool
+	via      func(dataDir string) []string
 }
 
 // runHostile runs sync of [from, to) on dataDir (or the target's command),
@@ -249,6 +255,10 @@ func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, data
 	}
 	args = append(args, extra...)
 	cmd := exec.CommandContext(ctx, bin(t), args...)
+	if target.via != nil {
+		via := target.via(dataDir)
+		cmd = exec.CommandContext(ctx, via[0], append(append(via[1:], bin(t)), args...)...)
+	}
 	if target.asNobody && os.Getuid() == 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	}
@@ -263,7 +273,11 @@ func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, data
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	peakRSS := watchRSS(cmd.Process.Pid)
+	pid := cmd.Process.Pid
+	if target.via != nil {
+		pid = firstChild(t, pid) // vccingest's memory, not the tracer's
+	}
+	peakRSS := watchRSS(pid)
 	if interrupt > 0 {
 		// One Ctrl-C: a download that drips or keeps breaking is
 		// cancelled after --grace, and sync ends with 130.
@@ -296,6 +310,23 @@ func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, data
 		t.Logf("peak RSS %d MiB (%d MiB by rusage, which counts the test process's memory too)", r.maxRSS>>20, ru.Maxrss>>10)
 	}
 	return r
+}
+
+// firstChild waits for pid's first child and returns it.
+func firstChild(t *testing.T, pid int) int {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			child, err := strconv.Atoi(f[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return child
+		}
+	}
+	t.Fatalf("process %d started no child", pid)
+	return 0
 }
 
 // bucketFiles maps each object of the data dir's file bucket to its sha256.
