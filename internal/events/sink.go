@@ -116,6 +116,9 @@ func (s *Sink) ID() string { return s.id }
 // messages.
 func (s *Sink) String() string { return s.name }
 
+// Timeout is the longest one delivery to the sink takes.
+func (s *Sink) Timeout() time.Duration { return s.timeout }
+
 // Publish delivers ev and returns once the sink acknowledged it.
 func (s *Sink) Publish(ctx context.Context, ev Event) error {
 	body, err := ev.Encode()

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -324,200 +323,6 @@ func (w *drainWorker) Work(ctx context.Context, job *river.Job[DrainArgs]) error
 	return err
 }
 
-// delivery is one event delivered (or not) to one sink.
-type delivery struct {
-	row  catalog.OutboxEvent
-	sink *events.Sink
-	err  error
-	cut  bool // cut short by a stopping process: not an attempt
-}
-
-// drain delivers t's outbox until there is nothing left to deliver for
-// drainLinger, the process stops, or drainMaxRun (again: queue the
-// successor). d.running is true on entry and false on return.
-func (p *pipeline) drain(ctx context.Context, t *Tenant, d *drainer) (again bool, err error) {
-	log := p.log.With("tenant", t.ID)
-	stopping := p.eventsStopping()
-	sinks := map[string]*events.Sink{}
-	for _, s := range t.Events {
-		sinks[s.ID()] = s
-	}
-	dctx, cancelDeliveries := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelDeliveries()
-	results := make(chan delivery, EventWorkers*len(t.Events))
-	inflight := map[string]int{}
-	total := 0
-	var done []delivery
-	receive := func(r delivery) {
-		done = append(done, r)
-		inflight[r.sink.ID()]--
-		total--
-	}
-	linger := p.linger
-	if linger <= 0 {
-		linger = drainLinger
-	}
-	started := time.Now()
-	lastActive := time.Time{} // the last claim that found events
-	lastClaim := time.Time{}
-	defer func() {
-		d.mu.Lock()
-		d.running = false
-		d.mu.Unlock()
-	}()
-	for {
-		for collected := false; !collected; {
-			select {
-			case r := <-results:
-				receive(r)
-			default:
-				collected = true
-			}
-		}
-		d.mu.Lock()
-		gen, flush, wake := d.gen, d.flush, d.wake
-		d.mu.Unlock()
-		stop := isClosed(stopping) || ctx.Err() != nil
-		again = time.Since(started) > drainMaxRun
-		var claimed []catalog.OutboxEvent
-		now := time.Now()
-		fin := done
-		err := p.cat.InTx(context.WithoutCancel(ctx), func(tx *catalog.Tx) error {
-			claimed = claimed[:0]
-			if err := p.finish(ctx, tx, fin); err != nil {
-				return err
-			}
-			if stop || again {
-				return nil
-			}
-			for id := range sinks {
-				room := EventWorkers - inflight[id]
-				if room <= 0 {
-					continue
-				}
-				rows, err := tx.ClaimOutbox(ctx, t.ID, id, now, now.Add(drainLease), room)
-				if err != nil {
-					return err
-				}
-				claimed = append(claimed, rows...)
-			}
-			return nil
-		})
-		if err != nil {
-			// The catalog failed us: what is claimed stays claimed until
-			// its lease ends; River runs the job again.
-			cancelDeliveries()
-			for total > 0 {
-				receive(<-results)
-			}
-			return false, fmt.Errorf("deliver tenant %s's events: %w", t.ID, err)
-		}
-		if len(fin) > 0 {
-			p.report(log, fin)
-			done = done[:0]
-			d.mu.Lock()
-			close(d.progress)
-			d.progress = make(chan struct{})
-			d.mu.Unlock()
-		}
-		lastClaim = now
-		if len(claimed) > 0 {
-			lastActive = now
-		}
-		for _, row := range claimed {
-			s := sinks[row.Sink]
-			inflight[row.Sink]++
-			total++
-			go func() { results <- p.deliverOne(dctx, s, row) }()
-		}
-		if stop || again {
-			if stop {
-				cancelDeliveries() // the events stay queued for the next drain
-			}
-			if total == 0 && len(done) == 0 {
-				return again && !stop, nil
-			}
-			if total > 0 {
-				receive(<-results)
-			}
-			continue
-		}
-		if total == 0 && len(claimed) == 0 && len(done) == 0 {
-			// Nothing in flight and nothing due: end, unless a kick came
-			// after the claim started (its events may not have been
-			// visible to it) or events came lately.
-			if lastActive.IsZero() || time.Since(lastActive) >= linger {
-				d.mu.Lock()
-				if d.gen == gen {
-					d.flush = false
-					d.mu.Unlock()
-					return false, nil
-				}
-				d.mu.Unlock()
-				continue
-			}
-			if flush {
-				d.mu.Lock()
-				if d.gen == gen {
-					d.flush = false
-				}
-				d.mu.Unlock()
-			}
-		}
-		// Wait for a delivery to end, a kick, the poll, or the end.
-		poll := time.NewTimer(drainPoll)
-		select {
-		case r := <-results:
-			receive(r)
-		case <-wake:
-		case <-poll.C:
-		case <-stopping:
-		case <-ctx.Done():
-		}
-		poll.Stop()
-		// Gather: the next claim comes drainGather after the last one,
-		// unless a kick asks for the events now.
-		p.gather(ctx, d, stopping, lastClaim)
-	}
-}
-
-// gather waits until drainGather after the last claim, unless a kick
-// asks for the events now (d.flush) or the drain is to end.
-func (p *pipeline) gather(ctx context.Context, d *drainer, stopping <-chan struct{}, lastClaim time.Time) {
-	rest := drainGather - time.Since(lastClaim)
-	if rest <= 0 {
-		return
-	}
-	timer := time.NewTimer(rest)
-	defer timer.Stop()
-	for {
-		d.mu.Lock()
-		flush, wake := d.flush, d.wake
-		d.mu.Unlock()
-		if flush {
-			return
-		}
-		select {
-		case <-timer.C:
-			return
-		case <-stopping:
-			return
-		case <-ctx.Done():
-			return
-		case <-wake:
-		}
-	}
-}
-
-func isClosed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
-}
-
 // deliverOne publishes one outbox event to its sink, as it was encoded
 // when it was queued (announce).
 func (p *pipeline) deliverOne(ctx context.Context, s *events.Sink, row catalog.OutboxEvent) delivery {
@@ -536,10 +341,10 @@ func (p *pipeline) finish(ctx context.Context, tx *catalog.Tx, done []delivery) 
 	for _, r := range done {
 		var err error
 		switch attempt := r.row.Attempts + 1; {
+		case r.cut: // before the error: a claim given back has none
+			err = tx.ReleaseOutbox(ctx, r.row.ID)
 		case r.err == nil:
 			acked = append(acked, r.row.ID)
-		case r.cut:
-			err = tx.ReleaseOutbox(ctx, r.row.ID)
 		case attempt >= publishAttempts:
 			err = tx.DiscardOutbox(ctx, r.row.ID, r.err.Error())
 		default:
@@ -563,9 +368,9 @@ func (p *pipeline) report(log *slog.Logger, done []delivery) {
 	for _, r := range done {
 		attempt := r.row.Attempts + 1
 		switch {
+		case r.cut:
 		case r.err == nil:
 			p.progress.EventsPublished.Add(1)
-		case r.cut:
 		case attempt >= publishAttempts:
 			p.progress.EventsFailed.Add(1)
 			log.Error("EVENT NOT DELIVERED: the sink refused it at every attempt; it is kept in the outbox as discarded; run vccingest events replay for this range once the sink works",
