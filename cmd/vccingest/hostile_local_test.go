@@ -110,9 +110,7 @@ var hostileLocalCases = []hostileCase{
 				{"coverage", "--from", hostileDay.Format(time.DateOnly), "--to", hostileDay.AddDate(0, 0, 2).Format(time.DateOnly)},
 			} {
 				cmd := exec.Command(bin(t), append(args, "--data-dir", h.dataDir)...)
-				if os.Getuid() == 0 {
-					cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-				}
+				runAsNobody(cmd)
 				out, err := cmd.CombinedOutput()
 				if err != nil {
 					t.Errorf("%s on a read-only catalog: %v\n%s", args[0], err, out)
@@ -154,20 +152,14 @@ var hostileLocalCases = []hostileCase{
 		},
 		check: all(allStored, fsyncedCommits)},
 	{name: "MigrateWithCatalogPasswords_PrintsTheURLRedacted", code: 0,
-		command: []string{"migrate"},
-		setup: func(t *testing.T, l hostileLocal) ([]string, []string) {
-			return []string{"--catalog", postgresWithPasswords(t)}, nil
-		},
+		command: []string{"migrate"}, setup: catalogWithPasswords,
 		check: func(t *testing.T, h *hostileRun) {
 			noPasswords(t, h)
 			if !strings.Contains(h.stdout, "xxxxx") {
 				t.Errorf("migrate does not print the catalog URL with its passwords hidden")
 			}
 		}},
-	{name: "CatalogPasswordsInAReachableURL_NotInTheStartLine", code: 0,
-		setup: func(t *testing.T, l hostileLocal) ([]string, []string) {
-			return []string{"--catalog", postgresWithPasswords(t)}, nil
-		},
+	{name: "CatalogPasswordsInAReachableURL_NotInTheStartLine", code: 0, setup: catalogWithPasswords,
 		check: func(t *testing.T, h *hostileRun) {
 			noPasswords(t, h)
 			if !strings.Contains(h.stderr, `msg="sync starting"`) {
@@ -310,7 +302,6 @@ func makeReadOnly(t *testing.T, dataDir string) {
 	for d := filepath.Dir(dataDir); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
 		_ = os.Chmod(d, 0o755)
 	}
-	_ = os.Chmod(filepath.Dir(binPath), 0o755)
 	_ = os.Chmod(filepath.Dir(bin(t)), 0o755)
 	err := filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil {
@@ -380,16 +371,18 @@ func dirSums(t *testing.T, dir string) map[string]string {
 	return out
 }
 
-// postgresWithPasswords is a new PostgreSQL catalog's URL with a password in
-// its user info and in both query parameters pgx reads: trust
-// authentication ignores them; vccingest must never print them.
-func postgresWithPasswords(t *testing.T) string {
+// catalogWithPasswords sets the run's catalog to a new PostgreSQL one whose
+// URL has a password in its user info and in both query parameters pgx
+// reads: trust authentication ignores them; vccingest must never print
+// them.
+func catalogWithPasswords(t *testing.T, _ hostileLocal) (args, env []string) {
 	t.Helper()
-	return strings.Replace(postgresCatalog(t), "postgres://postgres@", "postgres://postgres:hunter2-userinfo@", 1) +
+	catURL := strings.Replace(postgresCatalog(t), "postgres://postgres@", "postgres://postgres:hunter2-userinfo@", 1) +
 		"&password=hunter2-query&sslpassword=hunter2-ssl"
+	return []string{"--catalog", catURL}, nil
 }
 
-// noPasswords: no password of postgresWithPasswords or of a bad --api-url
+// noPasswords: no password of catalogWithPasswords or of a bad --api-url
 // (all "hunter2-…") is in the run's output.
 func noPasswords(t *testing.T, h *hostileRun) {
 	t.Helper()

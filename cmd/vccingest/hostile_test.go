@@ -259,8 +259,8 @@ func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, data
 		via := target.via(dataDir)
 		cmd = exec.CommandContext(ctx, via[0], append(append(via[1:], bin(t)), args...)...)
 	}
-	if target.asNobody && os.Getuid() == 0 {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if target.asNobody {
+		runAsNobody(cmd)
 	}
 	cmd.Env = append(os.Environ(), "VCC_TEST_SECRET="+cred.ClientSecret)
 	if target.certFile != "" {
@@ -310,6 +310,14 @@ func runHostile(t *testing.T, target hostileTarget, cred vccsim.Credential, data
 		t.Logf("peak RSS %d MiB (%d MiB by rusage, which counts the test process's memory too)", r.maxRSS>>20, ru.Maxrss>>10)
 	}
 	return r
+}
+
+// runAsNobody makes cmd run as user nobody when the test runs as root,
+// whom file permissions do not stop.
+func runAsNobody(cmd *exec.Cmd) {
+	if os.Getuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
 }
 
 // firstChild waits for pid's first child and returns it.

@@ -99,7 +99,7 @@ func (s *drainState) wantsClaim() bool {
 // dispatch hands claimed events to deliveries, up to EventWorkers per
 // sink. An event whose lease could end before its delivery does is given
 // back instead (another drainer may take it then).
-func (s *drainState) dispatch(p *pipeline, ctx context.Context, now time.Time) {
+func (s *drainState) dispatch(ctx context.Context, p *pipeline, now time.Time) {
 	for id, sink := range s.sinks {
 		w := s.waiting[id]
 		for len(w) > 0 && s.inflight[id] < EventWorkers {
@@ -218,7 +218,7 @@ func (p *pipeline) drain(ctx context.Context, t *Tenant, d *drainer) (again bool
 		if found > 0 {
 			lastActive = now
 		}
-		s.dispatch(p, dctx, now)
+		s.dispatch(dctx, p, now)
 		if stop || again {
 			if stop {
 				cancelDeliveries()
@@ -257,13 +257,12 @@ func (p *pipeline) drain(ctx context.Context, t *Tenant, d *drainer) (again bool
 	}
 }
 
-// await runs deliveries from what is claimed until the next transaction is
-// worth its write: a kick asks for the events now (d.flush) and there may
-// be some to claim, or every delivery ended (record them: someone waits
-// for them); drainGather passed
-// since the last claim with something to record or claim; drainPoll passed
-// (events other processes queued, or whose backoff ended); or the drain is
-// to end.
+// await runs deliveries (in dctx) from what is claimed until the next
+// transaction is worth its write: a kick asks for the events now (d.flush)
+// and there may be some to claim, or every delivery ended (record them:
+// someone waits for them); drainGather passed since the last claim with
+// something to record or claim; drainPoll passed (events other processes
+// queued, or whose backoff ended); or the drain is to end (ctx, stopping).
 func (p *pipeline) await(ctx context.Context, d *drainer, s *drainState, dctx context.Context, stopping <-chan struct{}, lastClaim time.Time, claimGen uint64) {
 	for {
 		d.mu.Lock()
@@ -285,7 +284,7 @@ func (p *pipeline) await(ctx context.Context, d *drainer, s *drainState, dctx co
 		select {
 		case r := <-s.results:
 			s.receive(r)
-			s.dispatch(p, dctx, time.Now())
+			s.dispatch(dctx, p, time.Now())
 		case <-wake:
 		case <-timer.C:
 		case <-stopping:

@@ -46,7 +46,7 @@ func TestDrainState_DispatchKeepsTheBoundAndTheLease(t *testing.T) {
 				s.waiting[id] = append(s.waiting[id], claimedRow{row: catalog.OutboxEvent{ID: int64(i), EventID: "fresh", Type: "t", Payload: []byte(`{}`)}, at: now})
 			}
 			s.more[id] = tc.moreAfter
-			s.dispatch(p, ctx, now)
+			s.dispatch(ctx, p, now)
 			if s.total != tc.wantInFlight || s.inflight[id] != tc.wantInFlight {
 				t.Errorf("%d in flight (%d for the sink); want %d", s.total, s.inflight[id], tc.wantInFlight)
 			}
