@@ -129,6 +129,13 @@ type pipeline struct {
 	queue    *jobqueue.Queue
 	stopping chan struct{}
 	linger   time.Duration // how long an idle drain stays; 0: drainLinger
+
+	finished finishedJobs // jobs that ended here, until River records them
+}
+
+// middleware is the River middleware the pipeline's jobs expect.
+func (p *pipeline) middleware() []rivertype.Middleware {
+	return []rivertype.Middleware{&snoozeWhileUnavailable{log: p.log}, &recordFinished{f: &p.finished}}
 }
 
 func (p *pipeline) tenant(id string) (*Tenant, error) {
@@ -345,7 +352,7 @@ func (e *Engine) newClient(work bool) (*jobqueue.Queue, error) {
 		FetchPollInterval: 50 * time.Millisecond,
 		FetchCooldown:     2 * time.Millisecond,
 		JobTimeout:        -1,
-		Middleware:        []rivertype.Middleware{&snoozeWhileUnavailable{log: e.cfg.Logger}},
+		Middleware:        e.p.middleware(),
 	}
 	if work {
 		discover, download := e.cfg.Tenant.Queues()
@@ -417,12 +424,11 @@ func (e *Engine) Work(ctx context.Context, grace time.Duration) error {
 	return nil
 }
 
-// waitJobs returns when no job that params selects is left to run, or with
-// errTimeUp at deadline (if not zero).
-func waitJobs(ctx context.Context, log *slog.Logger, client *jobqueue.Queue, params *river.JobListParams, deadline time.Time) error {
-	params = params.
-		States(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending).
-		First(1)
+// waitJobs returns when no job that params selects is left to run (jobs
+// that ended well here count as done before River records them), or with
+// errTimeUp at deadline (if not zero). It looks every 100 ms, and when a
+// job of this process ends.
+func waitJobs(ctx context.Context, log *slog.Logger, client *jobqueue.Queue, done *finishedJobs, params *river.JobListParams, deadline time.Time) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -430,15 +436,16 @@ func waitJobs(ctx context.Context, log *slog.Logger, client *jobqueue.Queue, par
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
+		case <-done.changed():
 		}
-		res, err := retryUnavailable(ctx, log, "check the job queue", func(ctx context.Context) (*river.JobListResult, error) { return client.JobList(ctx, params) })
+		left, err := retryUnavailable(ctx, log, "check the job queue", func(ctx context.Context) (bool, error) { return done.jobsLeft(ctx, client.JobList, params) })
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return fmt.Errorf("check job queue: %w", err)
 		}
-		if len(res.Jobs) == 0 {
+		if !left {
 			return nil
 		}
 		if !deadline.IsZero() && time.Now().After(deadline) {

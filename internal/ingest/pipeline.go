@@ -65,10 +65,9 @@ func (p *Pipeline) UseQueue(q *jobqueue.Queue) {
 func (p *Pipeline) StopEvents() { p.p.stopEvents() }
 
 // Middleware is the River middleware the jobs expect: a job that finds a
-// PostgreSQL catalog unavailable is put back without spending an attempt.
-func (p *Pipeline) Middleware() []rivertype.Middleware {
-	return []rivertype.Middleware{&snoozeWhileUnavailable{log: p.p.log}}
-}
+// PostgreSQL catalog unavailable is put back without spending an attempt,
+// and a run knows its jobs that ended before River records them.
+func (p *Pipeline) Middleware() []rivertype.Middleware { return p.p.middleware() }
 
 // SetTenant adds or replaces a tenant; jobs that start from now on use it.
 func (p *Pipeline) SetTenant(t *Tenant) {

@@ -155,7 +155,7 @@ func (p *pipeline) run(ctx context.Context, q *jobqueue.Queue, t *Tenant, spec R
 		}
 	}
 
-	waitErr := waitJobs(ctx, log, q, runJobs(t, plan.r.Backfill), spec.Deadline)
+	waitErr := waitJobs(ctx, log, q, &p.finished, runJobs(t, plan.r.Backfill), spec.Deadline)
 	rep := &Report{Range: plan.r, Status: catalog.RunDone, Windows: len(plan.due), Rescans: len(plan.rescan), NotDue: len(plan.notDue), Skipped: plan.skipped, Warnings: warnings, window: spec.Window}
 	switch {
 	case ctx.Err() != nil:
