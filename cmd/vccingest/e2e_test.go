@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -91,6 +92,9 @@ type e2e struct {
 	// limited: the simulator keeps an account limit, so commands run on
 	// the real default budget unless the test sets one.
 	limited bool
+	// via, if set, is a program that runs vccingest (its arguments, then
+	// vccingest's command line), such as taskset.
+	via []string
 }
 
 func newE2E(t testing.TB, cfg vccsim.Config, credential string) *e2e {
@@ -141,7 +145,11 @@ func (e *e2e) command(ctx context.Context, args ...string) *exec.Cmd {
 	case "migrate":
 		base = append(base, "--log-format", "text")
 	}
-	cmd := exec.CommandContext(ctx, bin(e.t), append(args[:1:1], append(base, args[1:]...)...)...)
+	line := append([]string{bin(e.t)}, append(args[:1:1], append(base, args[1:]...)...)...)
+	if len(e.via) > 0 {
+		line = append(slices.Clone(e.via), line...)
+	}
+	cmd := exec.CommandContext(ctx, line[0], line[1:]...)
 	cmd.Env = append(os.Environ(), "VCC_TEST_SECRET="+e.cred.ClientSecret)
 	return cmd
 }

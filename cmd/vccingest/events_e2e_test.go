@@ -383,6 +383,11 @@ func TestEvents_ServeAnnouncesEachTenantsRecordings(t *testing.T) {
 //     sync.
 //
 // The sinks' sides include waiting for their last events.
+//
+// VCCINGEST_BENCH_CPUS=0 runs vccingest on CPU 0 only (taskset -c 0); run
+// the benchmark itself on the other CPU (taskset -c 1 go test …) and the
+// simulator and the webhook receiver keep off vccingest's CPU, as a VCC
+// region and an analysis platform do (the brokers still float).
 func BenchmarkSync_EventsOverhead(b *testing.B) {
 	b.Setenv("RABBIT_SERVER_URL", eventstest.RabbitURL())
 	b.Setenv("VCC_TEST_HOOK_SECRET", hookSecret)
@@ -410,6 +415,9 @@ func BenchmarkSync_EventsOverhead(b *testing.B) {
 				{name: "3sinks", flags: append([]string{"--events", strings.Join([]string{rabbit.SinkURL(), stream.SinkURL(), hook.URL}, ",")}, secretRef...)},
 			}
 			e := newE2E(b, sc.sim, "admin")
+			if cpus := os.Getenv("VCCINGEST_BENCH_CPUS"); cpus != "" {
+				e.via = []string{"taskset", "-c", cpus}
+			}
 			i := 0
 			for b.Loop() {
 				for k := range sides {
