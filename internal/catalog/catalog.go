@@ -29,8 +29,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
-
 	"github.com/vccingest/vccingest/internal/secret"
 )
 
@@ -119,7 +117,7 @@ func Open(ctx context.Context, catalogURL string) (*Catalog, error) {
 	// transactions take the write lock up front so that concurrent writers
 	// wait (busy_timeout) instead of failing halfway.
 	dsn := "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := openSQLite(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
@@ -157,7 +155,7 @@ func OpenReadOnly(ctx context.Context, catalogURL string) (*Catalog, error) {
 	// made; a read-only directory without one is read as immutable.
 	for _, extra := range []string{"mode=ro", "mode=ro&immutable=1"} {
 		dsn := "file:" + path + "?" + extra + "&_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)"
-		db, err := sql.Open("sqlite", dsn)
+		db, err := openSQLite(dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open catalog %s: %w", path, err)
 		}
