@@ -142,7 +142,9 @@ type flexID string
 func (i *flexID) UnmarshalJSON(b []byte) error {
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {
-		return err
+		// The decoder's message can hold the whole value (a number too
+		// large for a float64 is quoted in full).
+		return fmt.Errorf("an id must be a string or a number, not %s: %s", truncate(string(b), 40), truncate(err.Error(), 120))
 	}
 	switch v := v.(type) {
 	case nil:
